@@ -1,0 +1,30 @@
+"""`boxoffice` console script: Django's management commands plus our own, with friendlier names."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# CLI name -> management command name.
+ALIASES = {
+    "emulate-panel": "emulate_panel",
+    "emulate-stripe": "emulate_stripe",
+    "import-lines": "import_lines",
+    "check": "boxoffice_check",
+    "local-inbox": "local_inbox",
+    "generate-keys": "generate_keys",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "boxoffice.settings")
+    if len(argv) > 1:
+        argv[1] = ALIASES.get(argv[1], argv[1])
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)
+
+
+if __name__ == "__main__":
+    main()

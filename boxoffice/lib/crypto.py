@@ -1,0 +1,69 @@
+"""Field encryption at rest for panel API keys and line passwords.
+
+Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`. `FIELD_ENCRYPTION_KEYS` is a list: the
+first key encrypts, every key decrypts, so keys can be rotated without a flag day.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.db import models
+
+PREFIX = "fernet:"
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(k.encode()) for k in keys])
+
+
+def _current() -> MultiFernet:
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+def encrypt_str(value: str) -> str:
+    return PREFIX + _current().encrypt(value.encode()).decode()
+
+
+def decrypt_str(token: str) -> str:
+    if not token.startswith(PREFIX):
+        raise ValueError("value is not an encrypted token")
+    try:
+        return _current().decrypt(token[len(PREFIX) :].encode()).decode()
+    except InvalidToken:
+        raise ValueError(
+            "cannot decrypt a stored secret: FIELD_ENCRYPTION_KEYS does not hold the key it was "
+            "written with"
+        ) from None
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+class EncryptedTextField(models.TextField):
+    """A text column stored encrypted; Python code sees plain text.
+
+    Encrypted values cannot be searched or compared in SQL: look rows up by other columns.
+    """
+
+    description = "Text encrypted at rest"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return value
+        return decrypt_str(value)
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.startswith(PREFIX):
+            return decrypt_str(value)
+        return value
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None or value == "":
+            return value
+        return encrypt_str(str(value))

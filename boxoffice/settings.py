@@ -1,0 +1,258 @@
+"""The one settings module. Configuration comes from environment variables only (12-factor);
+`.env` is read if present. Every variable has a working local default, so `make run` needs none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from boxoffice.lib.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+BOXOFFICE_ENV = env_str("BOXOFFICE_ENV", "local")  # local | production
+PRODUCTION = BOXOFFICE_ENV == "production"
+VAR_DIR = Path(env_str("BOXOFFICE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+
+def _local_secret(name: str, env_name: str, generate) -> str:
+    """A secret from the environment; locally, generated once into ./var/ and reused."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            f"{env_name} must be set when BOXOFFICE_ENV=production "
+            f"(generate one with: boxoffice generate-keys)"
+        )
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(generate())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _new_secret_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(50)
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = _local_secret("secret_key", "SECRET_KEY", _new_secret_key)
+FIELD_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in _local_secret("field_encryption_key", "FIELD_ENCRYPTION_KEYS", _new_fernet_key).split(",")
+    if k.strip()
+]
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Absolute base URL used in e-mails and gateway callbacks.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = env_str("SITE_NAME", "Boxoffice Demo TV")
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@boxoffice.localhost")
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "boxoffice.lib",
+    "boxoffice.audit",
+    "boxoffice.catalog",
+    "boxoffice.customers",
+    "boxoffice.panels",
+    "boxoffice.billing",
+    "boxoffice.provisioning",
+    "boxoffice.messaging",
+    "boxoffice.storefront",
+    "boxoffice.portal",
+    "boxoffice.support",
+    "boxoffice.insights",
+    "boxoffice.api",
+    "boxoffice.emulators",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "boxoffice.urls"
+WSGI_APPLICATION = "boxoffice.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "boxoffice" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "boxoffice.lib.context_processors.site",
+            ],
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------------
+# Embedded default: SQLite in WAL mode. Several processes (web, worker) share the file, so writers
+# take the lock up front (IMMEDIATE) and wait for it (timeout) instead of failing with
+# "database is locked" half-way through a transaction.
+SQLITE_PATH = VAR_DIR / "boxoffice.sqlite3"
+if env_str("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"].setdefault("OPTIONS", {})
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {},
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        }
+    )
+    DATABASES["default"].setdefault("TEST", {})
+    # Tests that start worker processes need a file both processes can open.
+    if os.environ.get("BOXOFFICE_TEST_SQLITE_FILE"):
+        DATABASES["default"]["TEST"]["NAME"] = os.environ["BOXOFFICE_TEST_SQLITE_FILE"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Background work ------------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": [],
+    }
+}
+# How often an idle worker looks for new tasks (seconds). Short: a paid order must not wait.
+WORKER_POLL_INTERVAL = env_float("WORKER_POLL_INTERVAL", 0.05)
+WORKER_THREADS = env_int("WORKER_THREADS", 4)
+# How often the worker's scheduler re-drives due/stuck operations and probes down panels.
+SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
+
+# --- Provisioning policy --------------------------------------------------------------------
+PROVISIONING = {
+    # Backoff: base * 2**(attempt-1), capped, with +/- jitter fraction.
+    "RETRY_BASE_SECONDS": env_float("PROVISIONING_RETRY_BASE_SECONDS", 2.0),
+    "RETRY_CAP_SECONDS": env_float("PROVISIONING_RETRY_CAP_SECONDS", 900.0),
+    "RETRY_JITTER": env_float("PROVISIONING_RETRY_JITTER", 0.2),
+    # Past either limit an operation stops and waits for an operator (needs_review).
+    "MAX_ATTEMPTS": env_int("PROVISIONING_MAX_ATTEMPTS", 12),
+    "MAX_AGE_SECONDS": env_int("PROVISIONING_MAX_AGE_SECONDS", 6 * 3600),
+    # A running operation whose worker vanished is re-driven after its lease runs out.
+    "LEASE_SECONDS": env_float("PROVISIONING_LEASE_SECONDS", 60.0),
+    # Circuit breaker: this many consecutive transient failures mark a panel down.
+    "CIRCUIT_FAILURE_THRESHOLD": env_int("PANEL_CIRCUIT_FAILURE_THRESHOLD", 3),
+    "PROBE_INTERVAL_SECONDS": env_float("PANEL_PROBE_INTERVAL_SECONDS", 15.0),
+    # After this many seconds of delay the customer gets one "short delay" message.
+    "DELAY_NOTICE_SECONDS": env_int("PROVISIONING_DELAY_NOTICE_SECONDS", 180),
+}
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 1025)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@boxoffice.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Operator alerts (panel down, operations needing review). Empty: every active staff user.
+OPERATOR_ALERT_EMAILS = env_list("OPERATOR_ALERT_EMAILS", [])
+# The local inbox of `make run`: where its SMTP server keeps what it received.
+LOCAL_INBOX_DIR = Path(env_str("LOCAL_INBOX_DIR", str(VAR_DIR / "inbox")))
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "portal:login"
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env_str("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("REDIS_URL"),
+        }
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+
+UNFOLD = {
+    "SITE_TITLE": "Boxoffice",
+    "SITE_HEADER": "Boxoffice back office",
+    "SITE_SYMBOL": "live_tv",
+    "SHOW_HISTORY": True,
+}
