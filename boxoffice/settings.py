@@ -129,7 +129,7 @@ TEMPLATES = [
 # Embedded default: SQLite in WAL mode. Several processes (web, worker) share the file, so writers
 # take the lock up front (IMMEDIATE) and wait for it (timeout) instead of failing with
 # "database is locked" half-way through a transaction.
-SQLITE_PATH = VAR_DIR / "boxoffice.sqlite3"
+SQLITE_PATH = Path(env_str("BOXOFFICE_SQLITE_PATH", str(VAR_DIR / "boxoffice.sqlite3")))
 if env_str("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -150,10 +150,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         }
     )
-    DATABASES["default"].setdefault("TEST", {})
-    # Tests that start worker processes need a file both processes can open.
-    if os.environ.get("BOXOFFICE_TEST_SQLITE_FILE"):
-        DATABASES["default"]["TEST"]["NAME"] = os.environ["BOXOFFICE_TEST_SQLITE_FILE"]
+    # Tests use a file, not :memory:, so worker subprocesses in multi-process tests can open it.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str(
+        "BOXOFFICE_TEST_SQLITE_PATH", str(VAR_DIR / "test-db.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Background work ------------------------------------------------------------------------
@@ -186,6 +186,18 @@ PROVISIONING = {
     # After this many seconds of delay the customer gets one "short delay" message.
     "DELAY_NOTICE_SECONDS": env_int("PROVISIONING_DELAY_NOTICE_SECONDS", 180),
 }
+
+# Payments left pending longer than this (hours, per gateway) go to the operator's review queue.
+PAYMENT_PENDING_TIMEOUT_HOURS = {
+    "manual": env_int("BANK_TRANSFER_TIMEOUT_HOURS", 72),
+    "stripe": env_int("STRIPE_PENDING_TIMEOUT_HOURS", 72),
+}
+
+# --- Payment gateways -----------------------------------------------------------------------
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_emulator")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator")
+# Point the SDK at the local Stripe emulator (make run) or leave empty for api.stripe.com.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

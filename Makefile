@@ -1,0 +1,51 @@
+# Boxoffice: `make run` (everything, embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-postgres test-fast lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	$(BIN)/boxoffice run
+
+# The whole suite on SQLite, then again on PostgreSQL when one answers (CI requires it:
+# BOXOFFICE_REQUIRE_POSTGRES=1). Browser tests skip with a note where no Chromium is installed.
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	@echo "== tests on SQLite"
+	env -u DATABASE_URL $(BIN)/pytest
+
+test-postgres: install
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== tests on PostgreSQL ($(PG_URL))"; \
+		DATABASE_URL=$(PG_URL) $(BIN)/pytest -m "not browser"; \
+	elif [ -n "$$BOXOFFICE_REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL at $(PG_URL) is required (BOXOFFICE_REQUIRE_POSTGRES) but does not answer"; exit 1; \
+	else \
+		echo "== PostgreSQL at $(PG_URL) does not answer: skipping the PostgreSQL run"; \
+	fi
+
+# The quick loop while coding: no browser, no subprocesses.
+test-fast: install
+	env -u DATABASE_URL $(BIN)/pytest -m "not browser and not multiprocess"
+
+lint: install
+	$(BIN)/ruff check boxoffice
+	$(BIN)/ruff format --check boxoffice
+
+format: install
+	$(BIN)/ruff format boxoffice
+	$(BIN)/ruff check --fix boxoffice
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* var/test-* test-artifacts

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from boxoffice.lib.crypto import EncryptedTextField
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: references are read over the phone
+
+
+def new_order_reference() -> str:
+    return "BX-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+
+
+def new_public_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Order(models.Model):
+    class Kind(models.TextChoices):
+        NEW = "new", "New subscription"
+        RENEWAL = "renewal", "Renewal"
+        UPGRADE = "upgrade", "Upgrade"
+        ADDON = "addon", "Add-on"
+
+    class Status(models.TextChoices):
+        AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
+        PAYMENT_PENDING = "payment_pending", "Payment being processed"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+        EXPIRED = "expired", "Expired unpaid"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Device(models.TextChoices):
+        APP = "app", "App (M3U / Xtream codes)"
+        MAG = "mag", "MAG / Formuler box"
+
+    reference = models.CharField(max_length=20, unique=True, default=new_order_reference)
+    public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="orders")
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="orders")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NEW)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    gateway = models.CharField(max_length=20, blank=True)
+    gateway_reference = models.CharField(max_length=255, blank=True, db_index=True)
+
+    preferred_username = models.CharField(max_length=32, blank=True)
+    preferred_password = EncryptedTextField(blank=True)
+    device = models.CharField(max_length=5, choices=Device.choices, default=Device.APP)
+    mac_address = models.CharField(max_length=17, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    # The operator may pin an order to a panel (manual override of routing).
+    panel_override = models.ForeignKey(
+        "panels.Panel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A renewal/upgrade extends this line instead of creating one.
+    target_line = models.ForeignKey(
+        "provisioning.Line", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    pending_since = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "pending_since"])]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Payment(models.Model):
+    """Append-only ledger: every charge, pending notice, failure and refund is a new row."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    gateway = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    gateway_payment_id = models.CharField(max_length=255, blank=True, db_index=True)
+    source_event = models.ForeignKey(
+        "billing.WebhookEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order} {self.status} {self.amount} {self.currency}"
+
+
+class WebhookEvent(models.Model):
+    """A gateway notification, stored before it is processed; (gateway, event_id) is unique."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    gateway = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="unique_gateway_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_type} {self.event_id}"

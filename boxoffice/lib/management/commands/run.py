@@ -1,0 +1,118 @@
+"""`boxoffice run`: the embedded default, everything in one process tree.
+
+Migrates, applies the demo catalogue, makes a demo operator, then starts the web server, the
+worker, the local panel emulator, the Stripe emulator and the local inbox. One Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+DEMO_OPERATOR = ("admin@boxoffice.localhost", "boxoffice-demo")
+DEMO_TOML = Path(__file__).resolve().parents[3] / "catalog" / "demo.toml"
+
+
+class Command(BaseCommand):
+    help = "Run everything locally: web, worker, panel and Stripe emulators, local inbox."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("BOXOFFICE_PORT", "8000")))
+        parser.add_argument("--panel-port", type=int, default=int(os.environ.get("PANEL_EMULATOR_PORT", "8100")))
+        parser.add_argument("--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200")))
+        parser.add_argument("--no-demo", action="store_true", help="skip the demo catalogue and operator")
+
+    def handle(self, *args, port, panel_port, stripe_port, no_demo=False, **options):
+        os.environ.setdefault("DEMO_PANEL_API_KEY", "demo-panel-key")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        if not no_demo:
+            call_command("apply", str(DEMO_TOML))
+            call_command("createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True)
+        py = [sys.executable, "-m", "boxoffice.cli"]
+        var = settings.VAR_DIR
+        inbox_port = settings.EMAIL_PORT
+        site = f"http://127.0.0.1:{port}"
+        children_env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", site)}
+        if "STRIPE_API_BASE" not in os.environ:
+            children_env.update(STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
+        specs = [
+            ("panel", [*py, "emulate-panel", "--port", str(panel_port), "--access-code", "adminapi1",
+                       "--api-key", os.environ["DEMO_PANEL_API_KEY"], "--state", str(var / "panel-emulator.json")]),
+            ("inbox", [*py, "local-inbox", "--port", str(inbox_port), "--dir", str(settings.LOCAL_INBOX_DIR)]),
+            ("stripe", [*py, "emulate-stripe", "--port", str(stripe_port),
+                        "--webhook-url", f"{site}/billing/webhooks/stripe/",
+                        "--api-key", settings.STRIPE_SECRET_KEY, "--webhook-secret", settings.STRIPE_WEBHOOK_SECRET]),
+            ("worker", [*py, "worker"]),
+            ("web", [*py, "web", "--bind", f"127.0.0.1:{port}"]),
+        ]
+        procs: list[tuple[str, subprocess.Popen]] = []
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        for name, cmd in specs:
+            procs.append((name, subprocess.Popen(cmd, env=children_env, start_new_session=True)))
+        ready = self._wait_ready(f"{site}/healthz", procs)
+        if ready:
+            self.stdout.write(self.style.SUCCESS(self._banner(site, panel_port, stripe_port, inbox_port, no_demo)))
+        try:
+            while not stopping:
+                for name, proc in procs:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything")
+                        stopping = True
+                        break
+                time.sleep(0.3)
+        finally:
+            for _, proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for _, proc in procs:
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.stdout.write("stopped")
+
+    def _wait_ready(self, url: str, procs) -> bool:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for _, p in procs):
+                return False
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        return False
+
+    def _banner(self, site, panel_port, stripe_port, inbox_port, no_demo) -> str:
+        lines = [
+            "",
+            "Boxoffice is running. Ctrl-C stops everything.",
+            f"  Storefront      {site}/",
+            f"  Customer portal {site}/portal/",
+            f"  Back office     {site}/admin/",
+            f"  Local inbox     {site}/backoffice/inbox/   (SMTP on 127.0.0.1:{inbox_port})",
+            f"  Panel emulator  http://127.0.0.1:{panel_port}/adminapi1/   (XUI One)",
+            f"  Stripe emulator http://127.0.0.1:{stripe_port}/",
+        ]
+        if not no_demo:
+            lines.append(f"  Demo operator   {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}")
+        return "\n".join(lines) + "\n"

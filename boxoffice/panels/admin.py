@@ -1,0 +1,87 @@
+from django import forms
+from django.contrib import admin, messages
+from unfold.admin import ModelAdmin, TabularInline
+
+from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.services import panel_probe
+
+
+class PanelForm(forms.ModelForm):
+    # The key is write-only in the back office: shown never, replaced only when a new one is typed.
+    api_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted. Leave empty to keep the current key.",
+    )
+
+    class Meta:
+        model = Panel
+        fields = "__all__"
+
+    def clean_api_key(self):
+        value = self.cleaned_data.get("api_key")
+        if not value and self.instance.pk:
+            return Panel.objects.get(pk=self.instance.pk).api_key
+        return value
+
+
+class IncidentInline(TabularInline):
+    model = Incident
+    extra = 0
+    fields = ["kind", "opened_at", "resolved_at", "alerted_at", "affected_operations", "summary"]
+    readonly_fields = fields
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(Panel)
+class PanelAdmin(ModelAdmin):
+    form = PanelForm
+    list_display = ["name", "kind", "health", "enabled", "capacity", "line_count", "last_probe_at", "last_error"]
+    list_filter = ["kind", "health", "enabled"]
+    search_fields = ["name", "api_url", "public_url"]
+    readonly_fields = ["health", "consecutive_failures", "down_since", "next_probe_at", "last_probe_at", "last_error"]
+    actions = ["probe_now"]
+    inlines = [IncidentInline]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled", "priority"]}),
+        ("Admin API", {"fields": ["api_url", "access_code", "api_key", "verify_tls", "timeout_seconds", "max_concurrency"]}),
+        ("Customers", {"fields": ["public_url", "m3u_style", "epg_style"]}),
+        ("Routing", {"fields": ["capacity", "regions"]}),
+        ("Health", {"fields": readonly_fields}),
+    ]
+
+    @admin.display(description="Lines")
+    def line_count(self, obj):
+        return obj.lines.exclude(status="cancelled").count()
+
+    @admin.action(description="Probe now (and drain the queue if it is back)")
+    def probe_now(self, request, queryset):
+        from django.db import transaction
+
+        from boxoffice.provisioning.services import operations_drain
+
+        for panel in queryset:
+            with transaction.atomic():
+                was_down = panel.is_down
+                ok = panel_probe(panel=panel)
+                drained = operations_drain(panel=panel) if ok and was_down else 0
+            level = messages.SUCCESS if ok else messages.ERROR
+            text = f"{panel.name}: {'up' if ok else 'down — ' + panel.last_error}"
+            if drained:
+                text += f"; {drained} waiting operations released"
+            self.message_user(request, text, level)
+
+
+@admin.register(Incident)
+class IncidentAdmin(ModelAdmin):
+    list_display = ["panel", "kind", "opened_at", "resolved_at", "alerted_at", "affected_operations"]
+    list_filter = ["kind", "panel"]
+    actions = ["resolve"]
+
+    @admin.action(description="Mark resolved")
+    def resolve(self, request, queryset):
+        from django.utils import timezone
+
+        n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, f"{n} incidents resolved")

@@ -1,0 +1,171 @@
+"""Panel routing, health and the circuit breaker."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.panels.models import Incident, Panel
+
+logger = logging.getLogger(__name__)
+
+# Line states that occupy a slot on a panel.
+_OCCUPYING = ("reserved", "active", "suspended")
+
+
+class NoPanelAvailable(Exception):
+    """No enabled panel carries this plan, has room, and serves the region."""
+
+
+def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> Panel:
+    """Pick the panel for a new line.
+
+    Manual override wins. Otherwise: panels mapped to the plan, enabled, below capacity; those
+    serving the customer's region first (a panel with no regions serves everyone); then higher
+    priority; then the lowest fill ratio (capacity-based balancing). A panel that is down is still
+    chosen when it is the only fit: the operation waits for it instead of failing the order.
+    """
+    if override is not None:
+        return override
+    candidates = list(
+        Panel.objects.filter(enabled=True, plan_mappings__plan=plan).annotate(
+            used=Count("lines", filter=Q(lines__status__in=_OCCUPYING), distinct=True)
+        )
+    )
+    candidates = [p for p in candidates if p.used < p.capacity]
+    if not candidates:
+        raise NoPanelAvailable(f"no enabled panel with free capacity carries plan {plan.slug!r}")
+    country = (country or "").upper()
+
+    def rank(p: Panel):
+        regions = [r.upper() for r in (p.regions or [])]
+        region_fit = 0 if country and country in regions else (1 if not regions else 2)
+        return (region_fit, p.is_down, -p.priority, p.used / max(p.capacity, 1), p.pk)
+
+    best = min(candidates, key=rank)
+    if country and best.regions and country not in [r.upper() for r in best.regions]:
+        # Only panels dedicated to other regions are left: still serve the customer.
+        logger.info("no panel serves region %s for plan %s; using %s", country, plan.slug, best.name)
+    return best
+
+
+def panel_record_success(*, panel: Panel) -> None:
+    if panel.consecutive_failures or panel.health != Panel.Health.UP:
+        Panel.objects.filter(pk=panel.pk).update(consecutive_failures=0, last_error="")
+        if panel.health != Panel.Health.DOWN:
+            Panel.objects.filter(pk=panel.pk).exclude(health=Panel.Health.DOWN).update(
+                health=Panel.Health.UP
+            )
+
+
+def panel_record_failure(*, panel: Panel, error: str) -> bool:
+    """Count a transient failure; open the circuit at the threshold. True if it opened now."""
+    threshold = settings.PROVISIONING["CIRCUIT_FAILURE_THRESHOLD"]
+    now = timezone.now()
+    Panel.objects.filter(pk=panel.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1, last_error=error[:500]
+    )
+    opened = Panel.objects.filter(
+        pk=panel.pk, consecutive_failures__gte=threshold
+    ).exclude(health=Panel.Health.DOWN).update(
+        health=Panel.Health.DOWN,
+        down_since=now,
+        next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+    )
+    panel.refresh_from_db()
+    if opened:
+        logger.warning("panel %s marked down after %s failures: %s", panel.name, threshold, error)
+        audit_record(subject=panel, action="panel.down", data={"error": error[:500]})
+        incident_open(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary=error[:500])
+    return bool(opened)
+
+
+def panel_mark_up(*, panel: Panel) -> bool:
+    """Close the circuit. True if the panel was down."""
+    was_down = Panel.objects.filter(pk=panel.pk, health=Panel.Health.DOWN).update(
+        health=Panel.Health.UP, consecutive_failures=0, down_since=None, next_probe_at=None, last_error=""
+    )
+    Panel.objects.filter(pk=panel.pk).exclude(health=Panel.Health.UP).update(health=Panel.Health.UP)
+    panel.refresh_from_db()
+    if was_down:
+        logger.info("panel %s is back up", panel.name)
+        audit_record(subject=panel, action="panel.up")
+        Incident.objects.filter(
+            panel=panel, kind=Incident.Kind.PANEL_DOWN, resolved_at__isnull=True
+        ).update(resolved_at=timezone.now())
+    return bool(was_down)
+
+
+def panel_probe(*, panel: Panel) -> bool:
+    """Ask a panel whether it is healthy; update the breaker. True if up."""
+    now = timezone.now()
+    report = panel.adapter().health()
+    Panel.objects.filter(pk=panel.pk).update(last_probe_at=now)
+    if report.ok:
+        panel_mark_up(panel=panel)
+        return True
+    Panel.objects.filter(pk=panel.pk).update(
+        last_error=report.detail[:500],
+        next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+    )
+    if panel.health != Panel.Health.DOWN:
+        panel_record_failure(panel=panel, error=report.detail)
+    panel.refresh_from_db()
+    return False
+
+
+def incident_open(*, panel: Panel, kind: str, summary: str = "") -> Incident:
+    """The open incident of this kind on this panel (created if none), alerting once."""
+    try:
+        with transaction.atomic():
+            incident, _ = Incident.objects.get_or_create(
+                panel=panel, kind=kind, resolved_at__isnull=True, defaults={"summary": summary}
+            )
+    except IntegrityError:  # a concurrent worker opened it first
+        incident = Incident.objects.get(panel=panel, kind=kind, resolved_at__isnull=True)
+    incident_alert_once(incident=incident)
+    return incident
+
+
+def incident_alert_once(*, incident: Incident) -> bool:
+    """Alert the operator about an incident exactly once (a conditional UPDATE claims it)."""
+    claimed = Incident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
+        alerted_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    from boxoffice.messaging.services import operator_alert_send
+
+    incident.refresh_from_db()
+    operator_alert_send(
+        subject=f"[{settings.SITE_NAME}] {incident.get_kind_display()}: {incident.panel.name}",
+        body=_incident_text(incident),
+        dedupe_key=f"incident:{incident.pk}",
+    )
+    return True
+
+
+def _incident_text(incident: Incident) -> str:
+    panel = incident.panel
+    if incident.kind == Incident.Kind.PANEL_DOWN:
+        what = (
+            f"The panel {panel.name} ({panel.api_url}) stopped answering at "
+            f"{incident.opened_at:%Y-%m-%d %H:%M UTC}.\n\nLast error: {panel.last_error or incident.summary}\n\n"
+            "New orders are safe: their lines wait in the queue and are created automatically, in "
+            "order, as soon as a health probe sees the panel answer again. Customers who wait more "
+            "than a few minutes get one message saying their line is on its way.\n"
+        )
+    else:
+        what = (
+            f"Operations on panel {panel.name} stopped and need a decision.\n\n"
+            f"First problem: {incident.summary}\n\n"
+            "Open the review queue in the back office to retry or reassign them. You get this alert "
+            "once for this incident, not once per order.\n"
+        )
+    return what + f"\nBack office: {settings.SITE_URL}/admin/provisioning/paneloperation/?status__exact=needs_review\n"

@@ -1,0 +1,48 @@
+from django.contrib import admin, messages
+from unfold.admin import ModelAdmin, TabularInline
+
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.services import operation_retry_now
+
+
+class OperationInline(TabularInline):
+    model = PanelOperation
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["kind", "status", "attempts", "next_attempt_at", "last_error", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(Line)
+class LineAdmin(ModelAdmin):
+    list_display = ["username", "customer", "plan", "panel", "status", "connections", "expires_at", "username_adjusted"]
+    list_filter = ["status", "panel", "plan", "username_adjusted"]
+    search_fields = ["username", "customer__email", "order__reference", "panel_line_id"]
+    readonly_fields = ["panel_line_id", "requested_username", "username_adjusted", "activated_at", "created_at", "order"]
+    exclude = ["password"]
+    list_select_related = ["customer", "plan", "panel"]
+    inlines = [OperationInline]
+
+
+@admin.register(PanelOperation)
+class PanelOperationAdmin(ModelAdmin):
+    list_display = ["id", "kind", "line", "panel", "status", "attempts", "next_attempt_at", "last_error_code", "created_at"]
+    list_filter = ["status", "kind", "panel"]
+    search_fields = ["line__username", "order__reference", "idempotency_key"]
+    exclude = ["secret"]
+    readonly_fields = [
+        "line", "panel", "order", "kind", "status", "params", "idempotency_key", "attempts", "next_attempt_at",
+        "lease_expires_at", "last_error", "last_error_code", "created_at", "started_at", "finished_at",
+        "delay_notified_at",
+    ]
+    list_select_related = ["line", "panel"]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        n = sum(operation_retry_now(operation=op, actor=request.user.get_username()) for op in queryset)
+        self.message_user(request, f"{n} operations sent back to the queue", messages.SUCCESS)

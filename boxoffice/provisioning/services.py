@@ -1,0 +1,444 @@
+"""Lines and the operations that change them on panels.
+
+The flow for one new line: `line_reserve_for_order` decides panel, username and password and writes
+a `PanelOperation(create)` in the caller's transaction; a task runs `operation_execute`, which claims
+the row, calls the panel adapter, and records success or schedules a retry. The worker's scheduler
+(`operations_reconcile`) re-drives anything due or stuck and probes panels that are down.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.catalog.models import PlanPanel
+from boxoffice.panels.adapters.base import (
+    LineSpec,
+    PanelError,
+    PanelLine,
+    PermanentPanelError,
+    UsernameTaken,
+)
+from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.services import (
+    incident_open,
+    panel_choose,
+    panel_probe,
+    panel_record_failure,
+    panel_record_success,
+)
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.usernames import (
+    next_suffix_name,
+    password_generate,
+    username_allocate,
+    username_generate,
+)
+
+logger = logging.getLogger(__name__)
+Op = PanelOperation
+# Most suffixes tried in one attempt before giving up on a username (name1 … name20).
+MAX_SUFFIX_TRIES = 20
+
+
+# --- Reservation -----------------------------------------------------------------------------
+
+
+def line_reserve_for_order(*, order) -> Line:
+    """Decide everything about the order's line now, before any panel call, and queue its
+    creation. Runs inside the caller's transaction (the one that marks the order paid)."""
+    existing = Line.objects.filter(order=order).first()
+    if existing:  # a second confirmation of the same order: one line per order, always
+        return existing
+    plan = order.plan
+    panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
+    mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
+    strategy = plan.username_strategy
+    if order.preferred_username and strategy in ("customer", "hybrid"):
+        requested = order.preferred_username
+    else:
+        requested = username_generate(email=order.customer.email)
+    username, adjusted = username_allocate(panel_id=panel.pk, requested=requested)
+    line = Line.objects.create(
+        customer=order.customer,
+        plan=plan,
+        order=order,
+        panel=panel,
+        username=username,
+        requested_username=requested,
+        username_adjusted=adjusted,
+        password=order.preferred_password or password_generate(),
+        connections=plan.connections,
+        bouquets=list(mapping.bouquets if mapping else []),
+        outputs=list(mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]),
+        is_trial=plan.is_trial,
+        device=order.device,
+        mac_address=order.mac_address,
+    )
+    audit_record(
+        subject=line,
+        action="line.reserved",
+        data={"order": order.reference, "panel": panel.name, "username": username, "adjusted": adjusted},
+    )
+    operation_create(line=line, kind=Op.Kind.CREATE, order=order, params={"duration_days": plan.duration_days})
+    return line
+
+
+# --- Operations: creation and enqueueing -----------------------------------------------------
+
+
+def operation_create(
+    *, line: Line, kind: str, params: dict | None = None, secret: str = "", order=None
+) -> PanelOperation:
+    op = PanelOperation.objects.create(
+        line=line, panel=line.panel, order=order, kind=kind, params=params or {}, secret=secret
+    )
+    audit_record(subject=op, action="operation.queued", data={"kind": kind, "line": line.pk})
+    operation_enqueue(operation=op)
+    return op
+
+
+def operation_enqueue(*, operation: PanelOperation, run_after: datetime | None = None) -> None:
+    """Queue the task once the current transaction commits (the row must exist for the worker)."""
+    from boxoffice.provisioning.tasks import run_panel_operation
+
+    def enqueue() -> None:
+        task = run_panel_operation
+        if run_after is not None and run_after > timezone.now():
+            task = task.using(run_after=run_after)
+        task.enqueue(operation.pk)
+
+    transaction.on_commit(enqueue)
+
+
+def line_extend(*, line: Line, expires_at: datetime, order=None) -> PanelOperation:
+    return operation_create(
+        line=line, kind=Op.Kind.EXTEND, order=order, params={"expires_at": expires_at.isoformat()}
+    )
+
+
+def line_change_password(*, line: Line, password: str) -> PanelOperation:
+    return operation_create(line=line, kind=Op.Kind.CHANGE_PASSWORD, secret=password)
+
+
+def line_set_connections(*, line: Line, connections: int, order=None) -> PanelOperation:
+    return operation_create(
+        line=line, kind=Op.Kind.SET_CONNECTIONS, order=order, params={"connections": connections}
+    )
+
+
+def line_suspend(*, line: Line, reason: str = "") -> PanelOperation:
+    return operation_create(line=line, kind=Op.Kind.SUSPEND, params={"reason": reason})
+
+
+def line_resume(*, line: Line) -> PanelOperation:
+    return operation_create(line=line, kind=Op.Kind.RESUME)
+
+
+def line_delete(*, line: Line) -> PanelOperation:
+    return operation_create(line=line, kind=Op.Kind.DELETE)
+
+
+def operation_retry_now(*, operation: PanelOperation, actor: str = "operator") -> bool:
+    """An operator sends a stopped (needs_review) or waiting operation back to the queue."""
+    updated = PanelOperation.objects.filter(
+        pk=operation.pk, status__in=[Op.Status.NEEDS_REVIEW, Op.Status.PENDING]
+    ).update(status=Op.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, created_at=timezone.now())
+    if updated:
+        audit_record(subject=operation, action="operation.retried", actor=actor)
+        operation_enqueue(operation=operation)
+    return bool(updated)
+
+
+# --- Execution -------------------------------------------------------------------------------
+
+_panel_slots: dict[int, threading.BoundedSemaphore] = {}
+_panel_slots_lock = threading.Lock()
+
+
+def _panel_slot(panel: Panel) -> threading.BoundedSemaphore:
+    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s)."""
+    with _panel_slots_lock:
+        slot = _panel_slots.get(panel.pk)
+        if slot is None:
+            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(max(panel.max_concurrency, 1))
+        return slot
+
+
+def operation_claim(*, operation_id: int) -> PanelOperation | None:
+    """Take the operation if it is due (or its previous runner's lease ran out). One winner."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"])
+    claimed = (
+        PanelOperation.objects.filter(pk=operation_id)
+        .filter(
+            Q(status=Op.Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
+        )
+        .update(
+            status=Op.Status.RUNNING,
+            lease_expires_at=lease,
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", now),
+        )
+    )
+    if not claimed:
+        return None
+    return PanelOperation.objects.select_related("line", "line__order", "panel", "order").get(pk=operation_id)
+
+
+def operation_execute(*, operation_id: int) -> str:
+    """Run one attempt of an operation. Returns what happened, for logs and tests."""
+    op = operation_claim(operation_id=operation_id)
+    if op is None:
+        return "not_due"
+    panel = op.panel
+    if panel.is_down:
+        # The circuit is open: do not hammer the panel. Park the operation (the attempt does
+        # not count); the probe that sees the panel back drains the queue in order.
+        PanelOperation.objects.filter(pk=op.pk, status=Op.Status.RUNNING).update(
+            status=Op.Status.PENDING,
+            attempts=F("attempts") - 1,
+            lease_expires_at=None,
+            next_attempt_at=panel.next_probe_at or timezone.now(),
+        )
+        return "parked"
+    try:
+        with _panel_slot(panel):
+            result = _run(op, panel.adapter())
+    except PanelError as exc:
+        return _operation_failed(op, exc)
+    _operation_succeeded(op, result)
+    return "succeeded"
+
+
+def _run(op: PanelOperation, adapter) -> PanelLine | None:
+    line = op.line
+    if op.kind == Op.Kind.CREATE:
+        return _run_create(op, line, adapter)
+    if not line.panel_line_id:
+        raise PermanentPanelError("the line was never created on the panel", code="no_panel_line")
+    pid = line.panel_line_id
+    if op.kind == Op.Kind.EXTEND:
+        return adapter.extend(pid, datetime.fromisoformat(op.params["expires_at"]))
+    if op.kind == Op.Kind.CHANGE_PASSWORD:
+        return adapter.change_password(pid, op.secret)
+    if op.kind == Op.Kind.SET_CONNECTIONS:
+        return adapter.set_connections(pid, int(op.params["connections"]))
+    if op.kind == Op.Kind.SUSPEND:
+        return adapter.suspend(pid)
+    if op.kind == Op.Kind.RESUME:
+        return adapter.resume(pid)
+    if op.kind == Op.Kind.DELETE:
+        adapter.delete(pid)
+        return None
+    raise PermanentPanelError(f"operation kind {op.kind!r} is not supported yet", code="unsupported")
+
+
+def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
+    duration = timedelta(days=int(op.params.get("duration_days") or line.plan.duration_days))
+    # Expiry counts from when the line really starts, so waiting for a panel costs no paid days.
+    expires_at = line.expires_at or (timezone.now() + duration).replace(microsecond=0)
+    return LineSpec(
+        username=line.username,
+        password=line.password,
+        max_connections=line.connections,
+        expires_at=expires_at,
+        bouquets=tuple(int(b) for b in line.bouquets),
+        outputs=tuple(line.outputs),
+        notes=line.panel_notes,
+        is_trial=line.is_trial,
+        mac=line.mac_address,
+    )
+
+
+def _is_ours(found: PanelLine, line: Line) -> bool:
+    return line.panel_notes in (found.notes or "")
+
+
+def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
+    """Create the line exactly once, whatever happened on earlier attempts.
+
+    Panels can act and then time out, so before a retry we ask whether the line exists; a line
+    carrying our order reference is adopted. A name taken by someone else moves us to the next
+    suffix, persisted before the next call so a crash cannot lose track of the name in use.
+    """
+    if line.panel_line_id:
+        return adapter.get_line(line.panel_line_id)
+    if op.attempts > 1:
+        found = adapter.find_line(line.username)
+        if found and _is_ours(found, line):
+            return found
+        if found:
+            _line_take_next_name(line)
+    for _ in range(MAX_SUFFIX_TRIES):
+        spec = _line_spec(op, line)
+        if line.expires_at is None:
+            Line.objects.filter(pk=line.pk).update(expires_at=spec.expires_at)
+            line.expires_at = spec.expires_at
+        try:
+            return adapter.create_line(spec)
+        except UsernameTaken:
+            found = adapter.find_line(line.username)
+            if found and _is_ours(found, line):
+                return found
+            _line_take_next_name(line)
+    raise PermanentPanelError(
+        f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
+        code="username_exhausted",
+    )
+
+
+def _line_take_next_name(line: Line) -> None:
+    base = line.requested_username or line.username
+    candidate = next_suffix_name(base=base, current=line.username)
+    while Line.objects.filter(panel_id=line.panel_id, username=candidate).exclude(pk=line.pk).exists():
+        candidate = next_suffix_name(base=base, current=candidate)
+    old = line.username
+    line.username = candidate
+    line.username_adjusted = True
+    Line.objects.filter(pk=line.pk).update(username=candidate, username_adjusted=True)
+    audit_record(subject=line, action="line.username_adjusted", data={"from": old, "to": candidate})
+
+
+def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
+    now = timezone.now()
+    line = op.line
+    first_activation = False
+    with transaction.atomic():
+        PanelOperation.objects.filter(pk=op.pk).update(
+            status=Op.Status.SUCCEEDED, finished_at=now, lease_expires_at=None, last_error="", last_error_code=""
+        )
+        fields: dict = {}
+        if op.kind == Op.Kind.CREATE and result is not None:
+            first_activation = line.status == Line.Status.RESERVED
+            fields.update(
+                panel_line_id=result.panel_line_id,
+                status=Line.Status.ACTIVE,
+                expires_at=result.expires_at,
+                activated_at=line.activated_at or now,
+            )
+        elif op.kind == Op.Kind.EXTEND and result is not None:
+            fields.update(expires_at=result.expires_at, status=Line.Status.ACTIVE if line.status == Line.Status.EXPIRED else line.status)
+        elif op.kind == Op.Kind.CHANGE_PASSWORD:
+            fields.update(password=op.secret)
+        elif op.kind == Op.Kind.SET_CONNECTIONS and result is not None:
+            fields.update(connections=result.max_connections)
+        elif op.kind == Op.Kind.SUSPEND:
+            fields.update(status=Line.Status.SUSPENDED)
+        elif op.kind == Op.Kind.RESUME:
+            fields.update(status=Line.Status.ACTIVE)
+        elif op.kind == Op.Kind.DELETE:
+            fields.update(status=Line.Status.CANCELLED)
+        for key, value in fields.items():
+            setattr(line, key, value)
+        if fields:
+            line.save(update_fields=[*fields, "updated_at"])
+        audit_record(subject=op, action="operation.succeeded", data={"kind": op.kind, "attempts": op.attempts})
+        if op.kind == Op.Kind.CREATE:
+            audit_record(subject=line, action="line.active", data={"panel_line_id": line.panel_line_id})
+    panel_record_success(panel=op.panel)
+    if first_activation:
+        from boxoffice.messaging.credentials import credentials_email_send
+
+        credentials_email_send(line=line)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt: exponential, capped, with jitter against thundering herds."""
+    policy = settings.PROVISIONING
+    base = min(policy["RETRY_CAP_SECONDS"], policy["RETRY_BASE_SECONDS"] * (2 ** max(attempts - 1, 0)))
+    jitter = policy["RETRY_JITTER"]
+    return min(policy["RETRY_CAP_SECONDS"], base * random.uniform(1 - jitter, 1 + jitter))
+
+
+def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
+    now = timezone.now()
+    policy = settings.PROVISIONING
+    error = str(exc)[:1000]
+    logger.warning("operation %s (%s) attempt %s failed: %s", op.pk, op.kind, op.attempts, error)
+    if exc.transient:
+        panel_record_failure(panel=op.panel, error=error)
+    too_many = op.attempts >= policy["MAX_ATTEMPTS"]
+    too_old = now - op.created_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
+    if not exc.transient or too_many or too_old:
+        _operation_stop(op, error=error, code=exc.code or ("transient" if exc.transient else "permanent"))
+        return "needs_review"
+    next_at = now + timedelta(seconds=retry_delay(op.attempts))
+    op.panel.refresh_from_db()
+    if op.panel.is_down and op.panel.next_probe_at:
+        next_at = max(next_at, op.panel.next_probe_at)
+    PanelOperation.objects.filter(pk=op.pk, status=Op.Status.RUNNING).update(
+        status=Op.Status.PENDING, next_attempt_at=next_at, lease_expires_at=None, last_error=error, last_error_code=exc.code
+    )
+    if not op.panel.is_down:
+        operation_enqueue(operation=op, run_after=next_at)
+    return "retry"
+
+
+def _operation_stop(op: PanelOperation, *, error: str, code: str) -> None:
+    PanelOperation.objects.filter(pk=op.pk).update(
+        status=Op.Status.NEEDS_REVIEW, lease_expires_at=None, finished_at=timezone.now(), last_error=error, last_error_code=code
+    )
+    audit_record(subject=op, action="operation.needs_review", data={"error": error, "code": code})
+    incident = incident_open(panel=op.panel, kind=Incident.Kind.OPERATIONS_FAILING, summary=f"{op.get_kind_display()} for line {op.line.username}: {error}")
+    Incident.objects.filter(pk=incident.pk).update(affected_operations=F("affected_operations") + 1)
+
+
+# --- The scheduler's work --------------------------------------------------------------------
+
+# A due operation is re-driven by the scheduler only after this grace, so it does not race the
+# task that the retry already queued.
+REDRIVE_GRACE_SECONDS = 5.0
+
+
+def operations_reconcile() -> dict[str, int]:
+    """Re-drive what is due or stuck, stop what waited too long, probe panels that are down."""
+    now = timezone.now()
+    counts = {"probed": 0, "drained": 0, "redriven": 0, "expired": 0}
+    for panel in Panel.objects.filter(health=Panel.Health.DOWN, enabled=True).filter(
+        Q(next_probe_at__isnull=True) | Q(next_probe_at__lte=now)
+    ):
+        counts["probed"] += 1
+        if panel_probe(panel=panel):
+            counts["drained"] += operations_drain(panel=panel)
+    max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
+    for op in PanelOperation.objects.filter(status=Op.Status.PENDING, created_at__lt=now - max_age).select_related("panel", "line"):
+        counts["expired"] += 1
+        _operation_stop(op, error=op.last_error or "waited longer than the time limit", code="too_old")
+    grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
+    stuck = PanelOperation.objects.filter(
+        Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
+        | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
+    ).values_list("pk", flat=True)[:500]
+    for pk in stuck:
+        counts["redriven"] += 1
+        transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
+    return counts
+
+
+def _enqueue_id(pk: int) -> None:
+    from boxoffice.provisioning.tasks import run_panel_operation
+
+    run_panel_operation.enqueue(pk)
+
+
+def operations_drain(*, panel: Panel) -> int:
+    """The panel is back: release its waiting operations, oldest first."""
+    now = timezone.now()
+    waiting = list(
+        PanelOperation.objects.filter(panel=panel, status=Op.Status.PENDING).order_by("created_at", "id").values_list("pk", flat=True)
+    )
+    PanelOperation.objects.filter(pk__in=waiting).update(next_attempt_at=now)
+    for pk in waiting:
+        transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
+    return len(waiting)

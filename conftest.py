@@ -1,0 +1,102 @@
+"""Shared test fixtures: emulators over real HTTP on loopback, a panel and plan wired to them,
+and an in-process task runner for the durable queue."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = [
+    "boxoffice.emulators.fixtures_xui",
+    "boxoffice.emulators.fixtures_stripe",
+    "boxoffice.emulators.fixtures_smtp",
+]
+
+
+@pytest.fixture(autouse=True)
+def _fast_policies(settings):
+    settings.PROVISIONING = {
+        **settings.PROVISIONING,
+        "RETRY_BASE_SECONDS": 2.0,
+        "RETRY_JITTER": 0.0,
+        "PROBE_INTERVAL_SECONDS": 15.0,
+        "LEASE_SECONDS": 30.0,
+    }
+    settings.OPERATOR_ALERT_EMAILS = ["ops@operator.test"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def panel(db, xui_emulator):
+    from boxoffice.panels.models import Panel
+
+    return Panel.objects.create(
+        name="Test panel",
+        kind="xui_one",
+        api_url=xui_emulator.base_url,
+        access_code="adminapi1",
+        api_key="test-api-key",
+        public_url=xui_emulator.base_url,
+        timeout_seconds=1.0,
+    )
+
+
+@pytest.fixture
+def plan(panel):
+    from decimal import Decimal
+
+    from boxoffice.catalog.models import Plan, PlanPanel
+
+    plan = Plan.objects.create(
+        slug="monthly", name="Monthly", duration_days=30, connections=2, price=Decimal("9.99"), currency="EUR"
+    )
+    PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1, 2], outputs=["m3u8", "ts"])
+    return plan
+
+
+@pytest.fixture
+def customer(db):
+    from boxoffice.customers.models import Customer
+
+    return Customer.objects.create(email="jane.doe@example.test", name="Jane Doe", country="DE")
+
+
+@pytest.fixture
+def make_order(plan, customer):
+    from boxoffice.billing.services import order_create
+
+    def make(**kwargs):
+        kwargs.setdefault("customer", customer)
+        kwargs.setdefault("plan", plan)
+        kwargs.setdefault("gateway", "manual")
+        return order_create(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def run_tasks():
+    """Run every task that is ready now, in this thread, like one worker would; fail the test
+    if a task raised."""
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    worker = Worker(
+        queue_names=["*"], interval=0, batch=True, backend_name="default", startup_delay=False,
+        max_tasks=None, worker_id="test-worker", excluded_queue_names=[],
+    )
+
+    def run(limit: int = 200) -> int:
+        ran = 0
+        while ran < limit:
+            task = DBTaskResult.objects.ready().first()
+            if task is None:
+                break
+            task.claim("test-worker")
+            worker.run_task(task)
+            ran += 1
+            task.refresh_from_db()
+            if task.status == "FAILED":
+                raise AssertionError(f"task {task.task_path} failed: {task.traceback}")
+        return ran
+
+    return run
