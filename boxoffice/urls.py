@@ -10,4 +10,9 @@ def healthz(request):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("backoffice/inbox/", include("boxoffice.emulators.urls")),
+    path("backoffice/", include("boxoffice.insights.urls")),
+    path("billing/", include("boxoffice.billing.urls")),
+    path("portal/", include("boxoffice.portal.urls")),
+    path("", include("boxoffice.storefront.urls")),
 ]
