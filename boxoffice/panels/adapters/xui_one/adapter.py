@@ -1,0 +1,530 @@
+"""XUI One (and XC_VM) panels through the Admin API.
+
+What shapes this adapter (reference §1.4, §7):
+
+* `create_line`/`edit_line` share one code path that treats a missing field as "use the default":
+  an edit that leaves out `username`/`password` gets random ones, a missing `exp_date` makes the
+  line unlimited, missing `access_output[]` blocks live playback, missing flags clear them.
+  So every edit is read-modify-write: read the stored row, re-send all of it, change one thing.
+* Flags are presence-based: `is_trial=0` makes a trial. We only ever send flags that are 1.
+* `exp_date` is parsed by PHP `new DateTime()`: a bare unix number is refused, `@<unix>` is UTC.
+* `bouquets_selected` is a JSON string; the array form crashes PHP 8.
+* Rows come back with numbers as strings, `exp_date` null for "never", JSON lists as strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from boxoffice.panels.adapters.base import (
+    OPERATIONS,
+    Bouquet,
+    HealthReport,
+    LineNotFound,
+    LineSpec,
+    PanelAdapter,
+    PanelConfig,
+    PanelError,
+    PanelLine,
+    PermanentPanelError,
+    TransientPanelError,
+)
+from boxoffice.panels.adapters.xui_one.client import XuiOneClient
+
+OUTPUT_IDS = {"m3u8": 1, "ts": 2, "rtmp": 3}
+OUTPUT_NAMES = {number: name for name, number in OUTPUT_IDS.items()}
+
+# Columns processLine reads as "present = 1, absent = 0".
+PRESENCE_FLAGS = ("is_trial", "is_restreamer", "is_stalker", "is_isplock", "bypass_ua")
+
+# Plain columns an edit re-sends as stored so that processLine does not reset them
+# (member_id would fall back to the API user, i.e. the line would change owner).
+KEPT_COLUMNS = (
+    "member_id",
+    "admin_notes",
+    "reseller_notes",
+    "contact",
+    "forced_country",
+    "force_server_id",
+    "package_id",
+)
+
+# get_lines pages by 50 unless told otherwise; the cap guards against a panel that ignores `start`.
+PAGE_SIZE = 50
+MAX_PAGES = 400
+
+# XUI trims values, strips backslashes and rewrites `../`, `<script`, `<!--` (reference §1.1);
+# credentials also end up in playback URLs (/live/U/P/1.ts, get.php?…). Only this set is safe.
+SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]+$")
+
+
+class XuiOneAdapter(PanelAdapter):
+    kind = "xui_one"
+    label = "XUI One"
+    # create_mag makes a hidden line that get_lines does not list and edit_line would treat as a
+    # plain line; devices stay unsupported until that path is tested against a real panel.
+    supports = OPERATIONS - {"create_device"}
+
+    def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
+        super().__init__(config)
+        self.client = XuiOneClient(config, transport=transport)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # Lines ------------------------------------------------------------------------------------
+
+    def create_line(self, spec: LineSpec) -> PanelLine:
+        self.require("create_line")
+        _check_new_credential("username", spec.username)
+        _check_new_credential("password", spec.password)
+        if spec.max_connections < 0:
+            raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
+        outputs = _output_ids(spec.outputs)
+
+        data: list[tuple[str, str]] = [
+            ("username", spec.username),
+            ("password", spec.password),
+            ("max_connections", str(spec.max_connections)),
+            ("enabled", "1"),
+            ("admin_enabled", "1"),
+            *_expiry_fields(_unix_seconds(spec.expires_at)),
+            ("bouquets_selected", _json_ints(spec.bouquets)),
+            *(("access_output[]", str(number)) for number in outputs),
+            ("admin_notes", spec.notes),
+        ]
+        if spec.is_trial:
+            data.append(("is_trial", "1"))
+
+        body = self.client.call("create_line", data, secrets=[spec.password])
+        row = body.get("data")
+        if not _is_row(row):
+            # The wrapper swaps {"insert_id": N} for get_line N; if that re-read failed the
+            # line still exists, so look for it instead of reporting a failure.
+            if isinstance(row, dict) and _int(row.get("insert_id"), 0) > 0:
+                return self.get_line(str(row["insert_id"]))
+            found = self.find_line(spec.username)
+            if found is None:
+                raise TransientPanelError(
+                    "XUI One reported the line created but returned no row and it cannot be "
+                    "found; retry (the username makes the retry safe).",
+                    code="bad_response",
+                )
+            return found
+        if str(row.get("username")) != spec.username or str(row.get("password")) != spec.password:
+            raise PermanentPanelError(
+                f"XUI One created line {row.get('id')} but stored different credentials than "
+                "requested; fix the line on the panel.",
+                code="credentials_altered",
+            )
+        return _to_panel_line(row)
+
+    def find_line(self, username: str) -> PanelLine | None:
+        self.require("find_line")
+        if not username:
+            return None
+        for row in self._search_lines(username):
+            # search[value] is a case-insensitive substring match over several columns.
+            if str(row.get("username")) != username:
+                continue
+            try:
+                full = self._get_row(_line_id(row.get("id")))
+            except LineNotFound:
+                return None  # deleted between the list and the read
+            return _to_panel_line(_with_activity(full, row))
+        return None
+
+    def get_line(self, panel_line_id: str) -> PanelLine:
+        self.require("get_line")
+        return _to_panel_line(self._get_row(_line_id(panel_line_id)))
+
+    def line_activity(self, panel_line_id: str) -> PanelLine:
+        self.require("line_activity")
+        line_id = _line_id(panel_line_id)
+        row = self._get_row(line_id)
+        # active_connections and last_active exist only in get_lines rows, not in get_line.
+        for listed in self._search_lines(str(row.get("username") or "")):
+            if str(listed.get("id")) == line_id:
+                row = _with_activity(row, listed)
+                break
+        return _to_panel_line(row)
+
+    def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
+        self.require("extend")
+        seconds = _unix_seconds(expires_at)
+
+        def change(fields: dict[str, str]) -> None:
+            fields.pop("exp_date", None)
+            fields.pop("no_expire", None)
+            fields.update(_expiry_fields(seconds))
+
+        return self._edit(
+            panel_line_id,
+            change,
+            column="exp_date",
+            applied=lambda row: _seconds_or_none(row.get("exp_date")) == seconds,
+        )
+
+    def change_password(self, panel_line_id: str, password: str) -> PanelLine:
+        self.require("change_password")
+        _check_new_credential("password", password)
+        return self._edit(
+            panel_line_id,
+            lambda fields: fields.update(password=password),
+            column="password",
+            applied=lambda row: str(row.get("password")) == password,
+            new_secret=password,
+        )
+
+    def set_connections(self, panel_line_id: str, max_connections: int) -> PanelLine:
+        self.require("set_connections")
+        if max_connections < 0:
+            raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
+        return self._edit(
+            panel_line_id,
+            lambda fields: fields.update(max_connections=str(max_connections)),
+            column="max_connections",
+            applied=lambda row: _int(row.get("max_connections"), -1) == max_connections,
+        )
+
+    # disable_line/enable_line run a single `UPDATE lines SET enabled = …` (reference §1.3), so
+    # nothing else on the line can be lost, there is no read-then-write window in which another
+    # change (a renewal) could be overwritten, and a banned line (admin_enabled) stays banned.
+    def suspend(self, panel_line_id: str) -> PanelLine:
+        self.require("suspend")
+        return self._set_enabled(panel_line_id, enabled=False)
+
+    def resume(self, panel_line_id: str) -> PanelLine:
+        self.require("resume")
+        return self._set_enabled(panel_line_id, enabled=True)
+
+    def delete(self, panel_line_id: str) -> None:
+        self.require("delete")
+        line_id = _line_id(panel_line_id)
+        try:
+            self.client.call("delete_line", [("id", line_id)])
+        except PermanentPanelError as exc:
+            # The only STATUS_FAILURE path is "no such line" (or a failed DELETE of it).
+            if exc.code == "STATUS_FAILURE":
+                raise _not_found(line_id) from None
+            raise
+
+    # Panel ------------------------------------------------------------------------------------
+
+    def list_bouquets(self) -> list[Bouquet]:
+        self.require("list_bouquets")
+        result = self.client.call("get_bouquets")
+        # filterRows() answers a bare array; tolerate a build that wraps it anyway.
+        rows = result.get("data") if isinstance(result, dict) else result
+        if not isinstance(rows, list):
+            raise TransientPanelError(
+                "XUI One answered get_bouquets without a list of bouquets.", code="bad_response"
+            )
+        bouquets = []
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            number = _int(row.get("id"), None)
+            if number is None:
+                continue
+            name = str(row.get("bouquet_name") or row.get("name") or f"Bouquet {number}")
+            bouquets.append(Bouquet(id=number, name=name))
+        return bouquets
+
+    def health(self) -> HealthReport:
+        started = time.monotonic()
+        try:
+            body = self.client.call("user_info")
+        except PanelError as exc:
+            return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
+        user = body.get("data") if isinstance(body, dict) else None
+        who = user.get("username") if isinstance(user, dict) else None
+        detail = f"Admin API answers as {who}" if who else "Admin API answers"
+        return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
+
+    # Internals --------------------------------------------------------------------------------
+
+    def _get_row(self, line_id: str) -> dict[str, Any]:
+        try:
+            body = self.client.call("get_line", [("id", line_id)])
+        except PermanentPanelError as exc:
+            if exc.code == "STATUS_FAILURE":
+                raise _not_found(line_id) from None
+            raise
+        row = body.get("data")
+        if not _is_row(row):
+            raise TransientPanelError(
+                f"XUI One answered get_line {line_id} without the line's row.", code="bad_response"
+            )
+        return row
+
+    def _search_lines(self, term: str) -> Iterator[dict[str, Any]]:
+        start = 0
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            body = self.client.call(
+                "get_lines",
+                [("search[value]", term), ("start", str(start)), ("limit", str(PAGE_SIZE))],
+            )
+            rows = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(rows, list) or not rows:
+                return
+            ids = {str(row.get("id")) for row in rows if isinstance(row, dict)}
+            if ids and ids <= seen:
+                return  # the panel ignored `start` and sent the same page again
+            seen |= ids
+            yield from (row for row in rows if isinstance(row, dict))
+            start += len(rows)
+            total = _int(body.get("recordsTotal"), None)
+            if len(rows) < PAGE_SIZE or (total is not None and start >= total):
+                return
+
+    def _edit(
+        self,
+        panel_line_id: str,
+        change: Callable[[dict[str, str]], None],
+        *,
+        column: str,
+        applied: Callable[[dict[str, Any]], bool],
+        new_secret: str = "",
+    ) -> PanelLine:
+        line_id = _line_id(panel_line_id)
+        stored = self._get_row(line_id)
+        fields, lists = _edit_payload(stored)
+        change(fields)
+        data = [("id", line_id), *fields.items()]
+        data += [(name, value) for name, values in lists.items() for value in values]
+
+        secrets = [str(stored.get("password") or ""), new_secret]
+        body = self.client.call("edit_line", data, secrets=secrets)
+        after = body.get("data")
+        if not _is_row(after):
+            after = self._get_row(line_id)
+
+        # A panel that regenerates credentials on edit is the costliest failure: check them too.
+        guarded = ["username"] if column == "password" else ["username", "password"]
+        lost = [name for name in guarded if str(after.get(name)) != str(stored.get(name))]
+        if not applied(after) or lost:
+            what = (
+                f"{column} did not change" if not applied(after) else f"{', '.join(lost)} changed"
+            )
+            raise PermanentPanelError(
+                f"XUI One accepted edit_line for line {line_id} but {what}; check the line on the "
+                "panel and make the change by hand.",
+                code="edit_not_applied",
+            )
+        return _to_panel_line(after)
+
+    def _set_enabled(self, panel_line_id: str, *, enabled: bool) -> PanelLine:
+        line_id = _line_id(panel_line_id)
+        try:
+            self.client.call("enable_line" if enabled else "disable_line", [("id", line_id)])
+        except PermanentPanelError as exc:
+            if exc.code == "STATUS_FAILURE":
+                raise _not_found(line_id) from None
+            raise
+        # These actions answer without the row, so read it back to confirm and to return it.
+        row = self._get_row(line_id)
+        if _int(row.get("enabled"), -1) != int(enabled):
+            raise PermanentPanelError(
+                f"XUI One accepted {'enable' if enabled else 'disable'}_line for line {line_id} "
+                "but the line did not change; check it on the panel.",
+                code="edit_not_applied",
+            )
+        return _to_panel_line(row)
+
+
+# Building requests ----------------------------------------------------------------------------
+
+
+def _edit_payload(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The full edit_line form that writes `row` back unchanged."""
+    for name in ("username", "password"):
+        value = str(row.get(name) or "")
+        if not value or value != _cleaned_by_panel(value):
+            # Re-sending it would let the panel generate or alter the credential.
+            raise PermanentPanelError(
+                f"Line {row.get('id')} has a {name} XUI One would alter on any edit; "
+                "change it on the panel to letters and digits first.",
+                code="unsafe_stored_credentials",
+            )
+    fields: dict[str, str] = {
+        "username": str(row["username"]),
+        "password": str(row["password"]),
+        "max_connections": str(_int(row.get("max_connections"), 1)),
+        "enabled": str(_int(row.get("enabled"), 1)),
+        "admin_enabled": str(_int(row.get("admin_enabled"), 1)),
+    }
+    fields.update(_expiry_fields(_seconds_or_none(row.get("exp_date"))))
+    fields["bouquets_selected"] = _json_ints(_int_list(row.get("bouquet")))
+    for name in KEPT_COLUMNS:
+        value = row.get(name)
+        if value is not None:
+            fields[name] = str(value)
+    for flag in PRESENCE_FLAGS:
+        if _int(row.get(flag), 0) == 1:
+            fields[flag] = "1"
+    lists = {
+        "access_output[]": [str(n) for n in _int_list(row.get("allowed_outputs"))],
+        "allowed_ips[]": _str_list(row.get("allowed_ips")),
+        "allowed_ua[]": _str_list(row.get("allowed_ua")),
+    }
+    return fields, lists
+
+
+def _expiry_fields(seconds: int | None) -> list[tuple[str, str]]:
+    if seconds is None:
+        return [("no_expire", "1")]
+    return [("exp_date", f"@{seconds}")]
+
+
+def _unix_seconds(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware (XUI gets absolute UTC seconds)")
+    return math.floor(moment.timestamp())
+
+
+def _json_ints(numbers: Any) -> str:
+    return json.dumps([int(n) for n in numbers], separators=(",", ":"))
+
+
+def _output_ids(outputs: tuple[str, ...]) -> list[int]:
+    unknown = [name for name in outputs if name not in OUTPUT_IDS]
+    if unknown:
+        raise ValueError(f"unknown outputs {unknown}; XUI knows {sorted(OUTPUT_IDS)}")
+    if not outputs:
+        raise ValueError("a line needs at least one output, or XUI refuses every live stream")
+    return sorted({OUTPUT_IDS[name] for name in outputs})
+
+
+def _check_new_credential(name: str, value: str) -> None:
+    if not SAFE_CREDENTIAL.match(value or ""):
+        raise PermanentPanelError(
+            f"The {name} may only use letters, digits and . _ @ - on XUI One (the panel alters "
+            "other characters, and they break playback URLs).",
+            code=f"invalid_{name}",
+        )
+
+
+def _cleaned_by_panel(value: str) -> str:
+    cleaned = value.strip().replace("\\", "").replace("../", "")
+    return re.sub(r"<(script|!--)", "&lt;\\1", cleaned, flags=re.IGNORECASE)
+
+
+def _line_id(panel_line_id: Any) -> str:
+    line_id = str(panel_line_id if panel_line_id is not None else "").strip()
+    if not line_id.isdigit():
+        raise _not_found(line_id)
+    return line_id
+
+
+def _not_found(line_id: str) -> LineNotFound:
+    return LineNotFound(f"XUI One has no line with id {line_id!r}.", code="line_not_found")
+
+
+# Reading rows ---------------------------------------------------------------------------------
+
+
+def _is_row(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("id") is not None and "username" in value
+
+
+def _with_activity(row: dict[str, Any], listed: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(row)
+    for name in ("active_connections", "last_active"):
+        if name in listed:
+            merged[name] = listed[name]
+    return merged
+
+
+def _to_panel_line(row: dict[str, Any]) -> PanelLine:
+    last_active = _seconds_or_none(row.get("last_active"))
+    return PanelLine(
+        panel_line_id=str(row.get("id")),
+        username=str(row.get("username") or ""),
+        password=str(row.get("password") or ""),
+        max_connections=_int(row.get("max_connections"), 1),
+        expires_at=_datetime(_seconds_or_none(row.get("exp_date"))),
+        bouquets=tuple(_int_list(row.get("bouquet"))),
+        outputs=tuple(
+            OUTPUT_NAMES[n] for n in _int_list(row.get("allowed_outputs")) if n in OUTPUT_NAMES
+        ),
+        # A banned line (admin_enabled=0) cannot play either.
+        enabled=_int(row.get("enabled"), 1) == 1 and _int(row.get("admin_enabled"), 1) == 1,
+        notes=str(row.get("admin_notes") or ""),
+        is_trial=_int(row.get("is_trial"), 0) == 1,
+        active_connections=max(_int(row.get("active_connections"), 0), 0),
+        last_active_at=_datetime(last_active),
+    )
+
+
+def _int(value: Any, default: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return default
+            return int(number) if math.isfinite(number) else default
+    return default
+
+
+def _seconds_or_none(value: Any) -> int | None:
+    # null means "never expires"; "" and "0" are what hand-edited or imported rows hold, and the
+    # panel's own tables show them as unlimited too.
+    seconds = _int(value, None)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def _datetime(seconds: int | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return [part for part in value.strip("[]").split(",") if part.strip()]
+        if isinstance(decoded, list):
+            return decoded
+    return []
+
+
+def _int_list(value: Any) -> list[int]:
+    numbers = (_int(item, None) for item in _json_list(value))
+    return [n for n in numbers if n is not None]
+
+
+def _str_list(value: Any) -> list[str]:
+    return [str(item) for item in _json_list(value) if item is not None and str(item) != ""]
+
+
+def _since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
