@@ -194,6 +194,11 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
 }
 
 # --- Payment gateways -----------------------------------------------------------------------
+PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
+BANK_TRANSFER_DETAILS = env_str(
+    "BANK_TRANSFER_DETAILS",
+    "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX",
+).replace("\\n", "\n")
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_emulator")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator")
 # Point the SDK at the local Stripe emulator (make run) or leave empty for api.stripe.com.

@@ -4,13 +4,19 @@ transaction, so a crash can never leave a paid order without queued provisioning
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
-from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.gateways import base as gw
+from boxoffice.billing.gateways.base import PaymentUpdate, UnableToTakePayment, VerifiedEvent
+from boxoffice.billing.gateways.registry import gateway_for
+from boxoffice.billing.models import Order, Payment, WebhookEvent
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 
@@ -142,3 +148,229 @@ def orders_flag_stale_pending() -> int:
                 audit_record(subject=order, action="order.needs_review", data={"reason": reason})
                 flagged += 1
     return flagged
+
+
+# --- Checkout --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutData:
+    email: str
+    name: str
+    portal_password: str
+    preferred_username: str
+    preferred_password: str
+    device: str  # "app" | "mag"
+    mac_address: str  # normalised "00:1A:79:AB:CD:EF" or ""
+    country: str  # ISO alpha-2 upper or ""
+    gateway: str
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order: Order
+    redirect_url: str
+
+
+def customer_portal_login_ensure(*, customer: Customer, password: str) -> None:
+    """Give a new customer a portal login with the password they chose. An existing login is
+    never changed here: otherwise anyone could reset a password by placing an order."""
+    if customer.user_id:
+        return
+    User = get_user_model()
+    user = User.objects.filter(username=customer.email).first()
+    if user is None:
+        user = User(username=customer.email, email=customer.email)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+    customer.user = user
+    customer.save(update_fields=["user"])
+
+
+def checkout_begin(*, plan: Plan, data: CheckoutData, status_url_for: Callable[[Order], str]) -> CheckoutResult:
+    """Create the order and hand the customer to the payment method they chose."""
+    adapter = gateway_for(data.gateway)
+    with transaction.atomic():
+        customer = customer_get_or_create(email=data.email, name=data.name, country=data.country)
+        customer_portal_login_ensure(customer=customer, password=data.portal_password)
+        order = order_create(
+            customer=customer,
+            plan=plan,
+            gateway=data.gateway,
+            preferred_username=data.preferred_username,
+            preferred_password=data.preferred_password,
+            device=data.device,
+            mac_address=data.mac_address,
+            country=data.country,
+        )
+    status_url = status_url_for(order)
+    try:
+        start = adapter.start_checkout(order=order, success_url=status_url, cancel_url=status_url)
+    except UnableToTakePayment:
+        Order.objects.filter(pk=order.pk).update(status=Order.Status.CANCELLED, review_reason="payment could not start")
+        audit_record(subject=order, action="order.cancelled", data={"reason": "gateway refused checkout"})
+        raise
+    with transaction.atomic():
+        order.gateway_reference = start.gateway_reference
+        fields = ["gateway_reference", "updated_at"]
+        if start.instructions:
+            # Waiting for a transfer is a pending payment: the review-queue timeout applies.
+            order.status = Order.Status.PAYMENT_PENDING
+            order.pending_since = timezone.now()
+            fields += ["status", "pending_since"]
+        order.save(update_fields=fields)
+        if start.instructions:
+            from boxoffice.billing.tasks import order_send_bank_instructions
+
+            transaction.on_commit(lambda: order_send_bank_instructions.enqueue(order.pk))
+    return CheckoutResult(order=order, redirect_url=start.redirect_url or status_url)
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookEvent, bool]:
+    """Store a verified notification once; queue its processing. (event, created)."""
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.create(
+                gateway=gateway, event_id=event.event_id, event_type=event.event_type, payload=event.payload
+            )
+    except IntegrityError:
+        return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
+    from boxoffice.billing.tasks import process_webhook_event
+
+    transaction.on_commit(lambda: process_webhook_event.enqueue(stored.pk))
+    return stored, True
+
+
+def webhook_event_process(*, event_pk: int) -> str:
+    """Apply a stored notification to its order, once. The event row is locked and its status
+    checked inside the transaction that applies it, so a task delivered twice does nothing the
+    second time; every state change also checks the order's current state."""
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.select_for_update().filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED).first()
+            if stored is None:
+                return "already_processed"
+            result = _webhook_event_apply(stored)
+            stored.status = WebhookEvent.Status.IGNORED if result in ("ignored", "no_order", "unhandled") else WebhookEvent.Status.PROCESSED
+            stored.processed_at = timezone.now()
+            stored.error = {"no_order": "no order matches this event", "ignored": "no change for the order's state"}.get(result, "")
+            stored.save(update_fields=["status", "processed_at", "error"])
+            return result
+    except Exception as exc:
+        WebhookEvent.objects.filter(pk=event_pk).update(status=WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+
+
+def _webhook_event_apply(stored: WebhookEvent) -> str:
+    adapter = gateway_for(stored.gateway)
+    update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
+    if update is None:
+        return "unhandled"
+    order = _order_for_update(stored.gateway, update)
+    if order is None:
+        logger.warning("%s event %s names no known order", stored.gateway, stored.event_id)
+        return "no_order"
+    return payment_update_apply(order=order, update=update, source_event=stored)
+
+
+def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
+    """Queue processing again for stored events whose task was lost (e.g. a crash)."""
+    from datetime import timedelta
+
+    from boxoffice.billing.tasks import process_webhook_event
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pks = list(WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, received_at__lt=cutoff).values_list("pk", flat=True)[:200])
+    for pk in pks:
+        process_webhook_event.enqueue(pk)
+    return len(pks)
+
+
+def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
+    if update.order_reference:
+        order = Order.objects.filter(reference=update.order_reference).first()
+        if order:
+            return order
+    if update.gateway_reference:
+        order = Order.objects.filter(gateway=gateway, gateway_reference=update.gateway_reference).first()
+        if order:
+            return order
+    if update.gateway_payment_id:
+        payment = Payment.objects.filter(gateway=gateway, gateway_payment_id=update.gateway_payment_id).select_related("order").first()
+        if payment:
+            return payment.order
+    return None
+
+
+def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=None) -> str:
+    """Move an order's payment state. Events arrive twice and out of order: each branch checks
+    the order's current state, never the arrival order."""
+    from boxoffice.provisioning.models import Line
+    from boxoffice.provisioning.services import line_suspend
+
+    if update.status == gw.CONFIRMED:
+        if update.amount is not None and (update.amount != order.amount or update.currency.upper() != order.currency.upper()):
+            with transaction.atomic():
+                Order.objects.filter(pk=order.pk).update(
+                    needs_review=True,
+                    review_reason=f"paid {update.amount} {update.currency}, expected {order.amount} {order.currency}",
+                )
+                audit_record(subject=order, action="order.amount_mismatch", data={"paid": str(update.amount), "currency": update.currency})
+            return "amount_mismatch"
+        done = order_mark_paid(order=order, gateway_payment_id=update.gateway_payment_id, source_event=source_event)
+        return "confirmed" if done else "ignored"
+
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        now = timezone.now()
+        if update.status == gw.PENDING:
+            if locked.status != Order.Status.AWAITING_PAYMENT:
+                return "ignored"
+            locked.status = Order.Status.PAYMENT_PENDING
+            locked.pending_since = now
+            locked.save(update_fields=["status", "pending_since", "updated_at"])
+            payment_record(order=locked, status=Payment.Status.PENDING, gateway_payment_id=update.gateway_payment_id, source_event=source_event)
+            audit_record(subject=locked, action="order.payment_pending")
+            from boxoffice.billing.tasks import order_send_payment_pending
+
+            transaction.on_commit(lambda: order_send_payment_pending.enqueue(locked.pk))
+            return "pending"
+        if update.status in (gw.FAILED, gw.EXPIRED):
+            if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
+                return "ignored"
+            locked.status = Order.Status.FAILED if update.status == gw.FAILED else Order.Status.EXPIRED
+            locked.save(update_fields=["status", "updated_at"])
+            payment_record(
+                order=locked,
+                status=Payment.Status.FAILED if update.status == gw.FAILED else Payment.Status.EXPIRED,
+                gateway_payment_id=update.gateway_payment_id,
+                source_event=source_event,
+            )
+            audit_record(subject=locked, action=f"order.{locked.status}")
+            return update.status
+        if update.status in (gw.REFUNDED, gw.DISPUTED):
+            target = Order.Status.REFUNDED if update.status == gw.REFUNDED else Order.Status.DISPUTED
+            if locked.status == target:
+                return "ignored"
+            locked.status = target
+            locked.save(update_fields=["status", "updated_at"])
+            payment_record(
+                order=locked,
+                status=Payment.Status.REFUNDED if update.status == gw.REFUNDED else Payment.Status.DISPUTED,
+                amount=-(update.amount if update.amount is not None else locked.amount),
+                gateway_payment_id=update.gateway_payment_id,
+                source_event=source_event,
+            )
+            audit_record(subject=locked, action=f"order.{target}")
+            # Money taken back: the service stops. The line stays on the panel, suspended, so the
+            # operator can resume it if the dispute is won.
+            for line in Line.objects.filter(order=locked, status=Line.Status.ACTIVE):
+                line_suspend(line=line, reason=f"payment {target}")
+            return update.status
+    return "ignored"

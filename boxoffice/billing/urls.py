@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from boxoffice.billing import views
 
 app_name = "billing"
-urlpatterns: list = []
+urlpatterns = [
+    path("webhooks/<slug:kind>/", views.webhook_receive, name="webhook"),
+]

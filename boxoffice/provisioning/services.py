@@ -415,6 +415,7 @@ def operations_reconcile() -> dict[str, int]:
     for op in PanelOperation.objects.filter(status=Op.Status.PENDING, created_at__lt=now - max_age).select_related("panel", "line"):
         counts["expired"] += 1
         _operation_stop(op, error=op.last_error or "waited longer than the time limit", code="too_old")
+    counts["delay_notices"] = orders_notify_delays()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
     stuck = PanelOperation.objects.filter(
         Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
@@ -424,6 +425,27 @@ def operations_reconcile() -> dict[str, int]:
         counts["redriven"] += 1
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return counts
+
+
+def orders_notify_delays() -> int:
+    """Customers whose line is late get one message saying it is on its way."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"])
+    late = PanelOperation.objects.filter(
+        kind=Op.Kind.CREATE,
+        status__in=[Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW],
+        delay_notified_at__isnull=True,
+        order__isnull=False,
+        order__paid_at__lt=cutoff,
+    ).values_list("pk", "order_id")[:200]
+    sent = 0
+    for pk, order_id in late:
+        if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(delay_notified_at=timezone.now()):
+            from boxoffice.billing.models import Order
+            from boxoffice.messaging.emails import provisioning_delayed_email_send
+
+            provisioning_delayed_email_send(order=Order.objects.select_related("customer", "plan").get(pk=order_id))
+            sent += 1
+    return sent
 
 
 def _enqueue_id(pk: int) -> None:

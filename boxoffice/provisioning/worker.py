@@ -43,7 +43,7 @@ class _ThreadWorker(Worker):
 
 
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
-    from boxoffice.billing.services import orders_flag_stale_pending
+    from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
     from boxoffice.provisioning.services import operations_reconcile
 
     while not stop.is_set():
@@ -53,6 +53,7 @@ def _scheduler_loop(stop: threading.Event, interval: float) -> None:
             if any(counts.values()):
                 logger.info("scheduler: %s", counts)
             orders_flag_stale_pending()
+            webhook_events_redrive()
         except Exception:  # the scheduler must outlive a bad row or a database hiccup
             logger.exception("scheduler pass failed")
         stop.wait(interval)

@@ -18,4 +18,4 @@ class Command(BaseCommand):
             "--bind", bind, "--workers", str(workers), "--threads", str(threads),
             "--graceful-timeout", "10", "--log-level", "warning",
         ]
-        os.execv(sys.executable, argv)
+        os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn

@@ -1,0 +1,26 @@
+from django_tasks import task
+
+from boxoffice.billing.models import Order
+from boxoffice.billing.services import webhook_event_process
+
+
+@task()
+def process_webhook_event(event_pk: int) -> str:
+    return webhook_event_process(event_pk=event_pk)
+
+
+@task()
+def order_send_payment_pending(order_id: int) -> str:
+    from boxoffice.messaging.emails import payment_pending_email_send
+
+    message = payment_pending_email_send(order=Order.objects.select_related("customer", "plan").get(pk=order_id))
+    return message.status
+
+
+@task()
+def order_send_bank_instructions(order_id: int) -> str:
+    from boxoffice.billing.gateways.manual.adapter import bank_instructions
+    from boxoffice.messaging.emails import bank_transfer_instructions_email_send
+
+    order = Order.objects.select_related("customer", "plan").get(pk=order_id)
+    return bank_transfer_instructions_email_send(order=order, instructions=bank_instructions(order)).status

@@ -1,0 +1,22 @@
+"""Webhook intake: verify, store, answer at once; processing runs as a task."""
+
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from boxoffice.billing.gateways.base import WebhookRejected
+from boxoffice.billing.gateways.registry import GATEWAYS, gateway_for
+from boxoffice.billing.services import webhook_event_store
+
+
+@csrf_exempt  # gateways cannot send our CSRF token; the signature check stands in for it
+@require_POST
+def webhook_receive(request, kind: str):
+    if kind not in GATEWAYS:
+        raise Http404("unknown gateway")
+    try:
+        event = gateway_for(kind).verify_webhook(body=request.body, headers=request.headers)
+    except WebhookRejected as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    stored, created = webhook_event_store(gateway=kind, event=event)
+    return JsonResponse({"received": True, "duplicate": not created})
