@@ -374,3 +374,8 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 line_suspend(line=line, reason=f"payment {target}")
             return update.status
     return "ignored"
+
+
+def order_review_dismiss(*, order: Order, actor: str) -> None:
+    Order.objects.filter(pk=order.pk).update(needs_review=False)
+    audit_record(subject=order, action="order.review_dismissed", actor=actor, data={"reason": order.review_reason})

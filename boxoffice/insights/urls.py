@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from boxoffice.insights import views
 
 app_name = "backoffice"
-urlpatterns: list = []
+urlpatterns = [
+    path("review/", views.review_queue, name="review"),
+    path("review/orders/<int:pk>/", views.review_order, name="review_order"),
+    path("review/operations/<int:pk>/", views.review_operation, name="review_operation"),
+]
