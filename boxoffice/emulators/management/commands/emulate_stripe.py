@@ -1,0 +1,53 @@
+"""`boxoffice emulate-stripe`: the Stripe emulator as a process of its own (used by `make run`)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from boxoffice.emulators.stripe import StripeEmulator
+
+
+class Command(BaseCommand):
+    help = "Run the Stripe emulator: Checkout Sessions, a hosted pay page and signed webhooks."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8200)
+        parser.add_argument(
+            "--webhook-url",
+            default=None,
+            help="where events are POSTed, e.g. http://127.0.0.1:8000/billing/webhooks/stripe/",
+        )
+        parser.add_argument("--api-key", default="sk_test_emulator")
+        parser.add_argument("--webhook-secret", default="whsec_emulator")
+        parser.add_argument("--quiet", action="store_true", help="do not log each request")
+
+    def handle(self, *args, host, port, webhook_url, api_key, webhook_secret, quiet, **options):
+        emulator = StripeEmulator(
+            host=host,
+            port=port,
+            api_key=api_key,
+            webhook_secret=webhook_secret,
+            webhook_url=webhook_url,
+            log_requests=not quiet,
+        ).start()
+        self.stdout.write(
+            f"Stripe emulator on {emulator.base_url} (test mode)\n"
+            f"  SDK:      StripeClient(api_key, base_addresses={{'api': '{emulator.base_url}'}})\n"
+            f"  webhooks: {webhook_url or '(none: set one with POST /_emulator/config)'}\n"
+            f"  control:  {emulator.base_url}/_emulator/sessions, /_emulator/events\n"
+            "Ctrl-C to stop."
+        )
+        stopping = threading.Event()
+        # `boxoffice run` stops its children with SIGTERM: finish cleanly as on Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emulator.stop()
