@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -150,9 +151,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         }
     )
-    # Tests use a file, not :memory:, so worker subprocesses in multi-process tests can open it.
+    # Tests use a file, not :memory:, so worker subprocesses in multi-process tests can open it;
+    # one per test run, so concurrent runs never share it.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str(
-        "BOXOFFICE_TEST_SQLITE_PATH", str(VAR_DIR / "test-db.sqlite3")
+        "BOXOFFICE_TEST_SQLITE_PATH", str(Path(tempfile.gettempdir()) / f"boxoffice-test-{os.getpid()}.sqlite3")
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -233,6 +235,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

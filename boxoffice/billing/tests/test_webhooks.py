@@ -99,7 +99,8 @@ def test_it_provisions_a_delayed_payment_only_when_it_succeeds(client, stripe_or
     assert stripe_order.status == Order.Status.PAYMENT_PENDING
     assert not Line.objects.exists()
     [pending_mail] = smtp_inbox.wait_for(1)
-    assert "processing your payment" in pending_mail.get_body(preferencelist=("plain",)).get_content().lower()
+    assert "processing your payment" in pending_mail["Subject"]
+    assert stripe_order.reference in pending_mail.get_body(preferencelist=("plain",)).get_content()
 
     _post(client, _event(stripe_order, type_="checkout.session.async_payment_succeeded", event_id="evt_ok"))
     run_tasks()

@@ -59,7 +59,7 @@ class StripeGateway(GatewayAdapter):
             ],
         }
         try:
-            session = stripe_client().checkout.sessions.create(
+            session = stripe_client().v1.checkout.sessions.create(
                 params, options={"idempotency_key": f"checkout-{order.reference}"}
             )
         except stripe.StripeError as exc:
