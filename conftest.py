@@ -100,3 +100,39 @@ def run_tasks():
         return ran
 
     return run
+
+
+@pytest.fixture
+def background_worker(transactional_db):
+    """A real task worker thread (django-tasks-db's loop with a short poll) for tests where work
+    must happen while the test talks to servers, e.g. a browser clicking through."""
+    import threading
+
+    from boxoffice.provisioning.worker import _ThreadWorker
+
+    stop = threading.Event()
+    worker = _ThreadWorker(
+        stop=stop, queue_names=["*"], interval=0.05, batch=False, backend_name="default", startup_delay=False,
+        max_tasks=None, worker_id="test-background", excluded_queue_names=[],
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    yield worker
+    stop.set()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def wait_until():
+    import time
+
+    def wait(predicate, timeout: float = 10.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    return wait

@@ -13,5 +13,5 @@ def stripe_client() -> stripe.StripeClient:
         base_addresses=base,
         # One network retry; the SDK sends an idempotency key with POSTs, so it cannot double-charge.
         max_network_retries=1,
-        http_client=stripe.HTTPXClient(timeout=10),
+        http_client=stripe.HTTPXClient(timeout=10, allow_sync_methods=True),
     )
