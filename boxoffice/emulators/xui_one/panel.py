@@ -1,0 +1,616 @@
+"""The emulated XUI.one panel: its `lines` table and the Admin API actions (no HTTP here).
+
+Behaviour follows XUI 1.5.x / XC_VM source as summarised in panels.md §1 and §3, quirks
+included: ``processLine`` regenerates credentials and resets flags on edit, ``bouquets_selected``
+must be a JSON string, list actions return bare arrays, ``get_lines`` caps ``recordsFiltered``.
+Values are stored and returned the way MySQL hands them to PHP: strings or null.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import php
+from .php import PhpFatalError
+
+# `lines` columns with their effective defaults (what verifyPostTable fills in on create).
+LINE_COLUMNS: dict[str, Any] = {
+    "id": None,
+    "member_id": None,
+    "username": "",
+    "password": "",
+    "last_ip": None,
+    "exp_date": None,
+    "admin_enabled": 1,
+    "enabled": 1,
+    "admin_notes": None,
+    "reseller_notes": None,
+    "bouquet": "",
+    "allowed_outputs": "",
+    "max_connections": 1,
+    "is_restreamer": 0,
+    "is_trial": 0,
+    "is_mag": 0,
+    "is_e2": 0,
+    "is_stalker": 0,
+    "is_isplock": 0,
+    "allowed_ips": None,
+    "allowed_ua": None,
+    "created_at": None,
+    "pair_id": None,
+    "force_server_id": 0,
+    "as_number": None,
+    "isp_desc": None,
+    "forced_country": None,
+    "bypass_ua": 0,
+    "play_token": None,
+    "last_expiration_video": None,
+    "package_id": None,
+    "access_token": None,
+    "contact": None,
+    "last_activity": None,
+    "last_activity_array": None,
+    "updated": None,
+}
+INT_COLUMNS = frozenset(
+    {
+        "id",
+        "member_id",
+        "exp_date",
+        "admin_enabled",
+        "enabled",
+        "max_connections",
+        "is_restreamer",
+        "is_trial",
+        "is_mag",
+        "is_e2",
+        "is_stalker",
+        "is_isplock",
+        "created_at",
+        "pair_id",
+        "force_server_id",
+        "bypass_ua",
+        "last_expiration_video",
+        "package_id",
+        "last_activity",
+        "updated",
+    }
+)
+# Not `lines` columns in the real schema (table.php computes them), kept on every row here so
+# tests and the adapter's activity check have them.
+COMPUTED_FIELDS: dict[str, Any] = {"last_active": None, "active_connections": "0"}
+
+# Columns table.php selects for get_lines, then the per-line info it merges in.
+TABLE_COLUMNS = (
+    "id",
+    "member_id",
+    "last_activity",
+    "last_activity_array",
+    "username",
+    "password",
+    "exp_date",
+    "admin_enabled",
+    "is_restreamer",
+    "enabled",
+    "admin_notes",
+    "reseller_notes",
+    "max_connections",
+    "is_trial",
+    "contact",
+    "active_connections",
+)
+PRESENCE_FLAGS = ("is_stalker", "is_restreamer", "is_trial", "is_isplock", "bypass_ua")
+
+DEFAULT_BOUQUETS = [
+    {"id": 1, "bouquet_name": "Entertainment"},
+    {"id": 2, "bouquet_name": "Sports"},
+    {"id": 3, "bouquet_name": "Movies"},
+    {"id": 4, "bouquet_name": "Kids"},
+    {"id": 5, "bouquet_name": "News"},
+]
+
+ADMIN_ID = 1
+ADMIN_USERNAME = "admin"
+
+
+def _failure(status: str = "STATUS_FAILURE", data: Any = None, error: str | None = None) -> dict:
+    body: dict[str, Any] = {"status": status}
+    if error is not None:
+        body["error"] = error
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def _db_value(column: str, value: Any) -> str | None:
+    """prepareArray + MySQL: 'null' strings become NULL, INT columns keep their leading number."""
+    if isinstance(value, dict | list):
+        value = php.json_encode(value, escape_slashes=False)
+    if value is None or (isinstance(value, str) and value.lower() == "null"):
+        return None
+    if column in INT_COLUMNS:
+        return str(php.mysql_int(value))
+    return str(value)
+
+
+def filter_row(row: dict | None, show: list[str] | None, hide: list[str] | None) -> Any:
+    """APIWrapper::filterRow for a bare row (show wins over hide)."""
+    if not (show or hide):
+        return row
+    if not row:
+        return []
+    if show:
+        return {k: v for k, v in row.items() if k in show}
+    return {k: v for k, v in row.items() if k not in (hide or [])}
+
+
+class XuiPanel:
+    """In-memory `lines` table plus bouquets, guarded by one lock, optionally mirrored to JSON."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        bouquets: list[dict] | None = None,
+        state_path: str | os.PathLike | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.api_key = api_key
+        self.bouquets = [
+            self._bouquet_row(b, i) for i, b in enumerate(bouquets or DEFAULT_BOUQUETS)
+        ]
+        self.packages: list[dict] = []
+        self.state_path = Path(state_path) if state_path else None
+        self._lines: dict[int, dict] = {}
+        self._next_id = 1
+        self._load()
+
+    # --- state -------------------------------------------------------------------------
+
+    @staticmethod
+    def _bouquet_row(bouquet: dict, index: int) -> dict:
+        row = {
+            "id": str(bouquet["id"]),
+            "bouquet_name": str(bouquet.get("bouquet_name", f"Bouquet {bouquet['id']}")),
+            "bouquet_channels": "[]",
+            "bouquet_movies": "[]",
+            "bouquet_radios": "[]",
+            "bouquet_series": "[]",
+            "bouquet_order": str(index + 1),
+        }
+        for key, value in bouquet.items():
+            if key not in ("id", "bouquet_name"):
+                row[key] = value if value is None or isinstance(value, str) else json.dumps(value)
+        return row
+
+    def _bouquet_order(self) -> list[int]:
+        ordered = sorted(self.bouquets, key=lambda b: php.intval(b.get("bouquet_order")))
+        return [php.intval(b["id"]) for b in ordered]
+
+    def _load(self) -> None:
+        if not self.state_path or not self.state_path.exists():
+            return
+        try:
+            state = json.loads(self.state_path.read_text() or "{}")
+        except (OSError, ValueError):
+            return
+        for row in state.get("lines", []):
+            self._lines[int(row["id"])] = dict(row)
+        self._next_id = max([int(state.get("next_id", 1)), *[i + 1 for i in self._lines]])
+
+    def _save(self) -> None:
+        if not self.state_path:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"next_id": self._next_id, "lines": [self._lines[i] for i in sorted(self._lines)]}
+        handle, temp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".xui-state-")
+        with os.fdopen(handle, "w") as file:
+            json.dump(payload, file, indent=1)
+        os.replace(temp, self.state_path)
+
+    def lines(self) -> list[dict]:
+        with self.lock:
+            return [dict(self._lines[i]) for i in sorted(self._lines)]
+
+    def reset(self) -> None:
+        with self.lock:
+            self._lines.clear()
+            self._next_id = 1
+            self._save()
+
+    def _get_line(self, raw_id: Any) -> dict | None:
+        # `WHERE id = ?` with a bound string: MySQL compares numerically ("7abc" finds 7).
+        if raw_id is None or isinstance(raw_id, dict):
+            return None
+        return self._lines.get(php.mysql_int(raw_id) or 0)
+
+    # --- Admin API ---------------------------------------------------------------------
+
+    def admin_request(self, request: dict) -> str:
+        """The body XUI's ``/<access code>/index.php`` prints for a cleaned request.
+
+        Raises PhpFatalError where PHP 8 dies (the caller answers HTTP 500, empty body).
+        """
+        with self.lock:
+            return php.json_encode(self._admin_dispatch(request))
+
+    def _admin_dispatch(self, request: dict) -> Any:
+        key = request.get("api_key")
+        if php.empty(key) or not isinstance(key, str) or key != self.api_key:
+            return _failure(error="Invalid API key.")
+        data = dict(request)
+        action = data.pop("action", None)
+        start = php.intval(data.pop("start", None)) or 0
+        limit = php.intval(data.pop("limit", None)) or 50
+        data.pop("api_key", None)
+        show = self._columns(request, "show_columns")
+        hide = self._columns(request, "hide_columns")
+
+        if action == "user_info":
+            return self._user_info(show, hide)
+        if action == "get_lines":
+            return self._table_lines(start, limit, data, show, hide)
+        if action == "get_line":
+            line = self._get_line(data.get("id"))
+            if line is None:
+                # filterRow on a failure still sets `data` (to an empty array) when asked to.
+                return _failure(data=[]) if (show or hide) else _failure()
+            return {"status": "STATUS_SUCCESS", "data": filter_row(dict(line), show, hide)}
+        if action == "create_line":
+            data.pop("edit", None)
+            return self._process_line(data)
+        if action == "edit_line":
+            line_id = data.pop("id", None)
+            if self._get_line(line_id) is None:
+                return _failure()
+            data["edit"] = line_id
+            if "isp_clear" in data:
+                data["isp_clear"] = ""
+            return self._process_line(data)
+        if action in ("delete_line", "disable_line", "enable_line", "ban_line", "unban_line"):
+            return self._line_switch(action, data.get("id"))
+        if action == "get_bouquets":
+            return [filter_row(b, show, hide) for b in self.bouquets]
+        if action == "get_bouquet":
+            found = next((b for b in self.bouquets if b["id"] == str(data.get("id"))), None)
+            if found is None:
+                return _failure()
+            return {"status": "STATUS_SUCCESS", "data": filter_row(found, show, hide)}
+        if action == "get_packages":
+            return [filter_row(p, show, hide) for p in self.packages]
+        if action == "reload_cache":
+            return {"status": "STATUS_SUCCESS"}
+        return _failure(error="Invalid action.")
+
+    @staticmethod
+    def _columns(request: dict, key: str) -> list[str] | None:
+        if request.get(key) is None:
+            return None
+        value = request[key]
+        if isinstance(value, dict):
+            raise PhpFatalError(
+                "explode(): Argument #2 ($string) must be of type string, array given"
+            )
+        return value.split(",")
+
+    def _user_info(self, show: list[str] | None, hide: list[str] | None) -> dict:
+        user = {
+            "id": str(ADMIN_ID),
+            "username": ADMIN_USERNAME,
+            "email": "",
+            "ip": "",
+            "date_registered": "1700000000",
+            "last_login": str(int(time.time())),
+            "member_group_id": "1",
+            "credits": "0",
+            "notes": "",
+            "status": "1",
+            "reseller_dns": "",
+            "owner_id": "0",
+            "override_packages": None,
+            "hue": "",
+            "theme": "0",
+            "timezone": "",
+            "api_key": self.api_key,
+        }
+        permissions = {
+            "group_id": "1",
+            "group_name": "Administrators",
+            "group_color": "#FF0000",
+            "is_admin": "1",
+            "is_reseller": "0",
+            "total_allowed_gen_trials": "0",
+            "total_allowed_gen_in": "day",
+            "delete_users": "0",
+            "allowed_pages": "[]",
+            "can_delete": "0",
+            "create_sub_resellers": "0",
+            "create_sub_resellers_price": "0",
+            "reseller_client_connection_logs": "0",
+            "can_view_vod": "0",
+            "allow_download": "1",
+            "minimum_trial_credits": "0",
+            "allow_restrictions": "1",
+            "allow_change_username": "1",
+            "allow_change_password": "1",
+            "minimum_username_length": "8",
+            "minimum_password_length": "8",
+            "allow_change_bouquets": "0",
+            "notice_html": None,
+            "subresellers": "[]",
+            "advanced": [],
+        }
+        return {
+            "status": "STATUS_SUCCESS",
+            "data": filter_row(user, show, hide),
+            "permissions": permissions,
+        }
+
+    def _line_switch(self, action: str, raw_id: Any) -> dict:
+        line = self._get_line(raw_id)
+        if line is None:
+            return _failure()
+        if action == "delete_line":
+            del self._lines[int(line["id"])]
+        else:
+            column = "enabled" if action in ("disable_line", "enable_line") else "admin_enabled"
+            line[column] = "1" if action in ("enable_line", "unban_line") else "0"
+        self._save()
+        return {"status": "STATUS_SUCCESS"}
+
+    # --- get_lines (table.php in API mode) ---------------------------------------------
+
+    def _table_lines(
+        self, start: int, limit: int, data: dict, show: list[str] | None, hide: list[str] | None
+    ) -> dict:
+        rows = [
+            r
+            for r in self._lines.values()
+            if php.intval(r.get("is_mag")) + php.intval(r.get("is_e2")) == 0
+        ]
+        search = data.get("search")
+        needle = search.get("value") if isinstance(search, dict) else None
+        if isinstance(needle, str) and needle != "":
+            pattern = f"%{needle}%"
+            rows = [
+                r
+                for r in rows
+                if any(
+                    php.mysql_like(pattern, value)
+                    for value in (
+                        r["username"],
+                        r["password"],
+                        php.from_unixtime(r["exp_date"]),
+                        r["max_connections"],
+                        r["reseller_notes"],
+                        r["admin_notes"],
+                    )
+                )
+            ]
+        rows = self._filter_lines(rows, data.get("filter"))
+        reseller = data.get("reseller")
+        if isinstance(reseller, str) and reseller != "":
+            rows = [r for r in rows if php.mysql_int(r["member_id"]) == php.mysql_int(reseller)]
+
+        total = len(rows)
+        # The count comes back from MySQL as a string; the API caps recordsFiltered at the
+        # limit (then an int), exactly as table.php does.
+        body: dict[str, Any] = {"status": "STATUS_SUCCESS", "data": []}
+        body["recordsTotal"] = str(total)
+        body["recordsFiltered"] = str(total) if total < limit else limit
+        if total == 0 or start < 0 or limit < 0:
+            return body
+        rows = self._order_lines(rows, data.get("order"))
+        for row in rows[start : start + limit]:
+            item = {
+                column: row.get(column, COMPUTED_FIELDS.get(column)) for column in TABLE_COLUMNS
+            }
+            item["owner_name"] = (
+                ADMIN_USERNAME if php.mysql_int(row["member_id"]) == ADMIN_ID else None
+            )
+            item["stream_display_name"] = None
+            item["stream_id"] = None
+            item["last_active"] = row.get("last_active")
+            body["data"].append(filter_row(item, show, hide))
+        return body
+
+    @staticmethod
+    def _filter_lines(rows: list[dict], raw_filter: Any) -> list[dict]:
+        if not isinstance(raw_filter, str) or raw_filter == "" or not php.is_numeric(raw_filter):
+            return rows
+        kind = float(raw_filter)
+        now = int(time.time())
+
+        def exp(row: dict) -> int | None:
+            return php.mysql_int(row["exp_date"])
+
+        tests = {
+            1: lambda r: (
+                r["admin_enabled"] == "1"
+                and r["enabled"] == "1"
+                and (exp(r) is None or exp(r) > now)
+            ),
+            2: lambda r: r["enabled"] == "0",
+            3: lambda r: r["admin_enabled"] == "0",
+            4: lambda r: exp(r) is not None and exp(r) <= now,
+            5: lambda r: r["is_trial"] == "1",
+            6: lambda r: r["is_restreamer"] == "1",
+            7: lambda r: r["is_stalker"] == "1",
+            8: lambda r: exp(r) is not None and now < exp(r) <= now + 86400 * 14,
+        }
+        test = tests.get(int(kind)) if kind.is_integer() else None
+        return [r for r in rows if test(r)] if test else rows
+
+    @staticmethod
+    def _order_lines(rows: list[dict], order: Any) -> list[dict]:
+        rows = sorted(rows, key=lambda r: int(r["id"]))
+        column, direction = 0, "asc"
+        if isinstance(order, dict) and isinstance(order.get(0), dict):
+            first = order[0]
+            if isinstance(first.get("column"), str) and first["column"] != "":
+                column = php.intval(first["column"])
+            if isinstance(first.get("dir"), str) and first["dir"].lower() == "desc":
+                direction = "desc"
+
+        def number(name: str):
+            return lambda r: php.mysql_int(r.get(name))
+
+        keys = {
+            0: number("id"),
+            1: lambda r: r["username"].lower(),
+            2: lambda r: r["password"].lower(),
+            3: number("member_id"),
+            4: lambda r: php.intval(r["enabled"]) - php.intval(r["admin_enabled"]),
+            5: lambda r: 0,
+            6: number("is_trial"),
+            7: number("is_restreamer"),
+            8: lambda r: 0,
+            9: number("max_connections"),
+            10: number("exp_date"),
+            11: number("last_activity"),
+        }
+        key = keys.get(column)
+        if key is None:
+            return rows  # `false` or unknown column: no ORDER BY, primary-key order
+
+        def sort_key(row: dict):
+            value = key(row)
+            return (0, 0) if value is None else (1, value)  # NULL first when ascending
+
+        return sorted(rows, key=sort_key, reverse=direction == "desc")
+
+    # --- processLine ---------------------------------------------------------------------
+
+    def _process_line(self, data: dict) -> dict:
+        editing = data.get("edit") is not None
+        if editing:
+            row = self._get_line(data["edit"])
+            if row is None:  # checked by the wrapper already; REPLACE would insert otherwise
+                return _failure()
+            array = self._overwrite(row, data)
+        else:
+            array = self._verify_post_table(data)
+            array["created_at"] = int(time.time())
+            array.pop("id", None)
+
+        if php.strlen(data.get("username")) == 0:
+            array["username"] = php.generate_string(10)
+        if php.strlen(data.get("password")) == 0:
+            array["password"] = php.generate_string(10)
+        for selection in ("max_connections", "enabled", "admin_enabled"):
+            value = data.get(selection)
+            array[selection] = php.intval(value) if value is not None else 1
+        for flag in PRESENCE_FLAGS:
+            array[flag] = 1 if data.get(flag) is not None else 0  # isset(): the value is ignored
+        if php.strlen(data.get("isp_clear")) == 0:
+            array["isp_desc"] = ""
+            array["as_number"] = None
+
+        # json_decode() of anything but a JSON array/object string ends in a PHP 8 TypeError.
+        selected = php.array_values(php.json_decode(data.get("bouquets_selected")))
+        bouquet = php.sort_array_by_array(selected, self._bouquet_order())
+        array["bouquet"] = "[" + ",".join(str(php.intval(b)) for b in bouquet) + "]"
+
+        if data.get("exp_date") is not None and data.get("no_expire") is None:
+            raw = data["exp_date"]
+            if php.strlen(raw) > 0 and raw != "1970-01-01":
+                try:
+                    array["exp_date"] = php.parse_php_datetime(raw)
+                except ValueError:
+                    return _failure("STATUS_INVALID_DATE", data)
+        else:
+            array["exp_date"] = None
+
+        if not php.truthy(array.get("member_id")):
+            array["member_id"] = ADMIN_ID
+        for column in ("allowed_ips", "allowed_ua"):
+            value = data.get(column)
+            if value is None:
+                array[column] = "[]"
+            else:
+                array[column] = php.json_encode(value if isinstance(value, dict) else {0: value})
+        outputs = data.get("access_output")
+        # foreach over a non-array only warns: a scalar access_output leaves the list empty.
+        ids = [php.intval(v) for v in outputs.values()] if isinstance(outputs, dict) else []
+        array["allowed_outputs"] = "[" + ",".join(str(i) for i in ids) + "]"
+
+        if self._username_exists(array["username"], data.get("edit")):
+            return _failure("STATUS_EXISTS_USERNAME", data)
+
+        if editing:
+            line_id = int(row["id"])
+        else:
+            line_id = self._next_id
+            self._next_id += 1
+        stored = {column: _db_value(column, array.get(column)) for column in LINE_COLUMNS}
+        stored["id"] = str(line_id)
+        previous = self._lines.get(line_id, {})
+        for field, default in COMPUTED_FIELDS.items():
+            stored[field] = previous.get(field, default)
+        self._lines[line_id] = stored
+        self._save()
+        return {"status": "STATUS_SUCCESS", "data": dict(stored)}
+
+    def _username_exists(self, username: Any, exclude: Any) -> bool:
+        exclude_id = php.intval(exclude) if php.truthy(exclude) else None
+        return any(
+            row["username"] == username
+            for line_id, row in self._lines.items()
+            if exclude_id is None or line_id != exclude_id
+        )
+
+    @staticmethod
+    def _overwrite(row: dict, data: dict) -> dict:
+        """overwriteData(getLine(id), $rData): submitted columns replace the stored ones."""
+        array = {column: row.get(column) for column in LINE_COLUMNS}
+        for key, value in data.items():
+            if key in array:
+                array[key] = None if (php.empty(value) and array[key] is None) else value
+        return array
+
+    @staticmethod
+    def _verify_post_table(data: dict) -> dict:
+        """verifyPostTable('lines', $rData): every column, submitted value or default."""
+        array: dict[str, Any] = {}
+        for column, default in LINE_COLUMNS.items():
+            if column in data:
+                value = data[column]
+                if php.empty(value) and not php.is_numeric(value) and default is None:
+                    array[column] = None
+                else:
+                    array[column] = value
+            else:
+                array[column] = default
+        return array
+
+    # --- customer side -------------------------------------------------------------------
+
+    def authenticate(self, username: Any, password: Any) -> tuple[dict | None, str]:
+        """The line for these credentials and "" if it may play, else (None|line, XUI error name)."""
+        if not isinstance(username, str) or not isinstance(password, str) or not username:
+            return None, "INVALID_CREDENTIALS"
+        with self.lock:
+            line = next(
+                (
+                    dict(r)
+                    for r in self._lines.values()
+                    if r["username"] == username and r["password"] == password
+                ),
+                None,
+            )
+        if line is None:
+            return None, "INVALID_CREDENTIALS"
+        expires = php.mysql_int(line["exp_date"])
+        if expires is not None and expires <= int(time.time()):
+            return line, "EXPIRED"
+        if line["admin_enabled"] == "0":
+            return line, "BANNED"
+        if line["enabled"] == "0":
+            return line, "DISABLED"
+        return line, ""

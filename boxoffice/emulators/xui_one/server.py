@@ -1,0 +1,508 @@
+"""A real HTTP server that behaves like an XUI.one panel, for development and tests.
+
+One port serves what a real XUI install serves on its broadcast port:
+
+* the Admin API at ``/<access code>/`` (and ``/<access code>/index.php``), GET and POST merged;
+* the customer side: ``player_api.php``, ``get.php``, ``/playlist/U/P/m3u_plus``, ``xmltv.php``,
+  ``/epg/U/P``, ``/live/U/P/<id>.ts``, and a ``/c/`` MAG portal placeholder;
+* ``/_emulator/...`` control endpoints (never faulted) to inject faults and inspect state.
+
+Fault modes (admin API requests only): ``ok``, ``down`` (connection closed without an answer),
+``503`` (nginx limit_req page), ``html`` (nginx 403 page), ``empty`` (HTTP 200, empty body),
+``garbage`` (HTTP 200, truncated JSON), ``act_then_timeout`` (do the action, then sleep
+``latency_ms``, default 3000, before answering).
+
+Stdlib only, no Django: ``python -m boxoffice.emulators.xui_one --port 8100`` works anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import pages, php
+from .panel import XuiPanel
+from .php import PhpFatalError
+
+FAULT_MODES = ("ok", "down", "503", "html", "empty", "garbage", "act_then_timeout")
+TIMEOUT_FAULT_DEFAULT_MS = 3000
+XUI_VERSION = "1.5.13"
+
+_FORM = "application/x-www-form-urlencoded"
+_TRUNCATED_JSON = b'{"status":"STATUS_SUCCESS","data":{"id":"1","username":"li'
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    emulator: XuiOneEmulator
+
+    def handle_error(self, request, client_address) -> None:
+        # Clients that give up (timeouts, the `down` fault) are expected, not errors.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    server: _Server
+
+    def version_string(self) -> str:
+        return "nginx"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.emulator.log_requests:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(
+        self,
+        status: int,
+        body: bytes | str,
+        content_type: str = "text/html; charset=UTF-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _nginx(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self._send(status, pages.nginx_page(status), headers=headers)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload), "application/json")
+
+    def _drop(self) -> None:
+        """Hang up without a status line: the client sees a connection error."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _php_request(self, query: str, body: bytes) -> dict:
+        get = php.parse_php_query(query)
+        post: dict = {}
+        if self.command == "POST" and (self.headers.get("Content-Type") or "").startswith(_FORM):
+            post = php.parse_php_query(body.decode("utf-8", "replace"))
+        return php.clean_request(php.merge_request(get, post))
+
+    def _public_base(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.server.emulator.base_url
+
+    def _dispatch(self) -> None:
+        emulator = self.server.emulator
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        body = self._read_body()
+        code = emulator.access_code
+        try:
+            if path.startswith("/_emulator/"):
+                self._control(path, body)
+            elif path == f"/{code}":
+                # nginx adds the slash to a directory location; a POST turns into a GET there.
+                self._nginx(301, {"Location": f"{self._public_base()}/{code}/"})
+            elif path in (f"/{code}/", f"/{code}/index.php"):
+                self._admin(self._php_request(url.query, body))
+            else:
+                self._customer(path, self._php_request(url.query, body))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # --- control ---------------------------------------------------------------------------
+
+    def _control(self, path: str, body: bytes) -> None:
+        emulator = self.server.emulator
+        if path == "/_emulator/faults":
+            if self.command == "POST":
+                try:
+                    spec = json.loads(body or b"{}")
+                    if not isinstance(spec, dict):
+                        raise ValueError("send a JSON object")
+                    emulator.set_faults(
+                        mode=spec.get("mode", "ok"),
+                        latency_ms=spec.get("latency_ms", 0),
+                        count=spec.get("count"),
+                    )
+                except (ValueError, TypeError) as exc:
+                    self._json(400, {"error": str(exc), "modes": list(FAULT_MODES)})
+                    return
+            self._json(200, emulator.faults)
+        elif path == "/_emulator/lines":
+            self._json(200, emulator.lines())
+        elif path == "/_emulator/requests":
+            self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
+        elif path == "/_emulator/reset" and self.command == "POST":
+            emulator.reset()
+            self._json(200, {"reset": True})
+        else:
+            self._json(404, {"error": "unknown control endpoint"})
+
+    # --- admin API ------------------------------------------------------------------------
+
+    def _admin(self, request: dict) -> None:
+        emulator = self.server.emulator
+        emulator._log_request(request)
+        mode, latency_ms = emulator._take_fault()
+        if mode == "down":
+            self._drop()
+            return
+        if latency_ms and mode != "act_then_timeout":
+            time.sleep(latency_ms / 1000)
+        if mode == "503":
+            self._nginx(503)
+            return
+        if mode == "html":
+            self._nginx(403)
+            return
+        if mode == "empty":
+            self._send(200, b"")
+            return
+        if mode == "garbage":
+            self._send(200, _TRUNCATED_JSON, "application/json")
+            return
+        try:
+            status, text = 200, emulator.panel.admin_request(request)
+        except PhpFatalError:
+            status, text = 500, ""  # php-fpm with display_errors off: nginx relays a bare 500
+        if mode == "act_then_timeout":
+            time.sleep((latency_ms or TIMEOUT_FAULT_DEFAULT_MS) / 1000)
+        self._send(status, text)
+
+    # --- customer side --------------------------------------------------------------------
+
+    def _customer(self, path: str, request: dict) -> None:
+        parts = [urllib.parse.unquote(p) for p in path.split("/")[1:]]
+        if path == "/player_api.php":
+            self._player_api(request)
+        elif path == "/get.php":
+            self._playlist(
+                request.get("username"),
+                request.get("password"),
+                request.get("type") or "m3u_plus",
+                request.get("output") or "ts",
+            )
+        elif parts[0] == "playlist" and len(parts) in (3, 4):
+            kind = parts[3] if len(parts) == 4 and parts[3] else "m3u_plus"
+            self._playlist(parts[1], parts[2], kind, request.get("output") or "ts")
+        elif path == "/xmltv.php":
+            self._epg(request.get("username"), request.get("password"), gzipped=False)
+        elif parts[0] == "epg" and len(parts) in (3, 4):
+            self._epg(parts[1], parts[2], gzipped=len(parts) == 4 and parts[3] == "gz")
+        elif parts[0] == "live" and len(parts) == 4:
+            self._live(parts[1], parts[2], parts[3])
+        elif path == "/c":
+            self._nginx(301, {"Location": f"{self._public_base()}/c/"})
+        elif path in ("/c/", "/c/index.html"):
+            self._send(200, pages.PORTAL_PAGE)
+        else:
+            self._nginx(404)
+
+    def _line_or_404(self, username: Any, password: Any) -> dict | None:
+        line, error = self.server.emulator.panel.authenticate(username, password)
+        if error:
+            # XUI's generateError(): a fake nginx 404 page, whatever the reason.
+            self._nginx(404)
+            return None
+        return line
+
+    def _player_api(self, request: dict) -> None:
+        line = self._line_or_404(request.get("username"), request.get("password"))
+        if line is None:
+            return
+        action = request.get("action")
+        if action == "get_live_categories":
+            payload: Any = pages.CATEGORIES
+        elif action == "get_live_streams":
+            category = request.get("category_id")
+            payload = [
+                s for s in pages.live_streams() if not category or s["category_id"] == category
+            ]
+        elif action in (
+            "get_vod_categories",
+            "get_vod_streams",
+            "get_series_categories",
+            "get_series",
+        ):
+            payload = []
+        elif action in ("get_short_epg", "get_simple_data_table"):
+            payload = {"epg_listings": []}
+        else:
+            payload = self._player_info(line)
+        self._send(200, php.json_encode(payload), "application/json")
+
+    def _player_info(self, line: dict) -> dict:
+        emulator = self.server.emulator
+        outputs = php.json_decode(line["allowed_outputs"])
+        formats = [
+            pages.OUTPUT_KEYS[php.intval(i)]
+            for i in (outputs if isinstance(outputs, list) else [])
+            if php.intval(i) in pages.OUTPUT_KEYS
+        ]
+        host = urllib.parse.urlsplit(self._public_base()).hostname or emulator.host
+        now = datetime.now(UTC)
+        return {
+            "user_info": {
+                "username": line["username"],
+                "password": line["password"],
+                "message": "Welcome to the XUI.one emulator",
+                "auth": 1,
+                "status": "Active",
+                "exp_date": line["exp_date"],
+                "is_trial": line["is_trial"],
+                "active_cons": line.get("active_connections") or "0",
+                "created_at": line["created_at"],
+                "max_connections": line["max_connections"],
+                "allowed_output_formats": formats,
+            },
+            "server_info": {
+                "xcms": True,
+                "version": XUI_VERSION,
+                "revision": 2,
+                "url": host,
+                "port": str(emulator.port),
+                "https_port": "443",
+                "server_protocol": "http",
+                "rtmp_port": "8880",
+                "timestamp_now": int(now.timestamp()),
+                "time_now": now.strftime("%Y-%m-%d %H:%M:%S"),
+                "timezone": "UTC",
+            },
+        }
+
+    def _playlist(self, username: Any, password: Any, kind: Any, output: Any) -> None:
+        line = self._line_or_404(username, password)
+        if line is None:
+            return
+        text = pages.m3u_playlist(
+            self._public_base(), line["username"], line["password"], str(kind), str(output)
+        )
+        suffix = "_plus" if kind == "m3u_plus" else ""
+        disposition = f'attachment; filename="playlist_{line["username"]}{suffix}.m3u"'
+        self._send(200, text, "application/octet-stream", {"Content-Disposition": disposition})
+
+    def _epg(self, username: Any, password: Any, *, gzipped: bool) -> None:
+        if self._line_or_404(username, password) is None:
+            return
+        document = pages.xmltv(self._public_base()).encode()
+        if gzipped:
+            self._send(200, gzip.compress(document), "application/octet-stream")
+        else:
+            self._send(200, document, "application/xml; charset=utf-8")
+
+    def _live(self, username: str, password: str, filename: str) -> None:
+        line = self._line_or_404(username, password)
+        if line is None:
+            return
+        stream, _, extension = filename.partition(".")
+        extension = extension or "ts"
+        outputs = php.json_decode(line["allowed_outputs"])
+        allowed = {pages.OUTPUT_KEYS.get(php.intval(i)) for i in (outputs or [])}
+        known = {str(c["id"]) for c in pages.CHANNELS}
+        # An output missing from allowed_outputs is refused (USER_DISALLOW_EXT), like any error.
+        if stream not in known or extension not in ("ts", "m3u8") or extension not in allowed:
+            self._nginx(404)
+        elif extension == "m3u8":
+            self._send(200, pages.hls_playlist(int(stream)), "application/vnd.apple.mpegurl")
+        else:
+            self._send(200, pages.ts_packets(), "video/mp2t")
+
+
+class XuiOneEmulator:
+    """An XUI.one panel on a loopback port (``port=0``: pick a free one). See the module docstring."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_code: str = "adminapi1",
+        api_key: str = "testkey",
+        state_path: str | os.PathLike | None = None,
+        bouquets: list[dict] | None = None,
+        *,
+        log_requests: bool = False,
+    ) -> None:
+        self.host = host
+        self.access_code = access_code.strip("/")
+        self.api_key = api_key
+        self.log_requests = log_requests
+        self.panel = XuiPanel(api_key=api_key, bouquets=bouquets, state_path=state_path)
+        self._port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._mode = "ok"
+        self._latency_ms = 0
+        self._count: int | None = None
+        self._request_log: list[tuple[Any, dict]] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> XuiOneEmulator:
+        if self._httpd is not None:
+            return self
+        server_class = _Server6 if ":" in self.host else _Server
+        httpd = server_class((self.host, self._port), _Handler)
+        httpd.emulator = self
+        self._httpd = httpd
+        self._port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"xui-one-emulator:{self._port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> XuiOneEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):  # noqa: S104 (a URL to reach a wildcard bind)
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self._port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.base_url}/{self.access_code}/"
+
+    # --- inspection and control --------------------------------------------------------------
+
+    def lines(self) -> list[dict]:
+        return self.panel.lines()
+
+    @property
+    def request_log(self) -> list[tuple[Any, dict]]:
+        with self._lock:
+            return list(self._request_log)
+
+    @property
+    def faults(self) -> dict:
+        with self._lock:
+            return {"mode": self._mode, "latency_ms": self._latency_ms, "count": self._count}
+
+    def set_faults(self, mode: str = "ok", latency_ms: int = 0, count: int | None = None) -> None:
+        """Fault the next admin API requests: all of them (count=None) or the next `count`."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; use one of {', '.join(FAULT_MODES)}")
+        if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
+            raise ValueError("latency_ms must be a non-negative integer")
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
+            raise ValueError("count must be null or a positive integer")
+        with self._lock:
+            self._mode, self._latency_ms, self._count = mode, latency_ms, count
+
+    def reset(self) -> None:
+        self.panel.reset()
+        with self._lock:
+            self._mode, self._latency_ms, self._count = "ok", 0, None
+            self._request_log.clear()
+
+    def _take_fault(self) -> tuple[str, int]:
+        with self._lock:
+            mode, latency_ms = self._mode, self._latency_ms
+            if self._count is not None:
+                self._count -= 1
+                if self._count <= 0:
+                    self._mode, self._latency_ms, self._count = "ok", 0, None
+            return mode, latency_ms
+
+    def _log_request(self, request: dict) -> None:
+        params = {k: php.to_json_ready(v) for k, v in request.items() if k != "api_key"}
+        with self._lock:
+            self._request_log.append((request.get("action"), params))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run without Django: ``python -m boxoffice.emulators.xui_one --port 8100``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--access-code", default="adminapi1")
+    parser.add_argument(
+        "--api-key", default=os.environ.get("DEMO_PANEL_API_KEY") or "dev-panel-key"
+    )
+    parser.add_argument("--state", default=None, help="JSON file that keeps lines across restarts")
+    args = parser.parse_args(argv)
+    emulator = XuiOneEmulator(
+        host=args.host,
+        port=args.port,
+        access_code=args.access_code,
+        api_key=args.api_key,
+        state_path=args.state,
+        log_requests=True,
+    ).start()
+    print(f"XUI.one emulator admin API: {emulator.admin_url} (api_key={args.api_key})", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
