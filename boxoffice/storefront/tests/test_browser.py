@@ -1,0 +1,105 @@
+"""A real browser (Debian's chromium driven by Playwright) clicks the customer's path and keeps
+screenshots of every page and of the HTML e-mail at phone and desktop widths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from boxoffice.provisioning.models import Line
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOTS = Path(os.environ.get("BOXOFFICE_SCREENSHOTS", Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("BOXOFFICE_REQUIRE_CHROMIUM"):
+            pytest.fail("BOXOFFICE_REQUIRE_CHROMIUM is set but no chromium was found (apt-get install chromium)")
+        pytest.skip("no chromium found: browser tests skipped (apt-get install chromium to run them)")
+    return path
+
+
+@pytest.fixture
+def browser():
+    executable = _chromium()
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in this test are
+    # plain synchronous reads between browser steps.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def site(live_server, settings, stripe_emulator, plan):
+    settings.SITE_URL = live_server.url
+    settings.STRIPE_API_BASE = stripe_emulator.base_url
+    settings.STRIPE_SECRET_KEY = stripe_emulator.api_key
+    settings.STRIPE_WEBHOOK_SECRET = stripe_emulator.webhook_secret
+    stripe_emulator.configure(webhook_url=f"{live_server.url}/billing/webhooks/stripe/")
+    return live_server.url
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_it_clicks_from_the_storefront_to_the_portal(width, site, browser, xui_emulator, smtp_inbox, background_worker):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+
+    page.goto(site + "/")
+    page.wait_for_selector("text=Monthly")
+    shot("1-storefront")
+
+    page.click("a[href='/checkout/monthly/']")
+    page.wait_for_selector("form")
+    email = f"browser{width}@example.test"
+    page.fill("input[name=email]", email)
+    page.fill("input[name=name]", "Bea Browser")
+    page.fill("input[name=portal_password]", "correct-horse-battery")
+    page.fill("input[name=preferred_username]", f"bea{width}")
+    page.select_option("select[name=country]", "DE")
+    page.check("input[name=gateway][value=stripe]")
+    shot("2-checkout")
+    page.click("button[type=submit]")
+
+    page.wait_for_url(f"{page.context.browser and ''}**/pay/**")
+    page.click("button.pay")
+    page.wait_for_url("**/order/**")
+    shot("3-status-waiting")
+    # The status page updates itself (htmx polling) until the credentials are there.
+    page.wait_for_selector("#cred-username", timeout=20_000)
+    line = Line.objects.get(customer__email=email)
+    assert page.inner_text("#cred-username") == line.username == f"bea{width}"
+    assert page.inner_text("#cred-password") == line.password
+    shot("4-status-ready")
+
+    page.goto(site + "/portal/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "correct-horse-battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(site + "/portal/")
+    assert line.username in page.content() and line.password in page.content()
+    shot("5-portal")
+
+    [mail] = [m for m in smtp_inbox.wait_for(1) if m["To"] == email]
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    assert line.password in html
+    page.set_content(html)
+    shot("6-credentials-email")
+    page.close()
