@@ -1,0 +1,303 @@
+"""The checkout form: who the customer is, how they watch, how they pay."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+
+from boxoffice.billing.models import Order
+from boxoffice.billing.services import CheckoutData
+from boxoffice.catalog.models import Plan
+
+OTHER_COUNTRY = "other"
+
+# A compact list of the countries most customers come from; everyone else picks "Other".
+COUNTRIES: list[tuple[str, str]] = [
+    ("AL", "Albania"),
+    ("DZ", "Algeria"),
+    ("AU", "Australia"),
+    ("AT", "Austria"),
+    ("BE", "Belgium"),
+    ("BA", "Bosnia and Herzegovina"),
+    ("BR", "Brazil"),
+    ("BG", "Bulgaria"),
+    ("CA", "Canada"),
+    ("HR", "Croatia"),
+    ("CY", "Cyprus"),
+    ("CZ", "Czechia"),
+    ("DK", "Denmark"),
+    ("EG", "Egypt"),
+    ("FI", "Finland"),
+    ("FR", "France"),
+    ("DE", "Germany"),
+    ("GR", "Greece"),
+    ("HU", "Hungary"),
+    ("IN", "India"),
+    ("IE", "Ireland"),
+    ("IL", "Israel"),
+    ("IT", "Italy"),
+    ("KW", "Kuwait"),
+    ("LU", "Luxembourg"),
+    ("MT", "Malta"),
+    ("MX", "Mexico"),
+    ("MA", "Morocco"),
+    ("NL", "Netherlands"),
+    ("NZ", "New Zealand"),
+    ("NO", "Norway"),
+    ("PK", "Pakistan"),
+    ("PL", "Poland"),
+    ("PT", "Portugal"),
+    ("QA", "Qatar"),
+    ("RO", "Romania"),
+    ("SA", "Saudi Arabia"),
+    ("RS", "Serbia"),
+    ("ZA", "South Africa"),
+    ("ES", "Spain"),
+    ("SE", "Sweden"),
+    ("CH", "Switzerland"),
+    ("TN", "Tunisia"),
+    ("TR", "Türkiye"),
+    ("AE", "United Arab Emirates"),
+    ("GB", "United Kingdom"),
+    ("US", "United States"),
+]
+
+_MAC_SEPARATED = re.compile(r"^[0-9A-F]{2}([:-])[0-9A-F]{2}(?:\1[0-9A-F]{2}){4}$")
+_MAC_BARE = re.compile(r"^[0-9A-F]{12}$")
+_MAC_DOTTED = re.compile(r"^[0-9A-F]{4}\.[0-9A-F]{4}\.[0-9A-F]{4}$")
+_LETTERS_AND_DIGITS = re.compile(r"^[A-Za-z0-9]+$")
+
+MAC_EXAMPLE = "00:1A:79:AB:CD:EF"
+
+
+def mac_address_normalise(value: str) -> str:
+    """ "00-1a-79-ab-cd-ef", "001a79abcdef", "001A.79AB.CDEF" → "00:1A:79:AB:CD:EF".
+    Raises ValidationError for anything that cannot be a box's own address."""
+    text = (value or "").strip().upper()
+    if not (_MAC_SEPARATED.match(text) or _MAC_BARE.match(text) or _MAC_DOTTED.match(text)):
+        raise ValidationError(
+            f"Enter the 12-character MAC address printed on the label of your box, like {MAC_EXAMPLE}.",
+            code="invalid",
+        )
+    digits = re.sub(r"[^0-9A-F]", "", text)
+    if int(digits, 16) == 0:
+        raise ValidationError(
+            "00:00:00:00:00:00 is not a real address: copy the MAC from the label on your box.",
+            code="zero",
+        )
+    # The lowest bit of the first byte marks a group (multicast/broadcast) address, which no
+    # single box has; it is almost always a typo.
+    if int(digits[:2], 16) & 1:
+        raise ValidationError(
+            "That is a group (multicast) address, not a box's own. Please check it against "
+            "the label on your box.",
+            code="multicast",
+        )
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def _letters_and_digits(value: str, *, what: str, low: int, high: int) -> str:
+    if not (low <= len(value) <= high) or not _LETTERS_AND_DIGITS.match(value):
+        raise ValidationError(
+            f"Use {low} to {high} characters, only letters (A–Z, a–z) and digits (0–9), "
+            f"for the {what}.",
+            code="invalid",
+        )
+    return value
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail",
+        error_messages={"required": "Enter your e-mail address."},
+        max_length=254,
+        help_text="Your login details and receipts go here.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+    )
+    name = forms.CharField(
+        label="Name",
+        max_length=150,
+        error_messages={"required": "Enter your name."},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    portal_password = forms.CharField(
+        label="Choose a password for your account",
+        error_messages={"required": "Choose a password for your account."},
+        strip=False,
+        help_text="At least 8 characters. With your e-mail it signs you in to My account. "
+        "Already have an account? This order joins it and your password stays as it is.",
+        # Kept on a failed submit so nothing typed is lost.
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+    )
+    preferred_username = forms.CharField(
+        label="Line username",
+        required=False,
+        help_text="4 to 32 letters and digits.",
+        # Length is checked in clean_preferred_username, with one message for every mistake.
+        widget=forms.TextInput(
+            attrs={
+                "maxlength": "32",
+                "autocomplete": "off",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
+    )
+    preferred_password = forms.CharField(
+        label="Line password",
+        required=False,
+        strip=False,
+        help_text="8 to 32 letters and digits; you will type it on your TV. "
+        "Leave empty and we create a strong one.",
+        widget=forms.PasswordInput(
+            render_value=True, attrs={"maxlength": "32", "autocomplete": "off"}
+        ),
+    )
+    device = forms.ChoiceField(
+        label="Where will you watch?",
+        error_messages={"required": "Choose where you will watch."},
+        choices=[
+            (
+                Order.Device.APP,
+                "An app (Smart TV, Fire TV, phone, computer) with M3U or Xtream codes",
+            ),
+            (Order.Device.MAG, "A MAG or Formuler box"),
+        ],
+        initial=Order.Device.APP,
+        widget=forms.RadioSelect,
+    )
+    mac_address = forms.CharField(
+        label="MAC address of your box",
+        required=False,
+        max_length=32,
+        help_text=f"Only for MAG/Formuler boxes: on the label of your box, like {MAC_EXAMPLE}.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+    country = forms.ChoiceField(
+        label="Country",
+        error_messages={"required": "Choose your country, or Other."},
+        choices=[("", "Choose your country"), *COUNTRIES, (OTHER_COUNTRY, "Other")],
+        help_text="Where you watch: we connect you to a nearby server.",
+        widget=forms.Select(attrs={"autocomplete": "country"}),
+    )
+    gateway = forms.ChoiceField(
+        label="How would you like to pay?",
+        error_messages={"required": "Choose how you would like to pay."},
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, plan: Plan, gateways: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        strategy = plan.username_strategy
+        if strategy == Plan.UsernameStrategy.AUTO:
+            del self.fields["preferred_username"]
+            del self.fields["preferred_password"]
+        elif strategy == Plan.UsernameStrategy.CUSTOMER:
+            self.fields["preferred_username"].required = True
+            self.fields["preferred_username"].error_messages["required"] = (
+                "Choose a username for your line."
+            )
+            self.fields[
+                "preferred_username"
+            ].help_text = (
+                "4 to 32 letters and digits. If someone already has it, we add a few digits."
+            )
+        else:
+            self.fields["preferred_username"].help_text = (
+                "4 to 32 letters and digits. Leave empty and we pick a readable one; "
+                "if someone already has yours, we add a few digits."
+            )
+        if not plan.allow_mag:
+            del self.fields["device"]
+            del self.fields["mac_address"]
+        self.fields["gateway"].choices = gateways
+        if len(gateways) == 1:
+            self.fields["gateway"].initial = gateways[0][0]
+
+    @property
+    def asks_for_line_login(self) -> bool:
+        return "preferred_username" in self.fields
+
+    @property
+    def offers_mag(self) -> bool:
+        return "device" in self.fields
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].split())
+
+    def clean_preferred_username(self) -> str:
+        value = self.cleaned_data["preferred_username"].strip()
+        if not value:
+            return ""
+        return _letters_and_digits(value, what="username", low=4, high=32)
+
+    def clean_preferred_password(self) -> str:
+        value = self.cleaned_data["preferred_password"]
+        if not value:
+            return ""
+        return _letters_and_digits(value, what="line password", low=8, high=32)
+
+    def clean_mac_address(self) -> str:
+        value = self.cleaned_data["mac_address"]
+        if not value.strip():
+            return ""
+        return mac_address_normalise(value)
+
+    def clean_country(self) -> str:
+        value = self.cleaned_data["country"]
+        return "" if value == OTHER_COUNTRY else value.upper()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("device") == Order.Device.MAG:
+            if "mac_address" not in self.errors and not cleaned.get("mac_address"):
+                self.add_error(
+                    "mac_address",
+                    ValidationError(
+                        "A MAG or Formuler box needs its MAC address: it is on the label "
+                        f"of the box, like {MAC_EXAMPLE}.",
+                        code="required",
+                    ),
+                )
+        elif "mac_address" in self.fields:
+            # An address typed before switching to an app is not used, and its field is hidden,
+            # so a mistake in it must not block the order.
+            self.errors.pop("mac_address", None)
+            cleaned["mac_address"] = ""
+        password = cleaned.get("portal_password")
+        if password:
+            # An unsaved user lets the similarity check compare with the e-mail and name.
+            probe = User(
+                username=cleaned.get("email", ""),
+                email=cleaned.get("email", ""),
+                first_name=cleaned.get("name", ""),
+            )
+            try:
+                password_validation.validate_password(password, user=probe)
+            except ValidationError as exc:
+                self.add_error("portal_password", exc)
+        return cleaned
+
+    def checkout_data(self) -> CheckoutData:
+        data = self.cleaned_data
+        return CheckoutData(
+            email=data["email"],
+            name=data["name"],
+            portal_password=data["portal_password"],
+            preferred_username=data.get("preferred_username", ""),
+            preferred_password=data.get("preferred_password", ""),
+            device=data.get("device", Order.Device.APP),
+            mac_address=data.get("mac_address", ""),
+            country=data["country"],
+            gateway=data["gateway"],
+        )

@@ -1,0 +1,76 @@
+"""Public pages: the plans, the checkout form and the page that follows an order to a working line."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from boxoffice.billing.gateways.base import UnableToTakePayment
+from boxoffice.billing.gateways.registry import enabled_gateways
+from boxoffice.billing.models import Order
+from boxoffice.billing.selectors import order_progress
+from boxoffice.billing.services import checkout_begin
+from boxoffice.catalog.models import Plan
+from boxoffice.storefront.forms import CheckoutForm
+from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
+
+
+@require_GET
+def plans(request: HttpRequest) -> HttpResponse:
+    return render(request, "storefront/plans.html", {"offers": plans_for_sale()})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest, slug: str) -> HttpResponse:
+    plan = get_object_or_404(Plan, slug=slug, active=True)
+    form = CheckoutForm(request.POST or None, plan=plan, gateways=enabled_gateways())
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = checkout_begin(
+                plan=plan,
+                data=form.checkout_data(),
+                status_url_for=lambda order: request.build_absolute_uri(
+                    reverse("storefront:order_status", args=[order.public_token])
+                ),
+            )
+        except UnableToTakePayment as exc:
+            form.add_error(None, str(exc))
+        else:
+            # 303: the browser follows with a GET, and Back does not offer to re-post the form.
+            return HttpResponseRedirect(result.redirect_url, status=303)
+    return render(request, "storefront/checkout.html", {"form": form, "offer": plan_offer(plan)})
+
+
+def _progress_context(order: Order) -> dict:
+    progress = order_progress(order)
+    return {
+        "order": order,
+        "progress": progress,
+        "steps": progress_steps(stage=progress.stage, order=order),
+        "poll_seconds": poll_seconds(
+            stage=progress.stage, bank_instructions=progress.bank_instructions
+        ),
+    }
+
+
+def _order_for_token(token: str) -> Order:
+    # The unguessable token is the only key: no login, so no reference or id lookups here.
+    return get_object_or_404(Order.objects.select_related("plan", "customer"), public_token=token)
+
+
+@never_cache
+@require_GET
+def order_status(request: HttpRequest, token: str) -> HttpResponse:
+    order = _order_for_token(token)
+    return render(request, "storefront/order_status.html", _progress_context(order))
+
+
+@never_cache
+@require_GET
+def order_progress_fragment(request: HttpRequest, token: str) -> HttpResponse:
+    order = _order_for_token(token)
+    return render(request, "storefront/_progress.html", _progress_context(order))
