@@ -275,4 +275,22 @@ UNFOLD = {
     "SITE_HEADER": "Boxoffice back office",
     "SITE_SYMBOL": "live_tv",
     "SHOW_HISTORY": True,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": "Operations",
+                "items": [
+                    {"title": "Review queue", "icon": "rule", "link": "/backoffice/review/"},
+                    {"title": "Orders", "icon": "receipt_long", "link": "/admin/billing/order/"},
+                    {"title": "Lines", "icon": "live_tv", "link": "/admin/provisioning/line/"},
+                    {"title": "Panel operations", "icon": "sync", "link": "/admin/provisioning/paneloperation/"},
+                    {"title": "Panels", "icon": "dns", "link": "/admin/panels/panel/"},
+                    {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
+                    {"title": "Local inbox", "icon": "mail", "link": "/backoffice/inbox/"},
+                ],
+            }
+        ],
+    },
 }

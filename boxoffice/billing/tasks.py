@@ -6,7 +6,15 @@ from boxoffice.billing.services import webhook_event_process
 
 @task()
 def process_webhook_event(event_pk: int) -> str:
-    return webhook_event_process(event_pk=event_pk)
+    result = webhook_event_process(event_pk=event_pk)
+    if result == "confirmed":
+        # Carry the order on to its line and credentials mail in this same task instead of
+        # waiting for a worker to pick up the queued operation (the queued task then finds the
+        # operation done: claiming is a conditional UPDATE, so it cannot run twice).
+        from boxoffice.provisioning.services import operations_run_now_for_event
+
+        operations_run_now_for_event(event_pk=event_pk)
+    return result
 
 
 @task()
