@@ -1,0 +1,217 @@
+"""The customer e-mails: rendered from templates (HTML + plain text), recorded as `Message` rows
+and handed to the mail backend once per dedupe key.
+
+Each mail is one `messaging/email/<name>.html` and `<name>.txt` pair extending the shared base
+templates. The HTML is written with a `<style>` block and inlined at send time, because most mail
+clients drop `<style>`; `@media` rules cannot be inlined and are kept in a `<style>` tag for the
+clients that honour them (small screens).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import css_inline
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from boxoffice.billing.models import Order
+from boxoffice.customers.models import Customer
+from boxoffice.messaging.models import Message
+from boxoffice.messaging.services import message_create, message_deliver
+from boxoffice.provisioning.models import Line
+
+# Never fetch stylesheets over the network while sending: all CSS lives in the templates.
+_inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+_BLANK_LINES = re.compile(r"\n[ \t]*(\n[ \t]*)+\n")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def email_render(*, template: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
+    """Render `messaging/email/<template>.{txt,html}` with the site facts every mail needs."""
+    context = {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+        "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
+        "subject": subject,
+        **context,
+    }
+    text = render_to_string(f"messaging/email/{template}.txt", context)
+    # Template tags leave runs of blank lines behind; a plain-text reader wants at most one.
+    text = _BLANK_LINES.sub("\n\n", text).strip() + "\n"
+    html = _inliner.inline(render_to_string(f"messaging/email/{template}.html", context))
+    return RenderedEmail(subject=subject, text=text, html=html)
+
+
+def _reply_to_support() -> dict[str, str]:
+    # Mail comes from a no-reply address; the text invites a reply, so replies go to support.
+    return {"Reply-To": settings.SUPPORT_EMAIL}
+
+
+def _email_send(
+    *,
+    kind: str,
+    dedupe_key: str | None,
+    to_email: str,
+    template: str,
+    subject: str,
+    context: Callable[[], dict[str, Any]],
+    customer: Customer | None = None,
+    order: Order | None = None,
+    line: Line | None = None,
+) -> Message:
+    """Send once per dedupe key: a message already recorded is only re-delivered if it failed.
+    `context` is called only when a new message is rendered."""
+    if dedupe_key:
+        existing = Message.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is not None:
+            if existing.status == Message.Status.FAILED:
+                message_deliver(message=existing, headers=_reply_to_support())
+            return existing
+    rendered = email_render(template=template, subject=subject, context=context())
+    message, created = message_create(
+        kind=kind,
+        to_email=to_email,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        dedupe_key=dedupe_key,
+        customer=customer,
+        order=order,
+        line=line,
+    )
+    if created or message.status == Message.Status.FAILED:
+        message_deliver(message=message, headers=_reply_to_support())
+    return message
+
+
+def order_status_url(order: Order) -> str:
+    return f"{settings.SITE_URL}/order/{order.public_token}/"
+
+
+def portal_url() -> str:
+    return f"{settings.SITE_URL}/portal/"
+
+
+def _greeting_name(customer: Customer) -> str:
+    return customer.name.strip() or customer.email
+
+
+def _format_expiry(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def credentials_email_send(*, line: Line) -> Message:
+    """The line's credentials and how to use them. A security mail: no open or click tracking."""
+    from boxoffice.portal.services import portal_magic_link_max_age_days, portal_magic_link_url
+    from boxoffice.provisioning.urls_for_line import line_access
+
+    customer = line.customer
+    return _email_send(
+        kind="credentials",
+        dedupe_key=f"credentials:line:{line.pk}",
+        to_email=customer.email,
+        template="credentials",
+        subject=f"Your {settings.SITE_NAME} login is ready",
+        context=lambda: {
+            "name": _greeting_name(customer),
+            "line": line,
+            "plan": line.plan,
+            "expires": _format_expiry(line.expires_at) if line.expires_at else "",
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "magic_link_url": portal_magic_link_url(customer),
+            "magic_link_max_age_days": portal_magic_link_max_age_days(),
+            "guides_url": portal_url(),
+        },
+        customer=customer,
+        order=line.order,
+        line=line,
+    )
+
+
+def payment_pending_email_send(*, order: Order) -> Message:
+    """The gateway acknowledged the payment but has not confirmed it yet."""
+    return _email_send(
+        kind="payment_pending",
+        dedupe_key=f"payment_pending:order:{order.pk}",
+        to_email=order.customer.email,
+        template="payment_pending",
+        subject=f"We are processing your payment ({order.reference})",
+        context=lambda: {
+            "name": _greeting_name(order.customer),
+            "order": order,
+            "plan": order.plan,
+            "status_url": order_status_url(order),
+        },
+        customer=order.customer,
+        order=order,
+    )
+
+
+def provisioning_delayed_email_send(*, order: Order) -> Message:
+    """Paid, but the panel is slow: reassure once, the credentials follow on their own."""
+    return _email_send(
+        kind="provisioning_delayed",
+        dedupe_key=f"delay:order:{order.pk}",
+        to_email=order.customer.email,
+        template="provisioning_delayed",
+        subject=f"Your {settings.SITE_NAME} line is on its way ({order.reference})",
+        context=lambda: {
+            "name": _greeting_name(order.customer),
+            "order": order,
+            "plan": order.plan,
+            "status_url": order_status_url(order),
+        },
+        customer=order.customer,
+        order=order,
+    )
+
+
+def bank_transfer_instructions_email_send(*, order: Order, instructions: str) -> Message:
+    """How to pay an order by bank transfer (the operator confirms the money by hand)."""
+    return _email_send(
+        kind="bank_transfer_instructions",
+        dedupe_key=f"bank:order:{order.pk}",
+        to_email=order.customer.email,
+        template="bank_transfer_instructions",
+        subject=f"How to pay your order {order.reference} by bank transfer",
+        context=lambda: {
+            "name": _greeting_name(order.customer),
+            "order": order,
+            "plan": order.plan,
+            "amount": f"{order.amount} {order.currency}",
+            "instructions": instructions.strip(),
+            "status_url": order_status_url(order),
+        },
+        customer=order.customer,
+        order=order,
+    )
+
+
+def magic_link_email_send(*, customer: Customer, url: str, max_age_days: int) -> Message:
+    """A sign-in link the customer asked for. Not deduplicated: each request gets a fresh link."""
+    return _email_send(
+        kind="magic_link",
+        dedupe_key=None,
+        to_email=customer.email,
+        template="magic_link",
+        subject=f"Your {settings.SITE_NAME} sign-in link",
+        context=lambda: {
+            "name": _greeting_name(customer),
+            "magic_link_url": url,
+            "max_age_days": max_age_days,
+        },
+        customer=customer,
+    )

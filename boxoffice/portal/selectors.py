@@ -1,0 +1,94 @@
+"""Portal reads. Every query starts from the signed-in customer, so another customer's rows are
+never reachable through the portal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from boxoffice.billing.models import Order
+from boxoffice.customers.models import Customer
+from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.urls_for_line import LineAccess, line_access
+
+# Badge class per line status (site.css: badge-ok, badge-warn, badge-bad).
+_BADGES = {
+    Line.Status.ACTIVE: "badge-ok",
+    Line.Status.RESERVED: "badge-warn",
+    Line.Status.SUSPENDED: "badge-bad",
+    Line.Status.EXPIRED: "badge-bad",
+}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    line: Line
+    status_label: str
+    badge: str
+    days_left: int | None  # whole calendar days until expiry; negative once past
+    access: LineAccess | None  # only for active lines
+
+    @property
+    def being_set_up(self) -> bool:
+        return self.line.status == Line.Status.RESERVED
+
+    @property
+    def expiry_hint(self) -> str:
+        days = self.days_left
+        if days is None:
+            return ""
+        if days == 0:
+            return "today"
+        if days == 1:
+            return "tomorrow"
+        if days == -1:
+            return "yesterday"
+        return f"in {days} days" if days > 0 else f"{-days} days ago"
+
+    @property
+    def is_mag(self) -> bool:
+        return self.line.device == "mag"
+
+
+def customer_lines(*, customer: Customer) -> QuerySet[Line]:
+    return (
+        Line.objects.filter(customer=customer)
+        .select_related("plan", "panel")
+        .order_by("-created_at", "-id")
+    )
+
+
+def customer_subscriptions(
+    *, customer: Customer, now: datetime | None = None
+) -> list[Subscription]:
+    today = timezone.localdate(now or timezone.now())
+    subscriptions = []
+    for line in customer_lines(customer=customer):
+        days_left = None
+        if line.expires_at:
+            days_left = (timezone.localdate(line.expires_at) - today).days
+        label = "Being set up" if line.status == Line.Status.RESERVED else line.get_status_display()
+        subscriptions.append(
+            Subscription(
+                line=line,
+                status_label=label,
+                badge=_BADGES.get(line.status, ""),
+                days_left=days_left,
+                access=line_access(line) if line.status == Line.Status.ACTIVE else None,
+            )
+        )
+    return subscriptions
+
+
+def customer_orders_awaiting_payment(*, customer: Customer) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(
+            customer=customer,
+            status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING],
+        )
+        .select_related("plan")
+        .order_by("-created_at", "-id")
+    )
