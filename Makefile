@@ -49,3 +49,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/test-* test-artifacts
+
+# Speed targets live here, not in timed unit tests: prints figures and ratios, no verdicts.
+bench: install
+	$(BIN)/python bench/bench_activation.py

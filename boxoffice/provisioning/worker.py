@@ -91,6 +91,8 @@ def run_worker(*, threads: int | None = None, interval: float | None = None, sch
         t = threading.Thread(target=w.run, name=f"task-worker-{n}", daemon=True)
         t.start()
         pool.append(t)
+        # Stagger the polls: with N threads new work waits interval/N, not interval, at worst.
+        time.sleep(interval / threads)
     if scheduler:
         t = threading.Thread(target=_scheduler_loop, args=(stop, settings.SCHEDULER_INTERVAL), name="scheduler", daemon=True)
         t.start()
