@@ -47,7 +47,12 @@ def plan(panel):
     from boxoffice.catalog.models import Plan, PlanPanel
 
     plan = Plan.objects.create(
-        slug="monthly", name="Monthly", duration_days=30, connections=2, price=Decimal("9.99"), currency="EUR"
+        slug="monthly",
+        name="Monthly",
+        duration_days=30,
+        connections=2,
+        price=Decimal("9.99"),
+        currency="EUR",
     )
     PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1, 2], outputs=["m3u8", "ts"])
     return plan
@@ -81,8 +86,14 @@ def run_tasks():
     from django_tasks_db.models import DBTaskResult
 
     worker = Worker(
-        queue_names=["*"], interval=0, batch=True, backend_name="default", startup_delay=False,
-        max_tasks=None, worker_id="test-worker", excluded_queue_names=[],
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
     )
 
     def run(limit: int = 200) -> int:
@@ -112,8 +123,15 @@ def background_worker(transactional_db):
 
     stop = threading.Event()
     worker = _ThreadWorker(
-        stop=stop, queue_names=["*"], interval=0.05, batch=False, backend_name="default", startup_delay=False,
-        max_tasks=None, worker_id="test-background", excluded_queue_names=[],
+        stop=stop,
+        queue_names=["*"],
+        interval=0.05,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-background",
+        excluded_queue_names=[],
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()

@@ -31,7 +31,9 @@ def main() -> None:
 
     var = Path(tempfile.mkdtemp(prefix="boxoffice-bench-"))
     os.environ.update(
-        BOXOFFICE_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="boxoffice.settings", LOG_LEVEL="WARNING",
+        BOXOFFICE_VAR_DIR=str(var),
+        DJANGO_SETTINGS_MODULE="boxoffice.settings",
+        LOG_LEVEL="WARNING",
     )
     os.environ.pop("DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
@@ -54,7 +56,6 @@ def main() -> None:
 
     from decimal import Decimal
 
-    import httpx
     import stripe
     from django.test import Client
 
@@ -64,20 +65,28 @@ def main() -> None:
     from boxoffice.panels.models import Panel
 
     panel = Panel.objects.create(
-        name="Bench panel", kind="xui_one", api_url=panel_emu.base_url, access_code="adminapi1",
-        api_key="bench-key", public_url=panel_emu.base_url, timeout_seconds=5,
+        name="Bench panel",
+        kind="xui_one",
+        api_url=panel_emu.base_url,
+        access_code="adminapi1",
+        api_key="bench-key",
+        public_url=panel_emu.base_url,
+        timeout_seconds=5,
     )
-    plan = Plan.objects.create(slug="m", name="Monthly", duration_days=30, connections=1, price=Decimal("9.99"))
+    plan = Plan.objects.create(
+        slug="m", name="Monthly", duration_days=30, connections=1, price=Decimal("9.99")
+    )
     PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1, 2], outputs=["m3u8", "ts"])
 
     # The unavoidable I/O, measured on this machine.
-    latency = args.panel_latency_ms / 1000
     panel_emu.set_faults(mode="ok", latency_ms=args.panel_latency_ms)
     adapter = panel.adapter()
     panel_call = statistics.median(_timed(lambda: adapter.health()) for _ in range(5))
     from django.core.mail import send_mail
 
-    smtp = statistics.median(_timed(lambda: send_mail("x", "y", None, ["b@example.test"])) for _ in range(5))
+    smtp = statistics.median(
+        _timed(lambda: send_mail("x", "y", None, ["b@example.test"])) for _ in range(5)
+    )
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_commit (x integer)")
 
@@ -91,8 +100,12 @@ def main() -> None:
     unavoidable = panel_call + smtp + 3 * commit_time
 
     env = {**os.environ, "EMAIL_PORT": str(inbox.port)}
-    worker = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", "worker", "--threads", "4"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "boxoffice.cli", "worker", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.5)
     client = Client()
     webhook_times, totals = [], []
@@ -101,18 +114,38 @@ def main() -> None:
             customer = customer_get_or_create(email=f"bench{i}@example.test")
             order = order_create(customer=customer, plan=plan, gateway="stripe")
             event = {
-                "id": f"evt_bench_{i}", "object": "event", "type": "checkout.session.completed", "created": int(time.time()),
-                "data": {"object": {"id": f"cs_{i}", "object": "checkout.session", "client_reference_id": order.reference,
-                                    "payment_status": "paid", "payment_intent": f"pi_{i}", "amount_total": 999, "currency": "eur"}},
+                "id": f"evt_bench_{i}",
+                "object": "event",
+                "type": "checkout.session.completed",
+                "created": int(time.time()),
+                "data": {
+                    "object": {
+                        "id": f"cs_{i}",
+                        "object": "checkout.session",
+                        "client_reference_id": order.reference,
+                        "payment_status": "paid",
+                        "payment_intent": f"pi_{i}",
+                        "amount_total": 999,
+                        "currency": "eur",
+                    }
+                },
             }
             body = json.dumps(event)
-            header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
+            header = stripe.WebhookSignature.generate_signature_header(
+                body, settings.STRIPE_WEBHOOK_SECRET
+            )
             start = time.perf_counter()
-            response = client.post("/billing/webhooks/stripe/", data=body, content_type="application/json",
-                                   HTTP_STRIPE_SIGNATURE=header)
+            response = client.post(
+                "/billing/webhooks/stripe/",
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=header,
+            )
             webhook_times.append(time.perf_counter() - start)
             assert response.status_code == 200, response.content
-            while not Message.objects.filter(order=order, kind="credentials", status="sent").exists():
+            while not Message.objects.filter(
+                order=order, kind="credentials", status="sent"
+            ).exists():
                 if time.perf_counter() - start > 30:
                     raise SystemExit(f"order {i} not activated within 30 s")
                 time.sleep(0.002)
@@ -125,12 +158,18 @@ def main() -> None:
     lines = len(panel_emu.lines())
     med = statistics.median(totals)
     print(f"orders                         {args.orders} (lines on the panel: {lines})")
-    print(f"panel call (latency {args.panel_latency_ms} ms)      median {panel_call * 1000:7.1f} ms")
+    print(
+        f"panel call (latency {args.panel_latency_ms} ms)      median {panel_call * 1000:7.1f} ms"
+    )
     print(f"SMTP hand-off                  median {smtp * 1000:7.1f} ms")
     print(f"commit                         median {commit_time * 1000:7.2f} ms")
     print(f"unavoidable I/O                       {unavoidable * 1000:7.1f} ms")
-    print(f"webhook answered               median {statistics.median(webhook_times) * 1000:7.1f} ms")
-    print(f"webhook -> mail sent           median {med * 1000:7.1f} ms  p90 {_p90(totals) * 1000:7.1f} ms")
+    print(
+        f"webhook answered               median {statistics.median(webhook_times) * 1000:7.1f} ms"
+    )
+    print(
+        f"webhook -> mail sent           median {med * 1000:7.1f} ms  p90 {_p90(totals) * 1000:7.1f} ms"
+    )
     print(f"ratio to unavoidable I/O       median {med / unavoidable:7.2f}x  (budget 1.5x)")
 
 

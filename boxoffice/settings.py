@@ -55,7 +55,9 @@ def _new_fernet_key() -> str:
 SECRET_KEY = _local_secret("secret_key", "SECRET_KEY", _new_secret_key)
 FIELD_ENCRYPTION_KEYS = [
     k.strip()
-    for k in _local_secret("field_encryption_key", "FIELD_ENCRYPTION_KEYS", _new_fernet_key).split(",")
+    for k in _local_secret("field_encryption_key", "FIELD_ENCRYPTION_KEYS", _new_fernet_key).split(
+        ","
+    )
     if k.strip()
 ]
 DEBUG = env_bool("DEBUG", not PRODUCTION)
@@ -154,7 +156,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, not :memory:, so worker subprocesses in multi-process tests can open it;
     # one per test run, so concurrent runs never share it.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str(
-        "BOXOFFICE_TEST_SQLITE_PATH", str(Path(tempfile.gettempdir()) / f"boxoffice-test-{os.getpid()}.sqlite3")
+        "BOXOFFICE_TEST_SQLITE_PATH",
+        str(Path(tempfile.gettempdir()) / f"boxoffice-test-{os.getpid()}.sqlite3"),
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -285,7 +288,11 @@ UNFOLD = {
                     {"title": "Review queue", "icon": "rule", "link": "/backoffice/review/"},
                     {"title": "Orders", "icon": "receipt_long", "link": "/admin/billing/order/"},
                     {"title": "Lines", "icon": "live_tv", "link": "/admin/provisioning/line/"},
-                    {"title": "Panel operations", "icon": "sync", "link": "/admin/provisioning/paneloperation/"},
+                    {
+                        "title": "Panel operations",
+                        "icon": "sync",
+                        "link": "/admin/provisioning/paneloperation/",
+                    },
                     {"title": "Panels", "icon": "dns", "link": "/admin/panels/panel/"},
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
                     {"title": "Local inbox", "icon": "mail", "link": "/backoffice/inbox/"},

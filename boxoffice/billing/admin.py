@@ -16,10 +16,28 @@ class PaymentInline(TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ModelAdmin):
-    list_display = ["reference", "customer", "plan", "status", "amount", "currency", "gateway", "needs_review", "created_at"]
+    list_display = [
+        "reference",
+        "customer",
+        "plan",
+        "status",
+        "amount",
+        "currency",
+        "gateway",
+        "needs_review",
+        "created_at",
+    ]
     list_filter = ["status", "gateway", "needs_review", "kind"]
     search_fields = ["reference", "customer__email", "gateway_reference"]
-    readonly_fields = ["reference", "public_token", "created_at", "paid_at", "pending_since", "amount", "currency"]
+    readonly_fields = [
+        "reference",
+        "public_token",
+        "created_at",
+        "paid_at",
+        "pending_since",
+        "amount",
+        "currency",
+    ]
     exclude = ["preferred_password"]
     list_select_related = ["customer", "plan"]
     inlines = [PaymentInline]
@@ -29,9 +47,13 @@ class OrderAdmin(ModelAdmin):
     def confirm_payment(self, request, queryset):
         done = 0
         for order in queryset:
-            if order_mark_paid(order=order, actor=request.user.get_username(), note="confirmed by operator"):
+            if order_mark_paid(
+                order=order, actor=request.user.get_username(), note="confirmed by operator"
+            ):
                 done += 1
-        self.message_user(request, f"{done} orders confirmed; their lines are being created.", messages.SUCCESS)
+        self.message_user(
+            request, f"{done} orders confirmed; their lines are being created.", messages.SUCCESS
+        )
 
 
 @admin.register(WebhookEvent)
@@ -39,7 +61,16 @@ class WebhookEventAdmin(ModelAdmin):
     list_display = ["received_at", "gateway", "event_type", "event_id", "status"]
     list_filter = ["gateway", "status", "event_type"]
     search_fields = ["event_id"]
-    readonly_fields = ["gateway", "event_id", "event_type", "payload", "status", "error", "received_at", "processed_at"]
+    readonly_fields = [
+        "gateway",
+        "event_id",
+        "event_type",
+        "payload",
+        "status",
+        "error",
+        "received_at",
+        "processed_at",
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -41,10 +41,14 @@ class Order(models.Model):
 
     reference = models.CharField(max_length=20, unique=True, default=new_order_reference)
     public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="orders"
+    )
     plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="orders")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NEW)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT
+    )
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     gateway = models.CharField(max_length=20, blank=True)
@@ -98,7 +102,11 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3)
     gateway_payment_id = models.CharField(max_length=255, blank=True, db_index=True)
     source_event = models.ForeignKey(
-        "billing.WebhookEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+        "billing.WebhookEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="payments",
     )
     note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -31,53 +31,69 @@ def order_progress(order: Order) -> OrderProgress:
     bank = bank_instructions(order) if order.gateway == "manual" else ""
     if order.status == S.AWAITING_PAYMENT:
         return OrderProgress(
-            "awaiting_payment", "Waiting for your payment",
+            "awaiting_payment",
+            "Waiting for your payment",
             "As soon as your payment is confirmed we set up your line and show your login here.",
             bank_instructions=bank,
         )
     if order.status == S.PAYMENT_PENDING:
         if bank:
             return OrderProgress(
-                "payment_pending", "Waiting for your bank transfer",
+                "payment_pending",
+                "Waiting for your bank transfer",
                 "Transfers take one to three working days. We e-mail you the moment it arrives.",
                 bank_instructions=bank,
             )
         return OrderProgress(
-            "payment_pending", "We are processing your payment",
+            "payment_pending",
+            "We are processing your payment",
             "Your payment method needs a little longer to confirm. Nothing more to do: this page "
             "updates by itself, and we e-mail you as soon as it is confirmed.",
         )
     if order.status in (S.FAILED, S.EXPIRED, S.CANCELLED):
         return OrderProgress(
-            "failed", "The payment did not go through",
+            "failed",
+            "The payment did not go through",
             "You have not been charged for this order. You can choose a plan and try again.",
             finished=True,
         )
     if order.status in (S.REFUNDED, S.DISPUTED):
         return OrderProgress(
-            "failed", "This order was refunded" if order.status == S.REFUNDED else "This payment is disputed",
-            f"Questions? Write to {settings.SUPPORT_EMAIL}.", finished=True,
+            "failed",
+            "This order was refunded" if order.status == S.REFUNDED else "This payment is disputed",
+            f"Questions? Write to {settings.SUPPORT_EMAIL}.",
+            finished=True,
         )
     line = order.lines.select_related("panel", "plan").first()
     if line and line.status in (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED):
         return OrderProgress(
-            "active", "Your line is ready",
-            "We have also e-mailed these details to you.", line=line, access=line_access(line), finished=True,
+            "active",
+            "Your line is ready",
+            "We have also e-mailed these details to you.",
+            line=line,
+            access=line_access(line),
+            finished=True,
         )
-    stuck = line is not None and line.operations.filter(status=PanelOperation.Status.NEEDS_REVIEW).exists()
+    stuck = (
+        line is not None
+        and line.operations.filter(status=PanelOperation.Status.NEEDS_REVIEW).exists()
+    )
     if order.needs_review or stuck:
         return OrderProgress(
-            "review", "Your payment is safe; we are setting up your line by hand",
+            "review",
+            "Your payment is safe; we are setting up your line by hand",
             "Something needs a person's attention. We will e-mail your login as soon as it is ready.",
         )
     waited = timezone.now() - (order.paid_at or order.created_at)
     if waited > timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"]):
         return OrderProgress(
-            "delayed", "Your payment is safe; your line is on its way",
+            "delayed",
+            "Your payment is safe; your line is on its way",
             "Our TV server is taking longer than usual. Your login will appear here and arrive by "
             "e-mail by itself; there is nothing you need to do.",
         )
     return OrderProgress(
-        "provisioning", "Payment received: setting up your line",
+        "provisioning",
+        "Payment received: setting up your line",
         "This usually takes a few seconds.",
     )

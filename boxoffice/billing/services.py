@@ -23,12 +23,19 @@ from boxoffice.customers.models import Customer
 logger = logging.getLogger(__name__)
 
 # States from which a confirmation still provisions; later states (refunded…) do not go back.
-_PAYABLE = (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING, Order.Status.FAILED, Order.Status.EXPIRED)
+_PAYABLE = (
+    Order.Status.AWAITING_PAYMENT,
+    Order.Status.PAYMENT_PENDING,
+    Order.Status.FAILED,
+    Order.Status.EXPIRED,
+)
 
 
 def customer_get_or_create(*, email: str, name: str = "", country: str = "") -> Customer:
     email = email.strip().lower()
-    customer, created = Customer.objects.get_or_create(email=email, defaults={"name": name, "country": country})
+    customer, created = Customer.objects.get_or_create(
+        email=email, defaults={"name": name, "country": country}
+    )
     if not created and name and not customer.name:
         customer.name = name
         customer.save(update_fields=["name"])
@@ -63,7 +70,9 @@ def order_create(
         country=(country or customer.country or "").upper(),
         target_line=target_line,
     )
-    audit_record(subject=order, action="order.created", data={"plan": plan.slug, "amount": str(order.amount)})
+    audit_record(
+        subject=order, action="order.created", data={"plan": plan.slug, "amount": str(order.amount)}
+    )
     return order
 
 
@@ -90,7 +99,12 @@ def payment_record(
 
 
 def order_mark_paid(
-    *, order: Order, gateway_payment_id: str = "", source_event=None, actor: str = "system", note: str = ""
+    *,
+    order: Order,
+    gateway_payment_id: str = "",
+    source_event=None,
+    actor: str = "system",
+    note: str = "",
 ) -> bool:
     """Confirm payment: order paid, line reserved, creation queued. Idempotent: True only the
     first time (a duplicate or late confirmation changes nothing)."""
@@ -106,12 +120,19 @@ def order_mark_paid(
         locked.paid_at = now
         locked.needs_review = False
         locked.review_reason = ""
-        locked.save(update_fields=["status", "paid_at", "needs_review", "review_reason", "updated_at"])
-        payment_record(
-            order=locked, status=Payment.Status.CONFIRMED, gateway_payment_id=gateway_payment_id,
-            source_event=source_event, note=note,
+        locked.save(
+            update_fields=["status", "paid_at", "needs_review", "review_reason", "updated_at"]
         )
-        audit_record(subject=locked, action="order.paid", actor=actor, data={"payment": gateway_payment_id})
+        payment_record(
+            order=locked,
+            status=Payment.Status.CONFIRMED,
+            gateway_payment_id=gateway_payment_id,
+            source_event=source_event,
+            note=note,
+        )
+        audit_record(
+            subject=locked, action="order.paid", actor=actor, data={"payment": gateway_payment_id}
+        )
         try:
             with transaction.atomic():
                 line_reserve_for_order(order=locked)
@@ -144,7 +165,9 @@ def orders_flag_stale_pending() -> int:
         )
         for order in stale:
             reason = f"payment pending for more than {hours} h ({gateway})"
-            if Order.objects.filter(pk=order.pk, needs_review=False).update(needs_review=True, review_reason=reason):
+            if Order.objects.filter(pk=order.pk, needs_review=False).update(
+                needs_review=True, review_reason=reason
+            ):
                 audit_record(subject=order, action="order.needs_review", data={"reason": reason})
                 flagged += 1
     return flagged
@@ -190,7 +213,9 @@ def customer_portal_login_ensure(*, customer: Customer, password: str) -> None:
     customer.save(update_fields=["user"])
 
 
-def checkout_begin(*, plan: Plan, data: CheckoutData, status_url_for: Callable[[Order], str]) -> CheckoutResult:
+def checkout_begin(
+    *, plan: Plan, data: CheckoutData, status_url_for: Callable[[Order], str]
+) -> CheckoutResult:
     """Create the order and hand the customer to the payment method they chose."""
     adapter = gateway_for(data.gateway)
     with transaction.atomic():
@@ -210,8 +235,12 @@ def checkout_begin(*, plan: Plan, data: CheckoutData, status_url_for: Callable[[
     try:
         start = adapter.start_checkout(order=order, success_url=status_url, cancel_url=status_url)
     except UnableToTakePayment:
-        Order.objects.filter(pk=order.pk).update(status=Order.Status.CANCELLED, review_reason="payment could not start")
-        audit_record(subject=order, action="order.cancelled", data={"reason": "gateway refused checkout"})
+        Order.objects.filter(pk=order.pk).update(
+            status=Order.Status.CANCELLED, review_reason="payment could not start"
+        )
+        audit_record(
+            subject=order, action="order.cancelled", data={"reason": "gateway refused checkout"}
+        )
         raise
     with transaction.atomic():
         order.gateway_reference = start.gateway_reference
@@ -237,7 +266,10 @@ def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookE
     try:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(
-                gateway=gateway, event_id=event.event_id, event_type=event.event_type, payload=event.payload
+                gateway=gateway,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                payload=event.payload,
             )
     except IntegrityError:
         return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
@@ -253,17 +285,30 @@ def webhook_event_process(*, event_pk: int) -> str:
     second time; every state change also checks the order's current state."""
     try:
         with transaction.atomic():
-            stored = WebhookEvent.objects.select_for_update().filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED).first()
+            stored = (
+                WebhookEvent.objects.select_for_update()
+                .filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED)
+                .first()
+            )
             if stored is None:
                 return "already_processed"
             result = _webhook_event_apply(stored)
-            stored.status = WebhookEvent.Status.IGNORED if result in ("ignored", "no_order", "unhandled") else WebhookEvent.Status.PROCESSED
+            stored.status = (
+                WebhookEvent.Status.IGNORED
+                if result in ("ignored", "no_order", "unhandled")
+                else WebhookEvent.Status.PROCESSED
+            )
             stored.processed_at = timezone.now()
-            stored.error = {"no_order": "no order matches this event", "ignored": "no change for the order's state"}.get(result, "")
+            stored.error = {
+                "no_order": "no order matches this event",
+                "ignored": "no change for the order's state",
+            }.get(result, "")
             stored.save(update_fields=["status", "processed_at", "error"])
             return result
     except Exception as exc:
-        WebhookEvent.objects.filter(pk=event_pk).update(status=WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        WebhookEvent.objects.filter(pk=event_pk).update(
+            status=WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
         raise
 
 
@@ -286,7 +331,11 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
     from boxoffice.billing.tasks import process_webhook_event
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pks = list(WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, received_at__lt=cutoff).values_list("pk", flat=True)[:200])
+    pks = list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.RECEIVED, received_at__lt=cutoff
+        ).values_list("pk", flat=True)[:200]
+    )
     for pk in pks:
         process_webhook_event.enqueue(pk)
     return len(pks)
@@ -298,11 +347,17 @@ def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
         if order:
             return order
     if update.gateway_reference:
-        order = Order.objects.filter(gateway=gateway, gateway_reference=update.gateway_reference).first()
+        order = Order.objects.filter(
+            gateway=gateway, gateway_reference=update.gateway_reference
+        ).first()
         if order:
             return order
     if update.gateway_payment_id:
-        payment = Payment.objects.filter(gateway=gateway, gateway_payment_id=update.gateway_payment_id).select_related("order").first()
+        payment = (
+            Payment.objects.filter(gateway=gateway, gateway_payment_id=update.gateway_payment_id)
+            .select_related("order")
+            .first()
+        )
         if payment:
             return payment.order
     return None
@@ -315,15 +370,23 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
     from boxoffice.provisioning.services import line_suspend
 
     if update.status == gw.CONFIRMED:
-        if update.amount is not None and (update.amount != order.amount or update.currency.upper() != order.currency.upper()):
+        if update.amount is not None and (
+            update.amount != order.amount or update.currency.upper() != order.currency.upper()
+        ):
             with transaction.atomic():
                 Order.objects.filter(pk=order.pk).update(
                     needs_review=True,
                     review_reason=f"paid {update.amount} {update.currency}, expected {order.amount} {order.currency}",
                 )
-                audit_record(subject=order, action="order.amount_mismatch", data={"paid": str(update.amount), "currency": update.currency})
+                audit_record(
+                    subject=order,
+                    action="order.amount_mismatch",
+                    data={"paid": str(update.amount), "currency": update.currency},
+                )
             return "amount_mismatch"
-        done = order_mark_paid(order=order, gateway_payment_id=update.gateway_payment_id, source_event=source_event)
+        done = order_mark_paid(
+            order=order, gateway_payment_id=update.gateway_payment_id, source_event=source_event
+        )
         return "confirmed" if done else "ignored"
 
     with transaction.atomic():
@@ -335,7 +398,12 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             locked.status = Order.Status.PAYMENT_PENDING
             locked.pending_since = now
             locked.save(update_fields=["status", "pending_since", "updated_at"])
-            payment_record(order=locked, status=Payment.Status.PENDING, gateway_payment_id=update.gateway_payment_id, source_event=source_event)
+            payment_record(
+                order=locked,
+                status=Payment.Status.PENDING,
+                gateway_payment_id=update.gateway_payment_id,
+                source_event=source_event,
+            )
             audit_record(subject=locked, action="order.payment_pending")
             from boxoffice.billing.tasks import order_send_payment_pending
 
@@ -344,25 +412,33 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
         if update.status in (gw.FAILED, gw.EXPIRED):
             if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
                 return "ignored"
-            locked.status = Order.Status.FAILED if update.status == gw.FAILED else Order.Status.EXPIRED
+            locked.status = (
+                Order.Status.FAILED if update.status == gw.FAILED else Order.Status.EXPIRED
+            )
             locked.save(update_fields=["status", "updated_at"])
             payment_record(
                 order=locked,
-                status=Payment.Status.FAILED if update.status == gw.FAILED else Payment.Status.EXPIRED,
+                status=Payment.Status.FAILED
+                if update.status == gw.FAILED
+                else Payment.Status.EXPIRED,
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,
             )
             audit_record(subject=locked, action=f"order.{locked.status}")
             return update.status
         if update.status in (gw.REFUNDED, gw.DISPUTED):
-            target = Order.Status.REFUNDED if update.status == gw.REFUNDED else Order.Status.DISPUTED
+            target = (
+                Order.Status.REFUNDED if update.status == gw.REFUNDED else Order.Status.DISPUTED
+            )
             if locked.status == target:
                 return "ignored"
             locked.status = target
             locked.save(update_fields=["status", "updated_at"])
             payment_record(
                 order=locked,
-                status=Payment.Status.REFUNDED if update.status == gw.REFUNDED else Payment.Status.DISPUTED,
+                status=Payment.Status.REFUNDED
+                if update.status == gw.REFUNDED
+                else Payment.Status.DISPUTED,
                 amount=-(update.amount if update.amount is not None else locked.amount),
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,
@@ -378,4 +454,9 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
 
 def order_review_dismiss(*, order: Order, actor: str) -> None:
     Order.objects.filter(pk=order.pk).update(needs_review=False)
-    audit_record(subject=order, action="order.review_dismissed", actor=actor, data={"reason": order.review_reason})
+    audit_record(
+        subject=order,
+        action="order.review_dismissed",
+        actor=actor,
+        data={"reason": order.review_reason},
+    )

@@ -21,7 +21,9 @@ def process_webhook_event(event_pk: int) -> str:
 def order_send_payment_pending(order_id: int) -> str:
     from boxoffice.messaging.emails import payment_pending_email_send
 
-    message = payment_pending_email_send(order=Order.objects.select_related("customer", "plan").get(pk=order_id))
+    message = payment_pending_email_send(
+        order=Order.objects.select_related("customer", "plan").get(pk=order_id)
+    )
     return message.status
 
 
@@ -31,4 +33,6 @@ def order_send_bank_instructions(order_id: int) -> str:
     from boxoffice.messaging.emails import bank_transfer_instructions_email_send
 
     order = Order.objects.select_related("customer", "plan").get(pk=order_id)
-    return bank_transfer_instructions_email_send(order=order, instructions=bank_instructions(order)).status
+    return bank_transfer_instructions_email_send(
+        order=order, instructions=bank_instructions(order)
+    ).status

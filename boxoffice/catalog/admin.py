@@ -11,7 +11,16 @@ class PlanPanelInline(TabularInline):
 
 @admin.register(Plan)
 class PlanAdmin(ModelAdmin):
-    list_display = ["name", "slug", "duration_days", "connections", "price", "currency", "username_strategy", "active"]
+    list_display = [
+        "name",
+        "slug",
+        "duration_days",
+        "connections",
+        "price",
+        "currency",
+        "username_strategy",
+        "active",
+    ]
     list_filter = ["active", "username_strategy", "is_trial"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

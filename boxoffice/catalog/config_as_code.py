@@ -23,13 +23,37 @@ from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Panel
 
 PANEL_KEYS = {
-    "name", "kind", "api_url", "access_code", "api_key", "api_key_env", "public_url", "m3u_style",
-    "epg_style", "capacity", "regions", "enabled", "verify_tls", "timeout_seconds", "max_concurrency",
+    "name",
+    "kind",
+    "api_url",
+    "access_code",
+    "api_key",
+    "api_key_env",
+    "public_url",
+    "m3u_style",
+    "epg_style",
+    "capacity",
+    "regions",
+    "enabled",
+    "verify_tls",
+    "timeout_seconds",
+    "max_concurrency",
     "priority",
 }
 PLAN_KEYS = {
-    "slug", "name", "description", "duration_days", "connections", "price", "currency", "trial",
-    "username_strategy", "allow_mag", "active", "sort_order", "panels",
+    "slug",
+    "name",
+    "description",
+    "duration_days",
+    "connections",
+    "price",
+    "currency",
+    "trial",
+    "username_strategy",
+    "allow_mag",
+    "active",
+    "sort_order",
+    "panels",
 }
 MAPPING_KEYS = {"bouquets", "outputs"}
 TOP_KEYS = {"panel", "plan"}
@@ -65,7 +89,9 @@ class _Locator:
         for number, raw in enumerate(text.splitlines(), start=1):
             header = self._header.match(raw)
             if header:
-                parts = [p.strip().strip('"') for p in re.findall(r'"[^"]*"|[^.]+', header.group(1))]
+                parts = [
+                    p.strip().strip('"') for p in re.findall(r'"[^"]*"|[^.]+', header.group(1))
+                ]
                 if raw.strip().startswith("[["):
                     counters[parts[0]] = counters.get(parts[0], -1) + 1
                     path = (parts[0], counters[parts[0]])
@@ -86,15 +112,21 @@ class _Locator:
         return "file"
 
 
-def _check_keys(where: tuple, data: dict, allowed: set[str], loc: _Locator, problems: list[str]) -> None:
+def _check_keys(
+    where: tuple, data: dict, allowed: set[str], loc: _Locator, problems: list[str]
+) -> None:
     for key in data:
         if key not in allowed:
-            problems.append(f"{loc.at(*where, key)}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+            problems.append(
+                f"{loc.at(*where, key)}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})"
+            )
 
 
 def _model_problems(instance, where: tuple, loc: _Locator, problems: list[str], exclude=()) -> None:
     try:
-        instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+        instance.full_clean(
+            exclude=list(exclude), validate_unique=False, validate_constraints=False
+        )
     except ValidationError as exc:
         for name, errors in exc.message_dict.items():
             key = {"is_trial": "trial"}.get(name, name)
@@ -132,13 +164,17 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
                 continue
             kind = item.get("kind", "")
             if kind not in ADAPTERS:
-                problems.append(f"{loc.at(*where, 'kind')}: kind {kind!r} is unknown (known: {', '.join(ADAPTERS)})")
+                problems.append(
+                    f"{loc.at(*where, 'kind')}: kind {kind!r} is unknown (known: {', '.join(ADAPTERS)})"
+                )
             api_key = item.get("api_key")
             if "api_key_env" in item:
                 env_name = item["api_key_env"]
                 api_key = os.environ.get(env_name)
                 if api_key is None:
-                    problems.append(f"{loc.at(*where, 'api_key_env')}: environment variable {env_name} is not set")
+                    problems.append(
+                        f"{loc.at(*where, 'api_key_env')}: environment variable {env_name} is not set"
+                    )
             panel = panels_by_name.get(name) or Panel(name=name)
             is_new = panel.pk is None
             before = _panel_snapshot(panel)
@@ -150,7 +186,9 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
             if api_key is not None:
                 panel.api_key = api_key
             if not isinstance(panel.regions, list):
-                problems.append(f"{loc.at(*where, 'regions')}: regions must be a list like [\"DE\", \"AT\"]")
+                problems.append(
+                    f'{loc.at(*where, "regions")}: regions must be a list like ["DE", "AT"]'
+                )
             _model_problems(panel, where, loc, problems, exclude=["health"])
             panels_by_name[name] = panel
             staged_panels.append((panel, is_new, before != _panel_snapshot(panel)))
@@ -175,7 +213,9 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
                     try:
                         plan.price = Decimal(str(value))
                     except InvalidOperation:
-                        problems.append(f"{loc.at(*where, 'price')}: price {value!r} is not a number")
+                        problems.append(
+                            f"{loc.at(*where, 'price')}: price {value!r} is not a number"
+                        )
                 elif key in PLAN_KEYS:
                     setattr(plan, key, value)
             _model_problems(plan, where, loc, problems)
@@ -183,15 +223,21 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
             for panel_name, mapping in (item.get("panels") or {}).items():
                 mwhere = ("plan", i, "panels", panel_name)
                 if panel_name not in panels_by_name:
-                    problems.append(f"{loc.at(*mwhere)}: plan {slug!r} names panel {panel_name!r}, which is not defined")
+                    problems.append(
+                        f"{loc.at(*mwhere)}: plan {slug!r} names panel {panel_name!r}, which is not defined"
+                    )
                     continue
                 _check_keys(mwhere, mapping, MAPPING_KEYS, loc, problems)
                 bouquets = mapping.get("bouquets", [])
                 outputs = mapping.get("outputs", ["m3u8", "ts"])
                 if not isinstance(bouquets, list) or not all(isinstance(b, int) for b in bouquets):
-                    problems.append(f"{loc.at(*mwhere, 'bouquets')}: bouquets must be a list of bouquet ids (whole numbers)")
+                    problems.append(
+                        f"{loc.at(*mwhere, 'bouquets')}: bouquets must be a list of bouquet ids (whole numbers)"
+                    )
                 if not isinstance(outputs, list) or any(o not in OUTPUTS for o in outputs):
-                    problems.append(f"{loc.at(*mwhere, 'outputs')}: outputs must be a list of {', '.join(OUTPUTS)}")
+                    problems.append(
+                        f"{loc.at(*mwhere, 'outputs')}: outputs must be a list of {', '.join(OUTPUTS)}"
+                    )
                 mappings[panel_name] = (bouquets, outputs)
             staged_plans.append((plan, is_new, before != _plan_snapshot(plan), mappings))
 

@@ -19,7 +19,9 @@ class Plan(models.Model):
     description = models.TextField(blank=True)
     duration_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     connections = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
-    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
     currency = models.CharField(max_length=3, default="EUR")
     is_trial = models.BooleanField(default=False)
     username_strategy = models.CharField(
@@ -42,7 +44,9 @@ class PlanPanel(models.Model):
     """How a plan maps onto one panel: its bouquets and stream outputs there."""
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="panel_mappings")
-    panel = models.ForeignKey("panels.Panel", on_delete=models.CASCADE, related_name="plan_mappings")
+    panel = models.ForeignKey(
+        "panels.Panel", on_delete=models.CASCADE, related_name="plan_mappings"
+    )
     bouquets = models.JSONField(default=list, blank=True, help_text="Bouquet ids on this panel")
     outputs = models.JSONField(default=list, blank=True, help_text='e.g. ["m3u8", "ts"]')
 

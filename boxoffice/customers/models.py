@@ -10,7 +10,11 @@ class Customer(models.Model):
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=150, blank=True)
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="customer"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer",
     )
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     locale = models.CharField(max_length=10, default="en")

@@ -41,9 +41,13 @@ def review_order(request, pk: int):
     actor = request.user.get_username()
     if request.POST.get("action") == "confirm":
         if order_mark_paid(order=order, actor=actor, note="confirmed from the review queue"):
-            messages.success(request, f"{order.reference}: payment confirmed; the line is being created.")
+            messages.success(
+                request, f"{order.reference}: payment confirmed; the line is being created."
+            )
         else:
-            messages.warning(request, f"{order.reference} was already {order.get_status_display().lower()}.")
+            messages.warning(
+                request, f"{order.reference} was already {order.get_status_display().lower()}."
+            )
     elif request.POST.get("action") == "dismiss":
         order_review_dismiss(order=order, actor=actor)
         messages.success(request, f"{order.reference} removed from the review queue.")

@@ -10,8 +10,20 @@ class MessageAdmin(ModelAdmin):
     list_filter = ["kind", "status"]
     search_fields = ["to_email", "subject"]
     exclude = ["body_text", "body_html"]  # credential mail carries passwords
-    readonly_fields = ["kind", "to_email", "subject", "status", "attempts", "last_error", "dedupe_key",
-                       "customer", "order", "line", "created_at", "sent_at"]
+    readonly_fields = [
+        "kind",
+        "to_email",
+        "subject",
+        "status",
+        "attempts",
+        "last_error",
+        "dedupe_key",
+        "customer",
+        "order",
+        "line",
+        "created_at",
+        "sent_at",
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -26,13 +26,21 @@ class Message(models.Model):
     # Makes "send this once" a database fact: e.g. credentials:line:12, delay:order:5.
     dedupe_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
     customer = models.ForeignKey(
-        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
     )
     order = models.ForeignKey(
         "billing.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
     line = models.ForeignKey(
-        "provisioning.Line", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        "provisioning.Line",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -71,7 +71,9 @@ def message_deliver(*, message: Message, headers: dict[str, str] | None = None) 
         message.status = Message.Status.FAILED
         message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
         message.save(update_fields=["status", "attempts", "last_error"])
-        logger.warning("message %s to %s not accepted: %s", message.pk, message.to_email, message.last_error)
+        logger.warning(
+            "message %s to %s not accepted: %s", message.pk, message.to_email, message.last_error
+        )
         return False
     message.status = Message.Status.SENT
     message.sent_at = timezone.now()

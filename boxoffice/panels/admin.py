@@ -16,7 +16,23 @@ class PanelForm(forms.ModelForm):
 
     class Meta:
         model = Panel
-        fields = "__all__"
+        fields = [
+            "name",
+            "kind",
+            "enabled",
+            "priority",
+            "api_url",
+            "access_code",
+            "api_key",
+            "verify_tls",
+            "timeout_seconds",
+            "max_concurrency",
+            "public_url",
+            "m3u_style",
+            "epg_style",
+            "capacity",
+            "regions",
+        ]
 
     def clean_api_key(self):
         value = self.cleaned_data.get("api_key")
@@ -37,15 +53,43 @@ class IncidentInline(TabularInline):
 @admin.register(Panel)
 class PanelAdmin(ModelAdmin):
     form = PanelForm
-    list_display = ["name", "kind", "health", "enabled", "capacity", "line_count", "last_probe_at", "last_error"]
+    list_display = [
+        "name",
+        "kind",
+        "health",
+        "enabled",
+        "capacity",
+        "line_count",
+        "last_probe_at",
+        "last_error",
+    ]
     list_filter = ["kind", "health", "enabled"]
     search_fields = ["name", "api_url", "public_url"]
-    readonly_fields = ["health", "consecutive_failures", "down_since", "next_probe_at", "last_probe_at", "last_error"]
+    readonly_fields = [
+        "health",
+        "consecutive_failures",
+        "down_since",
+        "next_probe_at",
+        "last_probe_at",
+        "last_error",
+    ]
     actions = ["probe_now"]
     inlines = [IncidentInline]
     fieldsets = [
         (None, {"fields": ["name", "kind", "enabled", "priority"]}),
-        ("Admin API", {"fields": ["api_url", "access_code", "api_key", "verify_tls", "timeout_seconds", "max_concurrency"]}),
+        (
+            "Admin API",
+            {
+                "fields": [
+                    "api_url",
+                    "access_code",
+                    "api_key",
+                    "verify_tls",
+                    "timeout_seconds",
+                    "max_concurrency",
+                ]
+            },
+        ),
         ("Customers", {"fields": ["public_url", "m3u_style", "epg_style"]}),
         ("Routing", {"fields": ["capacity", "regions"]}),
         ("Health", {"fields": readonly_fields}),
@@ -75,7 +119,14 @@ class PanelAdmin(ModelAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(ModelAdmin):
-    list_display = ["panel", "kind", "opened_at", "resolved_at", "alerted_at", "affected_operations"]
+    list_display = [
+        "panel",
+        "kind",
+        "opened_at",
+        "resolved_at",
+        "alerted_at",
+        "affected_operations",
+    ]
     list_filter = ["kind", "panel"]
     actions = ["resolve"]
 

@@ -24,7 +24,9 @@ class Panel(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, choices=KIND_CHOICES)
     api_url = models.URLField(help_text="Admin API origin, e.g. https://panel.example.com:25500")
-    access_code = models.CharField(max_length=100, blank=True, help_text="XUI One Admin API access code")
+    access_code = models.CharField(
+        max_length=100, blank=True, help_text="XUI One Admin API access code"
+    )
     api_key = EncryptedTextField(blank=True)
     verify_tls = models.BooleanField(default=True)
     timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
@@ -33,7 +35,9 @@ class Panel(models.Model):
     )
     m3u_style = models.CharField(max_length=20, choices=M3uStyle.choices, default=M3uStyle.GET_PHP)
     epg_style = models.CharField(max_length=20, choices=M3uStyle.choices, default=M3uStyle.GET_PHP)
-    capacity = models.PositiveIntegerField(default=1000, help_text="Most lines this panel should hold")
+    capacity = models.PositiveIntegerField(
+        default=1000, help_text="Most lines this panel should hold"
+    )
     regions = models.JSONField(default=list, blank=True, help_text="Region codes this panel serves")
     max_concurrency = models.PositiveSmallIntegerField(
         default=4, help_text="Most calls in flight to this panel from one worker"

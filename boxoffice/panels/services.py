@@ -51,7 +51,9 @@ def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> P
     best = min(candidates, key=rank)
     if country and best.regions and country not in [r.upper() for r in best.regions]:
         # Only panels dedicated to other regions are left: still serve the customer.
-        logger.info("no panel serves region %s for plan %s; using %s", country, plan.slug, best.name)
+        logger.info(
+            "no panel serves region %s for plan %s; using %s", country, plan.slug, best.name
+        )
     return best
 
 
@@ -71,12 +73,14 @@ def panel_record_failure(*, panel: Panel, error: str) -> bool:
     Panel.objects.filter(pk=panel.pk).update(
         consecutive_failures=F("consecutive_failures") + 1, last_error=error[:500]
     )
-    opened = Panel.objects.filter(
-        pk=panel.pk, consecutive_failures__gte=threshold
-    ).exclude(health=Panel.Health.DOWN).update(
-        health=Panel.Health.DOWN,
-        down_since=now,
-        next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+    opened = (
+        Panel.objects.filter(pk=panel.pk, consecutive_failures__gte=threshold)
+        .exclude(health=Panel.Health.DOWN)
+        .update(
+            health=Panel.Health.DOWN,
+            down_since=now,
+            next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+        )
     )
     panel.refresh_from_db()
     if opened:
@@ -89,7 +93,11 @@ def panel_record_failure(*, panel: Panel, error: str) -> bool:
 def panel_mark_up(*, panel: Panel) -> bool:
     """Close the circuit. True if the panel was down."""
     was_down = Panel.objects.filter(pk=panel.pk, health=Panel.Health.DOWN).update(
-        health=Panel.Health.UP, consecutive_failures=0, down_since=None, next_probe_at=None, last_error=""
+        health=Panel.Health.UP,
+        consecutive_failures=0,
+        down_since=None,
+        next_probe_at=None,
+        last_error="",
     )
     Panel.objects.filter(pk=panel.pk).exclude(health=Panel.Health.UP).update(health=Panel.Health.UP)
     panel.refresh_from_db()
@@ -168,4 +176,7 @@ def _incident_text(incident: Incident) -> str:
             "Open the review queue in the back office to retry or reassign them. You get this alert "
             "once for this incident, not once per order.\n"
         )
-    return what + f"\nBack office: {settings.SITE_URL}/admin/provisioning/paneloperation/?status__exact=needs_review\n"
+    return (
+        what
+        + f"\nBack office: {settings.SITE_URL}/admin/provisioning/paneloperation/?status__exact=needs_review\n"
+    )

@@ -16,10 +16,26 @@ class OperationInline(TabularInline):
 
 @admin.register(Line)
 class LineAdmin(ModelAdmin):
-    list_display = ["username", "customer", "plan", "panel", "status", "connections", "expires_at", "username_adjusted"]
+    list_display = [
+        "username",
+        "customer",
+        "plan",
+        "panel",
+        "status",
+        "connections",
+        "expires_at",
+        "username_adjusted",
+    ]
     list_filter = ["status", "panel", "plan", "username_adjusted"]
     search_fields = ["username", "customer__email", "order__reference", "panel_line_id"]
-    readonly_fields = ["panel_line_id", "requested_username", "username_adjusted", "activated_at", "created_at", "order"]
+    readonly_fields = [
+        "panel_line_id",
+        "requested_username",
+        "username_adjusted",
+        "activated_at",
+        "created_at",
+        "order",
+    ]
     exclude = ["password"]
     list_select_related = ["customer", "plan", "panel"]
     inlines = [OperationInline]
@@ -27,13 +43,36 @@ class LineAdmin(ModelAdmin):
 
 @admin.register(PanelOperation)
 class PanelOperationAdmin(ModelAdmin):
-    list_display = ["id", "kind", "line", "panel", "status", "attempts", "next_attempt_at", "last_error_code", "created_at"]
+    list_display = [
+        "id",
+        "kind",
+        "line",
+        "panel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error_code",
+        "created_at",
+    ]
     list_filter = ["status", "kind", "panel"]
     search_fields = ["line__username", "order__reference", "idempotency_key"]
     exclude = ["secret"]
     readonly_fields = [
-        "line", "panel", "order", "kind", "status", "params", "idempotency_key", "attempts", "next_attempt_at",
-        "lease_expires_at", "last_error", "last_error_code", "created_at", "started_at", "finished_at",
+        "line",
+        "panel",
+        "order",
+        "kind",
+        "status",
+        "params",
+        "idempotency_key",
+        "attempts",
+        "next_attempt_at",
+        "lease_expires_at",
+        "last_error",
+        "last_error_code",
+        "created_at",
+        "started_at",
+        "finished_at",
         "delay_notified_at",
     ]
     list_select_related = ["line", "panel"]
@@ -44,5 +83,7 @@ class PanelOperationAdmin(ModelAdmin):
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        n = sum(operation_retry_now(operation=op, actor=request.user.get_username()) for op in queryset)
+        n = sum(
+            operation_retry_now(operation=op, actor=request.user.get_username()) for op in queryset
+        )
         self.message_user(request, f"{n} operations sent back to the queue", messages.SUCCESS)

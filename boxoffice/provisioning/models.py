@@ -18,7 +18,9 @@ class Line(models.Model):
         EXPIRED = "expired", "Expired"
         CANCELLED = "cancelled", "Cancelled"
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="lines")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="lines"
+    )
     plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="lines")
     order = models.ForeignKey(
         "billing.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="lines"

@@ -87,9 +87,16 @@ def line_reserve_for_order(*, order) -> Line:
     audit_record(
         subject=line,
         action="line.reserved",
-        data={"order": order.reference, "panel": panel.name, "username": username, "adjusted": adjusted},
+        data={
+            "order": order.reference,
+            "panel": panel.name,
+            "username": username,
+            "adjusted": adjusted,
+        },
     )
-    operation_create(line=line, kind=Op.Kind.CREATE, order=order, params={"duration_days": plan.duration_days})
+    operation_create(
+        line=line, kind=Op.Kind.CREATE, order=order, params={"duration_days": plan.duration_days}
+    )
     return line
 
 
@@ -152,7 +159,12 @@ def operation_retry_now(*, operation: PanelOperation, actor: str = "operator") -
     """An operator sends a stopped (needs_review) or waiting operation back to the queue."""
     updated = PanelOperation.objects.filter(
         pk=operation.pk, status__in=[Op.Status.NEEDS_REVIEW, Op.Status.PENDING]
-    ).update(status=Op.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, created_at=timezone.now())
+    ).update(
+        status=Op.Status.PENDING,
+        next_attempt_at=timezone.now(),
+        attempts=0,
+        created_at=timezone.now(),
+    )
     if updated:
         audit_record(subject=operation, action="operation.retried", actor=actor)
         operation_enqueue(operation=operation)
@@ -170,7 +182,9 @@ def _panel_slot(panel: Panel) -> threading.BoundedSemaphore:
     with _panel_slots_lock:
         slot = _panel_slots.get(panel.pk)
         if slot is None:
-            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(max(panel.max_concurrency, 1))
+            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
+                max(panel.max_concurrency, 1)
+            )
         return slot
 
 
@@ -193,7 +207,9 @@ def operation_claim(*, operation_id: int) -> PanelOperation | None:
     )
     if not claimed:
         return None
-    return PanelOperation.objects.select_related("line", "line__order", "panel", "order").get(pk=operation_id)
+    return PanelOperation.objects.select_related("line", "line__order", "panel", "order").get(
+        pk=operation_id
+    )
 
 
 def operation_execute(*, operation_id: int) -> str:
@@ -241,7 +257,9 @@ def _run(op: PanelOperation, adapter) -> PanelLine | None:
     if op.kind == Op.Kind.DELETE:
         adapter.delete(pid)
         return None
-    raise PermanentPanelError(f"operation kind {op.kind!r} is not supported yet", code="unsupported")
+    raise PermanentPanelError(
+        f"operation kind {op.kind!r} is not supported yet", code="unsupported"
+    )
 
 
 def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
@@ -301,7 +319,9 @@ def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
 def _line_take_next_name(line: Line) -> None:
     base = line.requested_username or line.username
     candidate = next_suffix_name(base=base, current=line.username)
-    while Line.objects.filter(panel_id=line.panel_id, username=candidate).exclude(pk=line.pk).exists():
+    while (
+        Line.objects.filter(panel_id=line.panel_id, username=candidate).exclude(pk=line.pk).exists()
+    ):
         candidate = next_suffix_name(base=base, current=candidate)
     old = line.username
     line.username = candidate
@@ -316,7 +336,11 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
     first_activation = False
     with transaction.atomic():
         PanelOperation.objects.filter(pk=op.pk).update(
-            status=Op.Status.SUCCEEDED, finished_at=now, lease_expires_at=None, last_error="", last_error_code=""
+            status=Op.Status.SUCCEEDED,
+            finished_at=now,
+            lease_expires_at=None,
+            last_error="",
+            last_error_code="",
         )
         fields: dict = {}
         if op.kind == Op.Kind.CREATE and result is not None:
@@ -328,7 +352,10 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
                 activated_at=line.activated_at or now,
             )
         elif op.kind == Op.Kind.EXTEND and result is not None:
-            fields.update(expires_at=result.expires_at, status=Line.Status.ACTIVE if line.status == Line.Status.EXPIRED else line.status)
+            fields.update(
+                expires_at=result.expires_at,
+                status=Line.Status.ACTIVE if line.status == Line.Status.EXPIRED else line.status,
+            )
         elif op.kind == Op.Kind.CHANGE_PASSWORD:
             fields.update(password=op.secret)
         elif op.kind == Op.Kind.SET_CONNECTIONS and result is not None:
@@ -343,9 +370,15 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
             setattr(line, key, value)
         if fields:
             line.save(update_fields=[*fields, "updated_at"])
-        audit_record(subject=op, action="operation.succeeded", data={"kind": op.kind, "attempts": op.attempts})
+        audit_record(
+            subject=op,
+            action="operation.succeeded",
+            data={"kind": op.kind, "attempts": op.attempts},
+        )
         if op.kind == Op.Kind.CREATE:
-            audit_record(subject=line, action="line.active", data={"panel_line_id": line.panel_line_id})
+            audit_record(
+                subject=line, action="line.active", data={"panel_line_id": line.panel_line_id}
+            )
     panel_record_success(panel=op.panel)
     if first_activation:
         from boxoffice.messaging.credentials import credentials_email_send
@@ -356,7 +389,9 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
 def retry_delay(attempts: int) -> float:
     """Seconds before the next attempt: exponential, capped, with jitter against thundering herds."""
     policy = settings.PROVISIONING
-    base = min(policy["RETRY_CAP_SECONDS"], policy["RETRY_BASE_SECONDS"] * (2 ** max(attempts - 1, 0)))
+    base = min(
+        policy["RETRY_CAP_SECONDS"], policy["RETRY_BASE_SECONDS"] * (2 ** max(attempts - 1, 0))
+    )
     jitter = policy["RETRY_JITTER"]
     return min(policy["RETRY_CAP_SECONDS"], base * random.uniform(1 - jitter, 1 + jitter))
 
@@ -371,14 +406,20 @@ def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
     too_many = op.attempts >= policy["MAX_ATTEMPTS"]
     too_old = now - op.created_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
     if not exc.transient or too_many or too_old:
-        _operation_stop(op, error=error, code=exc.code or ("transient" if exc.transient else "permanent"))
+        _operation_stop(
+            op, error=error, code=exc.code or ("transient" if exc.transient else "permanent")
+        )
         return "needs_review"
     next_at = now + timedelta(seconds=retry_delay(op.attempts))
     op.panel.refresh_from_db()
     if op.panel.is_down and op.panel.next_probe_at:
         next_at = max(next_at, op.panel.next_probe_at)
     PanelOperation.objects.filter(pk=op.pk, status=Op.Status.RUNNING).update(
-        status=Op.Status.PENDING, next_attempt_at=next_at, lease_expires_at=None, last_error=error, last_error_code=exc.code
+        status=Op.Status.PENDING,
+        next_attempt_at=next_at,
+        lease_expires_at=None,
+        last_error=error,
+        last_error_code=exc.code,
     )
     if not op.panel.is_down:
         operation_enqueue(operation=op, run_after=next_at)
@@ -387,10 +428,18 @@ def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
 
 def _operation_stop(op: PanelOperation, *, error: str, code: str) -> None:
     PanelOperation.objects.filter(pk=op.pk).update(
-        status=Op.Status.NEEDS_REVIEW, lease_expires_at=None, finished_at=timezone.now(), last_error=error, last_error_code=code
+        status=Op.Status.NEEDS_REVIEW,
+        lease_expires_at=None,
+        finished_at=timezone.now(),
+        last_error=error,
+        last_error_code=code,
     )
     audit_record(subject=op, action="operation.needs_review", data={"error": error, "code": code})
-    incident = incident_open(panel=op.panel, kind=Incident.Kind.OPERATIONS_FAILING, summary=f"{op.get_kind_display()} for line {op.line.username}: {error}")
+    incident = incident_open(
+        panel=op.panel,
+        kind=Incident.Kind.OPERATIONS_FAILING,
+        summary=f"{op.get_kind_display()} for line {op.line.username}: {error}",
+    )
     Incident.objects.filter(pk=incident.pk).update(affected_operations=F("affected_operations") + 1)
 
 
@@ -420,9 +469,13 @@ def operations_reconcile() -> dict[str, int]:
         if panel_probe(panel=panel):
             counts["drained"] += operations_drain(panel=panel)
     max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
-    for op in PanelOperation.objects.filter(status=Op.Status.PENDING, created_at__lt=now - max_age).select_related("panel", "line"):
+    for op in PanelOperation.objects.filter(
+        status=Op.Status.PENDING, created_at__lt=now - max_age
+    ).select_related("panel", "line"):
         counts["expired"] += 1
-        _operation_stop(op, error=op.last_error or "waited longer than the time limit", code="too_old")
+        _operation_stop(
+            op, error=op.last_error or "waited longer than the time limit", code="too_old"
+        )
     counts["delay_notices"] = orders_notify_delays()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
     stuck = PanelOperation.objects.filter(
@@ -447,11 +500,15 @@ def orders_notify_delays() -> int:
     ).values_list("pk", "order_id")[:200]
     sent = 0
     for pk, order_id in late:
-        if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(delay_notified_at=timezone.now()):
+        if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(
+            delay_notified_at=timezone.now()
+        ):
             from boxoffice.billing.models import Order
             from boxoffice.messaging.emails import provisioning_delayed_email_send
 
-            provisioning_delayed_email_send(order=Order.objects.select_related("customer", "plan").get(pk=order_id))
+            provisioning_delayed_email_send(
+                order=Order.objects.select_related("customer", "plan").get(pk=order_id)
+            )
             sent += 1
     return sent
 
@@ -466,7 +523,9 @@ def operations_drain(*, panel: Panel) -> int:
     """The panel is back: release its waiting operations, oldest first."""
     now = timezone.now()
     waiting = list(
-        PanelOperation.objects.filter(panel=panel, status=Op.Status.PENDING).order_by("created_at", "id").values_list("pk", flat=True)
+        PanelOperation.objects.filter(panel=panel, status=Op.Status.PENDING)
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
     )
     PanelOperation.objects.filter(pk__in=waiting).update(next_attempt_at=now)
     for pk in waiting:

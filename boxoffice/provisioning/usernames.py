@@ -17,9 +17,32 @@ MAX_USERNAME_LENGTH = 32
 # Unambiguous characters: customers type these into TV remotes.
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _WORDS = (
-    "amber", "birch", "cedar", "delta", "ember", "fable", "gala", "harbor", "indigo", "jade",
-    "koala", "lotus", "maple", "nova", "orbit", "pixel", "quartz", "river", "sierra", "tango",
-    "umber", "velvet", "willow", "xenon", "yonder", "zephyr",
+    "amber",
+    "birch",
+    "cedar",
+    "delta",
+    "ember",
+    "fable",
+    "gala",
+    "harbor",
+    "indigo",
+    "jade",
+    "koala",
+    "lotus",
+    "maple",
+    "nova",
+    "orbit",
+    "pixel",
+    "quartz",
+    "river",
+    "sierra",
+    "tango",
+    "umber",
+    "velvet",
+    "willow",
+    "xenon",
+    "yonder",
+    "zephyr",
 )
 
 
@@ -52,11 +75,15 @@ def with_suffix(base: str, n: int) -> str:
     return base[: MAX_USERNAME_LENGTH - len(suffix)] + suffix
 
 
-def username_allocate(*, panel_id: int, requested: str, exclude_line_id: int | None = None) -> tuple[str, bool]:
+def username_allocate(
+    *, panel_id: int, requested: str, exclude_line_id: int | None = None
+) -> tuple[str, bool]:
     """The smallest free name among requested, requested1, requested2… on this panel as far as
     our own records know; the panel itself is asked when the line is created."""
     taken = set(
-        Line.objects.filter(panel_id=panel_id, username__startswith=requested[:MAX_USERNAME_LENGTH - 4])
+        Line.objects.filter(
+            panel_id=panel_id, username__startswith=requested[: MAX_USERNAME_LENGTH - 4]
+        )
         .exclude(pk=exclude_line_id)
         .values_list("username", flat=True)
     )

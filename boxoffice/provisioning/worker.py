@@ -60,7 +60,9 @@ def _scheduler_loop(stop: threading.Event, interval: float) -> None:
     connection.close()
 
 
-def run_worker(*, threads: int | None = None, interval: float | None = None, scheduler: bool = True) -> None:
+def run_worker(
+    *, threads: int | None = None, interval: float | None = None, scheduler: bool = True
+) -> None:
     threads = threads or settings.WORKER_THREADS
     interval = settings.WORKER_POLL_INTERVAL if interval is None else interval
     stop = threading.Event()
@@ -94,11 +96,19 @@ def run_worker(*, threads: int | None = None, interval: float | None = None, sch
         # Stagger the polls: with N threads new work waits interval/N, not interval, at worst.
         time.sleep(interval / threads)
     if scheduler:
-        t = threading.Thread(target=_scheduler_loop, args=(stop, settings.SCHEDULER_INTERVAL), name="scheduler", daemon=True)
+        t = threading.Thread(
+            target=_scheduler_loop,
+            args=(stop, settings.SCHEDULER_INTERVAL),
+            name="scheduler",
+            daemon=True,
+        )
         t.start()
         pool.append(t)
     logger.info("worker %s started: %s task threads, poll %.3fs", worker_id, threads, interval)
-    print(f"boxoffice worker {worker_id}: {threads} task threads, scheduler {'on' if scheduler else 'off'}", flush=True)
+    print(
+        f"boxoffice worker {worker_id}: {threads} task threads, scheduler {'on' if scheduler else 'off'}",
+        flush=True,
+    )
     while not stop.is_set():
         time.sleep(0.2)
     for t in pool:

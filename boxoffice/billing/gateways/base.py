@@ -45,7 +45,12 @@ class VerifiedEvent:
 
 # Payment states a notification can move an order to.
 PENDING, CONFIRMED, FAILED, EXPIRED, REFUNDED, DISPUTED = (
-    "pending", "confirmed", "failed", "expired", "refunded", "disputed",
+    "pending",
+    "confirmed",
+    "failed",
+    "expired",
+    "refunded",
+    "disputed",
 )
 
 
@@ -54,7 +59,9 @@ class PaymentUpdate:
     status: str  # one of the states above
     order_reference: str = ""  # our Order.reference, when the event names it
     gateway_reference: str = ""  # e.g. the Checkout Session id
-    gateway_payment_id: str = ""  # e.g. the PaymentIntent id (refunds and disputes find the order by it)
+    gateway_payment_id: str = (
+        ""  # e.g. the PaymentIntent id (refunds and disputes find the order by it)
+    )
     amount: Decimal | None = None
     currency: str = ""
 

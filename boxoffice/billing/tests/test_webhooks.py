@@ -18,7 +18,9 @@ from boxoffice.provisioning.models import Line
 URL = "/billing/webhooks/stripe/"
 
 
-def _event(order, type_="checkout.session.completed", payment_status="paid", event_id="evt_1", **obj):
+def _event(
+    order, type_="checkout.session.completed", payment_status="paid", event_id="evt_1", **obj
+):
     session = {
         "id": "cs_test_1",
         "object": "checkout.session",
@@ -30,13 +32,21 @@ def _event(order, type_="checkout.session.completed", payment_status="paid", eve
         "currency": order.currency.lower(),
         **obj,
     }
-    return {"id": event_id, "object": "event", "type": type_, "created": int(time.time()), "data": {"object": session}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": type_,
+        "created": int(time.time()),
+        "data": {"object": session},
+    }
 
 
-def _post(client, payload, secret="whsec_emulator", timestamp=None):
+def _post(client, payload, secret="whsec_emulator", timestamp=None):  # noqa: S107 - the emulator's test secret
     body = json.dumps(payload)
     header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
-    return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    return client.post(
+        URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
 
 
 @pytest.fixture
@@ -59,7 +69,9 @@ def test_it_rejects_bad_webhooks_and_changes_nothing(how, client, stripe_order):
         response = client.post(URL, data=json.dumps(payload), content_type="application/json")
     else:
         header = stripe.WebhookSignature.generate_signature_header("{not json", "whsec_emulator")
-        response = client.post(URL, data="{not json", content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+        response = client.post(
+            URL, data="{not json", content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
     assert response.status_code == 400
     assert "error" in response.json()
     assert WebhookEvent.objects.count() == 0
@@ -70,7 +82,12 @@ def test_it_rejects_bad_webhooks_and_changes_nothing(how, client, stripe_order):
 @pytest.mark.django_db
 def test_it_rejects_get_and_unknown_gateways(client):
     assert client.get(URL).status_code == 405
-    assert client.post("/billing/webhooks/nope/", data="{}", content_type="application/json").status_code == 404
+    assert (
+        client.post(
+            "/billing/webhooks/nope/", data="{}", content_type="application/json"
+        ).status_code
+        == 404
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -92,7 +109,9 @@ def test_it_gives_one_line_and_one_email_for_a_webhook_delivered_three_times(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_provisions_a_delayed_payment_only_when_it_succeeds(client, stripe_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_provisions_a_delayed_payment_only_when_it_succeeds(
+    client, stripe_order, run_tasks, xui_emulator, smtp_inbox
+):
     _post(client, _event(stripe_order, payment_status="unpaid", event_id="evt_pending"))
     run_tasks()
     stripe_order.refresh_from_db()
@@ -102,7 +121,10 @@ def test_it_provisions_a_delayed_payment_only_when_it_succeeds(client, stripe_or
     assert "processing your payment" in pending_mail["Subject"]
     assert stripe_order.reference in pending_mail.get_body(preferencelist=("plain",)).get_content()
 
-    _post(client, _event(stripe_order, type_="checkout.session.async_payment_succeeded", event_id="evt_ok"))
+    _post(
+        client,
+        _event(stripe_order, type_="checkout.session.async_payment_succeeded", event_id="evt_ok"),
+    )
     run_tasks()
     stripe_order.refresh_from_db()
     assert stripe_order.status == Order.Status.PAID
@@ -110,11 +132,19 @@ def test_it_provisions_a_delayed_payment_only_when_it_succeeds(client, stripe_or
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_ignores_events_that_arrive_out_of_order(client, stripe_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_ignores_events_that_arrive_out_of_order(
+    client, stripe_order, run_tasks, xui_emulator, smtp_inbox
+):
     # The success arrives before the "pending" completion event and a late failure: no harm.
-    _post(client, _event(stripe_order, type_="checkout.session.async_payment_succeeded", event_id="evt_ok"))
+    _post(
+        client,
+        _event(stripe_order, type_="checkout.session.async_payment_succeeded", event_id="evt_ok"),
+    )
     _post(client, _event(stripe_order, payment_status="unpaid", event_id="evt_pending"))
-    _post(client, _event(stripe_order, type_="checkout.session.async_payment_failed", event_id="evt_fail"))
+    _post(
+        client,
+        _event(stripe_order, type_="checkout.session.async_payment_failed", event_id="evt_fail"),
+    )
     run_tasks()
     stripe_order.refresh_from_db()
     assert stripe_order.status == Order.Status.PAID
@@ -134,13 +164,26 @@ def test_it_does_not_provision_when_the_amount_paid_is_wrong(client, stripe_orde
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_suspends_the_line_when_the_charge_is_refunded(client, stripe_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_suspends_the_line_when_the_charge_is_refunded(
+    client, stripe_order, run_tasks, xui_emulator, smtp_inbox
+):
     _post(client, _event(stripe_order))
     run_tasks()
     refund = {
-        "id": "evt_refund", "object": "event", "type": "charge.refunded", "created": int(time.time()),
-        "data": {"object": {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount_refunded": 999,
-                            "currency": "eur", "refunded": True}},
+        "id": "evt_refund",
+        "object": "event",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "ch_1",
+                "object": "charge",
+                "payment_intent": "pi_1",
+                "amount_refunded": 999,
+                "currency": "eur",
+                "refunded": True,
+            }
+        },
     }
     assert _post(client, refund).status_code == 200
     run_tasks()
@@ -149,13 +192,18 @@ def test_it_suspends_the_line_when_the_charge_is_refunded(client, stripe_order, 
     line = Line.objects.get(order=stripe_order)
     assert line.status == "suspended"
     assert str(xui_emulator.lines()[0]["enabled"]) == "0"
-    assert Payment.objects.filter(order=stripe_order, status="refunded").get().amount == -stripe_order.amount
+    assert (
+        Payment.objects.filter(order=stripe_order, status="refunded").get().amount
+        == -stripe_order.amount
+    )
 
 
 @pytest.mark.django_db
 def test_it_puts_a_bank_transfer_left_pending_in_the_review_queue(make_order, settings):
     order = make_order(gateway="manual")
-    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAYMENT_PENDING, pending_since=timezone.now())
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.PAYMENT_PENDING, pending_since=timezone.now()
+    )
     with time_machine.travel(timezone.now() + timedelta(hours=71)):
         assert orders_flag_stale_pending() == 0
     with time_machine.travel(timezone.now() + timedelta(hours=73)):

@@ -45,7 +45,9 @@ class PanelError(Exception):
 
     transient: bool = True
 
-    def __init__(self, message: str, *, code: str = "", raw: str = "", transient: bool | None = None):
+    def __init__(
+        self, message: str, *, code: str = "", raw: str = "", transient: bool | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.code = code

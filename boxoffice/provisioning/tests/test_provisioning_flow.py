@@ -27,9 +27,13 @@ def _paid_line(make_order, run_tasks, **order_kwargs) -> Line:
     return Line.objects.get(order=order)
 
 
-def test_it_creates_exactly_one_active_line_for_a_paid_order(make_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_creates_exactly_one_active_line_for_a_paid_order(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
     before = timezone.now()
-    line = _paid_line(make_order, run_tasks, preferred_username="janetv", preferred_password="Secret123")
+    line = _paid_line(
+        make_order, run_tasks, preferred_username="janetv", preferred_password="Secret123"
+    )
 
     assert line.status == Line.Status.ACTIVE
     rows = xui_emulator.lines()
@@ -116,7 +120,9 @@ def test_it_retries_at_growing_intervals_then_creates_once_when_the_panel_is_bac
     assert Message.objects.filter(kind="operator_alert").count() == 1
 
 
-def test_it_adopts_the_line_when_the_panel_acted_then_timed_out(make_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_adopts_the_line_when_the_panel_acted_then_timed_out(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
     xui_emulator.set_faults(mode="act_then_timeout", latency_ms=1500, count=1)
     order = make_order(preferred_username="slowpanel")
     with time_machine.travel(timezone.now(), tick=True) as clock:
@@ -141,7 +147,15 @@ def test_it_takes_the_next_free_suffix_when_the_name_is_taken_on_the_panel(
     from boxoffice.panels.adapters.base import LineSpec
 
     for name in ("jane", "jane1"):
-        adapter.create_line(LineSpec(username=name, password="Other123", max_connections=1, expires_at=None, notes="someone else"))
+        adapter.create_line(
+            LineSpec(
+                username=name,
+                password="Other123",
+                max_connections=1,
+                expires_at=None,
+                notes="someone else",
+            )
+        )
     line = _paid_line(make_order, run_tasks, preferred_username="jane")
     assert line.username == "jane2"
     assert line.username_adjusted and line.requested_username == "jane"
@@ -155,8 +169,12 @@ def _row(emulator, username):
 
 
 @pytest.mark.parametrize("change", ["extend", "change_password", "suspend"])
-def test_it_leaves_every_other_field_intact(change, make_order, run_tasks, xui_emulator, smtp_inbox):
-    line = _paid_line(make_order, run_tasks, preferred_username="keepme", preferred_password="Before123")
+def test_it_leaves_every_other_field_intact(
+    change, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    line = _paid_line(
+        make_order, run_tasks, preferred_username="keepme", preferred_password="Before123"
+    )
     before = _row(xui_emulator, "keepme")
     if change == "extend":
         new_expiry = (line.expires_at + timedelta(days=30)).replace(microsecond=0)
@@ -173,7 +191,9 @@ def test_it_leaves_every_other_field_intact(change, make_order, run_tasks, xui_e
     for key, value in changed.items():
         assert str(after[key]) == value
     ignore = set(changed) | {"updated", "last_activity", "last_active"}
-    assert {k: v for k, v in after.items() if k not in ignore} == {k: v for k, v in before.items() if k not in ignore}
+    assert {k: v for k, v in after.items() if k not in ignore} == {
+        k: v for k, v in before.items() if k not in ignore
+    }
     line.refresh_from_db()
     if change == "change_password":
         assert line.password == "After456"
@@ -181,7 +201,9 @@ def test_it_leaves_every_other_field_intact(change, make_order, run_tasks, xui_e
         assert line.status == Line.Status.SUSPENDED
 
 
-def test_it_stops_for_review_and_alerts_once_when_the_panel_refuses(make_order, run_tasks, xui_emulator, panel, smtp_inbox):
+def test_it_stops_for_review_and_alerts_once_when_the_panel_refuses(
+    make_order, run_tasks, xui_emulator, panel, smtp_inbox
+):
     Panel.objects.filter(pk=panel.pk).update(api_key="wrong-key")
     orders = [make_order() for _ in range(3)]
     for order in orders:

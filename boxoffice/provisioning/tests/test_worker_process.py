@@ -26,7 +26,9 @@ def _worker_env(**extra) -> dict[str, str]:
         env["BOXOFFICE_SQLITE_PATH"] = str(db["NAME"])
     else:
         host = db.get("HOST") or "127.0.0.1"
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+        )
     env.update(
         PROVISIONING_LEASE_SECONDS="2",
         SCHEDULER_INTERVAL="0.2",
@@ -56,7 +58,9 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_it_finishes_exactly_once_after_the_worker_is_killed_mid_operation(make_order, panel, xui_emulator):
+def test_it_finishes_exactly_once_after_the_worker_is_killed_mid_operation(
+    make_order, panel, xui_emulator
+):
     Panel.objects.filter(pk=panel.pk).update(timeout_seconds=10)
     # The panel takes 2 s to act: long enough to kill the worker while the call is in flight.
     xui_emulator.set_faults(mode="ok", latency_ms=2000)
@@ -65,7 +69,11 @@ def test_it_finishes_exactly_once_after_the_worker_is_killed_mid_operation(make_
     try:
         order_mark_paid(order=order)
         op = PanelOperation.objects.get(order=order)
-        _wait_for(lambda: PanelOperation.objects.get(pk=op.pk).status == "running", 15, "the worker to claim")
+        _wait_for(
+            lambda: PanelOperation.objects.get(pk=op.pk).status == "running",
+            15,
+            "the worker to claim",
+        )
         time.sleep(0.3)  # the create request is now on the wire
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=5)
@@ -78,7 +86,11 @@ def test_it_finishes_exactly_once_after_the_worker_is_killed_mid_operation(make_
 
     second = _start_worker()
     try:
-        _wait_for(lambda: PanelOperation.objects.get(pk=op.pk).status == "succeeded", 20, "the operation to finish")
+        _wait_for(
+            lambda: PanelOperation.objects.get(pk=op.pk).status == "succeeded",
+            20,
+            "the operation to finish",
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         try:

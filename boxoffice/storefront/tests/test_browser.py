@@ -13,19 +13,35 @@ from boxoffice.provisioning.models import Line
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(os.environ.get("BOXOFFICE_SCREENSHOTS", Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"))
+SHOTS = Path(
+    os.environ.get(
+        "BOXOFFICE_SCREENSHOTS",
+        Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots",
+    )
+)
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
 def _chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not path:
         if os.environ.get("BOXOFFICE_REQUIRE_CHROMIUM"):
-            pytest.fail("BOXOFFICE_REQUIRE_CHROMIUM is set but no chromium was found (apt-get install chromium)")
-        pytest.skip("no chromium found: browser tests skipped (apt-get install chromium to run them)")
+            pytest.fail(
+                "BOXOFFICE_REQUIRE_CHROMIUM is set but no chromium was found (apt-get install chromium)"
+            )
+        pytest.skip(
+            "no chromium found: browser tests skipped (apt-get install chromium to run them)"
+        )
     return path
 
 
@@ -55,7 +71,9 @@ def site(live_server, settings, stripe_emulator, plan):
 
 
 @pytest.mark.parametrize("width", [360, 1280])
-def test_it_clicks_from_the_storefront_to_the_portal(width, site, browser, xui_emulator, smtp_inbox, background_worker):
+def test_it_clicks_from_the_storefront_to_the_portal(
+    width, site, browser, xui_emulator, smtp_inbox, background_worker
+):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": width, "height": 900})
 

@@ -61,7 +61,10 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     assert pay_url.startswith(stripe_emulator.base_url + "/pay/")
     session_id = pay_url.rsplit("/", 1)[-1]
     order = Order.objects.get(gateway_reference=session_id)
-    assert order.status == Order.Status.AWAITING_PAYMENT and order.customer.email == "viewer@example.test"
+    assert (
+        order.status == Order.Status.AWAITING_PAYMENT
+        and order.customer.email == "viewer@example.test"
+    )
 
     # The customer pays on the hosted page; Stripe redirects them to our status page.
     hosted = httpx.get(pay_url)
@@ -70,7 +73,9 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     stripe_emulator.wait_for_deliveries()
     event = WebhookEvent.objects.get()
     assert event.event_type == "checkout.session.completed"
-    line = wait_until(lambda: Line.objects.filter(order=order, status="active").first(), what="the line")
+    line = wait_until(
+        lambda: Line.objects.filter(order=order, status="active").first(), what="the line"
+    )
     assert line.username == "valtv"
 
     [mail] = smtp_inbox.wait_for(1)
@@ -80,12 +85,17 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     m3u = next(u for u in urls if "get.php" in u or "/playlist/" in u)
     epg = next(u for u in urls if "xmltv.php" in u or "/epg/" in u)
     portal_link = next(u for u in urls if "/portal/magic/" in u)
-    assert xui_emulator.base_url in urls or any(u.rstrip("/") == xui_emulator.base_url for u in urls)
+    assert xui_emulator.base_url in urls or any(
+        u.rstrip("/") == xui_emulator.base_url for u in urls
+    )
     for url in (m3u, epg, portal_link):
         assert url.replace("&", "&amp;") in html or url in html
     assert "valtv" in text and line.password in text
 
-    info = httpx.get(f"{xui_emulator.base_url}/player_api.php", params={"username": "valtv", "password": line.password}).json()
+    info = httpx.get(
+        f"{xui_emulator.base_url}/player_api.php",
+        params={"username": "valtv", "password": line.password},
+    ).json()
     assert info["user_info"]["auth"] == 1
     playlist = httpx.get(m3u)
     assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U")
@@ -98,7 +108,11 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     token = _csrf(http, "/portal/login/")
     login = http.post(
         "/portal/login/",
-        data={"csrfmiddlewaretoken": token, "username": "viewer@example.test", "password": "correct-horse-battery"},
+        data={
+            "csrfmiddlewaretoken": token,
+            "username": "viewer@example.test",
+            "password": "correct-horse-battery",
+        },
         headers={"Referer": f"{site}/portal/login/"},
     )
     assert login.status_code == 302, login.text[:1000]

@@ -22,17 +22,42 @@ from boxoffice.billing.gateways.stripe.client import stripe_client
 
 logger = logging.getLogger(__name__)
 # Stripe amounts are in the currency's minor unit, except these zero-decimal currencies.
-ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+ZERO_DECIMAL = {
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+}
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    return int(amount) if currency.upper() in ZERO_DECIMAL else int((amount * 100).quantize(Decimal("1")))
+    return (
+        int(amount)
+        if currency.upper() in ZERO_DECIMAL
+        else int((amount * 100).quantize(Decimal("1")))
+    )
 
 
 def from_minor(value: int | None, currency: str) -> Decimal | None:
     if value is None:
         return None
-    return Decimal(value) if currency.upper() in ZERO_DECIMAL else (Decimal(value) / 100).quantize(Decimal("0.01"))
+    return (
+        Decimal(value)
+        if currency.upper() in ZERO_DECIMAL
+        else (Decimal(value) / 100).quantize(Decimal("0.01"))
+    )
 
 
 class StripeGateway(GatewayAdapter):
@@ -63,7 +88,9 @@ class StripeGateway(GatewayAdapter):
                 params, options={"idempotency_key": f"checkout-{order.reference}"}
             )
         except stripe.StripeError as exc:
-            logger.warning("stripe checkout for %s failed: %s", order.reference, exc.user_message or exc)
+            logger.warning(
+                "stripe checkout for %s failed: %s", order.reference, exc.user_message or exc
+            )
             raise UnableToTakePayment(
                 "Card payments are not available right now. Please try again in a minute or choose "
                 "another payment method."
@@ -80,7 +107,9 @@ class StripeGateway(GatewayAdapter):
                 body.decode("utf-8"), signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
             )
         except stripe.SignatureVerificationError as exc:
-            raise WebhookRejected(f"signature verification failed: {exc.user_message or exc}") from None
+            raise WebhookRejected(
+                f"signature verification failed: {exc.user_message or exc}"
+            ) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookRejected(f"body is not a JSON event: {exc}") from None
         payload = event.to_dict()
@@ -94,7 +123,8 @@ class StripeGateway(GatewayAdapter):
         if kind.startswith("checkout.session."):
             currency = (obj.get("currency") or "").upper()
             common = {
-                "order_reference": obj.get("client_reference_id") or (obj.get("metadata") or {}).get("order", ""),
+                "order_reference": obj.get("client_reference_id")
+                or (obj.get("metadata") or {}).get("order", ""),
                 "gateway_reference": obj.get("id", ""),
                 "gateway_payment_id": obj.get("payment_intent") or "",
                 "amount": from_minor(obj.get("amount_total"), currency),

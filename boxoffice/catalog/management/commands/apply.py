@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
-        parser.add_argument("--dry-run", action="store_true", help="validate and report, change nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="validate and report, change nothing"
+        )
 
     def handle(self, *args, file: Path, dry_run: bool = False, **options):
         try:
@@ -20,12 +22,16 @@ class Command(BaseCommand):
         try:
             result = config_apply(text=text, dry_run=dry_run)
         except ConfigError as exc:
-            raise CommandError(f"{file} was not applied; nothing changed:\n  " + "\n  ".join(exc.problems)) from None
+            raise CommandError(
+                f"{file} was not applied; nothing changed:\n  " + "\n  ".join(exc.problems)
+            ) from None
         for label in result.created:
             self.stdout.write(f"created   {label}")
         for label in result.updated:
             self.stdout.write(f"updated   {label}")
         if not result.changed:
-            self.stdout.write(f"{file}: nothing to change ({len(result.unchanged)} items up to date)")
+            self.stdout.write(
+                f"{file}: nothing to change ({len(result.unchanged)} items up to date)"
+            )
         elif dry_run:
             self.stdout.write("dry run: nothing was saved")

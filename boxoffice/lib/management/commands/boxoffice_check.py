@@ -12,7 +12,9 @@ class Command(BaseCommand):
         failures = 0
         panels = Panel.objects.filter(enabled=True)
         if not panels:
-            self.stdout.write("no enabled panel: add one in the back office or with `boxoffice apply`")
+            self.stdout.write(
+                "no enabled panel: add one in the back office or with `boxoffice apply`"
+            )
         for panel in panels:
             try:
                 report = panel.adapter().health()

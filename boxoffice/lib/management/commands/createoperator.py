@@ -10,8 +10,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--email", required=True)
-        parser.add_argument("--password", help="default: ask, or generate when there is no terminal")
-        parser.add_argument("--if-none", action="store_true", help="do nothing if any operator exists")
+        parser.add_argument(
+            "--password", help="default: ask, or generate when there is no terminal"
+        )
+        parser.add_argument(
+            "--if-none", action="store_true", help="do nothing if any operator exists"
+        )
 
     def handle(self, *args, email, password=None, if_none=False, **options):
         User = get_user_model()

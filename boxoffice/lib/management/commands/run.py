@@ -26,10 +26,18 @@ class Command(BaseCommand):
     help = "Run everything locally: web, worker, panel and Stripe emulators, local inbox."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("BOXOFFICE_PORT", "8000")))
-        parser.add_argument("--panel-port", type=int, default=int(os.environ.get("PANEL_EMULATOR_PORT", "8100")))
-        parser.add_argument("--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200")))
-        parser.add_argument("--no-demo", action="store_true", help="skip the demo catalogue and operator")
+        parser.add_argument(
+            "--port", type=int, default=int(os.environ.get("BOXOFFICE_PORT", "8000"))
+        )
+        parser.add_argument(
+            "--panel-port", type=int, default=int(os.environ.get("PANEL_EMULATOR_PORT", "8100"))
+        )
+        parser.add_argument(
+            "--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200"))
+        )
+        parser.add_argument(
+            "--no-demo", action="store_true", help="skip the demo catalogue and operator"
+        )
 
     def handle(self, *args, port, panel_port, stripe_port, no_demo=False, **options):
         os.environ.setdefault("DEMO_PANEL_API_KEY", "demo-panel-key")
@@ -37,7 +45,9 @@ class Command(BaseCommand):
         self.stdout.write("database migrated")
         if not no_demo:
             call_command("apply", str(DEMO_TOML))
-            call_command("createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True)
+            call_command(
+                "createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True
+            )
         py = [sys.executable, "-m", "boxoffice.cli"]
         var = settings.VAR_DIR
         inbox_port = settings.EMAIL_PORT
@@ -46,12 +56,47 @@ class Command(BaseCommand):
         if "STRIPE_API_BASE" not in os.environ:
             children_env.update(STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
         specs = [
-            ("panel", [*py, "emulate-panel", "--port", str(panel_port), "--access-code", "adminapi1",
-                       "--api-key", os.environ["DEMO_PANEL_API_KEY"], "--state", str(var / "panel-emulator.json")]),
-            ("inbox", [*py, "local-inbox", "--port", str(inbox_port), "--dir", str(settings.LOCAL_INBOX_DIR)]),
-            ("stripe", [*py, "emulate-stripe", "--port", str(stripe_port),
-                        "--webhook-url", f"{site}/billing/webhooks/stripe/",
-                        "--api-key", settings.STRIPE_SECRET_KEY, "--webhook-secret", settings.STRIPE_WEBHOOK_SECRET]),
+            (
+                "panel",
+                [
+                    *py,
+                    "emulate-panel",
+                    "--port",
+                    str(panel_port),
+                    "--access-code",
+                    "adminapi1",
+                    "--api-key",
+                    os.environ["DEMO_PANEL_API_KEY"],
+                    "--state",
+                    str(var / "panel-emulator.json"),
+                ],
+            ),
+            (
+                "inbox",
+                [
+                    *py,
+                    "local-inbox",
+                    "--port",
+                    str(inbox_port),
+                    "--dir",
+                    str(settings.LOCAL_INBOX_DIR),
+                ],
+            ),
+            (
+                "stripe",
+                [
+                    *py,
+                    "emulate-stripe",
+                    "--port",
+                    str(stripe_port),
+                    "--webhook-url",
+                    f"{site}/billing/webhooks/stripe/",
+                    "--api-key",
+                    settings.STRIPE_SECRET_KEY,
+                    "--webhook-secret",
+                    settings.STRIPE_WEBHOOK_SECRET,
+                ],
+            ),
             ("worker", [*py, "worker"]),
             ("web", [*py, "web", "--bind", f"127.0.0.1:{port}"]),
         ]
@@ -68,12 +113,16 @@ class Command(BaseCommand):
             procs.append((name, subprocess.Popen(cmd, env=children_env, start_new_session=True)))
         ready = self._wait_ready(f"{site}/healthz", procs)
         if ready:
-            self.stdout.write(self.style.SUCCESS(self._banner(site, panel_port, stripe_port, inbox_port, no_demo)))
+            self.stdout.write(
+                self.style.SUCCESS(self._banner(site, panel_port, stripe_port, inbox_port, no_demo))
+            )
         try:
             while not stopping:
                 for name, proc in procs:
                     if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything")
+                        self.stderr.write(
+                            f"{name} exited with code {proc.returncode}; stopping everything"
+                        )
                         stopping = True
                         break
                 time.sleep(0.3)

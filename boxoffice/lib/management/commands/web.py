@@ -14,8 +14,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind, workers, threads, **options):
         argv = [
-            sys.executable, "-m", "gunicorn", "boxoffice.wsgi:application",
-            "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--graceful-timeout", "10", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "boxoffice.wsgi:application",
+            "--bind",
+            bind,
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--graceful-timeout",
+            "10",
+            "--log-level",
+            "warning",
         ]
         os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn
