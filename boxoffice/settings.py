@@ -188,6 +188,8 @@ PROVISIONING = {
     # Circuit breaker: this many consecutive transient failures mark a panel down.
     "CIRCUIT_FAILURE_THRESHOLD": env_int("PANEL_CIRCUIT_FAILURE_THRESHOLD", 3),
     "PROBE_INTERVAL_SECONDS": env_float("PANEL_PROBE_INTERVAL_SECONDS", 15.0),
+    # How often a panel that is up is health-checked anyway.
+    "HEALTH_CHECK_SECONDS": env_float("PANEL_HEALTH_CHECK_SECONDS", 60.0),
     # After this many seconds of delay the customer gets one "short delay" message.
     "DELAY_NOTICE_SECONDS": env_int("PROVISIONING_DELAY_NOTICE_SECONDS", 180),
 }

@@ -468,6 +468,16 @@ def operations_reconcile() -> dict[str, int]:
         counts["probed"] += 1
         if panel_probe(panel=panel):
             counts["drained"] += operations_drain(panel=panel)
+    # Panels that are up (or never seen) get a regular health check too, so the back office shows
+    # the truth and a dead panel is noticed before an order needs it.
+    check_every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
+    for panel in (
+        Panel.objects.filter(enabled=True)
+        .exclude(health=Panel.Health.DOWN)
+        .filter(Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
+    ):
+        counts["probed"] += 1
+        panel_probe(panel=panel)
     max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
     for op in PanelOperation.objects.filter(
         status=Op.Status.PENDING, created_at__lt=now - max_age

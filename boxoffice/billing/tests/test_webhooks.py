@@ -198,6 +198,24 @@ def test_it_suspends_the_line_when_the_charge_is_refunded(
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_suspends_the_line_when_the_payment_is_disputed(client, stripe_order, run_tasks, xui_emulator, smtp_inbox):
+    _post(client, _event(stripe_order))
+    run_tasks()
+    dispute = {
+        "id": "evt_dispute", "object": "event", "type": "charge.dispute.created", "created": int(time.time()),
+        "data": {"object": {"id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1",
+                            "amount": 999, "currency": "eur", "reason": "fraudulent"}},
+    }
+    _post(client, dispute)
+    _post(client, dispute)
+    run_tasks()
+    stripe_order.refresh_from_db()
+    assert stripe_order.status == Order.Status.DISPUTED
+    assert Line.objects.get(order=stripe_order).status == "suspended"
+    assert Payment.objects.filter(order=stripe_order, status="disputed").count() == 1
+
+
 @pytest.mark.django_db
 def test_it_puts_a_bank_transfer_left_pending_in_the_review_queue(make_order, settings):
     order = make_order(gateway="manual")

@@ -215,3 +215,42 @@ def test_it_stops_for_review_and_alerts_once_when_the_panel_refuses(
     assert Message.objects.filter(kind="operator_alert").count() == 1
     assert Incident.objects.get(kind="operations_failing").affected_operations == 3
     assert xui_emulator.lines() == []
+
+
+def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(make_order, run_tasks, xui_emulator, smtp_inbox):
+    from boxoffice.billing.selectors import order_progress
+    from boxoffice.provisioning.services import operations_reconcile
+
+    xui_emulator.set_faults(mode="down")
+    order = make_order()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        order_mark_paid(order=order)
+        run_tasks()
+        order.refresh_from_db()
+        assert order_progress(order).stage == "provisioning"
+        clock.move_to(start + timedelta(seconds=100))
+        operations_reconcile()
+        run_tasks()
+        assert not Message.objects.filter(kind="provisioning_delayed").exists()
+
+        clock.move_to(start + timedelta(minutes=4))
+        assert order_progress(order).stage == "delayed"
+        operations_reconcile()
+        operations_reconcile()
+        run_tasks()
+        assert Message.objects.filter(order=order, kind="provisioning_delayed").count() == 1
+        delay_mails = [m for m in smtp_inbox.wait_for(1) if "on its way" in m["Subject"]]
+        assert len(delay_mails) == 1
+
+        # The panel answers again: the credentials follow by themselves.
+        xui_emulator.set_faults(mode="ok")
+        clock.move_to(start + timedelta(minutes=10))
+        operations_reconcile()
+        run_tasks()
+        operations_reconcile()
+        run_tasks()
+    assert Line.objects.get(order=order).status == Line.Status.ACTIVE
+    assert order_progress(order).stage == "active"
+    kinds = sorted(Message.objects.filter(order=order).values_list("kind", flat=True))
+    assert kinds == ["credentials", "provisioning_delayed"]
