@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,8 +26,15 @@ def review_queue(request):
         .select_related("line", "line__customer", "panel", "order")
         .order_by("created_at")
     )
+    transfers = (
+        Order.objects.filter(gateway="manual", status=Order.Status.PAYMENT_PENDING, needs_review=False)
+        .select_related("customer", "plan")
+        .order_by("created_at")
+    )
     context = {
+        **admin.site.each_context(request),
         "title": "Review queue",
+        "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
         "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
         "operations": Paginator(operations, 50).get_page(request.GET.get("ops_page")),
     }
