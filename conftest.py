@@ -82,19 +82,11 @@ def make_order(plan, customer):
 def run_tasks():
     """Run every task that is ready now, in this thread, like one worker would; fail the test
     if a task raised."""
-    from django_tasks_db.management.commands.db_worker import Worker
     from django_tasks_db.models import DBTaskResult
 
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
+    from boxoffice.provisioning.worker import task_worker
+
+    worker = task_worker(worker_id="test-worker")
 
     def run(limit: int = 200) -> int:
         ran = 0
@@ -119,20 +111,10 @@ def background_worker(transactional_db):
     must happen while the test talks to servers, e.g. a browser clicking through."""
     import threading
 
-    from boxoffice.provisioning.worker import _ThreadWorker
+    from boxoffice.provisioning.worker import task_worker
 
     stop = threading.Event()
-    worker = _ThreadWorker(
-        stop=stop,
-        queue_names=["*"],
-        interval=0.05,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-background",
-        excluded_queue_names=[],
-    )
+    worker = task_worker(worker_id="test-background", stop=stop, interval=0.05)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     yield worker

@@ -141,62 +141,57 @@ def credentials_email_send(*, line: Line) -> Message:
     )
 
 
-def payment_pending_email_send(*, order: Order) -> Message:
-    """The gateway acknowledged the payment but has not confirmed it yet."""
+def _order_email_send(
+    *, order: Order, kind: str, dedupe_key: str, subject: str, **extra: Any
+) -> Message:
+    """A mail about an order, with the context every order mail shares."""
     return _email_send(
-        kind="payment_pending",
-        dedupe_key=f"payment_pending:order:{order.pk}",
+        kind=kind,
+        dedupe_key=dedupe_key,
         to_email=order.customer.email,
-        template="payment_pending",
-        subject=f"We are processing your payment ({order.reference})",
+        template=kind,
+        subject=subject,
         context=lambda: {
             "name": _greeting_name(order.customer),
             "order": order,
             "plan": order.plan,
             "status_url": order_status_url(order),
+            **extra,
         },
         customer=order.customer,
         order=order,
+    )
+
+
+def payment_pending_email_send(*, order: Order) -> Message:
+    """The gateway acknowledged the payment but has not confirmed it yet."""
+    return _order_email_send(
+        order=order,
+        kind="payment_pending",
+        dedupe_key=f"payment_pending:order:{order.pk}",
+        subject=f"We are processing your payment ({order.reference})",
     )
 
 
 def provisioning_delayed_email_send(*, order: Order) -> Message:
     """Paid, but the panel is slow: reassure once, the credentials follow on their own."""
-    return _email_send(
+    return _order_email_send(
+        order=order,
         kind="provisioning_delayed",
         dedupe_key=f"delay:order:{order.pk}",
-        to_email=order.customer.email,
-        template="provisioning_delayed",
         subject=f"Your {settings.SITE_NAME} line is on its way ({order.reference})",
-        context=lambda: {
-            "name": _greeting_name(order.customer),
-            "order": order,
-            "plan": order.plan,
-            "status_url": order_status_url(order),
-        },
-        customer=order.customer,
-        order=order,
     )
 
 
 def bank_transfer_instructions_email_send(*, order: Order, instructions: str) -> Message:
     """How to pay an order by bank transfer (the operator confirms the money by hand)."""
-    return _email_send(
+    return _order_email_send(
+        order=order,
         kind="bank_transfer_instructions",
         dedupe_key=f"bank:order:{order.pk}",
-        to_email=order.customer.email,
-        template="bank_transfer_instructions",
         subject=f"How to pay your order {order.reference} by bank transfer",
-        context=lambda: {
-            "name": _greeting_name(order.customer),
-            "order": order,
-            "plan": order.plan,
-            "amount": f"{order.amount} {order.currency}",
-            "instructions": instructions.strip(),
-            "status_url": order_status_url(order),
-        },
-        customer=order.customer,
-        order=order,
+        amount=f"{order.amount} {order.currency}",
+        instructions=instructions.strip(),
     )
 
 

@@ -42,6 +42,24 @@ class _ThreadWorker(Worker):
             connection.close()
 
 
+def task_worker(
+    *, worker_id: str, stop: threading.Event | None = None, interval: float = 0
+) -> Worker:
+    """One task-executing loop over every queue: a thread of `boxoffice worker` (with a stop
+    event) or, without one, a plain worker whose `run_task` a caller drives (tests)."""
+    options = dict(
+        queue_names=["*"],
+        interval=interval,
+        batch=stop is None,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id[:64],
+        excluded_queue_names=[],
+    )
+    return _ThreadWorker(stop=stop, **options) if stop is not None else Worker(**options)
+
+
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
     from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
     from boxoffice.provisioning.services import operations_reconcile
@@ -79,17 +97,7 @@ def run_worker(
     signal.signal(signal.SIGTERM, shutdown)
     pool = []
     for n in range(threads):
-        w = _ThreadWorker(
-            stop=stop,
-            queue_names=["*"],
-            interval=interval,
-            batch=False,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id=f"{worker_id}-{n}"[:64],
-            excluded_queue_names=[],
-        )
+        w = task_worker(worker_id=f"{worker_id}-{n}", stop=stop, interval=interval)
         t = threading.Thread(target=w.run, name=f"task-worker-{n}", daemon=True)
         t.start()
         pool.append(t)

@@ -60,16 +60,6 @@ def browser():
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-@pytest.fixture
-def site(live_server, settings, stripe_emulator, plan):
-    settings.SITE_URL = live_server.url
-    settings.STRIPE_API_BASE = stripe_emulator.base_url
-    settings.STRIPE_SECRET_KEY = stripe_emulator.api_key
-    settings.STRIPE_WEBHOOK_SECRET = stripe_emulator.webhook_secret
-    stripe_emulator.configure(webhook_url=f"{live_server.url}/billing/webhooks/stripe/")
-    return live_server.url
-
-
 @pytest.mark.parametrize("width", [360, 1280])
 def test_it_clicks_from_the_storefront_to_the_portal(
     width, site, browser, xui_emulator, smtp_inbox, background_worker

@@ -22,16 +22,6 @@ def _csrf(http: httpx.Client, path: str) -> str:
     return http.cookies["csrftoken"]
 
 
-@pytest.fixture
-def site(live_server, settings, stripe_emulator, plan):
-    settings.SITE_URL = live_server.url
-    settings.STRIPE_API_BASE = stripe_emulator.base_url
-    settings.STRIPE_SECRET_KEY = stripe_emulator.api_key
-    settings.STRIPE_WEBHOOK_SECRET = stripe_emulator.webhook_secret
-    stripe_emulator.configure(webhook_url=f"{live_server.url}/billing/webhooks/stripe/")
-    return live_server.url
-
-
 def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     site, stripe_emulator, xui_emulator, smtp_inbox, background_worker, wait_until
 ):

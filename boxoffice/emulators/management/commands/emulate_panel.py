@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
-import threading
 
 from django.core.management.base import BaseCommand
 
+from boxoffice.emulators.management.serve import serve_until_stopped
 from boxoffice.emulators.xui_one import FAULT_MODES, XuiOneEmulator
 
 
@@ -51,13 +50,4 @@ class Command(BaseCommand):
             "Ctrl-C to stop."
         )
         self.stdout.flush()
-        stopping = threading.Event()
-        # `boxoffice run` stops its children with SIGTERM: finish cleanly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        try:
-            while not stopping.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            emulator.stop()
+        serve_until_stopped(emulator.stop)

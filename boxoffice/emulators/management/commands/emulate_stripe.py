@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from django.core.management.base import BaseCommand
 
+from boxoffice.emulators.management.serve import serve_until_stopped
 from boxoffice.emulators.stripe import StripeEmulator
 
 
@@ -41,13 +39,4 @@ class Command(BaseCommand):
             f"  control:  {emulator.base_url}/_emulator/sessions, /_emulator/events\n"
             "Ctrl-C to stop."
         )
-        stopping = threading.Event()
-        # `boxoffice run` stops its children with SIGTERM: finish cleanly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        try:
-            while not stopping.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            emulator.stop()
+        serve_until_stopped(emulator.stop)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from boxoffice.emulators.management.serve import serve_until_stopped
 from boxoffice.emulators.smtp_inbox import LocalInbox
 
 
@@ -33,13 +32,4 @@ class Command(BaseCommand):
             f"Local inbox: SMTP on {inbox.host}:{inbox.port}, messages kept in {inbox.directory}\n"
             "Read them in the back office at /backoffice/inbox/. Ctrl-C to stop."
         )
-        stopping = threading.Event()
-        # `boxoffice run` stops its children with SIGTERM: finish cleanly as on Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        try:
-            while not stopping.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            inbox.stop()
+        serve_until_stopped(inbox.stop)
