@@ -1,8 +1,22 @@
+from django import forms
 from django.contrib import admin, messages
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.forms import ActionForm
+from unfold.widgets import UnfoldAdminSelectWidget
 
+from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line, PanelOperation
-from boxoffice.provisioning.services import operation_retry_now
+from boxoffice.provisioning.services import line_move, operation_retry_now
+
+
+class LineActionForm(ActionForm):
+    panel = forms.ModelChoiceField(
+        queryset=Panel.objects.filter(enabled=True),
+        required=False,
+        label="Target panel",
+        empty_label="Target panel (for “Move”)",
+        widget=UnfoldAdminSelectWidget,
+    )
 
 
 class OperationInline(TabularInline):
@@ -39,6 +53,20 @@ class LineAdmin(ModelAdmin):
     exclude = ["password"]
     list_select_related = ["customer", "plan", "panel"]
     inlines = [OperationInline]
+    action_form = LineActionForm
+    actions = ["move_to_panel"]
+
+    @admin.action(description="Move to the target panel (same login, same expiry)")
+    def move_to_panel(self, request, queryset):
+        panel = Panel.objects.filter(pk=request.POST.get("panel") or None).first()
+        if panel is None:
+            self.message_user(request, "Choose a target panel first.", messages.ERROR)
+            return
+        moved = 0
+        for line in queryset.exclude(panel=panel).filter(status__in=["active", "suspended"]):
+            line_move(line=line, panel=panel, actor=request.user.get_username())
+            moved += 1
+        self.message_user(request, f"{moved} lines are moving to {panel.name}.", messages.SUCCESS)
 
 
 @admin.register(PanelOperation)

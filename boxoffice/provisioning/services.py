@@ -8,6 +8,7 @@ the row, calls the panel adapter, and records success or schedules a retry. The 
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -22,6 +23,7 @@ from django.utils import timezone
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
 from boxoffice.panels.adapters.base import (
+    LineNotFound,
     LineSpec,
     PanelError,
     PanelLine,
@@ -155,6 +157,25 @@ def line_delete(*, line: Line) -> PanelOperation:
     return operation_create(line=line, kind=Op.Kind.DELETE)
 
 
+def line_move(*, line: Line, panel: Panel, actor: str = "operator") -> PanelOperation:
+    """Reassign a line to another panel: the same credentials and expiry are created there,
+    then the line is removed from the old panel. Calls go to the new panel first, so a dead old
+    panel does not hold the customer hostage."""
+    if panel.pk == line.panel_id:
+        raise ValueError(f"{line.username} is already on {panel.name}")
+    op = PanelOperation.objects.create(
+        line=line,
+        panel=panel,
+        kind=Op.Kind.MOVE,
+        params={"from_panel": line.panel_id, "from_panel_line_id": line.panel_line_id},
+    )
+    audit_record(
+        subject=op, action="operation.queued", actor=actor, data={"kind": "move", "to": panel.name}
+    )
+    operation_enqueue(operation=op)
+    return op
+
+
 def operation_retry_now(*, operation: PanelOperation, actor: str = "operator") -> bool:
     """An operator sends a stopped (needs_review) or waiting operation back to the queue."""
     updated = PanelOperation.objects.filter(
@@ -241,9 +262,17 @@ def _run(op: PanelOperation, adapter) -> PanelLine | None:
     line = op.line
     if op.kind == Op.Kind.CREATE:
         return _run_create(op, line, adapter)
-    if not line.panel_line_id:
+    if op.kind == Op.Kind.MOVE:
+        # Create on the target exactly like a new line (adopting one a timed-out attempt made).
+        on_target = copy.copy(line)
+        on_target.panel_id, on_target.panel_line_id = op.panel_id, ""
+        result = _run_create(op, on_target, adapter)
+        line.username = on_target.username
+        return result
+    # A delete queued by a move names the old panel's line id; other operations act on the line.
+    pid = op.params.get("panel_line_id") or line.panel_line_id
+    if not pid:
         raise PermanentPanelError("the line was never created on the panel", code="no_panel_line")
-    pid = line.panel_line_id
     if op.kind == Op.Kind.EXTEND:
         return adapter.extend(pid, datetime.fromisoformat(op.params["expires_at"]))
     if op.kind == Op.Kind.CHANGE_PASSWORD:
@@ -255,7 +284,10 @@ def _run(op: PanelOperation, adapter) -> PanelLine | None:
     if op.kind == Op.Kind.RESUME:
         return adapter.resume(pid)
     if op.kind == Op.Kind.DELETE:
-        adapter.delete(pid)
+        try:
+            adapter.delete(pid)
+        except LineNotFound:
+            pass  # already gone (an earlier attempt acted, or an operator removed it): done
         return None
     raise PermanentPanelError(
         f"operation kind {op.kind!r} is not supported yet", code="unsupported"
@@ -364,8 +396,21 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
             fields.update(status=Line.Status.SUSPENDED)
         elif op.kind == Op.Kind.RESUME:
             fields.update(status=Line.Status.ACTIVE)
-        elif op.kind == Op.Kind.DELETE:
+        elif op.kind == Op.Kind.DELETE and not op.params.get("panel_line_id"):
             fields.update(status=Line.Status.CANCELLED)
+        elif op.kind == Op.Kind.MOVE and result is not None:
+            fields.update(
+                panel_id=op.panel_id, panel_line_id=result.panel_line_id, username=line.username
+            )
+            old = Panel.objects.get(pk=op.params["from_panel"])
+            if op.params.get("from_panel_line_id"):
+                cleanup = PanelOperation.objects.create(
+                    line=line,
+                    panel=old,
+                    kind=Op.Kind.DELETE,
+                    params={"panel_line_id": op.params["from_panel_line_id"], "after_move": op.pk},
+                )
+                operation_enqueue(operation=cleanup)
         for key, value in fields.items():
             setattr(line, key, value)
         if fields:
@@ -487,6 +532,7 @@ def operations_reconcile() -> dict[str, int]:
             op, error=op.last_error or "waited longer than the time limit", code="too_old"
         )
     counts["delay_notices"] = orders_notify_delays()
+    counts["expired_lines"] = lines_mark_expired()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
     stuck = PanelOperation.objects.filter(
         Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
@@ -496,6 +542,23 @@ def operations_reconcile() -> dict[str, int]:
         counts["redriven"] += 1
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return counts
+
+
+def lines_mark_expired() -> int:
+    """Active lines past their expiry are expired here too (the panel stops them by itself)."""
+    now = timezone.now()
+    marked = 0
+    for line in Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now)[:500]:
+        if Line.objects.filter(pk=line.pk, status=Line.Status.ACTIVE).update(
+            status=Line.Status.EXPIRED
+        ):
+            audit_record(
+                subject=line,
+                action="line.expired",
+                data={"expires_at": line.expires_at.isoformat()},
+            )
+            marked += 1
+    return marked
 
 
 def orders_notify_delays() -> int:

@@ -217,7 +217,9 @@ def test_it_stops_for_review_and_alerts_once_when_the_panel_refuses(
     assert xui_emulator.lines() == []
 
 
-def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(make_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
     from boxoffice.billing.selectors import order_progress
     from boxoffice.provisioning.services import operations_reconcile
 
@@ -254,3 +256,51 @@ def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(make_order
     assert order_progress(order).stage == "active"
     kinds = sorted(Message.objects.filter(order=order).values_list("kind", flat=True))
     assert kinds == ["credentials", "provisioning_delayed"]
+
+
+def test_it_moves_a_line_to_another_panel_with_the_same_login(
+    make_order, run_tasks, xui_emulator, plan, smtp_inbox
+):
+    from boxoffice.catalog.models import PlanPanel
+    from boxoffice.emulators.xui_one.server import XuiOneEmulator
+    from boxoffice.provisioning.services import line_move
+
+    line = _paid_line(
+        make_order, run_tasks, preferred_username="mover", preferred_password="Moving123"
+    )
+    with XuiOneEmulator(port=0, access_code="adminapi1", api_key="second-key") as second:
+        target = Panel.objects.create(
+            name="Second",
+            kind="xui_one",
+            api_url=second.base_url,
+            access_code="adminapi1",
+            api_key="second-key",
+            public_url=second.base_url,
+            timeout_seconds=1.0,
+        )
+        PlanPanel.objects.create(plan=plan, panel=target, bouquets=[1, 2], outputs=["m3u8", "ts"])
+        line_move(line=line, panel=target)
+        run_tasks()
+        line.refresh_from_db()
+        assert line.panel_id == target.pk and line.status == Line.Status.ACTIVE
+        [row] = second.lines()
+        assert (row["username"], row["password"]) == ("mover", "Moving123")
+        assert int(row["exp_date"]) == int(line.expires_at.timestamp())
+        assert line.panel_line_id == str(row["id"])
+    assert xui_emulator.lines() == []  # removed from the old panel
+    kinds = list(PanelOperation.objects.filter(line=line).values_list("kind", "status"))
+    assert kinds == [("create", "succeeded"), ("move", "succeeded"), ("delete", "succeeded")]
+
+
+def test_it_marks_lines_expired_once_their_time_is_up(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    from boxoffice.provisioning.services import lines_mark_expired
+
+    line = _paid_line(make_order, run_tasks)
+    with time_machine.travel(line.expires_at - timedelta(minutes=1)):
+        assert lines_mark_expired() == 0
+    with time_machine.travel(line.expires_at + timedelta(minutes=1)):
+        assert lines_mark_expired() == 1
+    line.refresh_from_db()
+    assert line.status == Line.Status.EXPIRED
