@@ -6,6 +6,7 @@ share mutable state with it. `StripeEmulator` adds the server and the webhook de
 
 from __future__ import annotations
 
+import abc
 import copy
 import json
 import threading
@@ -24,7 +25,7 @@ from boxoffice.emulators.stripe.wire import (
 )
 
 
-class StripeState:
+class StripeState(abc.ABC):
     """The account's objects and the rules that move them; subclasses deliver the events."""
 
     def __init__(self) -> None:
@@ -40,12 +41,13 @@ class StripeState:
         self._disputes: dict[str, dict[str, Any]] = {}
         self._events: dict[str, dict[str, Any]] = {}
 
+    # The server that holds this state provides its address and its webhook delivery queue.
     @property
-    def base_url(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def base_url(self) -> str: ...
 
-    def _enqueue(self, event_id: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _enqueue(self, event_id: str) -> None: ...
 
     # --- inspection -------------------------------------------------------------------------
     def sessions(self) -> list[dict[str, Any]]:
