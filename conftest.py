@@ -22,6 +22,9 @@ def _fast_policies(settings):
         "LEASE_SECONDS": 30.0,
     }
     settings.OPERATOR_ALERT_EMAILS = ["ops@operator.test"]
+    # The database cache (the default) is Django's own; tests use memory so a test without
+    # database access may still clear it.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
