@@ -155,22 +155,32 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
     with transaction.atomic():
         panels_by_name: dict[str, Panel] = {p.name: p for p in Panel.objects.all()}
         staged_panels: list[tuple[Panel, bool, bool]] = []
+        names_seen: set[str] = set()
         for i, item in enumerate(panels_in):
             where = ("panel", i)
+            if not isinstance(item, dict):
+                problems.append(f"{loc.at(*where)}: each panel must be a [[panel]] table")
+                continue
             _check_keys(where, item, PANEL_KEYS, loc, problems)
             name = item.get("name")
-            if not name:
+            if not name or not isinstance(name, str):
                 problems.append(f"{loc.at(*where)}: a panel needs a name")
                 continue
+            if name in names_seen:
+                problems.append(f"{loc.at(*where, 'name')}: panel {name!r} is defined twice")
+                continue
+            names_seen.add(name)
             kind = item.get("kind", "")
-            if kind not in ADAPTERS:
+            exclude = ["health"]
+            if not isinstance(kind, str) or kind not in ADAPTERS:
+                exclude.append("kind")  # reported here once, not again as "not a valid choice"
                 problems.append(
                     f"{loc.at(*where, 'kind')}: kind {kind!r} is unknown (known: {', '.join(ADAPTERS)})"
                 )
             api_key = item.get("api_key")
             if "api_key_env" in item:
                 env_name = item["api_key_env"]
-                api_key = os.environ.get(env_name)
+                api_key = os.environ.get(env_name) if isinstance(env_name, str) else None
                 if api_key is None:
                     problems.append(
                         f"{loc.at(*where, 'api_key_env')}: environment variable {env_name} is not set"
@@ -189,21 +199,30 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
                 problems.append(
                     f'{loc.at(*where, "regions")}: regions must be a list like ["DE", "AT"]'
                 )
-            _model_problems(panel, where, loc, problems, exclude=["health"])
+            _model_problems(panel, where, loc, problems, exclude=exclude)
             panels_by_name[name] = panel
             staged_panels.append((panel, is_new, before != _panel_snapshot(panel)))
 
         staged_plans = []
+        slugs_seen: set[str] = set()
         for i, item in enumerate(plans_in):
             where = ("plan", i)
+            if not isinstance(item, dict):
+                problems.append(f"{loc.at(*where)}: each plan must be a [[plan]] table")
+                continue
             _check_keys(where, item, PLAN_KEYS, loc, problems)
             slug = item.get("slug")
-            if not slug:
+            if not slug or not isinstance(slug, str):
                 problems.append(f"{loc.at(*where)}: a plan needs a slug")
                 continue
+            if slug in slugs_seen:
+                problems.append(f"{loc.at(*where, 'slug')}: plan {slug!r} is defined twice")
+                continue
+            slugs_seen.add(slug)
             plan = Plan.objects.filter(slug=slug).first() or Plan(slug=slug)
             is_new = plan.pk is None
             before = _plan_snapshot(plan)
+            bad_price = False
             for key, value in item.items():
                 if key == "panels":
                     continue
@@ -213,24 +232,41 @@ def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
                     try:
                         plan.price = Decimal(str(value))
                     except InvalidOperation:
+                        bad_price = True
                         problems.append(
                             f"{loc.at(*where, 'price')}: price {value!r} is not a number"
                         )
                 elif key in PLAN_KEYS:
                     setattr(plan, key, value)
-            _model_problems(plan, where, loc, problems)
+            # A price that is not a number is reported once, not again as "cannot be null".
+            _model_problems(plan, where, loc, problems, exclude=["price"] if bad_price else ())
             mappings = {}
-            for panel_name, mapping in (item.get("panels") or {}).items():
+            panels_map = item.get("panels", {})
+            if not isinstance(panels_map, dict):
+                problems.append(
+                    f'{loc.at(*where, "panels")}: panels must be a table like [plan.panels."Name"]'
+                )
+                panels_map = {}
+            for panel_name, mapping in panels_map.items():
                 mwhere = ("plan", i, "panels", panel_name)
                 if panel_name not in panels_by_name:
                     problems.append(
                         f"{loc.at(*mwhere)}: plan {slug!r} names panel {panel_name!r}, which is not defined"
                     )
                     continue
+                if not isinstance(mapping, dict):
+                    problems.append(
+                        f"{loc.at(*mwhere)}: the mapping for panel {panel_name!r} must be a table "
+                        "with bouquets and outputs"
+                    )
+                    continue
                 _check_keys(mwhere, mapping, MAPPING_KEYS, loc, problems)
                 bouquets = mapping.get("bouquets", [])
                 outputs = mapping.get("outputs", ["m3u8", "ts"])
-                if not isinstance(bouquets, list) or not all(isinstance(b, int) for b in bouquets):
+                # bool is an int subclass in Python; `true` is not a bouquet id.
+                if not isinstance(bouquets, list) or not all(
+                    isinstance(b, int) and not isinstance(b, bool) for b in bouquets
+                ):
                     problems.append(
                         f"{loc.at(*mwhere, 'bouquets')}: bouquets must be a list of bouquet ids (whole numbers)"
                     )

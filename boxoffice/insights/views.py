@@ -27,7 +27,9 @@ def review_queue(request):
         .order_by("created_at")
     )
     transfers = (
-        Order.objects.filter(gateway="manual", status=Order.Status.PAYMENT_PENDING, needs_review=False)
+        Order.objects.filter(
+            gateway="manual", status=Order.Status.PAYMENT_PENDING, needs_review=False
+        )
         .select_related("customer", "plan")
         .order_by("created_at")
     )
@@ -67,4 +69,9 @@ def review_operation(request, pk: int):
     op = get_object_or_404(PanelOperation, pk=pk)
     if operation_retry_now(operation=op, actor=request.user.get_username()):
         messages.success(request, f"Operation {op.pk} sent back to the queue.")
+    else:
+        messages.warning(
+            request,
+            f"Operation {op.pk} is {op.get_status_display().lower()}, not waiting for a retry.",
+        )
     return redirect("backoffice:review")

@@ -17,7 +17,23 @@ PREFIX = "fernet:"
 
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(k.encode()) for k in keys])
+    # cryptography's own errors ("Fernet key must be 32 url-safe base64-encoded bytes") do not
+    # say which setting is wrong; these do, and never echo the key.
+    if not keys:
+        raise ValueError(
+            "FIELD_ENCRYPTION_KEYS is empty: set it to a Fernet key "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    fernets = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            fernets.append(Fernet(key.encode()))
+        except ValueError:
+            raise ValueError(
+                f"FIELD_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+    return MultiFernet(fernets)
 
 
 def _current() -> MultiFernet:

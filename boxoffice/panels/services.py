@@ -46,7 +46,8 @@ def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> P
     def rank(p: Panel):
         regions = [r.upper() for r in (p.regions or [])]
         region_fit = 0 if country and country in regions else (1 if not regions else 2)
-        return (region_fit, p.is_down, -p.priority, p.used / max(p.capacity, 1), p.pk)
+        # Down comes first: an up panel anywhere beats waiting on a down one in the right region.
+        return (p.is_down, region_fit, -p.priority, p.used / max(p.capacity, 1), p.pk)
 
     best = min(candidates, key=rank)
     if country and best.regions and country not in [r.upper() for r in best.regions]:

@@ -1,0 +1,142 @@
+"""Every back-office page renders for a superuser, and secrets never reach the HTML."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from boxoffice.audit.models import AuditEvent
+from boxoffice.billing.models import WebhookEvent
+from boxoffice.billing.services import order_create
+from boxoffice.catalog.models import Plan, PlanPanel
+from boxoffice.customers.models import Customer
+from boxoffice.messaging.models import Message
+from boxoffice.panels.models import Incident, Panel
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.tasks import run_panel_operation
+
+API_KEY = "pk-Secret-4f9a7c2e"
+LINE_PASSWORD = "LinePw7rQx3z"
+
+
+@pytest.fixture
+def rows(db):
+    """One row of every model the back office shows."""
+    panel = Panel.objects.create(
+        name="Main panel",
+        kind="xui_one",
+        api_url="http://127.0.0.1:8100",
+        public_url="http://127.0.0.1:8100",
+        api_key=API_KEY,
+        access_code="adminapi1",
+    )
+    plan = Plan.objects.create(
+        slug="monthly", name="Monthly", duration_days=30, price=Decimal("9.99")
+    )
+    PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1], outputs=["ts"])
+    customer = Customer.objects.create(email="jane@example.test", name="Jane", country="DE")
+    order = order_create(customer=customer, plan=plan, gateway="manual")
+    line = Line.objects.create(
+        customer=customer,
+        plan=plan,
+        order=order,
+        panel=panel,
+        username="janedoe1234",
+        password=LINE_PASSWORD,
+    )
+    operation = PanelOperation.objects.create(
+        line=line, panel=panel, order=order, kind=PanelOperation.Kind.CREATE
+    )
+    message = Message.objects.create(
+        kind="credentials",
+        to_email=customer.email,
+        subject="Your TV login",
+        body_text=f"Username janedoe1234, password {LINE_PASSWORD}",
+        body_html=f"<p>password <b>{LINE_PASSWORD}</b></p>",
+        customer=customer,
+        order=order,
+        line=line,
+    )
+    WebhookEvent.objects.create(
+        gateway="stripe", event_id="evt_1", event_type="checkout.session.completed", payload={}
+    )
+    Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary="timeout")
+    assert AuditEvent.objects.exists()  # order_create wrote one
+    Group.objects.create(name="Operators")
+    run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
+    return {"panel": panel, "line": line, "message": message}
+
+
+def change_url(obj) -> str:
+    meta = obj._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label_lower)
+def test_it_renders_every_admin_page(admin_client, rows, model):
+    meta = model._meta
+    model_admin = admin.site._registry[model]
+    changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+
+    response = admin_client.get(changelist)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count >= 1
+    obj = model._default_manager.first()
+    assert admin_client.get(change_url(obj)).status_code == 200
+    if model_admin.search_fields:
+        assert admin_client.get(changelist, {"q": "jane"}).status_code == 200
+    add = admin_client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_add"))
+    assert add.status_code == (200 if model_admin.has_add_permission(add.wsgi_request) else 403)
+
+
+def test_it_never_shows_the_panel_api_key(admin_client, rows):
+    page = admin_client.get(change_url(rows["panel"])).content.decode()
+
+    assert "Main panel" in page
+    assert API_KEY not in page
+
+
+@pytest.mark.parametrize("name", ["line", "message"])
+def test_it_never_shows_the_line_password(admin_client, rows, name):
+    response = admin_client.get(change_url(rows[name]))
+
+    assert response.status_code == 200
+    assert LINE_PASSWORD not in response.content.decode()
+
+
+def test_it_keeps_the_panel_api_key_when_the_form_leaves_it_empty(admin_client, rows):
+    panel = rows["panel"]
+    data = {
+        "name": panel.name,
+        "kind": panel.kind,
+        "enabled": "on",
+        "priority": 0,
+        "api_url": panel.api_url,
+        "access_code": panel.access_code,
+        "api_key": "",
+        "verify_tls": "on",
+        "timeout_seconds": 10,
+        "max_concurrency": 4,
+        "public_url": panel.public_url,
+        "m3u_style": "get_php",
+        "epg_style": "get_php",
+        "capacity": 50,
+        "regions": "[]",
+        "incidents-TOTAL_FORMS": 1,
+        "incidents-INITIAL_FORMS": 1,
+        "incidents-MIN_NUM_FORMS": 0,
+        "incidents-MAX_NUM_FORMS": 0,
+        "incidents-0-id": panel.incidents.get().pk,
+        "incidents-0-panel": panel.pk,
+    }
+
+    response = admin_client.post(change_url(panel), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    panel.refresh_from_db()
+    assert panel.capacity == 50
+    assert panel.api_key == API_KEY
