@@ -47,6 +47,8 @@ _WORDS = (
 
 
 def password_generate(length: int = 12) -> str:
+    if length < 8:
+        raise ValueError("line passwords are at least 8 characters long")
     while True:
         value = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
         # At least one digit and one letter, so no panel-side policy rejects it.
