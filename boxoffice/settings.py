@@ -256,7 +256,10 @@ X_FRAME_OPTIONS = "DENY"
 # The cache holds login rate-limit counters, so every web process must see the same one: the
 # database by default (no extra service), Redis when REDIS_URL is set.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "boxoffice_cache"}
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "boxoffice_cache",
+    }
 }
 if env_str("REDIS_URL"):
     CACHES = {

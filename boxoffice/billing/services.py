@@ -363,6 +363,15 @@ def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
     return None
 
 
+# What a failed, expired, refunded or disputed payment makes of the order and its ledger.
+_UPDATE_STATES = {
+    gw.FAILED: (Order.Status.FAILED, Payment.Status.FAILED),
+    gw.EXPIRED: (Order.Status.EXPIRED, Payment.Status.EXPIRED),
+    gw.REFUNDED: (Order.Status.REFUNDED, Payment.Status.REFUNDED),
+    gw.DISPUTED: (Order.Status.DISPUTED, Payment.Status.DISPUTED),
+}
+
+
 def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=None) -> str:
     """Move an order's payment state. Events arrive twice and out of order: each branch checks
     the order's current state, never the arrival order."""
@@ -412,33 +421,26 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
         if update.status in (gw.FAILED, gw.EXPIRED):
             if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
                 return "ignored"
-            locked.status = (
-                Order.Status.FAILED if update.status == gw.FAILED else Order.Status.EXPIRED
-            )
+            order_status, payment_status = _UPDATE_STATES[update.status]
+            locked.status = order_status
             locked.save(update_fields=["status", "updated_at"])
             payment_record(
                 order=locked,
-                status=Payment.Status.FAILED
-                if update.status == gw.FAILED
-                else Payment.Status.EXPIRED,
+                status=payment_status,
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,
             )
             audit_record(subject=locked, action=f"order.{locked.status}")
             return update.status
         if update.status in (gw.REFUNDED, gw.DISPUTED):
-            target = (
-                Order.Status.REFUNDED if update.status == gw.REFUNDED else Order.Status.DISPUTED
-            )
+            target, payment_status = _UPDATE_STATES[update.status]
             if locked.status == target:
                 return "ignored"
             locked.status = target
             locked.save(update_fields=["status", "updated_at"])
             payment_record(
                 order=locked,
-                status=Payment.Status.REFUNDED
-                if update.status == gw.REFUNDED
-                else Payment.Status.DISPUTED,
+                status=payment_status,
                 amount=-(update.amount if update.amount is not None else locked.amount),
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,

@@ -5,6 +5,17 @@ from unfold.admin import ModelAdmin, TabularInline
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import panel_probe
 
+# The editable fields, grouped as the change page shows them; the form takes the same list.
+PANEL_EDITABLE_GROUPS = [
+    (None, ["name", "kind", "enabled", "priority"]),
+    (
+        "Admin API",
+        ["api_url", "access_code", "api_key", "verify_tls", "timeout_seconds", "max_concurrency"],
+    ),
+    ("Customers", ["public_url", "m3u_style", "epg_style"]),
+    ("Routing", ["capacity", "regions"]),
+]
+
 
 class PanelForm(forms.ModelForm):
     # The key is write-only in the back office: shown never, replaced only when a new one is typed.
@@ -16,23 +27,7 @@ class PanelForm(forms.ModelForm):
 
     class Meta:
         model = Panel
-        fields = [
-            "name",
-            "kind",
-            "enabled",
-            "priority",
-            "api_url",
-            "access_code",
-            "api_key",
-            "verify_tls",
-            "timeout_seconds",
-            "max_concurrency",
-            "public_url",
-            "m3u_style",
-            "epg_style",
-            "capacity",
-            "regions",
-        ]
+        fields = [f for _, group in PANEL_EDITABLE_GROUPS for f in group]
 
     def clean_api_key(self):
         value = self.cleaned_data.get("api_key")
@@ -76,22 +71,7 @@ class PanelAdmin(ModelAdmin):
     actions = ["probe_now"]
     inlines = [IncidentInline]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "enabled", "priority"]}),
-        (
-            "Admin API",
-            {
-                "fields": [
-                    "api_url",
-                    "access_code",
-                    "api_key",
-                    "verify_tls",
-                    "timeout_seconds",
-                    "max_concurrency",
-                ]
-            },
-        ),
-        ("Customers", {"fields": ["public_url", "m3u_style", "epg_style"]}),
-        ("Routing", {"fields": ["capacity", "regions"]}),
+        *((title, {"fields": group}) for title, group in PANEL_EDITABLE_GROUPS),
         ("Health", {"fields": readonly_fields}),
     ]
 

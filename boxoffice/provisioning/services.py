@@ -426,7 +426,7 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
             )
     panel_record_success(panel=op.panel)
     if first_activation:
-        from boxoffice.messaging.credentials import credentials_email_send
+        from boxoffice.messaging.emails import credentials_email_send
 
         credentials_email_send(line=line)
 

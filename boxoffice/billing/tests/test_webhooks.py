@@ -199,13 +199,27 @@ def test_it_suspends_the_line_when_the_charge_is_refunded(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_suspends_the_line_when_the_payment_is_disputed(client, stripe_order, run_tasks, xui_emulator, smtp_inbox):
+def test_it_suspends_the_line_when_the_payment_is_disputed(
+    client, stripe_order, run_tasks, xui_emulator, smtp_inbox
+):
     _post(client, _event(stripe_order))
     run_tasks()
     dispute = {
-        "id": "evt_dispute", "object": "event", "type": "charge.dispute.created", "created": int(time.time()),
-        "data": {"object": {"id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1",
-                            "amount": 999, "currency": "eur", "reason": "fraudulent"}},
+        "id": "evt_dispute",
+        "object": "event",
+        "type": "charge.dispute.created",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "dp_1",
+                "object": "dispute",
+                "charge": "ch_1",
+                "payment_intent": "pi_1",
+                "amount": 999,
+                "currency": "eur",
+                "reason": "fraudulent",
+            }
+        },
     }
     _post(client, dispute)
     _post(client, dispute)

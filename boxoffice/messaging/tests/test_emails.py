@@ -16,9 +16,9 @@ from django.utils import timezone
 from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
-from boxoffice.messaging.credentials import credentials_email_send
 from boxoffice.messaging.emails import (
     bank_transfer_instructions_email_send,
+    credentials_email_send,
     payment_pending_email_send,
     provisioning_delayed_email_send,
 )
