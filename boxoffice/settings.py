@@ -310,3 +310,32 @@ UNFOLD = {
         ],
     },
 }
+
+# --- Customer accounts and sign-in ----------------------------------------------------------
+# Customers sign in to the portal with their own logins (customers.backends); the back office
+# with Django's (staff only). The two never answer each other's calls.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "boxoffice.customers.backends.CustomerBackend",
+]
+# Single-use sign-in links: one asked for on the sign-in page works for minutes; the one in the
+# credentials e-mail for days (it may be read tomorrow), still only once.
+SIGN_IN_LINK_MINUTES = env_int("SIGN_IN_LINK_MINUTES", 30)
+SIGN_IN_WELCOME_LINK_DAYS = env_int("SIGN_IN_WELCOME_LINK_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_MINUTES", 60) * 60
+SIGN_IN_LIMITS = {
+    "WINDOW_SECONDS": env_int("SIGN_IN_LIMIT_WINDOW_MINUTES", 15) * 60,
+    # Password attempts: per account and client address, per client address, per account.
+    "PER_ADDRESS_AND_IP": env_int("SIGN_IN_LIMIT_PER_ADDRESS_AND_IP", 5),
+    "PER_IP": env_int("SIGN_IN_LIMIT_PER_IP", 20),
+    "PER_ADDRESS": env_int("SIGN_IN_LIMIT_PER_ADDRESS", 50),
+    # E-mailed links and password resets (each request sends mail to a real inbox).
+    "LINKS_PER_ADDRESS": env_int("SIGN_IN_LINKS_PER_ADDRESS", 5),
+    "LINKS_PER_IP": env_int("SIGN_IN_LINKS_PER_IP", 20),
+}
+# How many reverse proxies in front of `boxoffice web` append to X-Forwarded-For. 0: trust only
+# REMOTE_ADDR (anything else lets a client pick its own address and dodge the limits).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The order-status page shows the line's login only this long after the line is ready; after
+# that (or once a line is suspended, expired or refunded) the customer signs in to see it.
+ORDER_STATUS_CREDENTIALS_HOURS = env_int("ORDER_STATUS_CREDENTIALS_HOURS", 24)

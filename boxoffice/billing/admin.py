@@ -31,14 +31,14 @@ class OrderAdmin(ModelAdmin):
     search_fields = ["reference", "customer__email", "gateway_reference"]
     readonly_fields = [
         "reference",
-        "public_token",
         "created_at",
         "paid_at",
         "pending_since",
         "amount",
         "currency",
     ]
-    exclude = ["preferred_password"]
+    # The status-token hash is useless to an operator and the line password is on the Line.
+    exclude = ["preferred_password", "status_token_hash"]
     list_select_related = ["customer", "plan"]
     inlines = [PaymentInline]
     actions = ["confirm_payment"]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from boxoffice.lib.crypto import EncryptedTextField
 
@@ -15,7 +18,20 @@ def new_order_reference() -> str:
 
 
 def new_public_token() -> str:
+    """The plaintext status token of the first schema; migration 0001 still names it."""
     return secrets.token_urlsafe(24)
+
+
+def order_status_token(reference: str) -> str:
+    """The key in an order-status page's address. Derived from the order reference with the
+    server's SECRET_KEY, so mails sent later can link to the page, while the database keeps only
+    its SHA-256 (`Order.status_token_hash`): a copy of the database opens no status page."""
+    digest = salted_hmac("boxoffice.order-status", reference, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def status_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Order(models.Model):
@@ -40,7 +56,8 @@ class Order(models.Model):
         MAG = "mag", "MAG / Formuler box"
 
     reference = models.CharField(max_length=20, unique=True, default=new_order_reference)
-    public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
+    # SHA-256 of order_status_token(reference), derived on save (a single-row rule).
+    status_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="orders"
     )
@@ -54,6 +71,8 @@ class Order(models.Model):
     gateway = models.CharField(max_length=20, blank=True)
     gateway_reference = models.CharField(max_length=255, blank=True, db_index=True)
 
+    # The name typed at checkout: this order's mails greet it (it never changes the account).
+    name = models.CharField(max_length=150, blank=True)
     preferred_username = models.CharField(max_length=32, blank=True)
     preferred_password = EncryptedTextField(blank=True)
     device = models.CharField(max_length=5, choices=Device.choices, default=Device.APP)
@@ -82,6 +101,17 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def save(self, *args, **kwargs):
+        if not self.status_token_hash:
+            self.status_token_hash = status_token_hash(self.status_token)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "status_token_hash"}
+        super().save(*args, **kwargs)
+
+    @property
+    def status_token(self) -> str:
+        return order_status_token(self.reference)
 
 
 class Payment(models.Model):

@@ -22,6 +22,18 @@ class OrderProgress:
     access: LineAccess | None = None
     bank_instructions: str = ""
     finished: bool = False
+    # The line exists but this page no longer shows its login: the customer signs in for it.
+    sign_in_for_login: bool = False
+
+
+def status_page_shows_login(*, order: Order, line: Line) -> bool:
+    """The public status page (its address is the only key) shows a line's login while the
+    order is fresh, and never once the line is suspended or expired or the money went back."""
+    if order.status != Order.Status.PAID or line.status != Line.Status.ACTIVE:
+        return False
+    ready_at = line.activated_at or order.paid_at or order.created_at
+    window = timedelta(hours=settings.ORDER_STATUS_CREDENTIALS_HOURS)
+    return timezone.now() - ready_at <= window
 
 
 def order_progress(order: Order) -> OrderProgress:
@@ -66,13 +78,33 @@ def order_progress(order: Order) -> OrderProgress:
         )
     line = order.lines.select_related("panel", "plan").first()
     if line and line.status in (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED):
+        if line.status == Line.Status.ACTIVE and status_page_shows_login(order=order, line=line):
+            return OrderProgress(
+                "active",
+                "Your line is ready",
+                "We have also e-mailed these details to you.",
+                line=line,
+                access=line_access(line),
+                finished=True,
+            )
+        hours = settings.ORDER_STATUS_CREDENTIALS_HOURS
+        headline, detail = {
+            Line.Status.ACTIVE: (
+                "Your line is ready",
+                f"For your safety this page shows the login details only for {hours} hours. "
+                "Sign in to My account to see them; they are also in the e-mail we sent you.",
+            ),
+            Line.Status.SUSPENDED: (
+                "This line is suspended",
+                "Sign in to My account to see why, or write to us.",
+            ),
+            Line.Status.EXPIRED: (
+                "This subscription has expired",
+                "Sign in to My account to renew it.",
+            ),
+        }[line.status]
         return OrderProgress(
-            "active",
-            "Your line is ready",
-            "We have also e-mailed these details to you.",
-            line=line,
-            access=line_access(line),
-            finished=True,
+            "active", headline, detail, line=line, finished=True, sign_in_for_login=True
         )
     stuck = (
         line is not None

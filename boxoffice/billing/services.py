@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,6 +18,7 @@ from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment, WebhookEvent
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
+from boxoffice.customers.services import customer_create
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +29,6 @@ _PAYABLE = (
     Order.Status.FAILED,
     Order.Status.EXPIRED,
 )
-
-
-def customer_get_or_create(*, email: str, name: str = "", country: str = "") -> Customer:
-    email = email.strip().lower()
-    customer, created = Customer.objects.get_or_create(
-        email=email, defaults={"name": name, "country": country}
-    )
-    if not created and name and not customer.name:
-        customer.name = name
-        customer.save(update_fields=["name"])
-    return customer
 
 
 def order_create(
@@ -54,10 +43,12 @@ def order_create(
     country: str = "",
     kind: str = Order.Kind.NEW,
     target_line=None,
+    name: str = "",
 ) -> Order:
     # The price is frozen on the order: a later catalogue change does not alter what was sold.
     order = Order.objects.create(
         customer=customer,
+        name=name,
         plan=plan,
         kind=kind,
         amount=plan.price,
@@ -180,7 +171,6 @@ def orders_flag_stale_pending() -> int:
 class CheckoutData:
     email: str
     name: str
-    portal_password: str
     preferred_username: str
     preferred_password: str
     device: str  # "app" | "mag"
@@ -195,34 +185,25 @@ class CheckoutResult:
     redirect_url: str
 
 
-def customer_portal_login_ensure(*, customer: Customer, password: str) -> None:
-    """Give a new customer a portal login with the password they chose. An existing login is
-    never changed here: otherwise anyone could reset a password by placing an order."""
-    if customer.user_id:
-        return
-    User = get_user_model()
-    user = User.objects.filter(username=customer.email).first()
-    if user is None:
-        user = User(username=customer.email, email=customer.email)
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save()
-    customer.user = user
-    customer.save(update_fields=["user"])
-
-
 def checkout_begin(
-    *, plan: Plan, data: CheckoutData, status_url_for: Callable[[Order], str]
+    *,
+    plan: Plan,
+    data: CheckoutData,
+    status_url_for: Callable[[Order], str],
+    customer: Customer | None = None,
 ) -> CheckoutResult:
-    """Create the order and hand the customer to the payment method they chose."""
+    """Create the order and hand the customer to the payment method they chose.
+
+    `customer` is the signed-in customer; without one the address must be new here, and a
+    passwordless account is made for it (raises CustomerExists otherwise: whoever uses a known
+    address signs in first, so an order never joins an account its buyer does not control)."""
     adapter = gateway_for(data.gateway)
     with transaction.atomic():
-        customer = customer_get_or_create(email=data.email, name=data.name, country=data.country)
-        customer_portal_login_ensure(customer=customer, password=data.portal_password)
+        if customer is None:
+            customer = customer_create(email=data.email, name=data.name, country=data.country)
         order = order_create(
             customer=customer,
+            name=data.name,
             plan=plan,
             gateway=data.gateway,
             preferred_username=data.preferred_username,

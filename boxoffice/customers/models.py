@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Customer(models.Model):
-    """A subscriber. Portal login goes through `user` (username = e-mail)."""
+    """A subscriber, known by e-mail address. The account belongs to whoever controls that
+    address: checkout creates it without a password, and only a link sent to the address
+    (`SignInLink`, password reset) lets anyone in. Portal sign-in goes through `user`, a
+    customer-only login (never a staff user; see customers/services.py)."""
 
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=150, blank=True)
@@ -16,6 +20,8 @@ class Customer(models.Model):
         on_delete=models.SET_NULL,
         related_name="customer",
     )
+    # When someone first proved they read this address (used a link sent to it).
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     locale = models.CharField(max_length=10, default="en")
     marketing_opt_in = models.BooleanField(default=False)
@@ -26,3 +32,33 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class SignInLink(models.Model):
+    """A single-use sign-in link e-mailed to a customer. Only the SHA-256 of its token is
+    stored, so a copy of the database opens nobody's account. A link stops working when it is
+    used, when it expires, when a newer link is sent and when the password changes."""
+
+    class Purpose(models.TextChoices):
+        REQUESTED = "requested", "Requested on the sign-in page"
+        WELCOME = "welcome", "In the credentials e-mail"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sign_in_links")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Where the customer lands after signing in (a path on this site).
+    next_path = models.CharField(max_length=200, blank=True)
+    # A digest of the login's password hash when the link was made: a password change since
+    # then (here, in the back office or by reset) makes the link stale.
+    password_fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "used_at", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link for {self.customer_id}"

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class LibConfig(AppConfig):
     name = "boxoffice.lib"
     label = "lib"
+
+    def ready(self) -> None:
+        # Imported here, not at module level: the admin site exists only once apps are loaded.
+        from django.contrib import admin
+
+        from boxoffice.lib.admin_login import RateLimitedAdminLoginForm
+
+        admin.site.login_form = RateLimitedAdminLoginForm

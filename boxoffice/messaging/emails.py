@@ -20,7 +20,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from boxoffice.billing.models import Order
-from boxoffice.customers.models import Customer
+from boxoffice.customers.models import Customer, SignInLink
+from boxoffice.customers.services import lifetime_in_words, sign_in_link_issue
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_create, message_deliver
 from boxoffice.provisioning.models import Line
@@ -96,15 +97,18 @@ def _email_send(
 
 
 def order_status_url(order: Order) -> str:
-    return f"{settings.SITE_URL}/order/{order.public_token}/"
+    return f"{settings.SITE_URL}/order/{order.status_token}/"
 
 
 def portal_url() -> str:
     return f"{settings.SITE_URL}/portal/"
 
 
-def _greeting_name(customer: Customer) -> str:
-    return customer.name.strip() or customer.email
+def _greeting_name(order: Order | None) -> str:
+    """An order's mails greet the name typed on that order. The account's own mails greet
+    nobody by name: whoever first ordered with an address may not be its owner."""
+    name = order.name.strip() if order is not None else ""
+    return name or "there"
 
 
 def _format_expiry(moment: datetime) -> str:
@@ -114,27 +118,40 @@ def _format_expiry(moment: datetime) -> str:
 
 def credentials_email_send(*, line: Line) -> Message:
     """The line's credentials and how to use them. A security mail: no open or click tracking."""
-    from boxoffice.portal.services import portal_magic_link_max_age_days, portal_magic_link_url
     from boxoffice.provisioning.urls_for_line import line_access
 
     customer = line.customer
+
+    def context() -> dict[str, Any]:
+        # A single-use sign-in link, made only when the mail is rendered (once per line); a
+        # customer without a password lands on the page that sets one.
+        sets_password = customer.user is None or not customer.user.has_usable_password()
+        link = sign_in_link_issue(
+            customer=customer,
+            purpose=SignInLink.Purpose.WELCOME,
+            next_path="/portal/password/" if sets_password else "/portal/",
+        )
+        return {
+            "name": _greeting_name(line.order),
+            "line": line,
+            "plan": line.plan,
+            "expires": _format_expiry(line.expires_at) if line.expires_at else "",
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "magic_link_url": link,
+            "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
+            "magic_link_button": "Choose a password" if sets_password else "Open my account",
+            "sets_password": sets_password,
+            "guides_url": portal_url(),
+        }
+
     return _email_send(
         kind="credentials",
         dedupe_key=f"credentials:line:{line.pk}",
         to_email=customer.email,
         template="credentials",
         subject=f"Your {settings.SITE_NAME} login is ready",
-        context=lambda: {
-            "name": _greeting_name(customer),
-            "line": line,
-            "plan": line.plan,
-            "expires": _format_expiry(line.expires_at) if line.expires_at else "",
-            "access": line_access(line),
-            "is_mag": line.device == "mag",
-            "magic_link_url": portal_magic_link_url(customer),
-            "magic_link_max_age_days": portal_magic_link_max_age_days(),
-            "guides_url": portal_url(),
-        },
+        context=context,
         customer=customer,
         order=line.order,
         line=line,
@@ -152,7 +169,7 @@ def _order_email_send(
         template=kind,
         subject=subject,
         context=lambda: {
-            "name": _greeting_name(order.customer),
+            "name": _greeting_name(order),
             "order": order,
             "plan": order.plan,
             "status_url": order_status_url(order),
@@ -195,7 +212,7 @@ def bank_transfer_instructions_email_send(*, order: Order, instructions: str) ->
     )
 
 
-def magic_link_email_send(*, customer: Customer, url: str, max_age_days: int) -> Message:
+def magic_link_email_send(*, customer: Customer, url: str, lifetime: str) -> Message:
     """A sign-in link the customer asked for. Not deduplicated: each request gets a fresh link."""
     return _email_send(
         kind="magic_link",
@@ -203,10 +220,19 @@ def magic_link_email_send(*, customer: Customer, url: str, max_age_days: int) ->
         to_email=customer.email,
         template="magic_link",
         subject=f"Your {settings.SITE_NAME} sign-in link",
-        context=lambda: {
-            "name": _greeting_name(customer),
-            "magic_link_url": url,
-            "max_age_days": max_age_days,
-        },
+        context=lambda: {"magic_link_url": url, "lifetime": lifetime},
+        customer=customer,
+    )
+
+
+def password_reset_email_send(*, customer: Customer, url: str, lifetime: str) -> Message:
+    """A link to choose a (new) password, sent to the account's address only."""
+    return _email_send(
+        kind="password_reset",
+        dedupe_key=None,
+        to_email=customer.email,
+        template="password_reset",
+        subject=f"Choose a password for {settings.SITE_NAME}",
+        context=lambda: {"reset_url": url, "lifetime": lifetime},
         customer=customer,
     )

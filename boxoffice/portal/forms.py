@@ -1,20 +1,17 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from boxoffice.portal.services import LoginThrottle
-
-
-def client_ip(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client wants it to be unless a trusted
-    # proxy sets it, and trusting it would let anyone dodge the per-address limit.
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+from boxoffice.customers.services import email_normalise
+from boxoffice.lib.ratelimit import SignInGuard, SignInThrottled, client_ip
+from boxoffice.portal.tasks import password_reset_send
 
 
 class PortalLoginForm(AuthenticationForm):
-    """E-mail + password; the portal user's username is the lower-cased e-mail. Failed attempts are
-    rate limited per address and per client before any password is checked."""
+    """E-mail + password of a customer's own login. Every attempt is counted before any password
+    is checked (lib/ratelimit.SignInGuard), so concurrent guesses cannot slip past the limit."""
 
     username = forms.EmailField(
         label="E-mail",
@@ -25,30 +22,33 @@ class PortalLoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail and password do not match. Check both and try again.",
-        "throttled": "Too many attempts, try again in %(minutes)s.",
     }
 
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.offer_link = False
+
     def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
+        return email_normalise(self.cleaned_data["username"])
 
     def clean(self):
-        email = self.cleaned_data.get("username") or self.data.get("username", "").strip().lower()
-        throttle = LoginThrottle(email=email, ip=client_ip(self.request))
-        minutes = throttle.blocked_minutes()
-        if minutes:
-            raise forms.ValidationError(
-                self.error_messages["throttled"],
-                code="throttled",
-                params={"minutes": f"{minutes} minute{'' if minutes == 1 else 's'}"},
-            )
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if not email or not password:
+            return self.cleaned_data
+        guard = SignInGuard(scope="portal", email=email, ip=client_ip(self.request))
         try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            throttle.record_failure()
-            raise
-        if self.get_user() is not None:
-            throttle.record_success()
-        return cleaned
+            guard.enter()
+        except SignInThrottled as exc:
+            self.offer_link = exc.offer_link
+            raise forms.ValidationError(str(exc), code="throttled") from None
+        self.user_cache = authenticate(self.request, customer_email=email, password=password)
+        if self.user_cache is None:
+            self.offer_link = True
+            raise self.get_invalid_login_error()
+        self.confirm_login_allowed(self.user_cache)
+        guard.succeeded()
+        return self.cleaned_data
 
 
 class MagicLinkRequestForm(forms.Form):
@@ -57,3 +57,12 @@ class MagicLinkRequestForm(forms.Form):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+
+
+class CustomerPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the mail goes through a task (see portal/services.py) so the
+    answer takes the same time for every address; `save()` only queues it."""
+
+    def save(self, **kwargs) -> None:
+        password_reset_send.enqueue(email_normalise(self.cleaned_data["email"]))

@@ -7,7 +7,20 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
-    # Before the token route: "request" would otherwise be read as a (forged) token.
+    path("password/", views.password_change, name="password"),
+    path("password/reset/", views.PortalPasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        views.PortalPasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        views.PortalPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    # Before the token route: these would otherwise be read as (forged) tokens.
     path("magic/request/", views.magic_link_request, name="magic_request"),
+    path("magic/confirm/", views.magic_confirm, name="magic_confirm"),
     path("magic/<str:token>/", views.magic_link, name="magic"),
 ]

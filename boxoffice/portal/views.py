@@ -2,90 +2,194 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import login
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView, LogoutView
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from boxoffice.customers.models import Customer
-from boxoffice.portal.forms import MagicLinkRequestForm, PortalLoginForm
-from boxoffice.portal.selectors import customer_orders_awaiting_payment, customer_subscriptions
-from boxoffice.portal.services import (
-    MagicLinkInvalid,
-    portal_magic_link_customer,
-    portal_magic_link_max_age_days,
-    portal_magic_link_request,
-    portal_user_for_customer,
+from boxoffice.customers.models import SignInLink
+from boxoffice.customers.services import (
+    SignInLinkInvalid,
+    customer_for_user,
+    customer_is_portal_user,
+    customer_mark_verified,
+    lifetime_in_words,
+    safe_next_path,
+    sign_in_link_check,
+    sign_in_link_use,
+    sign_in_links_revoke,
 )
+from boxoffice.lib.ratelimit import client_ip
+from boxoffice.portal.forms import CustomerPasswordResetForm, MagicLinkRequestForm, PortalLoginForm
+from boxoffice.portal.selectors import customer_orders_awaiting_payment, customer_subscriptions
+from boxoffice.portal.services import portal_link_request_allowed
+from boxoffice.portal.tasks import sign_in_link_send
+
+CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
+# Where a sign-in link's token waits between the click in the mail and the button press, so the
+# page with the button (and its POST) carries no secret in its address.
+_SESSION_LINK_TOKEN = "portal_sign_in_link"
 
 
-class PortalLoginView(LoginView):
+class PortalLoginView(auth_views.LoginView):
     template_name = "portal/login.html"
     form_class = PortalLoginForm
-    redirect_authenticated_user = True
     next_page = reverse_lazy("portal:overview")
 
+    def dispatch(self, request, *args, **kwargs):
+        if customer_is_portal_user(request.user):
+            return redirect(self.get_success_url())
+        return super().dispatch(request, *args, **kwargs)
 
-class PortalLogoutView(LogoutView):
+    def get_initial(self):
+        return {"username": self.request.GET.get("email", "")[:254]}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        email = form.data.get("username") or self.request.GET.get("email", "")
+        context["link_form"] = MagicLinkRequestForm(
+            initial={"email": email[:254], "next": safe_next_path(context.get("next"))}
+        )
+        context["offer_link"] = form.offer_link
+        return context
+
+
+class PortalLogoutView(auth_views.LogoutView):
     next_page = reverse_lazy("portal:login")
 
 
-def _signed_in_customer(request: HttpRequest) -> Customer | None:
-    try:
-        return request.user.customer
-    except Customer.DoesNotExist:
-        return None
-
-
+@never_cache
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    customer = _signed_in_customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         # Operators and other users without a subscription land here after signing in.
         return render(request, "portal/no_customer.html")
     context = {
         "customer": customer,
+        "needs_password": not request.user.has_usable_password(),
         "subscriptions": customer_subscriptions(customer=customer),
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
     }
     return render(request, "portal/overview.html", context)
 
 
-def _no_referrer(response: HttpResponse) -> HttpResponse:
-    # The token is in the URL: keep it out of Referer headers and shared caches.
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:
+    context = {"error": str(exc), "expired": exc.expired, "form": MagicLinkRequestForm()}
+    return render(request, "portal/magic_invalid.html", context, status=400)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def magic_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The address in the e-mail. GET changes nothing (mail scanners fetch links): the token is
+    checked, kept in the session, and the browser goes on to the page with the button."""
+    try:
+        sign_in_link_check(token=token)
+    except SignInLinkInvalid as exc:
+        return _link_invalid(request, exc)
+    request.session[_SESSION_LINK_TOKEN] = token
+    return redirect("portal:magic_confirm")
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def magic_link(request: HttpRequest, token: str) -> HttpResponse:
-    """GET only shows a button (mail scanners fetch links); the POST signs the customer in."""
+def magic_confirm(request: HttpRequest) -> HttpResponse:
+    token = request.session.get(_SESSION_LINK_TOKEN, "")
     try:
-        customer = portal_magic_link_customer(token=token)
         if request.method == "POST":
-            user = portal_user_for_customer(customer=customer)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("portal:overview")
-    except MagicLinkInvalid as exc:
-        context = {"error": str(exc), "expired": exc.expired, "form": MagicLinkRequestForm()}
-        return _no_referrer(render(request, "portal/magic_invalid.html", context, status=400))
-    return _no_referrer(render(request, "portal/magic_confirm.html", {"customer": customer}))
+            used = sign_in_link_use(token=token)
+            request.session.pop(_SESSION_LINK_TOKEN, None)
+            login(request, used.user, backend=CUSTOMER_BACKEND)
+            return redirect(used.next_path or "portal:overview")
+        link = sign_in_link_check(token=token)
+    except SignInLinkInvalid as exc:
+        request.session.pop(_SESSION_LINK_TOKEN, None)
+        return _link_invalid(request, exc)
+    return render(request, "portal/magic_confirm.html", {"customer": link.customer})
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def magic_link_request(request: HttpRequest) -> HttpResponse:
-    form = MagicLinkRequestForm(request.POST or None)
+    form = MagicLinkRequestForm(request.POST or None, initial={"next": request.GET.get("next")})
     if request.method == "POST" and form.is_valid():
-        portal_magic_link_request(email=form.cleaned_data["email"])
-        # The same answer whether or not a customer has this address.
+        # Queued whatever the address: the answer takes the same time and says the same thing.
+        if portal_link_request_allowed(ip=client_ip(request)):
+            sign_in_link_send.enqueue(
+                form.cleaned_data["email"], safe_next_path(form.cleaned_data["next"])
+            )
         context = {
             "email": form.cleaned_data["email"],
-            "max_age_days": portal_magic_link_max_age_days(),
+            "lifetime": lifetime_in_words(SignInLink.Purpose.REQUESTED),
         }
         return render(request, "portal/magic_sent.html", context)
     return render(request, "portal/magic_request.html", {"form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Choose a password (a customer who came in by link has none yet) or change it."""
+    customer = customer_for_user(request.user)
+    if customer is None:
+        return render(request, "portal/no_customer.html")
+    form_class = PasswordChangeForm if request.user.has_usable_password() else SetPasswordForm
+    form = form_class(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, form.user)
+        sign_in_links_revoke(customer=customer)
+        messages.success(request, "Your password is saved. Use it with your e-mail to sign in.")
+        return redirect("portal:overview")
+    return render(
+        request,
+        "portal/password_change.html",
+        {"form": form, "setting_first": form_class is SetPasswordForm},
+    )
+
+
+class PortalPasswordResetView(auth_views.PasswordResetView):
+    form_class = CustomerPasswordResetForm
+    template_name = "portal/password_reset.html"
+    success_url = reverse_lazy("portal:password_reset_done")
+
+    def form_valid(self, form):
+        if portal_link_request_allowed(ip=client_ip(self.request)):
+            form.save()
+        return redirect(self.get_success_url())
+
+
+class PortalPasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "portal/password_reset_done.html"
+
+
+class PortalPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's confirm view: it moves the token into the session and redirects to a URL without
+    it before showing the form. Only a customer's own login can be reset here."""
+
+    template_name = "portal/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:overview")
+    post_reset_login = True
+    post_reset_login_backend = CUSTOMER_BACKEND
+
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        return user if customer_is_portal_user(user) else None
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        customer = customer_for_user(form.user)
+        if customer is not None:
+            customer_mark_verified(customer=customer)
+            sign_in_links_revoke(customer=customer)
+        messages.success(self.request, "Your password is saved. You are signed in.")
+        return response

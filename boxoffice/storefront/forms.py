@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import CheckoutData
 from boxoffice.catalog.models import Plan
+from boxoffice.customers.models import Customer
+from boxoffice.customers.services import customer_find, email_normalise
 
 OTHER_COUNTRY = "other"
+KNOWN_ADDRESS = "known_address"
 
 # A compact list of the countries most customers come from; everyone else picks "Other".
 COUNTRIES: list[tuple[str, str]] = [
@@ -124,15 +125,6 @@ class CheckoutForm(forms.Form):
         error_messages={"required": "Enter your name."},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    portal_password = forms.CharField(
-        label="Choose a password for your account",
-        error_messages={"required": "Choose a password for your account."},
-        strip=False,
-        help_text="At least 8 characters. With your e-mail it signs you in to My account. "
-        "Already have an account? This order joins it and your password stays as it is.",
-        # Kept on a failed submit so nothing typed is lost.
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
-    )
     preferred_username = forms.CharField(
         label="Line username",
         required=False,
@@ -192,9 +184,24 @@ class CheckoutForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
-    def __init__(self, *args, plan: Plan, gateways: list[tuple[str, str]], **kwargs):
+    def __init__(
+        self,
+        *args,
+        plan: Plan,
+        gateways: list[tuple[str, str]],
+        customer: Customer | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.plan = plan
+        # A signed-in customer orders into their own account: the address is theirs, fixed.
+        self.customer = customer
+        if customer is not None:
+            self.fields["email"].disabled = True
+            self.fields["email"].initial = customer.email
+            self.fields["email"].help_text = "You are signed in: this order goes to your account."
+            if customer.name:
+                self.fields["name"].initial = customer.name
         strategy = plan.username_strategy
         if strategy == Plan.UsernameStrategy.AUTO:
             del self.fields["preferred_username"]
@@ -229,8 +236,24 @@ class CheckoutForm(forms.Form):
     def offers_mag(self) -> bool:
         return "device" in self.fields
 
+    @property
+    def address_is_known(self) -> bool:
+        """The e-mail belongs to an account: offer to sign in or to e-mail a link."""
+        return any(e.code == KNOWN_ADDRESS for e in self.errors.as_data().get("email", []))
+
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        email = email_normalise(self.cleaned_data["email"])
+        if self.customer is None and customer_find(email=email) is not None:
+            raise self.known_address_error()
+        return email
+
+    @staticmethod
+    def known_address_error() -> ValidationError:
+        return ValidationError(
+            "You have ordered with this address before. Sign in to add this order to your "
+            "account, or have a sign-in link e-mailed to you.",
+            code=KNOWN_ADDRESS,
+        )
 
     def clean_name(self) -> str:
         return " ".join(self.cleaned_data["name"].split())
@@ -274,18 +297,6 @@ class CheckoutForm(forms.Form):
             # so a mistake in it must not block the order.
             self.errors.pop("mac_address", None)
             cleaned["mac_address"] = ""
-        password = cleaned.get("portal_password")
-        if password:
-            # An unsaved user lets the similarity check compare with the e-mail and name.
-            probe = User(
-                username=cleaned.get("email", ""),
-                email=cleaned.get("email", ""),
-                first_name=cleaned.get("name", ""),
-            )
-            try:
-                password_validation.validate_password(password, user=probe)
-            except ValidationError as exc:
-                self.add_error("portal_password", exc)
         return cleaned
 
     def checkout_data(self) -> CheckoutData:
@@ -293,7 +304,6 @@ class CheckoutForm(forms.Form):
         return CheckoutData(
             email=data["email"],
             name=data["name"],
-            portal_password=data["portal_password"],
             preferred_username=data.get("preferred_username", ""),
             preferred_password=data.get("preferred_password", ""),
             device=data.get("device", Order.Device.APP),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -10,10 +10,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
-from boxoffice.billing.models import Order
+from boxoffice.billing.models import Order, status_token_hash
 from boxoffice.billing.selectors import order_progress
 from boxoffice.billing.services import checkout_begin
 from boxoffice.catalog.models import Plan
+from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.storefront.forms import CheckoutForm
 from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
 
@@ -27,16 +28,23 @@ def plans(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     plan = get_object_or_404(Plan, slug=slug, active=True)
-    form = CheckoutForm(request.POST or None, plan=plan, gateways=enabled_gateways())
+    customer = customer_for_user(request.user)
+    form = CheckoutForm(
+        request.POST or None, plan=plan, gateways=enabled_gateways(), customer=customer
+    )
     if request.method == "POST" and form.is_valid():
         try:
             result = checkout_begin(
                 plan=plan,
                 data=form.checkout_data(),
+                customer=customer,
                 status_url_for=lambda order: request.build_absolute_uri(
-                    reverse("storefront:order_status", args=[order.public_token])
+                    reverse("storefront:order_status", args=[order.status_token])
                 ),
             )
+        except CustomerExists:
+            # Another checkout took the address a moment ago: the same offer as for a known one.
+            form.add_error("email", form.known_address_error())
         except UnableToTakePayment as exc:
             form.add_error(None, str(exc))
         else:
@@ -58,8 +66,14 @@ def _progress_context(order: Order) -> dict:
 
 
 def _order_for_token(token: str) -> Order:
-    # The unguessable token is the only key: no login, so no reference or id lookups here.
-    return get_object_or_404(Order.objects.select_related("plan", "customer"), public_token=token)
+    # The unguessable token is the only key: no login, so no reference or id lookups here. Only
+    # its hash is stored.
+    if not token or len(token) > 100:
+        raise Http404("no such order")
+    return get_object_or_404(
+        Order.objects.select_related("plan", "customer"),
+        status_token_hash=status_token_hash(token),
+    )
 
 
 @never_cache

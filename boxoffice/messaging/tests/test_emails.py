@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan
-from boxoffice.customers.models import Customer
+from boxoffice.customers.models import Customer, SignInLink
 from boxoffice.messaging.emails import (
     bank_transfer_instructions_email_send,
     credentials_email_send,
@@ -51,7 +51,12 @@ def direct_order(db):
     )
     customer = Customer.objects.create(email="ann@example.test", name="Ann")
     order = Order.objects.create(
-        customer=customer, plan=plan, amount=plan.price, currency=plan.currency, gateway="manual"
+        customer=customer,
+        name="Ann",
+        plan=plan,
+        amount=plan.price,
+        currency=plan.currency,
+        gateway="manual",
     )
     order.panel = panel
     return order
@@ -124,6 +129,36 @@ def test_it_puts_every_url_in_both_parts(make_line, smtp_inbox):
     ):
         assert url in text
         assert url in body
+
+
+def test_it_invites_a_customer_without_a_password_to_choose_one_through_a_single_use_link(
+    make_line, smtp_inbox
+):
+    line = make_line()
+
+    credentials_email_send(line=line)
+    credentials_email_send(line=line)  # once per line: the second call sends nothing
+
+    [received] = smtp_inbox.wait_for(1)
+    text, _ = parts(received)
+    assert "Your account has no password yet" in text and "within 7 days" in text
+    [link] = SignInLink.objects.all()
+    assert link.purpose == SignInLink.Purpose.WELCOME and link.next_path == "/portal/password/"
+    token = re.search(r"/portal/magic/([^\s/]+)/", text).group(1)
+    assert token not in str(SignInLink.objects.values().get())
+    line.customer.refresh_from_db()
+    assert not line.customer.user.has_usable_password() and not line.customer.user.is_staff
+
+
+def test_it_greets_the_name_on_the_order_never_the_accounts(make_line, smtp_inbox):
+    line = make_line()
+    line.customer.name = "Mallory"
+    line.customer.save()
+
+    credentials_email_send(line=line)
+
+    text, _ = parts(smtp_inbox.wait_for(1)[0])
+    assert text.startswith("Hello Ann,") and "Mallory" not in text
 
 
 def test_it_inlines_the_css_and_keeps_the_media_rules(make_line, smtp_inbox):
@@ -202,7 +237,7 @@ def test_it_tells_a_pending_payment_what_happens_next(direct_order, smtp_inbox):
     assert message.dedupe_key == f"payment_pending:order:{direct_order.pk}"
     [received] = smtp_inbox.wait_for(1)
     text, body = parts(received)
-    status_url = f"{SITE_URL}/order/{direct_order.public_token}/"
+    status_url = f"{SITE_URL}/order/{direct_order.status_token}/"
     for part in (text, body):
         assert "processing your payment" in part
         assert "What happens next".lower() in part.lower()
@@ -223,7 +258,7 @@ def test_it_sends_one_delay_notice_per_order(direct_order, smtp_inbox):
     for part in (text, body):
         assert "confirmed and safe" in part
         assert "arrive by e-mail on their own" in part
-        assert f"{SITE_URL}/order/{direct_order.public_token}/" in part
+        assert f"{SITE_URL}/order/{direct_order.status_token}/" in part
 
 
 def test_it_sends_the_bank_transfer_instructions(direct_order, smtp_inbox):

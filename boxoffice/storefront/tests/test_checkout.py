@@ -29,7 +29,6 @@ def _valid(**overrides) -> dict:
     data = {
         "email": "Jane.Doe@Example.test",
         "name": "Jane  Doe",
-        "portal_password": "tulip-harbour-42",
         "preferred_username": "",
         "preferred_password": "",
         "device": "app",
@@ -133,7 +132,6 @@ def test_it_keeps_every_value_and_marks_fields_when_the_form_has_errors(client, 
     data = _valid(
         email="not-an-email",
         name="Jane Doe",
-        portal_password="short",
         preferred_username="ab!",
         preferred_password="Sunny2024Day",
         device="mag",
@@ -145,10 +143,10 @@ def test_it_keeps_every_value_and_marks_fields_when_the_form_has_errors(client, 
 
     assert response.status_code == 200
     errors = response.context["form"].errors
-    assert set(errors) == {"email", "portal_password", "preferred_username", "mac_address"}
+    assert set(errors) == {"email", "preferred_username", "mac_address"}
     assert "letters (A–Z, a–z) and digits" in errors["preferred_username"][0]
     html = response.content.decode()
-    for value in ("not-an-email", "short", "ab!", "Sunny2024Day", "01:00:5E:00:00:FB"):
+    for value in ("not-an-email", "ab!", "Sunny2024Day", "01:00:5E:00:00:FB"):
         assert f'value="{value}"' in html, value
     assert 'value="mag" id="id_device_1" required checked' in html
     assert '<option value="FR" selected>' in html
@@ -185,11 +183,13 @@ def test_it_creates_the_order_and_sends_a_bank_transfer_to_the_status_page(clien
     order = Order.objects.get()
     assert response.status_code == 303
     assert response["Location"] == "http://testserver" + reverse(
-        "storefront:order_status", args=[order.public_token]
+        "storefront:order_status", args=[order.status_token]
     )
+    assert order.status_token not in str(Order.objects.filter(pk=order.pk).values().get())
     customer = Customer.objects.get()
     assert customer.email == "jane.doe@example.test"
-    assert customer.name == "Jane Doe"
+    assert customer.name == "Jane Doe" and order.name == "Jane Doe"
+    assert customer.user is None and customer.email_verified_at is None
     assert order.customer == customer and order.plan == plan and order.gateway == "manual"
     assert order.preferred_username == "janedoe1"
     assert order.device == "mag" and order.mac_address == "00:1A:79:AB:CD:EF"
@@ -212,7 +212,7 @@ def test_it_shows_the_gateway_refusal_and_keeps_the_values(client, gateways, mon
     html = response.content.decode()
     assert "Card payments are unavailable right now" in html
     assert 'value="Jane.Doe@Example.test"' in html
-    assert 'value="tulip-harbour-42"' in html
+    assert 'value="Jane  Doe"' in html
 
 
 @pytest.mark.django_db

@@ -36,7 +36,6 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
             "csrfmiddlewaretoken": token,
             "email": "Viewer@Example.test",
             "name": "Val Viewer",
-            "portal_password": "correct-horse-battery",
             "preferred_username": "valtv",
             "preferred_password": "",
             "device": "app",
@@ -91,10 +90,44 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U")
     assert "<tv" in httpx.get(epg).text
 
-    status = http.get(f"/order/{order.public_token}/")
+    status = http.get(f"/order/{order.status_token}/")
     assert status.status_code == 200 and "valtv" in status.text
 
-    # The portal shows the same credentials after a password login.
+    # The link in the mail signs the customer in once and asks for a password (the account
+    # had none: checkout never sets one).
+    assert portal_link.startswith(site)
+    landing = http.get(portal_link.removeprefix(site))
+    assert landing.status_code == 302 and landing.headers["location"] == "/portal/magic/confirm/"
+    token = _csrf(http, "/portal/magic/confirm/")
+    signed_in = http.post(
+        "/portal/magic/confirm/",
+        data={"csrfmiddlewaretoken": token},
+        headers={"Referer": f"{site}/portal/magic/confirm/", "Origin": site},
+    )
+    assert signed_in.status_code == 302 and signed_in.headers["location"] == "/portal/password/"
+    token = _csrf(http, "/portal/password/")
+    chosen = http.post(
+        "/portal/password/",
+        data={
+            "csrfmiddlewaretoken": token,
+            "new_password1": "correct-horse-battery",
+            "new_password2": "correct-horse-battery",
+        },
+        headers={"Referer": f"{site}/portal/password/", "Origin": site},
+    )
+    assert chosen.status_code == 302, chosen.text[:1000]
+    overview = http.get("/portal/")
+    assert overview.status_code == 200
+    assert "valtv" in overview.text and line.password in overview.text
+    # The link worked once.
+    assert http.get(portal_link.removeprefix(site)).status_code == 400
+
+    # Signed out, the password chosen above signs in.
+    http.post(
+        "/portal/logout/",
+        data={"csrfmiddlewaretoken": http.cookies["csrftoken"]},
+        headers={"Referer": f"{site}/portal/"},
+    )
     token = _csrf(http, "/portal/login/")
     login = http.post(
         "/portal/login/",
@@ -106,6 +139,4 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
         headers={"Referer": f"{site}/portal/login/"},
     )
     assert login.status_code == 302, login.text[:1000]
-    overview = http.get("/portal/")
-    assert overview.status_code == 200
-    assert "valtv" in overview.text and line.password in overview.text
+    assert "valtv" in http.get("/portal/").text

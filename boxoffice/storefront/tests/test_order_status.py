@@ -49,7 +49,7 @@ def _activate(order: Order, *, device: str = "app") -> Line:
 
 
 def _urls(order: Order) -> tuple[str, str]:
-    token = order.public_token
+    token = order.status_token
     return (
         reverse("storefront:order_status", args=[token]),
         reverse("storefront:order_progress", args=[token]),
@@ -136,3 +136,65 @@ def test_it_answers_404_for_an_unknown_token(client, order):
         assert client.get(reverse(name, args=["not-a-real-token"])).status_code == 404
     # The order reference is not a key to the page.
     assert client.get(reverse("storefront:order_status", args=[order.reference])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_it_stores_only_a_hash_of_the_status_token(order):
+    stored = str(Order.objects.filter(pk=order.pk).values().get())
+
+    assert order.status_token not in stored
+    assert order.status_token_hash in stored
+    assert len(order.status_token) >= 40
+
+
+@pytest.mark.django_db
+def test_it_sends_no_store_on_the_page_that_shows_the_credentials(client, order):
+    _activate(order)
+
+    for url in _urls(order):
+        response = client.get(url)
+        assert "Sunny2024Day" in response.content.decode()
+        assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_it_asks_to_sign_in_once_the_order_is_no_longer_fresh(client, order, settings):
+    settings.ORDER_STATUS_CREDENTIALS_HOURS = 24
+    line = _activate(order)
+    line.activated_at = timezone.now() - timezone.timedelta(hours=23, minutes=59)
+    line.save()
+    assert "Sunny2024Day" in client.get(_urls(order)[0]).content.decode()
+
+    line.activated_at = timezone.now() - timezone.timedelta(hours=24, minutes=1)
+    line.save()
+    html = client.get(_urls(order)[0]).content.decode()
+
+    assert "Sunny2024Day" not in html and "janedoe1" not in html
+    assert "Sign in to My account" in html
+    assert "/portal/login/?email=jane.doe%40example.test" in html
+    assert "hx-get" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("line_status", ["suspended", "expired"])
+def test_it_never_shows_the_login_of_a_suspended_or_expired_line(client, order, line_status):
+    line = _activate(order)
+    line.status = line_status
+    line.save()
+
+    html = client.get(_urls(order)[0]).content.decode()
+
+    assert "Sunny2024Day" not in html
+    assert "Sign in to My account" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("order_status", ["refunded", "disputed"])
+def test_it_never_shows_the_login_once_the_money_went_back(client, order, order_status):
+    _activate(order)
+    order.status = order_status
+    order.save()
+
+    html = client.get(_urls(order)[0]).content.decode()
+
+    assert "Sunny2024Day" not in html and "janedoe1" not in html

@@ -1,0 +1,224 @@
+"""Customer accounts: who owns an address, the customer-only portal login, single-use sign-in
+links.
+
+The rule that keeps accounts safe: an account belongs to whoever controls its e-mail address.
+Checkout never sets a password; a returning address must sign in (or use a link sent to it)
+before it can order again; and a customer's login is a user of its own, never found by e-mail
+among the staff, so no checkout or link can ever attach a customer to an operator's account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from boxoffice.audit.services import audit_record
+from boxoffice.customers.models import Customer, SignInLink
+
+CUSTOMER_USERNAME_PREFIX = "customer-"
+
+
+class CustomerExists(Exception):
+    """The address already has an account: whoever orders with it must sign in first."""
+
+
+class SignInLinkInvalid(Exception):
+    """The link was forged, mangled, used, replaced by a newer one or expired."""
+
+    def __init__(self, message: str, *, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
+
+
+def email_normalise(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def customer_find(*, email: str) -> Customer | None:
+    return Customer.objects.select_related("user").filter(email=email_normalise(email)).first()
+
+
+def customer_create(*, email: str, name: str = "", country: str = "") -> Customer:
+    """A new, passwordless, unverified account for an address nobody has used here yet. Raises
+    CustomerExists if the address is taken (also when two checkouts race for it)."""
+    email = email_normalise(email)
+    if Customer.objects.filter(email=email).exists():
+        raise CustomerExists(email)
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(email=email, name=name, country=country)
+    except IntegrityError as exc:
+        raise CustomerExists(email) from exc
+    audit_record(subject=customer, action="customer.created")
+    return customer
+
+
+def customer_is_portal_user(user: AbstractBaseUser | None) -> bool:
+    """A signed-in customer login: active, not staff, and attached to a customer."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff or user.is_superuser:
+        return False
+    return Customer.objects.filter(user=user).exists()
+
+
+def customer_for_user(user: AbstractBaseUser | None) -> Customer | None:
+    if not customer_is_portal_user(user):
+        return None
+    return Customer.objects.get(user=user)
+
+
+def customer_portal_user(*, customer: Customer) -> AbstractBaseUser:
+    """The customer's own login, created with no usable password the first time. Its username
+    is not the e-mail address, so it can never be confused with a staff user's."""
+    if customer.user_id:
+        return customer.user
+    User = get_user_model()  # noqa: N806
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().select_related("user").get(pk=customer.pk)
+        if locked.user_id is None:
+            user = User(
+                username=f"{CUSTOMER_USERNAME_PREFIX}{uuid.uuid4().hex}", email=locked.email
+            )
+            user.set_unusable_password()
+            user.save()
+            locked.user = user
+            locked.save(update_fields=["user"])
+    customer.user = locked.user
+    return locked.user
+
+
+def customer_mark_verified(*, customer: Customer) -> None:
+    """Someone used a link sent to the address: they control it."""
+    now = timezone.now()
+    if Customer.objects.filter(pk=customer.pk, email_verified_at=None).update(
+        email_verified_at=now
+    ):
+        customer.email_verified_at = now
+        audit_record(subject=customer, action="customer.email_verified")
+
+
+# --- Sign-in links ------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _password_fingerprint(user: AbstractBaseUser | None) -> str:
+    return salted_hmac("boxoffice.sign-in-link", user.password if user else "").hexdigest()
+
+
+def sign_in_link_lifetime(purpose: str) -> timedelta:
+    if purpose == SignInLink.Purpose.WELCOME:
+        return timedelta(days=settings.SIGN_IN_WELCOME_LINK_DAYS)
+    return timedelta(minutes=settings.SIGN_IN_LINK_MINUTES)
+
+
+def lifetime_in_words(purpose: str) -> str:
+    """ "30 minutes", "7 days": how long a new link of this purpose works."""
+    if purpose == SignInLink.Purpose.WELCOME:
+        days = settings.SIGN_IN_WELCOME_LINK_DAYS
+        return "1 day" if days == 1 else f"{days} days"
+    minutes = settings.SIGN_IN_LINK_MINUTES
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def safe_next_path(path: str | None) -> str:
+    """A path on this site to land on after signing in; anything else becomes the portal."""
+    path = (path or "").strip()
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or len(path) > 200:
+        return ""
+    return path
+
+
+def sign_in_link_issue(*, customer: Customer, purpose: str, next_path: str = "") -> str:
+    """A fresh single-use link for the customer (its URL); every older live link stops working."""
+    user = customer_portal_user(customer=customer)
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        SignInLink.objects.filter(customer=customer, used_at=None, revoked_at=None).update(
+            revoked_at=now
+        )
+        SignInLink.objects.create(
+            customer=customer,
+            purpose=purpose,
+            token_hash=_token_hash(token),
+            next_path=safe_next_path(next_path),
+            password_fingerprint=_password_fingerprint(user),
+            created_at=now,
+            expires_at=now + sign_in_link_lifetime(purpose),
+        )
+    return f"{settings.SITE_URL}{reverse('portal:magic', args=[token])}"
+
+
+def sign_in_links_revoke(*, customer: Customer) -> int:
+    """Stop every live link of the customer (after a password change, say)."""
+    return SignInLink.objects.filter(customer=customer, used_at=None, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+
+
+_NOT_VALID = "This sign-in link is not valid."
+
+
+@dataclass(frozen=True)
+class SignInLinkUse:
+    customer: Customer
+    user: AbstractBaseUser
+    next_path: str
+
+
+def _live_link(token: str) -> SignInLink:
+    if not token or len(token) > 100:
+        raise SignInLinkInvalid(_NOT_VALID)
+    link = (
+        SignInLink.objects.select_related("customer", "customer__user")
+        .filter(token_hash=_token_hash(token))
+        .first()
+    )
+    if link is None:
+        raise SignInLinkInvalid(_NOT_VALID)
+    if link.used_at is not None:
+        raise SignInLinkInvalid("This sign-in link has already been used.", expired=True)
+    if link.revoked_at is not None:
+        raise SignInLinkInvalid("A newer sign-in link replaced this one.", expired=True)
+    if link.expires_at <= timezone.now():
+        raise SignInLinkInvalid("This sign-in link has expired.", expired=True)
+    user = link.customer.user
+    if user is None or not user.is_active or user.is_staff or user.is_superuser:
+        raise SignInLinkInvalid(_NOT_VALID)
+    if link.password_fingerprint != _password_fingerprint(user):
+        raise SignInLinkInvalid("Your password changed since this link was sent.", expired=True)
+    return link
+
+
+def sign_in_link_check(*, token: str) -> SignInLink:
+    """The live link a token names, without using it (mail scanners fetch links)."""
+    return _live_link(token)
+
+
+def sign_in_link_use(*, token: str) -> SignInLinkUse:
+    """Use a link once: a conditional UPDATE, so two clicks at the same instant sign in once."""
+    link = _live_link(token)
+    now = timezone.now()
+    used = SignInLink.objects.filter(
+        pk=link.pk, used_at=None, revoked_at=None, expires_at__gt=now
+    ).update(used_at=now)
+    if not used:
+        raise SignInLinkInvalid("This sign-in link has already been used.", expired=True)
+    customer_mark_verified(customer=link.customer)
+    audit_record(subject=link.customer, action="customer.signed_in_by_link")
+    return SignInLinkUse(customer=link.customer, user=link.customer.user, next_path=link.next_path)
