@@ -79,7 +79,6 @@ def test_it_clicks_from_the_storefront_to_the_portal(
     email = f"browser{width}@example.test"
     page.fill("input[name=email]", email)
     page.fill("input[name=name]", "Bea Browser")
-    page.fill("input[name=portal_password]", "correct-horse-battery")
     page.fill("input[name=preferred_username]", f"bea{width}")
     page.select_option("select[name=country]", "DE")
     page.check("input[name=gateway][value=stripe]")
@@ -97,17 +96,40 @@ def test_it_clicks_from_the_storefront_to_the_portal(
     assert page.inner_text("#cred-password") == line.password
     shot("4-status-ready")
 
-    page.goto(site + "/portal/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.click("button[type=submit]")
-    page.wait_for_url(site + "/portal/")
-    assert line.username in page.content() and line.password in page.content()
-    shot("5-portal")
-
+    # Every link of the credentials mail, opened in the browser; the account link signs in once
+    # and asks for a password (checkout never sets one).
     [mail] = [m for m in smtp_inbox.wait_for(1) if m["To"] == email]
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert line.password in html
     page.set_content(html)
-    shot("6-credentials-email")
+    shot("5-credentials-email")
+    links = [a.get_attribute("href") for a in page.query_selector_all("a[href^=http]")]
+    account_link = next(u for u in links if "/portal/magic/" in u)
+    for url in links:
+        if url != account_link:
+            assert page.request.get(url).ok, url
+    page.goto(account_link)
+    page.wait_for_url(site + "/portal/magic/confirm/")
+    shot("6-sign-in-link")
+    page.click("button[type=submit]")
+    page.wait_for_url(site + "/portal/password/")
+    page.fill("input[name=new_password1]", "correct-horse-battery")
+    page.fill("input[name=new_password2]", "correct-horse-battery")
+    shot("7-choose-password")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(site + "/portal/")
+    assert line.username in page.content() and line.password in page.content()
+    shot("8-portal")
+
+    # The link worked once; the password works from now on.
+    page.goto(account_link)
+    assert "already been used" in page.content()
+    page.goto(site + "/portal/")
+    page.click("form.nav-form button")
+    page.wait_for_url(site + "/portal/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "correct-horse-battery")
+    page.click("form.card button[type=submit] >> text=Sign in")
+    page.wait_for_url(site + "/portal/")
+    assert line.password in page.content()
     page.close()
