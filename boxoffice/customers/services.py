@@ -86,7 +86,7 @@ def customer_portal_user(*, customer: Customer) -> AbstractBaseUser:
         return customer.user
     User = get_user_model()  # noqa: N806
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().select_related("user").get(pk=customer.pk)
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
         if locked.user_id is None:
             user = User(
                 username=f"{CUSTOMER_USERNAME_PREFIX}{uuid.uuid4().hex}", email=locked.email
@@ -222,3 +222,10 @@ def sign_in_link_use(*, token: str) -> SignInLinkUse:
     customer_mark_verified(customer=link.customer)
     audit_record(subject=link.customer, action="customer.signed_in_by_link")
     return SignInLinkUse(customer=link.customer, user=link.customer.user, next_path=link.next_path)
+
+
+def sign_in_links_purge(*, older_than_days: int = 30) -> int:
+    """Forget links that can no longer be used (their hashes are worthless, but rows add up)."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = SignInLink.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted

@@ -62,11 +62,19 @@ def task_worker(
 
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
     from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
+    from boxoffice.customers.services import sign_in_links_purge
+    from boxoffice.lib.ratelimit import rate_counters_purge
     from boxoffice.provisioning.services import operations_reconcile
 
+    housekeeping_due = 0.0
     while not stop.is_set():
         close_old_connections()
         try:
+            if time.monotonic() >= housekeeping_due:
+                # Closed rate-limit windows and long-dead sign-in links: hourly is plenty.
+                rate_counters_purge()
+                sign_in_links_purge()
+                housekeeping_due = time.monotonic() + 3600
             counts = operations_reconcile()
             if any(counts.values()):
                 logger.info("scheduler: %s", counts)

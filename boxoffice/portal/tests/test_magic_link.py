@@ -14,7 +14,7 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from boxoffice.customers.models import Customer, SignInLink
-from boxoffice.customers.services import sign_in_link_issue
+from boxoffice.customers.services import sign_in_link_issue, sign_in_links_purge
 from boxoffice.messaging.models import Message
 from boxoffice.portal.tests.conftest import signed_in_user_id
 
@@ -300,3 +300,14 @@ def test_it_caps_link_requests_per_client(client, newcomer, settings, run_tasks,
 
     assert b"Check your inbox" in response.content
     assert Message.objects.filter(kind="magic_link").count() == 2
+
+
+def test_it_purges_links_a_month_past_their_expiry(newcomer):
+    with time_machine.travel(START, tick=False) as traveller:
+        link_for(newcomer)
+        traveller.shift(timedelta(days=31))
+        link_for(newcomer)
+
+        assert sign_in_links_purge() == 1
+
+    assert SignInLink.objects.count() == 1
