@@ -18,12 +18,25 @@ ALIASES = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
+    if argv[1:] == ["generate-keys"]:
+        # Before Django: in production the settings refuse to load without the very keys this
+        # prints.
+        from boxoffice.lib.keys import production_keys_lines
+
+        print("\n".join(production_keys_lines()))
+        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "boxoffice.settings")
     if len(argv) > 1:
         argv[1] = ALIASES.get(argv[1], argv[1])
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(argv)
+    try:
+        execute_from_command_line(argv)
+    except ImproperlyConfigured as exc:
+        # A configuration the operator must fix: the sentence, not a traceback.
+        sys.stderr.write(f"boxoffice: {exc}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,15 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from boxoffice.lib.env import env_bool, env_float, env_int, env_list, env_str
+from boxoffice.lib import local_defaults
+from boxoffice.lib.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+from boxoffice.lib.keys import fernet_key_new, secret_key_new
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -20,6 +28,12 @@ load_dotenv(BASE_DIR / ".env")
 BOXOFFICE_ENV = env_str("BOXOFFICE_ENV", "local")  # local | production
 PRODUCTION = BOXOFFICE_ENV == "production"
 VAR_DIR = Path(env_str("BOXOFFICE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+
+def _local_default(value: str) -> str:
+    """A default that only makes sense on a developer's machine: empty in production, where
+    it must be configured (boxoffice.lib.production refuses what is missing)."""
+    return "" if PRODUCTION else value
 
 
 def _local_secret(name: str, env_name: str, generate) -> str:
@@ -40,22 +54,10 @@ def _local_secret(name: str, env_name: str, generate) -> str:
     return path.read_text().strip()
 
 
-def _new_secret_key() -> str:
-    import secrets
-
-    return secrets.token_urlsafe(50)
-
-
-def _new_fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode()
-
-
-SECRET_KEY = _local_secret("secret_key", "SECRET_KEY", _new_secret_key)
+SECRET_KEY = _local_secret("secret_key", "SECRET_KEY", secret_key_new)
 FIELD_ENCRYPTION_KEYS = [
     k.strip()
-    for k in _local_secret("field_encryption_key", "FIELD_ENCRYPTION_KEYS", _new_fernet_key).split(
+    for k in _local_secret("field_encryption_key", "FIELD_ENCRYPTION_KEYS", fernet_key_new).split(
         ","
     )
     if k.strip()
@@ -64,7 +66,7 @@ DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in e-mails and gateway callbacks.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_str("SITE_URL", _local_default(local_defaults.SITE_URL)).rstrip("/")
 SITE_NAME = env_str("SITE_NAME", "Boxoffice Demo TV")
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@boxoffice.localhost")
 
@@ -202,12 +204,15 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
 
 # --- Payment gateways -----------------------------------------------------------------------
 PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
+# The emulator's secrets and the demo account are defaults only outside production; a production
+# start refuses them even when set explicitly (boxoffice.lib.production).
 BANK_TRANSFER_DETAILS = env_str(
-    "BANK_TRANSFER_DETAILS",
-    "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX",
+    "BANK_TRANSFER_DETAILS", _local_default(local_defaults.BANK_TRANSFER_DETAILS)
 ).replace("\\n", "\n")
-STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_emulator")
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_emulator")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", _local_default(local_defaults.STRIPE_SECRET_KEY))
+STRIPE_WEBHOOK_SECRET = env_str(
+    "STRIPE_WEBHOOK_SECRET", _local_default(local_defaults.STRIPE_WEBHOOK_SECRET)
+)
 # Point the SDK at the local Stripe emulator (make run) or leave empty for api.stripe.com.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 

@@ -1,5 +1,6 @@
 """Webhook intake: verify, store, answer at once; processing runs as a task."""
 
+from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -12,7 +13,9 @@ from boxoffice.billing.services import webhook_event_store
 @csrf_exempt  # gateways cannot send our CSRF token; the signature check stands in for it
 @require_POST
 def webhook_receive(request, kind: str):
-    if kind not in GATEWAYS:
+    # Only enabled gateways: a disabled one's secret may still be set (or be a default) and must
+    # not be able to confirm payments.
+    if kind not in GATEWAYS or kind not in settings.PAYMENT_GATEWAYS:
         raise Http404("unknown gateway")
     try:
         event = gateway_for(kind).verify_webhook(body=request.body, headers=request.headers)

@@ -70,6 +70,13 @@ class GatewayAdapter(abc.ABC):
     kind: ClassVar[str]
     label: ClassVar[str]  # shown to the customer at checkout
 
+    @classmethod
+    def config_problems(cls, settings) -> list[str]:
+        """What in `settings` keeps this gateway from taking real money safely: one sentence per
+        problem, naming the variable and what to do. A production start refuses to go on while
+        an enabled gateway has any (boxoffice.lib.production)."""
+        return []
+
     @abc.abstractmethod
     def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart: ...
 

@@ -26,3 +26,22 @@ def gateway_for(kind: str) -> GatewayAdapter:
 def enabled_gateways() -> list[tuple[str, str]]:
     """[(kind, label)] the checkout offers, in the configured order."""
     return [(k, GATEWAYS[k].label) for k in settings.PAYMENT_GATEWAYS if k in GATEWAYS]
+
+
+def gateway_config_problems(settings) -> list[str]:
+    """Every problem of every gateway in PAYMENT_GATEWAYS; an unknown kind is one too."""
+    problems = []
+    if not settings.PAYMENT_GATEWAYS:
+        problems.append(
+            f"PAYMENT_GATEWAYS is empty: customers could not pay. Name one or more of "
+            f"{', '.join(GATEWAYS)}."
+        )
+    for kind in settings.PAYMENT_GATEWAYS:
+        if kind not in GATEWAYS:
+            problems.append(
+                f"PAYMENT_GATEWAYS names an unknown gateway {kind!r}: use only "
+                f"{', '.join(GATEWAYS)}."
+            )
+            continue
+        problems.extend(GATEWAYS[kind].config_problems(settings))
+    return problems

@@ -5,11 +5,27 @@ from __future__ import annotations
 from django.conf import settings
 
 from boxoffice.billing.gateways.base import CheckoutStart, GatewayAdapter
+from boxoffice.lib import local_defaults
 
 
 class ManualGateway(GatewayAdapter):
     kind = "manual"
     label = "Bank transfer"
+
+    @classmethod
+    def config_problems(cls, settings) -> list[str]:
+        details = settings.BANK_TRANSFER_DETAILS.strip()
+        if not details:
+            return [
+                "BANK_TRANSFER_DETAILS is not set: set it to the account customers pay into "
+                r"(lines separated by \n), or remove manual from PAYMENT_GATEWAYS."
+            ]
+        if details == local_defaults.BANK_TRANSFER_DETAILS.strip():
+            return [
+                "BANK_TRANSFER_DETAILS is the demo bank account: set it to the account customers "
+                r"pay into (lines separated by \n), or remove manual from PAYMENT_GATEWAYS."
+            ]
+        return []
 
     def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart:
         return CheckoutStart(redirect_url=success_url, instructions=bank_instructions(order))

@@ -19,6 +19,7 @@ from boxoffice.billing.gateways.base import (
     WebhookRejected,
 )
 from boxoffice.billing.gateways.stripe.client import stripe_client
+from boxoffice.lib import local_defaults
 
 logger = logging.getLogger(__name__)
 # Stripe amounts are in the currency's minor unit, except these zero-decimal currencies.
@@ -64,6 +65,41 @@ class StripeGateway(GatewayAdapter):
     kind = "stripe"
     label = "Card (Stripe)"
 
+    @classmethod
+    def config_problems(cls, settings) -> list[str]:
+        problems = []
+        key = settings.STRIPE_SECRET_KEY
+        if not key:
+            problems.append(
+                "STRIPE_SECRET_KEY is not set: set it to your Stripe secret key "
+                "(Stripe dashboard, Developers > API keys)."
+            )
+        elif key == local_defaults.STRIPE_SECRET_KEY:
+            problems.append(
+                f"STRIPE_SECRET_KEY is the local emulator's key ({key}): set it to your Stripe "
+                "secret key (Stripe dashboard, Developers > API keys)."
+            )
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        where = f"{settings.SITE_URL}/billing/webhooks/stripe/"
+        if not secret:
+            problems.append(
+                "STRIPE_WEBHOOK_SECRET is not set: set it to the signing secret (whsec_...) of "
+                f"the Stripe webhook endpoint for {where}."
+            )
+        elif secret == local_defaults.STRIPE_WEBHOOK_SECRET:
+            problems.append(
+                f"STRIPE_WEBHOOK_SECRET is the local emulator's secret ({secret}), with which "
+                "anyone can sign a payment: set it to the signing secret (whsec_...) of the "
+                f"Stripe webhook endpoint for {where}."
+            )
+        base_url = settings.STRIPE_API_BASE
+        if base_url and not base_url.lower().startswith("https://"):
+            problems.append(
+                f"STRIPE_API_BASE={base_url} is not an https:// address: leave it empty to talk "
+                "to Stripe itself (it points the SDK at the local emulator)."
+            )
+        return problems
+
     def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart:
         params = {
             "mode": "payment",
@@ -101,6 +137,10 @@ class StripeGateway(GatewayAdapter):
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature")
         if not signature:
             raise WebhookRejected("missing Stripe-Signature header")
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            # An HMAC with an empty key is one anybody can compute: without a secret nothing is
+            # authentic.
+            raise WebhookRejected("no webhook signing secret is configured (STRIPE_WEBHOOK_SECRET)")
         try:
             # Verifies every v1 signature in constant time and refuses events older than 300 s.
             event = stripe.Webhook.construct_event(

@@ -1,13 +1,15 @@
-import secrets
-
-from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand
+
+from boxoffice.lib.keys import production_keys_lines
 
 
 class Command(BaseCommand):
+    """`boxoffice generate-keys` runs the same function without loading settings (see cli.py):
+    this command is for `manage.py` and `call_command`."""
+
     help = "Print fresh SECRET_KEY and FIELD_ENCRYPTION_KEYS values for a production environment."
     requires_system_checks = []
 
     def handle(self, *args, **options):
-        self.stdout.write(f"SECRET_KEY={secrets.token_urlsafe(50)}")
-        self.stdout.write(f"FIELD_ENCRYPTION_KEYS={Fernet.generate_key().decode()}")
+        for line in production_keys_lines():
+            self.stdout.write(line)

@@ -1,0 +1,16 @@
+"""The values that let `make run` work with no configuration at all.
+
+They are public (they are in this file), so they are defaults only when BOXOFFICE_ENV is not
+`production`, and a production start refuses them wherever they are set. Nothing here imports
+Django: settings.py reads this module before Django is configured.
+"""
+
+# The local Stripe emulator's API key and webhook signing secret. Anyone who knows the secret can
+# sign a `checkout.session.completed` event, so a production site must never accept it.
+STRIPE_SECRET_KEY = "sk_test_emulator"
+STRIPE_WEBHOOK_SECRET = "whsec_emulator"  # noqa: S105 - a published placeholder, refused in production
+
+# The demo catalogue's bank account (a well-known example IBAN).
+BANK_TRANSFER_DETAILS = "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX"
+
+SITE_URL = "http://127.0.0.1:8000"

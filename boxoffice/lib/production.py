@@ -1,0 +1,52 @@
+"""What a production start refuses: configuration that is safe on a laptop and unsafe on the
+internet (the emulators' published secrets, the demo bank account, DEBUG, a plain-http site).
+
+`BillingConfig.ready()` runs `production_settings_check` in every process Django starts with
+BOXOFFICE_ENV=production (web, worker, migrate, check, ...), so a bad configuration stops
+the process before it serves or processes anything.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from boxoffice.lib import local_defaults
+
+
+def production_settings_problems(settings) -> list[str]:
+    """One sentence per problem, naming the variable and what to do."""
+    from boxoffice.billing.gateways.registry import gateway_config_problems
+
+    problems = []
+    if settings.DEBUG:
+        problems.append(
+            "DEBUG is on: unset it (or DEBUG=0); error pages would show code and settings to "
+            "anyone."
+        )
+    site_url = settings.SITE_URL
+    if not site_url:
+        problems.append(
+            "SITE_URL is not set: set it to the public https:// address of this site "
+            "(used in e-mails and gateway callbacks)."
+        )
+    elif site_url.rstrip("/") == local_defaults.SITE_URL:
+        problems.append(
+            f"SITE_URL is the local default ({site_url}): set it to the public https:// address "
+            "of this site."
+        )
+    elif not site_url.lower().startswith("https://"):
+        problems.append(
+            f"SITE_URL={site_url} is not https://: customers' links would send order and login "
+            "tokens in clear text. Use the https:// address."
+        )
+    problems.extend(gateway_config_problems(settings))
+    return problems
+
+
+def production_settings_check(settings) -> None:
+    problems = production_settings_problems(settings)
+    if problems:
+        raise ImproperlyConfigured(
+            "refusing to start with BOXOFFICE_ENV=production:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
