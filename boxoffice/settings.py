@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -18,6 +19,7 @@ from boxoffice.lib.env import (
     env_float,
     env_int,
     env_list,
+    env_proxy_ssl_header,
     env_str,
 )
 from boxoffice.lib.keys import fernet_key_new, secret_key_new
@@ -81,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",
     "django_tasks",
     "django_tasks_db",
     "boxoffice.lib",
@@ -102,6 +105,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "boxoffice.lib.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -252,11 +256,54 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# --- HTTP hardening -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that terminates TLS, Django sees plain http unless told which header the proxy
+# sets: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO means ("HTTP_X_FORWARDED_PROTO", "https").
+# Set it only when the proxy always sets (overwrites) that header, or any client could claim
+# https. Without it, SECURE_SSL_REDIRECT behind such a proxy redirects forever.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Load balancers probe /healthz over plain http and want a 200, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+# Order-status and login-link addresses carry tokens: other sites never see our URLs.
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp; Django 5.2 has none built in). Every public page
+# (storefront, checkout, order status, portal) keeps to this: no inline script or style, nothing
+# from other origins. No form-action: checkout answers its POST with a 303 to the payment
+# gateway's own origin, which form-action would block.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+# The back office (Django admin in the django-unfold theme, and our pages in its layout under
+# /backoffice/, the local inbox among them) gets a looser policy, as loose as unfold needs and no
+# looser (checked in Chromium, storefront/tests/test_browser_csp.py): Alpine.js evaluates its
+# x-data/x-init attributes as code ('unsafe-eval'), and unfold sets style="" attributes and
+# writes <style> elements ('unsafe-inline' for styles only). No inline script runs there either;
+# still same-origin only and never framed. Only signed-in staff see more than the login page.
+BACKOFFICE_URL_PREFIXES = ("/admin/", "/backoffice/")
+BACKOFFICE_CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        **CONTENT_SECURITY_POLICY["DIRECTIVES"],
+        "script-src": [SELF, UNSAFE_EVAL],
+        "style-src": [SELF, UNSAFE_INLINE],
+    }
+}
 
 # The cache holds login rate-limit counters, so every web process must see the same one: the
 # database by default (no extra service), Redis when REDIS_URL is set.

@@ -55,3 +55,21 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """Django's SECURE_PROXY_SSL_HEADER from `HTTP_X_FORWARDED_PROTO` (the header's value then
+    must be `https`), a header name as sent (`X-Forwarded-Proto`), or `NAME=value`
+    (`X-Forwarded-Ssl=on`). Unset or empty: None (no proxy is trusted)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    header = header.strip().upper().replace("-", "_")
+    if not header.startswith("HTTP_"):
+        header = f"HTTP_{header}"
+    if header == "HTTP_" or " " in header:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a header name (e.g. HTTP_X_FORWARDED_PROTO)"
+        )
+    return header, value.strip() or "https"
