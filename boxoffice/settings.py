@@ -30,6 +30,11 @@ load_dotenv(BASE_DIR / ".env")
 BOXOFFICE_ENV = env_str("BOXOFFICE_ENV", "local")  # local | production
 PRODUCTION = BOXOFFICE_ENV == "production"
 VAR_DIR = Path(env_str("BOXOFFICE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+if not VAR_DIR.exists():
+    # It holds the local secrets and the SQLite database: its owner's eyes only. An existing
+    # directory is left as its owner set it up.
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    VAR_DIR.chmod(0o700)
 
 
 def _local_default(value: str) -> str:
@@ -48,7 +53,6 @@ def _local_secret(name: str, env_name: str, generate) -> str:
             f"{env_name} must be set when BOXOFFICE_ENV=production "
             f"(generate one with: boxoffice generate-keys)"
         )
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     path = VAR_DIR / name
     if not path.exists():
         path.write_text(generate())
@@ -165,6 +169,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "BOXOFFICE_TEST_SQLITE_PATH",
         str(Path(tempfile.gettempdir()) / f"boxoffice-test-{os.getpid()}.sqlite3"),
     )
+    # Django's backend, creating the database files 0600 (they hold customers' data).
+    DATABASES["default"]["ENGINE"] = "boxoffice.lib.sqlite"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Background work ------------------------------------------------------------------------
@@ -325,9 +331,27 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Order and login tokens in URLs never reach a log: redacted on our handler, and at the
+    # source for the loggers that write request paths (so Django's own handlers get it too).
+    "filters": {"redact_secrets": {"()": "boxoffice.lib.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["redact_secrets"]},
+        "django.security.csrf": {"filters": ["redact_secrets"]},
+        # runserver's request lines (Django's default gives it a handler of its own).
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_secrets"],
+        },
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
@@ -356,7 +380,14 @@ UNFOLD = {
                     },
                     {"title": "Panels", "icon": "dns", "link": "/admin/panels/panel/"},
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
-                    {"title": "Local inbox", "icon": "mail", "link": "/backoffice/inbox/"},
+                    # The local inbox is not mounted in production (boxoffice/urls.py).
+                    *(
+                        []
+                        if PRODUCTION
+                        else [
+                            {"title": "Local inbox", "icon": "mail", "link": "/backoffice/inbox/"}
+                        ]
+                    ),
                 ],
             }
         ],

@@ -4,6 +4,7 @@ configuration with a sentence, and generate-keys works before any key exists."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,17 @@ def test_it_refuses_to_start_in_production_with_the_emulator_webhook_secret(tmp_
     assert "refusing to start with BOXOFFICE_ENV=production" in result.stderr
     assert "STRIPE_WEBHOOK_SECRET is the local emulator's secret (whsec_emulator)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_it_migrates_in_production_once_configured_and_keeps_the_files_private(tmp_path):
+    env = _env(tmp_path, **PRODUCTION, BOXOFFICE_SQLITE_PATH=str(tmp_path / "var" / "db.sqlite3"))
+
+    result = _boxoffice("migrate", "--no-input", env=env, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
+    database = tmp_path / "var" / "db.sqlite3"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
 
 
 def test_it_generates_keys_in_production_before_any_key_exists(tmp_path):

@@ -28,5 +28,9 @@ class Command(BaseCommand):
             "10",
             "--log-level",
             "warning",
+            # Redacts order and login tokens from the access log (off unless enabled, e.g.
+            # GUNICORN_CMD_ARGS="--access-logfile -") and the error log.
+            "--logger-class",
+            "boxoffice.lib.logging.GunicornLogger",
         ]
         os.execv(sys.executable, argv)  # noqa: S606 - replace this process with gunicorn

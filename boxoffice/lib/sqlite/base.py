@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.db.backends.sqlite3 import base
+
+PRIVATE = 0o600
+# The database file and SQLite's companions of it; in WAL mode those hold recent pages.
+SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_files_make_private(database: Path) -> None:
+    """Create `database` 0600 if it does not exist; tighten it and its companions if they are
+    ours and readable by others (made before this backend, or under another umask)."""
+    fd = os.open(database, os.O_CREAT | os.O_WRONLY, PRIVATE)
+    os.close(fd)
+    for suffix in SUFFIXES:
+        path = Path(f"{database}{suffix}")
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_mode & 0o777 != PRIVATE and stat.st_uid == os.getuid():
+            path.chmod(PRIVATE)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params):
+        name = str(conn_params["database"])
+        if not self.is_in_memory_db() and not name.startswith("file:"):
+            sqlite_files_make_private(Path(name))
+        return super().get_new_connection(conn_params)
