@@ -28,6 +28,7 @@ VARIABLES = (
     "CSRF_COOKIE_SECURE",
     "BOXOFFICE_VAR_DIR",
     "BOXOFFICE_SQLITE_PATH",
+    "DATABASE_URL",
 )
 PRODUCTION_KEYS = {
     "SECRET_KEY": "test-only-secret-key-" + "x" * 40,

@@ -97,11 +97,24 @@ def test_it_redirects_to_https_but_answers_the_health_probe_over_http(client, se
 
 
 @pytest.mark.django_db
-def test_it_trusts_the_proxy_https_header_only_when_configured(client, settings):
-    settings.SECURE_SSL_REDIRECT = True
-    settings.SECURE_HSTS_SECONDS = 31536000
-    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+def test_it_trusts_the_proxy_https_header_only_when_configured(
+    client, settings, monkeypatch, tmp_path
+):
+    production = settings_under(
+        monkeypatch,
+        tmp_path,
+        BOXOFFICE_ENV="production",
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+        **PRODUCTION_KEYS,
+    )
+    for name in (
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_PROXY_SSL_HEADER",
+        "SECURE_REFERRER_POLICY",
+    ):
+        setattr(settings, name, production[name])
 
     behind_proxy = client.get("/", HTTP_X_FORWARDED_PROTO="https")
     plain = client.get("/", HTTP_X_FORWARDED_PROTO="http")

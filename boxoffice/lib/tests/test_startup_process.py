@@ -35,7 +35,7 @@ def _boxoffice(*args: str, env: dict[str, str], timeout: float = 60):
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in VARIABLES and k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     env.update(BOXOFFICE_VAR_DIR=str(tmp_path / "var"), **extra)
     return env
 
