@@ -416,6 +416,9 @@ SIGN_IN_LIMITS = {
     "LINKS_PER_ADDRESS": env_int("SIGN_IN_LINKS_PER_ADDRESS", 5),
     "LINKS_PER_IP": env_int("SIGN_IN_LINKS_PER_IP", 20),
 }
+# Checkout submissions per client in SIGN_IN_LIMIT_WINDOW_MINUTES: each may create an account or
+# tell that an address already has one, so a script cannot do either in bulk.
+CHECKOUT_LIMIT_PER_IP = env_int("CHECKOUT_LIMIT_PER_IP", 20)
 # How many reverse proxies in front of `boxoffice web` append to X-Forwarded-For. 0: trust only
 # REMOTE_ADDR (anything else lets a client pick its own address and dodge the limits).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

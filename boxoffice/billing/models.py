@@ -4,6 +4,7 @@ import base64
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -22,11 +23,13 @@ def new_public_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def order_status_token(reference: str) -> str:
+def order_status_token(reference: str, *, secret: str | None = None) -> str:
     """The key in an order-status page's address. Derived from the order reference with the
     server's SECRET_KEY, so mails sent later can link to the page, while the database keeps only
     its SHA-256 (`Order.status_token_hash`): a copy of the database opens no status page."""
-    digest = salted_hmac("boxoffice.order-status", reference, algorithm="sha256").digest()
+    digest = salted_hmac(
+        "boxoffice.order-status", reference, secret=secret, algorithm="sha256"
+    ).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -111,7 +114,15 @@ class Order(models.Model):
 
     @property
     def status_token(self) -> str:
-        return order_status_token(self.reference)
+        """The token whose hash is stored: after a SECRET_KEY rotation, made with the old key
+        while it is listed in SECRET_KEY_FALLBACKS, so links in new mails match old pages."""
+        current = order_status_token(self.reference)
+        if self.status_token_hash and status_token_hash(current) != self.status_token_hash:
+            for old_key in settings.SECRET_KEY_FALLBACKS:
+                token = order_status_token(self.reference, secret=old_key)
+                if status_token_hash(token) == self.status_token_hash:
+                    return token
+        return current
 
 
 class Payment(models.Model):

@@ -99,6 +99,24 @@ def customer_portal_user(*, customer: Customer) -> AbstractBaseUser:
     return locked.user
 
 
+def customer_change_email(*, customer: Customer, email: str, actor: str) -> None:
+    """A new address for the account (an operator fixing a typo): the login follows it, and
+    every link sent to the old address stops working (Django's reset tokens hash user.email)."""
+    email = email_normalise(email)
+    with transaction.atomic():
+        old = Customer.objects.select_for_update().get(pk=customer.pk).email
+        if old == email:
+            return
+        Customer.objects.filter(pk=customer.pk).update(email=email, email_verified_at=None)
+        if customer.user_id:
+            get_user_model().objects.filter(pk=customer.user_id).update(email=email)
+        sign_in_links_revoke(customer=customer)
+        audit_record(
+            subject=customer, action="customer.email_changed", actor=actor, data={"from": old}
+        )
+    customer.email, customer.email_verified_at = email, None
+
+
 def customer_mark_verified(*, customer: Customer) -> None:
     """Someone used a link sent to the address: they control it."""
     now = timezone.now()
@@ -116,8 +134,11 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _password_fingerprint(user: AbstractBaseUser | None) -> str:
-    return salted_hmac("boxoffice.sign-in-link", user.password if user else "").hexdigest()
+def _password_fingerprint(user: AbstractBaseUser | None, email: str) -> str:
+    # A password change, or a change of the account's address, makes older links stale.
+    return salted_hmac(
+        "boxoffice.sign-in-link", f"{user.password if user else ''}|{email}", algorithm="sha256"
+    ).hexdigest()
 
 
 def sign_in_link_lifetime(purpose: str) -> timedelta:
@@ -157,7 +178,7 @@ def sign_in_link_issue(*, customer: Customer, purpose: str, next_path: str = "")
             purpose=purpose,
             token_hash=_token_hash(token),
             next_path=safe_next_path(next_path),
-            password_fingerprint=_password_fingerprint(user),
+            password_fingerprint=_password_fingerprint(user, customer.email),
             created_at=now,
             expires_at=now + sign_in_link_lifetime(purpose),
         )
@@ -200,8 +221,10 @@ def _live_link(token: str) -> SignInLink:
     user = link.customer.user
     if user is None or not user.is_active or user.is_staff or user.is_superuser:
         raise SignInLinkInvalid(_NOT_VALID)
-    if link.password_fingerprint != _password_fingerprint(user):
-        raise SignInLinkInvalid("Your password changed since this link was sent.", expired=True)
+    if link.password_fingerprint != _password_fingerprint(user, link.customer.email):
+        raise SignInLinkInvalid(
+            "Your password or e-mail address changed since this link was sent.", expired=True
+        )
     return link
 
 

@@ -13,7 +13,9 @@ class RateLimitedAdminLoginForm(AdminAuthenticationForm):
         username = (self.cleaned_data.get("username") or "").strip().lower()
         if not username or not self.cleaned_data.get("password"):
             return super().clean()
-        guard = SignInGuard(scope="admin", email=username, ip=client_ip(self.request))
+        guard = SignInGuard(
+            scope="admin", email=username, ip=client_ip(self.request), per_account=False
+        )
         try:
             guard.enter()
         except SignInThrottled as exc:

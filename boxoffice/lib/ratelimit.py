@@ -10,6 +10,8 @@ with no extra service. Windows are fixed: they open with the first hit and last 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from django.db import connection
 from django.db.models import F
 
 from boxoffice.lib.models import RateCounter
+
+logger = logging.getLogger(__name__)
 
 _TABLE = RateCounter._meta.db_table
 _UPSERT = f"""
@@ -83,18 +87,49 @@ def rate_counters_purge() -> int:
 
 
 def client_ip(request) -> str:
-    """The client's address. Behind TRUSTED_PROXY_COUNT proxies, the address the nearest of them
-    saw (counted from the right of X-Forwarded-For: what is left of it is the client's to
-    write); with no proxy configured, REMOTE_ADDR alone."""
+    """The client, as rate limits count it. Behind TRUSTED_PROXY_COUNT proxies, the address the
+    nearest of them saw (counted from the right of X-Forwarded-For: what is left of it is the
+    client's to write); with no proxy configured, REMOTE_ADDR alone. An IPv6 client counts as its
+    /64: one machine is given a whole /64 and could otherwise use a new address per attempt."""
     if request is None:
         return ""
+    address = request.META.get("REMOTE_ADDR", "")
     trusted = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if trusted > 0:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [h for h in hops if h]
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if len(hops) >= trusted:
-            return hops[-trusted]
-    return request.META.get("REMOTE_ADDR", "")
+            address = hops[-trusted]
+    elif forwarded:
+        _warn_untrusted_proxy_once()
+    return client_bucket(address)
+
+
+def client_bucket(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()[:64]
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+_warned_about_proxy = False
+
+
+def _warn_untrusted_proxy_once() -> None:
+    # Behind a proxy with TRUSTED_PROXY_COUNT=0 every client shares the proxy's address, so the
+    # per-client limits would stop everyone at once: say so (once per process).
+    global _warned_about_proxy
+    if not _warned_about_proxy:
+        _warned_about_proxy = True
+        logger.warning(
+            "requests carry X-Forwarded-For but TRUSTED_PROXY_COUNT is 0: rate limits count the "
+            "proxy's address for every client; set TRUSTED_PROXY_COUNT to the number of proxies"
+        )
 
 
 class SignInThrottled(Exception):
@@ -118,12 +153,16 @@ class SignInGuard:
       from anywhere else, still signs in;
     - per account from everywhere, set high: a botnet spread over many addresses pauses the
       password path for that account, and the owner signs in with a link sent to the address
-      (the slower path, never a hard lock-out).
+      (the slower path, never a hard lock-out: see portal/services.py on why a link always
+      reaches the owner). Off for the back office, which has no link path.
     """
 
     scope: str  # "portal" | "admin"
     email: str
     ip: str
+    # The per-account limit pauses passwords in favour of an e-mailed link; where there is no
+    # link (the back office), it would let anyone lock the operator out, so it is off there.
+    per_account: bool = True
 
     def _hit(self, what: str, value: str) -> Hit:
         return rate_hit(
@@ -149,6 +188,8 @@ class SignInGuard:
                 "or have a sign-in link e-mailed to you.",
                 offer_link=True,
             )
+        if not self.per_account:
+            return
         hit = self._hit("address", self.email)
         if hit.over(limits["PER_ADDRESS"]):
             raise SignInThrottled(
@@ -162,4 +203,5 @@ class SignInGuard:
         """The right password: this attempt was not a guess, so it does not count."""
         rate_clear(scope=f"signin:{self.scope}:pair", value=f"{self.email}|{self.ip}")
         rate_forgive(scope=f"signin:{self.scope}:ip", value=self.ip)
-        rate_forgive(scope=f"signin:{self.scope}:address", value=self.email)
+        if self.per_account:
+            rate_forgive(scope=f"signin:{self.scope}:address", value=self.email)

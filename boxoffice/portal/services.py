@@ -41,7 +41,9 @@ def portal_link_request_allowed(*, ip: str) -> bool:
 
 def _customer_for_mail(email: str, *, what: str) -> Customer | None:
     email = email_normalise(email)
-    # Each request sends mail to a real inbox: cap it so the form cannot flood one.
+    # Each request sends mail to a real inbox: cap it so the form cannot flood one. An attacker
+    # who uses up the cap cannot keep the owner out: every link they trigger lands in the
+    # owner's inbox, and the last one sent stays valid (30 minutes) beyond the 15-minute window.
     hit = rate_hit(scope=f"links:address:{what}", value=email, window=_window())
     if hit.over(settings.SIGN_IN_LIMITS["LINKS_PER_ADDRESS"]):
         logger.info("%s request throttled for an address", what)

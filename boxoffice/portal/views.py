@@ -10,6 +10,7 @@ from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -99,12 +100,24 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("portal:magic_confirm")
 
 
+def _confirm_code(token: str) -> str:
+    # Ties the button to the link whose address the page showed: another page could otherwise
+    # swap the session's token (a top-level GET of its own link) before the button is pressed,
+    # and the customer would find themselves in someone else's account.
+    return salted_hmac("boxoffice.portal.magic-confirm", token, algorithm="sha256").hexdigest()
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def magic_confirm(request: HttpRequest) -> HttpResponse:
     token = request.session.get(_SESSION_LINK_TOKEN, "")
     try:
         if request.method == "POST":
+            if not constant_time_compare(request.POST.get("confirm", ""), _confirm_code(token)):
+                raise SignInLinkInvalid(
+                    "This page no longer matches your sign-in link. Open the link in your "
+                    "e-mail again."
+                )
             used = sign_in_link_use(token=token)
             request.session.pop(_SESSION_LINK_TOKEN, None)
             login(request, used.user, backend=CUSTOMER_BACKEND)
@@ -113,7 +126,8 @@ def magic_confirm(request: HttpRequest) -> HttpResponse:
     except SignInLinkInvalid as exc:
         request.session.pop(_SESSION_LINK_TOKEN, None)
         return _link_invalid(request, exc)
-    return render(request, "portal/magic_confirm.html", {"customer": link.customer})
+    context = {"customer": link.customer, "confirm_code": _confirm_code(token)}
+    return render(request, "portal/magic_confirm.html", context)
 
 
 @never_cache

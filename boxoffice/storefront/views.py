@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from boxoffice.billing.selectors import order_progress
 from boxoffice.billing.services import checkout_begin
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
+from boxoffice.lib.ratelimit import client_ip, rate_hit
 from boxoffice.storefront.forms import CheckoutForm
 from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
 
@@ -32,7 +34,14 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     form = CheckoutForm(
         request.POST or None, plan=plan, gateways=enabled_gateways(), customer=customer
     )
-    if request.method == "POST" and form.is_valid():
+    throttled = request.method == "POST" and not _checkout_allowed(request)
+    if throttled:
+        # Not validated at all (validation would tell whether the address is known): the same
+        # values come back in an unbound form.
+        form = CheckoutForm(
+            initial=request.POST.dict(), plan=plan, gateways=enabled_gateways(), customer=customer
+        )
+    elif request.method == "POST" and form.is_valid():
         try:
             result = checkout_begin(
                 plan=plan,
@@ -50,7 +59,18 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             # 303: the browser follows with a GET, and Back does not offer to re-post the form.
             return HttpResponseRedirect(result.redirect_url, status=303)
-    return render(request, "storefront/checkout.html", {"form": form, "offer": plan_offer(plan)})
+    context = {"form": form, "offer": plan_offer(plan), "throttled": throttled}
+    return render(request, "storefront/checkout.html", context)
+
+
+def _checkout_allowed(request: HttpRequest) -> bool:
+    # Counted before the form is read: over the limit, nothing is created or revealed.
+    hit = rate_hit(
+        scope="checkout:ip",
+        value=client_ip(request),
+        window=settings.SIGN_IN_LIMITS["WINDOW_SECONDS"],
+    )
+    return not hit.over(settings.CHECKOUT_LIMIT_PER_IP)
 
 
 def _progress_context(order: Order) -> dict:

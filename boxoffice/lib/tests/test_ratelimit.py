@@ -10,7 +10,13 @@ import time_machine
 from django.db import connection
 
 from boxoffice.lib.models import RateCounter
-from boxoffice.lib.ratelimit import rate_clear, rate_counters_purge, rate_forgive, rate_hit
+from boxoffice.lib.ratelimit import (
+    client_bucket,
+    rate_clear,
+    rate_counters_purge,
+    rate_forgive,
+    rate_hit,
+)
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -92,3 +98,17 @@ def test_it_gives_every_concurrent_hit_its_own_count():
         thread.join(timeout=30)
 
     assert sorted(seen) == list(range(1, 21))
+
+
+@pytest.mark.parametrize(
+    ("address", "bucket"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_it_counts_an_ipv6_client_as_its_64(address, bucket):
+    assert client_bucket(address) == bucket

@@ -328,3 +328,33 @@ def test_it_holds_the_limit_under_forty_concurrent_wrong_logins(path, password_c
     # The other 35 were refused before any password check (per account and client, then per
     # client once the client passed twenty attempts).
     assert sum(b"Too many" in a for a in answers) == 35
+
+
+def test_it_never_locks_an_operator_out_however_many_places_guess(client, db, settings):
+    settings.SIGN_IN_LIMITS = {**settings.SIGN_IN_LIMITS, "PER_ADDRESS": 10}
+    get_user_model().objects.create_user(
+        username="ops@operator.test", password="staff pass 42", is_staff=True
+    )
+    for n in range(12):
+        for _ in range(5):
+            Client().post(
+                "/admin/login/",
+                {"username": "ops@operator.test", "password": "wrong"},
+                REMOTE_ADDR=f"203.0.113.{n}",
+            )
+
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "ops@operator.test", "password": "staff pass 42", "next": "/admin/"},
+        REMOTE_ADDR="198.51.100.3",
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_it_counts_an_ipv6_client_by_its_64_not_by_each_address(client, owner, password_checks):
+    for n in range(30):
+        sign_in(Client(), password="wrong", ip=f"2001:db8:5:6::{n + 1:x}")
+
+    assert len(password_checks) == 5
+    assert sign_in(client, ip="2001:db8:9:9::1").status_code == 302

@@ -14,9 +14,13 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from boxoffice.customers.models import Customer, SignInLink
-from boxoffice.customers.services import sign_in_link_issue, sign_in_links_purge
+from boxoffice.customers.services import (
+    customer_change_email,
+    sign_in_link_issue,
+    sign_in_links_purge,
+)
 from boxoffice.messaging.models import Message
-from boxoffice.portal.tests.conftest import signed_in_user_id
+from boxoffice.portal.tests.conftest import press_sign_in, signed_in_user_id
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://tv.shop.test"
@@ -45,7 +49,7 @@ def use(client, path: str):
     if landing.status_code != 302:
         return landing
     assert landing["Location"] == "/portal/magic/confirm/"
-    return client.post("/portal/magic/confirm/")
+    return press_sign_in(client)
 
 
 def page_without(response, email: bytes) -> bytes:
@@ -100,9 +104,9 @@ def test_it_posts_the_confirmation_with_csrf_and_the_sites_origin(newcomer):
     client.get("/portal/magic/confirm/")
     token = client.cookies["csrftoken"].value
 
-    response = client.post(
-        "/portal/magic/confirm/",
-        {"csrfmiddlewaretoken": token},
+    response = press_sign_in(
+        client,
+        data={"csrfmiddlewaretoken": token},
         HTTP_ORIGIN="http://testserver",
         HTTP_REFERER="http://testserver/portal/magic/confirm/",
     )
@@ -151,7 +155,7 @@ def test_it_signs_in_once_when_two_tabs_press_the_button(newcomer):
     first.get(path)
     second.get(path)
 
-    answers = [first.post("/portal/magic/confirm/"), second.post("/portal/magic/confirm/")]
+    answers = [press_sign_in(first), press_sign_in(second)]
 
     assert sorted(a.status_code for a in answers) == [302, 400]
 
@@ -176,7 +180,7 @@ def test_it_stops_a_link_when_the_password_changes(client, owner):
     response = use(client, path)
 
     assert response.status_code == 400
-    assert b"password changed" in response.content
+    assert b"changed since this link was sent" in response.content
 
 
 def test_it_lets_a_requested_link_live_for_minutes(client, newcomer):
@@ -212,6 +216,21 @@ def test_it_refuses_a_forged_link(client, newcomer, token):
 
     assert response.status_code == 400
     assert b"This link does not work" in response.content
+    assert signed_in_user_id(client) is None
+
+
+def test_it_signs_in_only_to_the_account_the_page_showed(client, newcomer, db):
+    attacker = Customer.objects.create(email="attacker@example.test")
+    client.get(link_for(newcomer))
+    shown = client.get("/portal/magic/confirm/")
+    code = re.search(rb'name="confirm" value="([0-9a-f]+)"', shown.content).group(1).decode()
+    assert b"new.viewer@example.test" in shown.content
+    # Another page navigates the same browser to the attacker's own link meanwhile.
+    client.get(link_for(attacker))
+
+    response = client.post("/portal/magic/confirm/", {"confirm": code})
+
+    assert response.status_code == 400 and b"no longer matches" in response.content
     assert signed_in_user_id(client) is None
 
 
@@ -311,3 +330,16 @@ def test_it_purges_links_a_month_past_their_expiry(newcomer):
         assert sign_in_links_purge() == 1
 
     assert SignInLink.objects.count() == 1
+
+
+def test_it_stops_links_sent_to_an_address_the_account_no_longer_has(client, owner):
+    path = link_for(owner)
+    customer_change_email(customer=owner, email="Jane.New@example.test", actor="ops")
+
+    response = use(client, path)
+
+    assert response.status_code == 400
+    owner.refresh_from_db()
+    owner.user.refresh_from_db()
+    assert owner.email == owner.user.email == "jane.new@example.test"
+    assert owner.email_verified_at is None

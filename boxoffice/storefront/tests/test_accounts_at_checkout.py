@@ -16,6 +16,7 @@ from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.emails import payment_pending_email_send
+from boxoffice.portal.tests.conftest import press_sign_in
 
 SITE = "https://tv.shop.test"
 VICTIM = "victim@example.test"
@@ -82,7 +83,8 @@ def test_it_ends_the_takeover_with_the_attacker_out_and_the_owner_in(
     owner.post("/portal/magic/request/", {"email": VICTIM, "next": "/checkout/monthly/"})
     run_tasks()
     landing = owner.get(link_from_inbox(smtp_inbox, VICTIM))
-    assert owner.post(landing["Location"])["Location"] == "/checkout/monthly/"
+    assert landing["Location"] == "/portal/magic/confirm/"
+    assert press_sign_in(owner)["Location"] == "/checkout/monthly/"
 
     # Signed in, the owner's order goes to their account, in their name.
     page = owner.get("/checkout/monthly/")
@@ -116,8 +118,8 @@ def test_it_never_attaches_a_customer_to_a_staff_user(client, smtp_inbox, run_ta
     assert customer.user is None
     client.post("/portal/magic/request/", {"email": "ops@operator.test"})
     run_tasks()
-    landing = client.get(link_from_inbox(smtp_inbox, "ops@operator.test"))
-    client.post(landing["Location"])
+    client.get(link_from_inbox(smtp_inbox, "ops@operator.test"))
+    press_sign_in(client)
 
     customer.refresh_from_db()
     assert customer.user is not None and customer.user != staff
@@ -150,3 +152,21 @@ def test_it_offers_the_same_way_in_when_two_checkouts_race_for_a_new_address(cli
     assert response.status_code == 200
     assert b"You have ordered with this address before" in response.content
     assert Order.objects.count() == 0
+
+
+def test_it_caps_checkouts_per_client_so_addresses_cannot_be_probed_in_bulk(client, settings):
+    settings.CHECKOUT_LIMIT_PER_IP = 3
+    Customer.objects.create(email=VICTIM)
+    for n in range(3):
+        assert checkout(client, email=f"probe{n}@example.test").status_code == 303
+
+    response = checkout(client)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Too many orders from your network" in html
+    assert "You have ordered with this address before" not in html
+    assert 'value="victim@example.test"' in html  # what was typed comes back
+    assert Customer.objects.count() == 4 and Order.objects.count() == 3
+    other_client = checkout(Client(REMOTE_ADDR="198.51.100.8"), email="fresh@example.test")
+    assert other_client.status_code == 303

@@ -99,9 +99,12 @@ def test_it_takes_a_customer_from_the_storefront_to_a_working_line(
     landing = http.get(portal_link.removeprefix(site))
     assert landing.status_code == 302 and landing.headers["location"] == "/portal/magic/confirm/"
     token = _csrf(http, "/portal/magic/confirm/")
+    confirm = re.search(
+        r'name="confirm" value="([0-9a-f]+)"', http.get("/portal/magic/confirm/").text
+    )
     signed_in = http.post(
         "/portal/magic/confirm/",
-        data={"csrfmiddlewaretoken": token},
+        data={"csrfmiddlewaretoken": token, "confirm": confirm.group(1)},
         headers={"Referer": f"{site}/portal/magic/confirm/", "Origin": site},
     )
     assert signed_in.status_code == 302 and signed_in.headers["location"] == "/portal/password/"

@@ -198,3 +198,14 @@ def test_it_never_shows_the_login_once_the_money_went_back(client, order, order_
     html = client.get(_urls(order)[0]).content.decode()
 
     assert "Sunny2024Day" not in html and "janedoe1" not in html
+
+
+@pytest.mark.django_db
+def test_it_keeps_status_links_working_through_a_secret_key_rotation(client, order, settings):
+    old_url = _urls(order)[0]
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-for-this-test-0123456789abcdef"
+    order.refresh_from_db()
+
+    assert _urls(order)[0] == old_url
+    assert client.get(old_url).status_code == 200
