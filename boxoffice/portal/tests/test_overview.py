@@ -154,9 +154,9 @@ def test_it_links_orders_awaiting_payment_to_their_status_page(client, owner, pl
 
     page = client.get("/portal/").content.decode()
 
-    assert f'href="/order/{waiting.public_token}/"' in page
-    assert f'href="/order/{pending.public_token}/"' in page
-    assert paid.public_token not in page
+    assert f'href="/order/{waiting.status_token}/"' in page
+    assert f'href="/order/{pending.status_token}/"' in page
+    assert paid.status_token not in page
 
 
 def test_it_shows_an_outsider_nothing_of_the_owners(client, owner, outsider, make_line, plan):
@@ -170,7 +170,7 @@ def test_it_shows_an_outsider_nothing_of_the_owners(client, owner, outsider, mak
     assert "outsider_tv" in page
     assert "owner_tv" not in page
     assert "owner@example.test" not in page
-    assert order.public_token not in page
+    assert order.status_token not in page
     assert order.reference not in page
 
 
@@ -193,3 +193,17 @@ def test_it_reads_the_overview_in_the_same_number_of_queries_for_many_lines(
         response = client.get("/portal/")
 
     assert response.content.decode().count('class="btn btn-small btn-secondary copy-btn"') == 8 * 6
+
+
+def test_it_invites_a_customer_without_a_password_to_choose_one(client, db):
+    from boxoffice.customers.models import Customer
+    from boxoffice.customers.services import customer_portal_user
+
+    customer = Customer.objects.create(email="new@example.test")
+    client.force_login(customer_portal_user(customer=customer))
+
+    page = client.get("/portal/")
+
+    assert b"Choose a password" in page.content
+    assert b'href="/portal/password/"' in page.content
+    assert "no-store" in page["Cache-Control"]
