@@ -422,6 +422,9 @@ CHECKOUT_LIMIT_PER_IP = env_int("CHECKOUT_LIMIT_PER_IP", 20)
 # How many reverse proxies in front of `boxoffice web` append to X-Forwarded-For. 0: trust only
 # REMOTE_ADDR (anything else lets a client pick its own address and dodge the limits).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Earlier SECRET_KEYs, comma-separated, after a rotation: sessions and signed links made with
+# them (order-status links in mails already sent) keep working until they are dropped from here.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # The order-status page shows the line's login only this long after the line is ready; after
 # that (or once a line is suspended, expired or refunded) the customer signs in to see it.
 ORDER_STATUS_CREDENTIALS_HOURS = env_int("ORDER_STATUS_CREDENTIALS_HOURS", 24)
