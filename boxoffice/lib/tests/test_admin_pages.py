@@ -140,3 +140,17 @@ def test_it_keeps_the_panel_api_key_when_the_form_leaves_it_empty(admin_client, 
     panel.refresh_from_db()
     assert panel.capacity == 50
     assert panel.api_key == API_KEY
+
+
+def test_it_lands_an_operator_in_the_back_office_after_a_plain_login(client, db):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user(
+        username="ops@operator.test", password="staff pass 42", is_staff=True
+    )
+
+    response = client.post(
+        "/admin/login/", {"username": "ops@operator.test", "password": "staff pass 42"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/admin/"
