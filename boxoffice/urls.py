@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponse
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 
 def healthz(request):
@@ -10,6 +12,8 @@ def healthz(request):
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin, error pages).
+    path("favicon.ico", RedirectView.as_view(url=static("boxoffice/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     # The local inbox shows mail caught by the loopback SMTP server of `make run`: a development
     # tool, never mounted in production.

@@ -154,3 +154,10 @@ def test_it_lands_an_operator_in_the_back_office_after_a_plain_login(client, db)
     )
 
     assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_it_answers_the_favicon_request_of_every_page(client, db):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[0][0].endswith("/boxoffice/favicon.svg")
