@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
@@ -69,10 +70,16 @@ FIELD_ENCRYPTION_KEYS = [
     if k.strip()
 ]
 DEBUG = env_bool("DEBUG", not PRODUCTION)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in e-mails and gateway callbacks.
 SITE_URL = env_str("SITE_URL", _local_default(local_defaults.SITE_URL)).rstrip("/")
+# In production the site's own host by default (Django answers 400 to any other Host header).
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS",
+    [urlsplit(SITE_URL).hostname or ""]
+    if PRODUCTION
+    else ["localhost", "127.0.0.1", "[::1]", "testserver"],
+)
 SITE_NAME = env_str("SITE_NAME", "Boxoffice Demo TV")
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@boxoffice.localhost")
 

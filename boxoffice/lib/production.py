@@ -8,7 +8,10 @@ the process before it serves or processes anything.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 
 from boxoffice.lib import local_defaults
 
@@ -38,6 +41,19 @@ def production_settings_problems(settings) -> list[str]:
         problems.append(
             f"SITE_URL={site_url} is not https://: customers' links would send order and login "
             "tokens in clear text. Use the https:// address."
+        )
+    site_ok = site_url.lower().startswith("https://")
+    host = urlsplit(site_url).hostname if site_ok else None
+    if "*" in settings.ALLOWED_HOSTS:
+        problems.append(
+            "ALLOWED_HOSTS contains '*': list the host names this site answers to (by default "
+            "the host of SITE_URL), or forged Host headers reach password-reset and other links."
+        )
+    elif host and not validate_host(host, settings.ALLOWED_HOSTS):
+        problems.append(
+            f"ALLOWED_HOSTS={','.join(settings.ALLOWED_HOSTS)} does not include {host}, the host "
+            "of SITE_URL: every request to the site would be refused. Add it (or leave "
+            "ALLOWED_HOSTS unset)."
         )
     problems.extend(gateway_config_problems(settings))
     return problems

@@ -26,6 +26,7 @@ def production(settings):
     settings.DEBUG = False
     settings.STRIPE_API_BASE = ""
     settings.PAYMENT_GATEWAYS = ["stripe", "manual"]
+    settings.ALLOWED_HOSTS = ["tv.example.com"]
     for name, value in LIVE.items():
         setattr(settings, name, value)
     return settings
@@ -125,6 +126,16 @@ def test_it_refuses_a_site_url_that_is_local_or_not_https(production, site_url, 
     assert said in _problems()
 
 
+@pytest.mark.parametrize(
+    ("hosts", "said"),
+    [(["*"], "ALLOWED_HOSTS contains '*'"), (["other.example.com"], "does not include")],
+)
+def test_it_refuses_allowed_hosts_that_are_open_or_miss_the_site(production, hosts, said):
+    production.ALLOWED_HOSTS = hosts
+
+    assert said in _problems()
+
+
 def test_it_refuses_debug(production):
     production.DEBUG = True
 
@@ -166,3 +177,15 @@ def test_it_leaves_the_emulator_values_out_of_production_defaults(monkeypatch, t
     for name in ("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "SITE_URL", "BANK_TRANSFER_DETAILS"):
         assert production[name] == "", name
     assert production["DEBUG"] is False
+
+
+def test_it_answers_only_the_site_host_in_production_by_default(monkeypatch, tmp_path):
+    production = settings_under(
+        monkeypatch,
+        tmp_path / "prod",
+        BOXOFFICE_ENV="production",
+        SITE_URL="https://tv.example.com",
+        **PRODUCTION_KEYS,
+    )
+
+    assert production["ALLOWED_HOSTS"] == ["tv.example.com"]
