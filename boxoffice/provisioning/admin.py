@@ -11,7 +11,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.forms import LineOperateForm
-from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.selectors import line_panel_state
 from boxoffice.provisioning.services import (
     OPERATOR_ACTIONS,
@@ -188,3 +188,49 @@ class PanelOperationAdmin(ModelAdmin):
             operation_retry_now(operation=op, actor=request.user.get_username()) for op in queryset
         )
         self.message_user(request, f"{n} operations sent back to the queue", messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ModelAdmin):
+    """Which `boxoffice worker` processes are alive: a stale row is a worker that stopped
+    beating without saying goodbye (killed, hung, or its machine is gone)."""
+
+    list_display = [
+        "worker_id",
+        "host",
+        "pid",
+        "state_label",
+        "threads",
+        "last_beat_at",
+        "started_at",
+    ]
+    search_fields = ["worker_id", "host"]
+    readonly_fields = [
+        "worker_id",
+        "host",
+        "pid",
+        "threads_alive",
+        "threads_total",
+        "started_at",
+        "last_beat_at",
+        "stopped_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def state_label(self, obj: WorkerHeartbeat) -> str:
+        return {
+            "running": "running",
+            "degraded": "DEGRADED (threads died)",
+            "stale": "STALE (no heartbeat)",
+            "stopped": "stopped",
+        }[obj.state]
+
+    @admin.display(description="task threads alive")
+    def threads(self, obj: WorkerHeartbeat) -> str:
+        return f"{obj.threads_alive}/{obj.threads_total}"

@@ -38,7 +38,7 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
-from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.usernames import (
     next_suffix_name,
     password_generate,
@@ -681,3 +681,35 @@ def operations_drain(*, panel: Panel) -> int:
     for pk in waiting:
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return len(waiting)
+
+
+# --- Worker heartbeats -----------------------------------------------------------------------
+
+
+def worker_heartbeat_beat(
+    *, worker_id: str, host: str, pid: int, threads_alive: int, threads_total: int
+) -> WorkerHeartbeat:
+    """The scheduler's "still here": one row per worker process, refreshed every few seconds."""
+    beat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={
+            "host": host,
+            "pid": pid,
+            "threads_alive": threads_alive,
+            "threads_total": threads_total,
+            "last_beat_at": timezone.now(),
+            "stopped_at": None,
+        },
+    )
+    return beat
+
+
+def worker_heartbeat_stop(*, worker_id: str) -> None:
+    """A clean shutdown says so, so the back office does not report the worker as lost."""
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+
+
+def worker_heartbeats_purge() -> int:
+    """Rows of workers gone for a week are history, not news."""
+    cutoff = timezone.now() - timedelta(days=7)
+    return WorkerHeartbeat.objects.filter(last_beat_at__lt=cutoff).delete()[0]
