@@ -57,6 +57,7 @@ def test_it_keeps_a_task_thread_working_after_database_is_locked(
         thread.join(timeout=10)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_it_exits_with_a_failure_status_when_a_task_thread_dies(monkeypatch, settings):
     settings.PROVISIONING = {**settings.PROVISIONING, "LEASE_SECONDS": 1}
 
