@@ -383,6 +383,11 @@ UNFOLD = {
                         "link": "/admin/provisioning/paneloperation/",
                     },
                     {"title": "Panels", "icon": "dns", "link": "/admin/panels/panel/"},
+                    {
+                        "title": "Workers",
+                        "icon": "monitor_heart",
+                        "link": "/admin/provisioning/workerheartbeat/",
+                    },
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
                     # The local inbox is not mounted in production (boxoffice/urls.py).
                     *(
