@@ -192,6 +192,10 @@ WORKER_POLL_INTERVAL = env_float("WORKER_POLL_INTERVAL", 0.05)
 WORKER_THREADS = env_int("WORKER_THREADS", 4)
 # How often the worker's scheduler re-drives due/stuck operations and probes down panels.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
+# Each worker's scheduler writes its heartbeat row this often; a row older than the stale limit
+# means the worker (or its scheduler) is gone, and the back office says so.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
+WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 30.0)
 
 # --- Provisioning policy --------------------------------------------------------------------
 PROVISIONING = {
@@ -389,6 +393,11 @@ UNFOLD = {
                         "link": "/admin/provisioning/paneloperation/",
                     },
                     {"title": "Panels", "icon": "dns", "link": "/admin/panels/panel/"},
+                    {
+                        "title": "Workers",
+                        "icon": "monitor_heart",
+                        "link": "/admin/provisioning/workerheartbeat/",
+                    },
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
                     # The local inbox is not mounted in production (boxoffice/urls.py).
                     *(

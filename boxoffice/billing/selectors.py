@@ -62,7 +62,14 @@ def order_progress(order: Order) -> OrderProgress:
             "Your payment method needs a little longer to confirm. Nothing more to do: this page "
             "updates by itself, and we e-mail you as soon as it is confirmed.",
         )
-    if order.status in (S.FAILED, S.EXPIRED, S.CANCELLED):
+    if order.status == S.CANCELLED:
+        return OrderProgress(
+            "failed",
+            "This order is cancelled",
+            "Nothing was charged. You are welcome to choose a plan again whenever you like.",
+            finished=True,
+        )
+    if order.status in (S.FAILED, S.EXPIRED):
         return OrderProgress(
             "failed",
             "The payment did not go through",
@@ -115,6 +122,15 @@ def order_progress(order: Order) -> OrderProgress:
             "review",
             "Your payment is safe; we are setting up your line by hand",
             "Something needs a person's attention. We will e-mail your login as soon as it is ready.",
+        )
+    if line is not None and line.panel.is_down:
+        # Known at once (the circuit is open), so said at once rather than after the delay notice.
+        return OrderProgress(
+            "delayed",
+            "Your payment is safe; your line is on its way",
+            "Our TV server is not answering right now. We keep trying, and your line is set up "
+            "automatically as soon as it is back: your login will appear here and arrive by "
+            "e-mail. There is nothing you need to do.",
         )
     waited = timezone.now() - (order.paid_at or order.created_at)
     if waited > timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"]):

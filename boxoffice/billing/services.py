@@ -402,6 +402,14 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
         if update.status in (gw.FAILED, gw.EXPIRED):
             if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
                 return "ignored"
+            if (
+                update.gateway_reference
+                and locked.gateway_reference
+                and update.gateway_reference != locked.gateway_reference
+            ):
+                # The end of a checkout this order has replaced (the customer paid again from
+                # the status page): the order lives on in its new checkout.
+                return "ignored"
             order_status, payment_status = _UPDATE_STATES[update.status]
             locked.status = order_status
             locked.save(update_fields=["status", "updated_at"])
@@ -443,3 +451,106 @@ def order_review_dismiss(*, order: Order, actor: str) -> None:
         actor=actor,
         data={"reason": order.review_reason},
     )
+
+
+# --- The customer back from the gateway's page -------------------------------------------------
+
+# Orders the customer may pay again, or cancel, from the status page.
+_RESTARTABLE = (Order.Status.AWAITING_PAYMENT, Order.Status.FAILED, Order.Status.EXPIRED)
+
+
+class OrderNotRestartable(Exception):
+    """The order is paid, being paid or closed: nothing to pay or cancel any more."""
+
+
+def order_confirm_on_return(*, order: Order) -> str:
+    """The customer is back on the status page: ask the gateway (outside any transaction) about
+    the order's checkout and apply what it says through the path the webhook takes, so a paid
+    order shows as paid on the first screen. The webhook, when it lands, changes nothing."""
+    if order.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
+        return "ignored"
+    try:
+        adapter = gateway_for(order.gateway)
+    except ValueError:  # a gateway this installation no longer has
+        return "unknown"
+    update = adapter.checkout_status(order=order)
+    if update is None or update.status not in (gw.CONFIRMED, gw.PENDING):
+        return "unknown"
+    if update.order_reference and update.order_reference != order.reference:
+        return "ignored"
+    result = payment_update_apply(order=order, update=update)
+    audit_record(subject=order, action="order.confirmed_on_return", data={"result": result})
+    order.refresh_from_db()
+    return result
+
+
+def _checkout_close(order: Order) -> bool:
+    """Close the order's open checkout; True when it turns out it was paid meanwhile (then the
+    payment is applied and nothing else must happen)."""
+    update = gateway_for(order.gateway).checkout_close(order=order)
+    if update is not None and update.status in (gw.CONFIRMED, gw.PENDING):
+        payment_update_apply(order=order, update=update)
+        return True
+    return False
+
+
+def order_checkout_restart(*, order: Order, status_url: str, replacing: str) -> str:
+    """A fresh checkout for the same order (the customer left the payment page or the payment
+    failed). `replacing` is the checkout the customer saw, so a second click does not replace
+    the fresh one. Returns where to send the customer. Raises UnableToTakePayment."""
+    try:
+        hosted = gateway_for(order.gateway).hosted_page
+    except ValueError:
+        hosted = False
+    if order.status not in _RESTARTABLE or not hosted:
+        raise OrderNotRestartable(order.reference)
+    if replacing != order.gateway_reference:
+        return status_url
+    if _checkout_close(order):
+        return status_url
+    start = gateway_for(order.gateway).start_checkout(
+        order=order, success_url=status_url, cancel_url=status_url
+    )
+    with transaction.atomic():
+        moved = Order.objects.filter(
+            pk=order.pk, status__in=_RESTARTABLE, gateway_reference=replacing
+        ).update(
+            status=Order.Status.AWAITING_PAYMENT,
+            gateway_reference=start.gateway_reference,
+            updated_at=timezone.now(),
+        )
+        if moved:
+            audit_record(
+                subject=order,
+                action="order.checkout_restarted",
+                actor="customer",
+                data={"replaced": replacing, "checkout": start.gateway_reference},
+            )
+    return (start.redirect_url or status_url) if moved else status_url
+
+
+def order_cancel_by_customer(*, order: Order) -> str:
+    """The customer gives up on an unpaid order: its checkout is closed first (so it cannot be
+    paid after we call it cancelled). Returns "cancelled", "paid" (it was, meanwhile) or
+    "ignored". Raises UnableToTakePayment when the gateway cannot be reached."""
+    if order.status not in _RESTARTABLE:
+        return "ignored"
+    try:
+        paid = _checkout_close(order)
+    except ValueError:  # a gateway this installation no longer has: nothing to close there
+        paid = False
+    if paid:
+        return "paid"
+    with transaction.atomic():
+        done = Order.objects.filter(pk=order.pk, status__in=_RESTARTABLE).update(
+            status=Order.Status.CANCELLED, updated_at=timezone.now()
+        )
+        if done:
+            audit_record(
+                subject=order,
+                action="order.cancelled",
+                actor="customer",
+                data={"reason": "cancelled by the customer"},
+            )
+    order.refresh_from_db()
+    return "cancelled" if done else "ignored"

@@ -1,12 +1,24 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import ActionForm
 from unfold.widgets import UnfoldAdminSelectWidget
 
 from boxoffice.panels.models import Panel
-from boxoffice.provisioning.models import Line, PanelOperation
-from boxoffice.provisioning.services import line_move, operation_retry_now
+from boxoffice.provisioning.forms import LineOperateForm
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.selectors import line_panel_state
+from boxoffice.provisioning.services import (
+    OPERATOR_ACTIONS,
+    line_move,
+    line_operator_request,
+    operation_retry_now,
+)
 
 
 class LineActionForm(ActionForm):
@@ -42,7 +54,14 @@ class LineAdmin(ModelAdmin):
     ]
     list_filter = ["status", "panel", "plan", "username_adjusted"]
     search_fields = ["username", "customer__email", "order__reference", "panel_line_id"]
+    # What the panel holds changes only through operations (the buttons below the form), so the
+    # form cannot claim a change the panel never saw.
     readonly_fields = [
+        "panel",
+        "username",
+        "status",
+        "connections",
+        "expires_at",
         "panel_line_id",
         "requested_username",
         "username_adjusted",
@@ -55,6 +74,60 @@ class LineAdmin(ModelAdmin):
     inlines = [OperationInline]
     action_form = LineActionForm
     actions = ["move_to_panel"]
+    change_form_outer_after_template = "provisioning/admin/line_operations.html"
+
+    def get_urls(self):
+        operate = self.admin_site.admin_view(require_POST(self.operate_view))
+        return [
+            path("<path:object_id>/operate/", operate, name="provisioning_line_operate"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The panel is asked here, before Django's change view opens its transaction.
+        line = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if line is not None:
+            extra_context.update(
+                panel_state=line_panel_state(line=line),
+                operate_url=reverse("admin:provisioning_line_operate", args=[line.pk]),
+                operate_actions=OPERATOR_ACTIONS,
+                operate_panels=Panel.objects.filter(enabled=True).exclude(pk=line.panel_id),
+                recent_operations=line.operations.order_by("-created_at", "-id")[:10],
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def operate_view(self, request, object_id):
+        line = get_object_or_404(Line.objects.select_related("plan", "panel"), pk=object_id)
+        if not self.has_change_permission(request, line):
+            raise PermissionDenied
+        back = reverse("admin:provisioning_line_change", args=[line.pk])
+        form = LineOperateForm(request.POST)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                for error in errors:
+                    self.message_user(request, error, messages.ERROR)
+            return redirect(back)
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                op = line_operator_request(
+                    line=line,
+                    action=data["action"],
+                    actor=request.user.get_username(),
+                    expires_at=form.expires_at,
+                    connections=data.get("connections"),
+                    panel=data.get("panel"),
+                )
+        except ValueError as exc:
+            self.message_user(request, str(exc).capitalize(), messages.ERROR)
+            return redirect(back)
+        self.message_user(
+            request,
+            f"{op.get_kind_display()} queued for {line.username}; its progress is shown below.",
+            messages.SUCCESS,
+        )
+        return redirect(back)
 
     @admin.action(description="Move to the target panel (same login, same expiry)")
     def move_to_panel(self, request, queryset):
@@ -115,3 +188,49 @@ class PanelOperationAdmin(ModelAdmin):
             operation_retry_now(operation=op, actor=request.user.get_username()) for op in queryset
         )
         self.message_user(request, f"{n} operations sent back to the queue", messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ModelAdmin):
+    """Which `boxoffice worker` processes are alive: a stale row is a worker that stopped
+    beating without saying goodbye (killed, hung, or its machine is gone)."""
+
+    list_display = [
+        "worker_id",
+        "host",
+        "pid",
+        "state_label",
+        "threads",
+        "last_beat_at",
+        "started_at",
+    ]
+    search_fields = ["worker_id", "host"]
+    readonly_fields = [
+        "worker_id",
+        "host",
+        "pid",
+        "threads_alive",
+        "threads_total",
+        "started_at",
+        "last_beat_at",
+        "stopped_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def state_label(self, obj: WorkerHeartbeat) -> str:
+        return {
+            "running": "running",
+            "degraded": "DEGRADED (threads died)",
+            "stale": "STALE (no heartbeat)",
+            "stopped": "stopped",
+        }[obj.state]
+
+    @admin.display(description="task threads alive")
+    def threads(self, obj: WorkerHeartbeat) -> str:
+        return f"{obj.threads_alive}/{obj.threads_total}"

@@ -116,3 +116,36 @@ class PanelOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.line} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per `boxoffice worker` process, written by its scheduler: the back office sees
+    which workers are alive, how many of their task threads still run, and which went quiet."""
+
+    worker_id = models.CharField(max_length=120, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    threads_alive = models.PositiveSmallIntegerField(default=0)
+    threads_total = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_beat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_beat_at"]
+
+    def __str__(self) -> str:
+        return self.worker_id
+
+    @property
+    def state(self) -> str:
+        from django.conf import settings
+
+        if self.stopped_at:
+            return "stopped"
+        age = (timezone.now() - self.last_beat_at).total_seconds()
+        if age > settings.WORKER_HEARTBEAT_STALE_SECONDS:
+            return "stale"
+        if self.threads_alive < self.threads_total:
+            return "degraded"
+        return "running"

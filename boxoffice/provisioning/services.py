@@ -38,7 +38,7 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
-from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.usernames import (
     next_suffix_name,
     password_generate,
@@ -173,6 +173,83 @@ def line_move(*, line: Line, panel: Panel, actor: str = "operator") -> PanelOper
         subject=op, action="operation.queued", actor=actor, data={"kind": "move", "to": panel.name}
     )
     operation_enqueue(operation=op)
+    return op
+
+
+# What an operator may ask for on a line's back-office page, and the line states it needs.
+OPERATOR_ACTIONS = {
+    "extend_period": "Extend by one plan period",
+    "extend_to": "Extend to a date",
+    "suspend": "Suspend",
+    "resume": "Resume",
+    "set_connections": "Change connections",
+    "reset_password": "Reset password",
+    "move": "Move to another panel",
+    "terminate": "Terminate",
+}
+_ACTION_NEEDS_STATUS = {
+    "extend_period": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+    "extend_to": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+    "suspend": (Line.Status.ACTIVE, Line.Status.EXPIRED),
+    "resume": (Line.Status.SUSPENDED,),
+    "set_connections": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+    "reset_password": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+    "move": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+    "terminate": (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED),
+}
+
+
+def line_operator_request(
+    *,
+    line: Line,
+    action: str,
+    actor: str,
+    expires_at: datetime | None = None,
+    connections: int | None = None,
+    panel: Panel | None = None,
+) -> PanelOperation:
+    """A back-office edit of a line, queued as a panel operation: the line's own fields change
+    only when the panel has done it, so what we show never runs ahead of the panel.
+    Raises ValueError with a sentence for the operator when the request cannot be honoured."""
+    if action not in OPERATOR_ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if line.status not in _ACTION_NEEDS_STATUS[action] or not line.panel_line_id:
+        raise ValueError(
+            f"{OPERATOR_ACTIONS[action]} is not possible while the line is "
+            f"{line.get_status_display().lower()}"
+        )
+    if action == "extend_period":
+        start = max(line.expires_at or timezone.now(), timezone.now())
+        op = line_extend(
+            line=line,
+            expires_at=(start + timedelta(days=line.plan.duration_days)).replace(microsecond=0),
+        )
+    elif action == "extend_to":
+        if expires_at is None or expires_at <= timezone.now():
+            raise ValueError("choose a new expiry in the future")
+        op = line_extend(line=line, expires_at=expires_at)
+    elif action == "suspend":
+        op = line_suspend(line=line, reason=f"by {actor}")
+    elif action == "resume":
+        op = line_resume(line=line)
+    elif action == "set_connections":
+        if not connections or connections < 1:
+            raise ValueError("connections must be at least 1")
+        op = line_set_connections(line=line, connections=connections)
+    elif action == "reset_password":
+        op = line_change_password(line=line, password=password_generate())
+    elif action == "move":
+        if panel is None:
+            raise ValueError("choose the target panel")
+        op = line_move(line=line, panel=panel, actor=actor)
+    else:
+        op = line_delete(line=line)
+    audit_record(
+        subject=line,
+        action="line.operator_request",
+        actor=actor,
+        data={"action": action, "operation": op.pk},
+    )
     return op
 
 
@@ -604,3 +681,35 @@ def operations_drain(*, panel: Panel) -> int:
     for pk in waiting:
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return len(waiting)
+
+
+# --- Worker heartbeats -----------------------------------------------------------------------
+
+
+def worker_heartbeat_beat(
+    *, worker_id: str, host: str, pid: int, threads_alive: int, threads_total: int
+) -> WorkerHeartbeat:
+    """The scheduler's "still here": one row per worker process, refreshed every few seconds."""
+    beat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={
+            "host": host,
+            "pid": pid,
+            "threads_alive": threads_alive,
+            "threads_total": threads_total,
+            "last_beat_at": timezone.now(),
+            "stopped_at": None,
+        },
+    )
+    return beat
+
+
+def worker_heartbeat_stop(*, worker_id: str) -> None:
+    """A clean shutdown says so, so the back office does not report the worker as lost."""
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+
+
+def worker_heartbeats_purge() -> int:
+    """Rows of workers gone for a week are history, not news."""
+    cutoff = timezone.now() - timedelta(days=7)
+    return WorkerHeartbeat.objects.filter(last_beat_at__lt=cutoff).delete()[0]

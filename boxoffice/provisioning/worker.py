@@ -12,14 +12,19 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django_tasks_db.management.commands.db_worker import Worker
 
 logger = logging.getLogger("boxoffice.worker")
+
+# After a database error a task thread waits this long (doubling, capped) before trying again.
+DB_ERROR_BACKOFF_SECONDS = (0.05, 5.0)
 
 
 class _ThreadWorker(Worker):
@@ -36,10 +41,38 @@ class _ThreadWorker(Worker):
             self.running = False
 
         threading.Thread(target=watch, daemon=True).start()
+        backoff = DB_ERROR_BACKOFF_SECONDS[0]
         try:
-            super().run()
+            while not self._stop.is_set():
+                try:
+                    super().run()
+                    return
+                except DatabaseError as exc:
+                    # "database is locked" (SQLite under write contention), a dropped PostgreSQL
+                    # connection: the rows are the truth and nothing was lost, so this thread
+                    # waits a moment and carries on instead of dying and leaving the process
+                    # silently one thread short.
+                    logger.warning(
+                        "task thread %s: database error, carrying on in %.2fs: %s",
+                        self.worker_id,
+                        backoff,
+                        exc,
+                    )
+                    self._reset_connection()
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, DB_ERROR_BACKOFF_SECONDS[1])
+                    self.running = not self._stop.is_set()
         finally:
             connection.close()
+
+    @staticmethod
+    def _reset_connection() -> None:
+        try:
+            if connection.in_atomic_block:
+                connection.set_rollback(True)
+            connection.close()
+        except DatabaseError:
+            pass  # the connection is gone already; the next query opens a fresh one
 
 
 def task_worker(
@@ -60,20 +93,29 @@ def task_worker(
     return _ThreadWorker(stop=stop, **options) if stop is not None else Worker(**options)
 
 
-def _scheduler_loop(stop: threading.Event, interval: float) -> None:
+def _scheduler_loop(
+    stop: threading.Event,
+    interval: float,
+    heartbeat: Callable[[], None] | None = None,
+) -> None:
     from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
     from boxoffice.customers.services import sign_in_links_purge
     from boxoffice.lib.ratelimit import rate_counters_purge
-    from boxoffice.provisioning.services import operations_reconcile
+    from boxoffice.provisioning.services import operations_reconcile, worker_heartbeats_purge
 
     housekeeping_due = 0.0
+    heartbeat_due = 0.0
     while not stop.is_set():
         close_old_connections()
         try:
+            if heartbeat is not None and time.monotonic() >= heartbeat_due:
+                heartbeat()
+                heartbeat_due = time.monotonic() + settings.WORKER_HEARTBEAT_SECONDS
             if time.monotonic() >= housekeeping_due:
                 # Closed rate-limit windows and long-dead sign-in links: hourly is plenty.
                 rate_counters_purge()
                 sign_in_links_purge()
+                worker_heartbeats_purge()
                 housekeeping_due = time.monotonic() + 3600
             counts = operations_reconcile()
             if any(counts.values()):
@@ -82,17 +124,22 @@ def _scheduler_loop(stop: threading.Event, interval: float) -> None:
             webhook_events_redrive()
         except Exception:  # the scheduler must outlive a bad row or a database hiccup
             logger.exception("scheduler pass failed")
+            if isinstance(sys.exc_info()[1], DatabaseError):
+                _ThreadWorker._reset_connection()
         stop.wait(interval)
     connection.close()
 
 
 def run_worker(
     *, threads: int | None = None, interval: float | None = None, scheduler: bool = True
-) -> None:
+) -> int:
+    """Run until a signal; returns the exit status: 0 after a clean stop, 1 when a thread died
+    (so a supervisor restarts the process rather than it running on half-dead)."""
     threads = threads or settings.WORKER_THREADS
     interval = settings.WORKER_POLL_INTERVAL if interval is None else interval
     stop = threading.Event()
-    worker_id = f"{socket.gethostname()}-{os.getpid()}"
+    host, pid = socket.gethostname(), os.getpid()
+    worker_id = f"{host}-{pid}"
 
     def shutdown(signum, frame) -> None:
         if stop.is_set():
@@ -103,18 +150,30 @@ def run_worker(
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    pool = []
+    task_threads: list[threading.Thread] = []
     for n in range(threads):
         w = task_worker(worker_id=f"{worker_id}-{n}", stop=stop, interval=interval)
         t = threading.Thread(target=w.run, name=f"task-worker-{n}", daemon=True)
         t.start()
-        pool.append(t)
+        task_threads.append(t)
         # Stagger the polls: with N threads new work waits interval/N, not interval, at worst.
         time.sleep(interval / threads)
+    pool = list(task_threads)
     if scheduler:
+        from boxoffice.provisioning.services import worker_heartbeat_beat
+
+        def heartbeat() -> None:
+            worker_heartbeat_beat(
+                worker_id=worker_id,
+                host=host,
+                pid=pid,
+                threads_alive=sum(t.is_alive() for t in task_threads),
+                threads_total=threads,
+            )
+
         t = threading.Thread(
             target=_scheduler_loop,
-            args=(stop, settings.SCHEDULER_INTERVAL),
+            args=(stop, settings.SCHEDULER_INTERVAL, heartbeat),
             name="scheduler",
             daemon=True,
         )
@@ -125,7 +184,26 @@ def run_worker(
         f"boxoffice worker {worker_id}: {threads} task threads, scheduler {'on' if scheduler else 'off'}",
         flush=True,
     )
+    status = 0
     while not stop.is_set():
+        dead = [t.name for t in pool if not t.is_alive()]
+        if dead:
+            # Only an error that is not the database's ends a thread (those are survived);
+            # that is a bug, and a process quietly short of threads is worse than a restart.
+            logger.critical("worker %s: %s died; exiting for a restart", worker_id, dead)
+            status = 1
+            stop.set()
+            break
         time.sleep(0.2)
     for t in pool:
         t.join(timeout=settings.PROVISIONING["LEASE_SECONDS"])
+    if scheduler and status == 0:
+        from boxoffice.provisioning.services import worker_heartbeat_stop
+
+        close_old_connections()
+        try:
+            worker_heartbeat_stop(worker_id=worker_id)
+        except DatabaseError:
+            logger.warning("could not record the worker's stop; its heartbeat will go stale")
+        connection.close()
+    return status

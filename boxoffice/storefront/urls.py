@@ -8,4 +8,6 @@ urlpatterns = [
     path("checkout/<slug:slug>/", views.checkout, name="checkout"),
     path("order/<str:token>/", views.order_status, name="order_status"),
     path("order/<str:token>/progress", views.order_progress_fragment, name="order_progress"),
+    path("order/<str:token>/pay", views.order_pay_again, name="order_pay_again"),
+    path("order/<str:token>/cancel", views.order_cancel, name="order_cancel"),
 ]

@@ -7,13 +7,19 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from boxoffice.billing.gateways.base import UnableToTakePayment
-from boxoffice.billing.gateways.registry import enabled_gateways
+from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
 from boxoffice.billing.models import Order, status_token_hash
-from boxoffice.billing.selectors import order_progress
-from boxoffice.billing.services import checkout_begin
+from boxoffice.billing.selectors import OrderProgress, order_progress
+from boxoffice.billing.services import (
+    OrderNotRestartable,
+    checkout_begin,
+    order_cancel_by_customer,
+    order_checkout_restart,
+    order_confirm_on_return,
+)
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.lib.ratelimit import client_ip, rate_hit
@@ -73,16 +79,43 @@ def _checkout_allowed(request: HttpRequest) -> bool:
     return not hit.over(settings.CHECKOUT_LIMIT_PER_IP)
 
 
-def _progress_context(order: Order) -> dict:
+_WAYS_FORWARD = (Order.Status.AWAITING_PAYMENT, Order.Status.FAILED, Order.Status.EXPIRED)
+
+
+def _progress_context(order: Order, *, left_payment_page: bool = False, error: str = "") -> dict:
     progress = order_progress(order)
+    # An unpaid order from a hosted payment page: pay now, another plan, or cancel it. Offered
+    # while the page waits too, so nobody is left in front of a spinner with no way on.
+    ways_forward = order.status in _WAYS_FORWARD and _hosted(order)
+    if (
+        ways_forward
+        and (left_payment_page or error)
+        and order.status == Order.Status.AWAITING_PAYMENT
+    ):
+        progress = OrderProgress(
+            "awaiting_payment",
+            "You left the payment page",
+            "Nothing was charged. Pay now to finish this order, choose another plan, or cancel "
+            "the order.",
+            finished=True,
+        )
     return {
         "order": order,
         "progress": progress,
+        "ways_forward": ways_forward,
+        "error": error,
         "steps": progress_steps(stage=progress.stage, order=order),
         "poll_seconds": poll_seconds(
             stage=progress.stage, bank_instructions=progress.bank_instructions
         ),
     }
+
+
+def _hosted(order: Order) -> bool:
+    try:
+        return gateway_for(order.gateway).hosted_page
+    except (KeyError, ValueError):
+        return False
 
 
 def _order_for_token(token: str) -> Order:
@@ -100,7 +133,56 @@ def _order_for_token(token: str) -> Order:
 @require_GET
 def order_status(request: HttpRequest, token: str) -> HttpResponse:
     order = _order_for_token(token)
-    return render(request, "storefront/order_status.html", _progress_context(order))
+    if "session_id" in request.GET:
+        # Back from the gateway's page after paying: ask the gateway now (the session we made,
+        # not whatever the address says) rather than wait for its webhook.
+        order_confirm_on_return(order=order)
+    left = request.GET.get("payment") == "cancelled"
+    return render(
+        request, "storefront/order_status.html", _progress_context(order, left_payment_page=left)
+    )
+
+
+def _status_url(request: HttpRequest, order: Order) -> str:
+    return request.build_absolute_uri(reverse("storefront:order_status", args=[order.status_token]))
+
+
+@never_cache
+@require_POST
+def order_pay_again(request: HttpRequest, token: str) -> HttpResponse:
+    order = _order_for_token(token)
+    status_url = _status_url(request, order)
+    if not _checkout_allowed(request):
+        error = "Too many payment attempts from your connection. Please try again in a few minutes."
+        return _status_with_error(request, order, error)
+    try:
+        target = order_checkout_restart(
+            order=order, status_url=status_url, replacing=request.POST.get("replacing", "")
+        )
+    except OrderNotRestartable:
+        target = status_url
+    except UnableToTakePayment as exc:
+        return _status_with_error(request, order, str(exc))
+    return HttpResponseRedirect(target, status=303)
+
+
+@never_cache
+@require_POST
+def order_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    order = _order_for_token(token)
+    try:
+        result = order_cancel_by_customer(order=order)
+    except UnableToTakePayment as exc:
+        return _status_with_error(request, order, str(exc))
+    if result == "cancelled" and request.POST.get("then") == "plans":
+        return HttpResponseRedirect(reverse("storefront:plans"), status=303)
+    return HttpResponseRedirect(_status_url(request, order), status=303)
+
+
+def _status_with_error(request: HttpRequest, order: Order, error: str) -> HttpResponse:
+    order.refresh_from_db()
+    context = _progress_context(order, error=error)
+    return render(request, "storefront/order_status.html", context, status=200)
 
 
 @never_cache

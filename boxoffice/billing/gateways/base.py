@@ -77,8 +77,24 @@ class GatewayAdapter(abc.ABC):
         an enabled gateway has any (boxoffice.lib.production)."""
         return []
 
+    # True when checkout sends the customer to the gateway's own page, from which they can come
+    # back without paying: the status page then offers to pay again, change plan or cancel.
+    hosted_page: ClassVar[bool] = False
+
     @abc.abstractmethod
     def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart: ...
+
+    def checkout_status(self, *, order) -> PaymentUpdate | None:
+        """What the gateway says now about the order's current checkout, verified with the
+        gateway itself (the customer is back on our status page). None when it cannot tell or
+        nothing is settled yet. Network I/O: call outside any transaction."""
+        return None
+
+    def checkout_close(self, *, order) -> PaymentUpdate | None:
+        """Close the order's open checkout so it can no longer be paid. Returns the update when
+        it turns out the customer paid meanwhile; raises UnableToTakePayment when the gateway
+        cannot be reached (the checkout may still be payable). Network I/O."""
+        return None
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         raise WebhookRejected(f"{self.label} sends no webhooks")

@@ -16,7 +16,7 @@ from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Incident, Panel
-from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.tasks import run_panel_operation
 
 API_KEY = "pk-Secret-4f9a7c2e"
@@ -67,6 +67,7 @@ def rows(db):
     Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary="timeout")
     assert AuditEvent.objects.exists()  # order_create wrote one
     Group.objects.create(name="Operators")
+    WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}
 

@@ -61,9 +61,22 @@ def from_minor(value: int | None, currency: str) -> Decimal | None:
     )
 
 
+def _checkout_key(order) -> str:
+    # A second checkout for the same order (the customer came back and pays again) follows the
+    # session it replaces; a double click on either still yields one session.
+    if order.gateway_reference:
+        return f"checkout-{order.reference}-after-{order.gateway_reference}"
+    return f"checkout-{order.reference}"
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
 class StripeGateway(GatewayAdapter):
     kind = "stripe"
     label = "Card (Stripe)"
+    hosted_page = True
 
     @classmethod
     def config_problems(cls, settings) -> list[str]:
@@ -106,8 +119,10 @@ class StripeGateway(GatewayAdapter):
             "client_reference_id": order.reference,
             "metadata": {"order": order.reference},
             "customer_email": order.customer.email,
-            "success_url": success_url,
-            "cancel_url": cancel_url,
+            # Stripe puts the session id in place of the placeholder: the status page asks Stripe
+            # about that session at once instead of waiting for the webhook.
+            "success_url": _with_query(success_url, "session_id={CHECKOUT_SESSION_ID}"),
+            "cancel_url": _with_query(cancel_url, "payment=cancelled"),
             "line_items": [
                 {
                     "quantity": 1,
@@ -121,7 +136,7 @@ class StripeGateway(GatewayAdapter):
         }
         try:
             session = stripe_client().v1.checkout.sessions.create(
-                params, options={"idempotency_key": f"checkout-{order.reference}"}
+                params, options={"idempotency_key": _checkout_key(order)}
             )
         except stripe.StripeError as exc:
             logger.warning(
@@ -132,6 +147,49 @@ class StripeGateway(GatewayAdapter):
                 "another payment method."
             ) from exc
         return CheckoutStart(redirect_url=session.url or "", gateway_reference=session.id)
+
+    def checkout_status(self, *, order) -> PaymentUpdate | None:
+        if not order.gateway_reference:
+            return None
+        try:
+            session = stripe_client().v1.checkout.sessions.retrieve(order.gateway_reference)
+        except stripe.StripeError as exc:
+            logger.warning("stripe session %s: %s", order.gateway_reference, exc)
+            return None
+        return self._session_update(session.to_dict())
+
+    def checkout_close(self, *, order) -> PaymentUpdate | None:
+        if not order.gateway_reference:
+            return None
+        client = stripe_client()
+        try:
+            client.v1.checkout.sessions.expire(order.gateway_reference)
+            return None
+        except stripe.InvalidRequestError:
+            pass  # not open any more: completed (paid?) or already expired; look
+        except stripe.StripeError as exc:
+            logger.warning("stripe session %s not expired: %s", order.gateway_reference, exc)
+            raise UnableToTakePayment(
+                "We could not reach the card payment service. Please try again in a minute."
+            ) from exc
+        try:
+            session = client.v1.checkout.sessions.retrieve(order.gateway_reference)
+        except stripe.StripeError as exc:
+            raise UnableToTakePayment(
+                "We could not reach the card payment service. Please try again in a minute."
+            ) from exc
+        return self._session_update(session.to_dict())
+
+    def _session_update(self, session: dict) -> PaymentUpdate | None:
+        """A retrieved session means what the event Stripe sends for its state would mean."""
+        kind = {
+            "complete": "checkout.session.completed",
+            "expired": "checkout.session.expired",
+        }.get(session.get("status") or "")
+        if kind is None:
+            return None
+        event = VerifiedEvent(event_id="", event_type=kind, payload={"data": {"object": session}})
+        return self.parse_event(event)
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature")

@@ -22,6 +22,21 @@ DEMO_OPERATOR = ("admin@boxoffice.localhost", "boxoffice-demo")
 DEMO_TOML = Path(__file__).resolve().parents[3] / "catalog" / "demo.toml"
 
 
+# Where the demo catalogue expects the panel emulator; `boxoffice run` moves it to --panel-port.
+DEMO_PANEL_ORIGIN = "http://127.0.0.1:8100"
+
+
+def demo_catalogue(*, panel_port: int) -> Path:
+    """The demo catalogue pointed at this checkout's panel emulator: a second checkout on one
+    machine (PANEL_EMULATOR_PORT) must provision on its own panel, not on the first one's."""
+    text = DEMO_TOML.read_text()
+    if DEMO_PANEL_ORIGIN not in text:
+        raise RuntimeError(f"{DEMO_TOML} no longer names {DEMO_PANEL_ORIGIN}; update run.py")
+    target = settings.VAR_DIR / "demo-catalogue.toml"
+    target.write_text(text.replace(DEMO_PANEL_ORIGIN, f"http://127.0.0.1:{panel_port}"))
+    return target
+
+
 class Command(BaseCommand):
     help = "Run everything locally: web, worker, panel and Stripe emulators, local inbox."
 
@@ -44,7 +59,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if not no_demo:
-            call_command("apply", str(DEMO_TOML))
+            call_command("apply", str(demo_catalogue(panel_port=panel_port)))
             call_command(
                 "createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True
             )

@@ -16,4 +16,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-scheduler", action="store_true", help="only run tasks")
 
     def handle(self, *args, threads=None, interval=None, no_scheduler=False, **options):
-        run_worker(threads=threads, interval=interval, scheduler=not no_scheduler)
+        status = run_worker(threads=threads, interval=interval, scheduler=not no_scheduler)
+        if status:
+            raise SystemExit(status)

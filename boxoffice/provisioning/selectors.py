@@ -1,0 +1,43 @@
+"""Complex reads about lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from boxoffice.panels.adapters.base import PanelError, PanelLine
+from boxoffice.provisioning.models import Line
+
+logger = logging.getLogger(__name__)
+
+# The back office waits at most this long for a panel to describe a line: the page must load
+# even when the panel is down.
+LIVE_STATE_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class LinePanelState:
+    line: PanelLine | None = None
+    error: str = ""
+
+
+def line_panel_state(*, line: Line) -> LinePanelState:
+    """The line as its panel reports it right now. Network I/O: call outside any transaction."""
+    if not line.panel_line_id:
+        return LinePanelState(error="The line has not been created on the panel yet.")
+    panel = line.panel
+    config = panel.adapter_config()
+    config = dataclasses.replace(
+        config,
+        timeout=min(config.timeout or LIVE_STATE_TIMEOUT_SECONDS, LIVE_STATE_TIMEOUT_SECONDS),
+    )
+    from boxoffice.panels.adapters.registry import adapter_for
+
+    try:
+        return LinePanelState(line=adapter_for(panel.kind, config).get_line(line.panel_line_id))
+    except PanelError as exc:
+        return LinePanelState(error=f"{panel.name} did not answer: {exc}")
+    except Exception:  # a bug in an adapter must not take the back-office page down with it
+        logger.exception("reading line %s from panel %s failed", line.pk, panel.pk)
+        return LinePanelState(error=f"Reading the line from {panel.name} failed (see the logs).")
