@@ -100,7 +100,14 @@ def test_it_cannot_accept_a_webhook_signed_with_the_emulator_secret_in_productio
 
     # ... and set to the emulator's, the application refuses to start at all.
     settings.STRIPE_WEBHOOK_SECRET = EMULATOR_SECRET
-    for name in ("PRODUCTION", "DEBUG", "SITE_URL", "STRIPE_SECRET_KEY", "BANK_TRANSFER_DETAILS"):
+    for name in (
+        "PRODUCTION",
+        "DEBUG",
+        "SITE_URL",
+        "ALLOWED_HOSTS",
+        "STRIPE_SECRET_KEY",
+        "BANK_TRANSFER_DETAILS",
+    ):
         setattr(settings, name, production[name])
     assert production_settings_problems(django_settings) == [
         "STRIPE_WEBHOOK_SECRET is the local emulator's secret (whsec_emulator), with which anyone "
