@@ -10,7 +10,10 @@ One port serves what a real XUI install serves on its broadcast port:
 Fault modes (admin API requests only): ``ok``, ``down`` (connection closed without an answer),
 ``503`` (nginx limit_req page), ``html`` (nginx 403 page), ``empty`` (HTTP 200, empty body),
 ``garbage`` (HTTP 200, truncated JSON), ``act_then_timeout`` (do the action, then sleep
-``latency_ms``, default 3000, before answering).
+``latency_ms``, default 3000, before answering), ``drip`` (do the action, send the headers,
+then the body one byte every ``latency_ms``, default 2000: never a read timeout, never done),
+``huge`` (HTTP 200 without Content-Length and 60 MB of body; the bytes written before the client
+hung up are in ``huge_bytes_sent``).
 
 Stdlib only, no Django: ``python -m boxoffice.emulators.xui_one --port 8100`` works anywhere.
 """
@@ -34,8 +37,20 @@ from . import pages, php
 from .panel import XuiPanel
 from .php import PhpFatalError
 
-FAULT_MODES = ("ok", "down", "503", "html", "empty", "garbage", "act_then_timeout")
+FAULT_MODES = (
+    "ok",
+    "down",
+    "503",
+    "html",
+    "empty",
+    "garbage",
+    "act_then_timeout",
+    "drip",
+    "huge",
+)
 TIMEOUT_FAULT_DEFAULT_MS = 3000
+DRIP_FAULT_DEFAULT_MS = 2000
+HUGE_FAULT_BYTES = 60 * 1024 * 1024
 XUI_VERSION = "1.5.13"
 
 _FORM = "application/x-www-form-urlencoded"
@@ -185,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "down":
             self._drop()
             return
-        if latency_ms and mode != "act_then_timeout":
+        if latency_ms and mode not in ("act_then_timeout", "drip"):
             time.sleep(latency_ms / 1000)
         if mode == "503":
             self._nginx(503)
@@ -199,13 +214,52 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "garbage":
             self._send(200, _TRUNCATED_JSON, "application/json")
             return
+        if mode == "huge":
+            self._send_huge()
+            return
         try:
             status, text = 200, emulator.panel.admin_request(request)
         except PhpFatalError:
             status, text = 500, ""  # php-fpm with display_errors off: nginx relays a bare 500
         if mode == "act_then_timeout":
             time.sleep((latency_ms or TIMEOUT_FAULT_DEFAULT_MS) / 1000)
+        if mode == "drip":
+            self._send_drip(status, text, (latency_ms or DRIP_FAULT_DEFAULT_MS) / 1000)
+            return
         self._send(status, text)
+
+    def _send_drip(self, status: int, text: str, interval: float) -> None:
+        # A slow or hostile middlebox: the answer arrives, one byte per interval, padded so it
+        # lasts about a minute, and every single read comes well within any read timeout.
+        data = text.encode() + b" " * 60
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        stop = self.server.emulator._stopping
+        for i in range(len(data)):
+            if stop.wait(interval):
+                return
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+
+    def _send_huge(self) -> None:
+        emulator = self.server.emulator
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b'{"status":"STATUS_SUCCESS","data":[' + b" " * (64 * 1024 - 35)
+        sent = 0
+        try:
+            while sent < HUGE_FAULT_BYTES:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                emulator.huge_bytes_sent = sent
+        finally:
+            emulator.huge_bytes_sent = sent
 
     # --- customer side --------------------------------------------------------------------
 
@@ -373,12 +427,15 @@ class XuiOneEmulator:
         self._latency_ms = 0
         self._count: int | None = None
         self._request_log: list[tuple[Any, dict]] = []
+        self._stopping = threading.Event()
+        self.huge_bytes_sent = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> XuiOneEmulator:
         if self._httpd is not None:
             return self
+        self._stopping.clear()
         server_class = _Server6 if ":" in self.host else _Server
         httpd = server_class((self.host, self._port), _Handler)
         httpd.emulator = self
@@ -397,6 +454,7 @@ class XuiOneEmulator:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # ends dripping answers
         httpd.shutdown()
         httpd.server_close()
         if self._thread is not None:
