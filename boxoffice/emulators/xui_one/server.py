@@ -24,6 +24,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -176,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
                         mode=spec.get("mode", "ok"),
                         latency_ms=spec.get("latency_ms", 0),
                         count=spec.get("count"),
+                        rate=spec.get("rate", 1.0),
+                        seed=spec.get("seed"),
                     )
                 except (ValueError, TypeError) as exc:
                     self._json(400, {"error": str(exc), "modes": list(FAULT_MODES)})
@@ -251,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Connection", "close")
         self.end_headers()
-        chunk = b'{"status":"STATUS_SUCCESS","data":[' + b" " * (64 * 1024 - 35)
+        chunk = b" " * (64 * 1024)
+        self.wfile.write(b'{"status":"STATUS_SUCCESS","data":[')
         sent = 0
         try:
             while sent < HUGE_FAULT_BYTES:
@@ -426,6 +430,8 @@ class XuiOneEmulator:
         self._mode = "ok"
         self._latency_ms = 0
         self._count: int | None = None
+        self._rate = 1.0
+        self._random = random.Random()
         self._request_log: list[tuple[Any, dict]] = []
         self._stopping = threading.Event()
         self.huge_bytes_sent = 0
@@ -498,10 +504,23 @@ class XuiOneEmulator:
     @property
     def faults(self) -> dict:
         with self._lock:
-            return {"mode": self._mode, "latency_ms": self._latency_ms, "count": self._count}
+            return {
+                "mode": self._mode,
+                "latency_ms": self._latency_ms,
+                "count": self._count,
+                "rate": self._rate,
+            }
 
-    def set_faults(self, mode: str = "ok", latency_ms: int = 0, count: int | None = None) -> None:
-        """Fault the next admin API requests: all of them (count=None) or the next `count`."""
+    def set_faults(
+        self,
+        mode: str = "ok",
+        latency_ms: int = 0,
+        count: int | None = None,
+        rate: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        """Fault the next admin API requests: all of them (count=None) or the next `count`;
+        with `rate` below 1 only that fraction of them, at random (`seed` makes it repeatable)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; use one of {', '.join(FAULT_MODES)}")
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
@@ -510,18 +529,24 @@ class XuiOneEmulator:
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ValueError("count must be null or a positive integer")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("rate must be a number from 0 to 1")
         with self._lock:
             self._mode, self._latency_ms, self._count = mode, latency_ms, count
+            self._rate, self._random = float(rate), random.Random(seed)
 
     def reset(self) -> None:
         self.panel.reset()
         with self._lock:
             self._mode, self._latency_ms, self._count = "ok", 0, None
+            self._rate = 1.0
             self._request_log.clear()
 
     def _take_fault(self) -> tuple[str, int]:
         with self._lock:
             mode, latency_ms = self._mode, self._latency_ms
+            if mode != "ok" and self._rate < 1 and self._random.random() >= self._rate:
+                return "ok", 0
             if self._count is not None:
                 self._count -= 1
                 if self._count <= 0:
