@@ -24,11 +24,13 @@ from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import (
+    DeviceTaken,
     LineNotFound,
     LineSpec,
     PanelError,
     PanelLine,
     PermanentPanelError,
+    TransientPanelError,
     UsernameTaken,
 )
 from boxoffice.panels.models import Incident, Panel
@@ -344,6 +346,8 @@ def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
     """
     if line.panel_line_id:
         return adapter.get_line(line.panel_line_id)
+    if line.device == "mag":
+        return _run_create_device(op, line, adapter)
     if op.attempts > 1:
         found = adapter.find_line(line.username)
         if found and _is_ours(found, line):
@@ -365,6 +369,53 @@ def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
     raise PermanentPanelError(
         f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
         code="username_exhausted",
+    )
+
+
+def _run_create_device(op: PanelOperation, line: Line, adapter) -> PanelLine:
+    """A MAG/Formuler box: its MAC registered on the panel, exactly once. The MAC is unique on
+    the panel, so after a timeout (or when the panel says STATUS_EXISTS_MAC) the device is looked
+    up by MAC and adopted if its line carries our order reference; a MAC registered by someone
+    else stops for an operator (it may be a typo at checkout, or a box sold on)."""
+    if not line.mac_address:
+        raise PermanentPanelError("a MAG/Formuler order without a MAC address", code="no_mac")
+    if op.attempts > 1:
+        found = adapter.find_device(line.mac_address)
+        if found is not None:
+            return _device_adopt(found, line)
+    for _ in range(MAX_SUFFIX_TRIES):
+        spec = _line_spec(op, line)
+        if line.expires_at is None:
+            Line.objects.filter(pk=line.pk).update(expires_at=spec.expires_at)
+            line.expires_at = spec.expires_at
+        try:
+            return adapter.create_device(spec)
+        except DeviceTaken:
+            found = adapter.find_device(line.mac_address)
+            if found is None:
+                raise TransientPanelError(
+                    f"the panel says MAC {line.mac_address} exists but it cannot be found",
+                    code="mac_not_found",
+                ) from None
+            return _device_adopt(found, line)
+        except UsernameTaken:
+            _line_take_next_name(line)
+    raise PermanentPanelError(
+        f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
+        code="username_exhausted",
+    )
+
+
+def _device_adopt(found: PanelLine, line: Line) -> PanelLine:
+    if _is_ours(found, line):
+        if found.username != line.username:
+            Line.objects.filter(pk=line.pk).update(username=found.username)
+            line.username = found.username
+        return found
+    raise PermanentPanelError(
+        f"MAC {line.mac_address} is already registered on the panel to another line "
+        f"({found.username}); check the MAC with the customer or free it on the panel.",
+        code="mac_taken",
     )
 
 

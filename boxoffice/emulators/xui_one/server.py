@@ -186,6 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, emulator.faults)
         elif path == "/_emulator/lines":
             self._json(200, emulator.lines())
+        elif path == "/_emulator/mags":
+            self._json(200, emulator.mags())
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
         elif path == "/_emulator/reset" and self.command == "POST":
@@ -495,6 +497,10 @@ class XuiOneEmulator:
 
     def lines(self) -> list[dict]:
         return self.panel.lines()
+
+    def mags(self) -> list[dict]:
+        """MAG devices (mag_devices rows, each with its hidden line under "user")."""
+        return self.panel.mags()
 
     @property
     def request_log(self) -> list[tuple[Any, dict]]:

@@ -247,3 +247,99 @@ def test_it_probes_from_the_admin_outside_any_transaction(panel, xui_emulator, a
         XuiOneAdapter.health = original
     assert response.status_code == 200
     assert seen == [False]
+
+
+def _checkout_mag(plan, mac: str):
+    from django.test import Client
+    from django.urls import reverse
+
+    from boxoffice.billing.models import Order
+
+    response = Client().post(
+        reverse("storefront:checkout", args=[plan.slug]),
+        {
+            "email": "box.owner@example.test",
+            "name": "Box Owner",
+            "device": "mag",
+            "mac_address": mac,
+            "country": "DE",
+            "gateway": "manual",
+        },
+    )
+    assert response.status_code == 303, response.content[:500]
+    return Order.objects.get(mac_address="00:1A:79:AB:CD:EF")
+
+
+def test_it_registers_a_mag_box_on_the_panel_and_mails_the_portal_url(
+    plan, run_tasks, xui_emulator, smtp_inbox, settings
+):
+    settings.PAYMENT_GATEWAYS = ["manual"]
+    order = _checkout_mag(plan, "00-1a-79-ab-cd-ef")
+    assert order_mark_paid(order=order)
+    run_tasks()
+
+    line = Line.objects.get(order=order)
+    assert line.status == Line.Status.ACTIVE
+    [device] = xui_emulator.mags()
+    assert device["mac"] == "00:1A:79:AB:CD:EF"
+    assert str(device["user"]["is_mag"]) == "1"
+    assert str(device["user"]["id"]) == line.panel_line_id
+    assert order.reference in device["user"]["admin_notes"]
+    assert xui_emulator.lines()[0]["exp_date"] is not None
+
+    bodies = [
+        m.get_body(preferencelist=("plain",)).get_content()
+        for m in smtp_inbox.wait_for(2)  # the bank transfer instructions, then the credentials
+        if m["To"] == "box.owner@example.test"
+    ]
+    assert any(f"{xui_emulator.base_url}/c/" in b and "00:1A:79:AB:CD:EF" in b for b in bodies)
+
+    # Suspend acts on the device's line (XUI's disable_mag does nothing).
+    from boxoffice.provisioning.services import line_suspend
+
+    line_suspend(line=line)
+    run_tasks()
+    assert str(xui_emulator.mags()[0]["user"]["enabled"]) == "0"
+    assert [a for a, _ in xui_emulator.request_log].count("disable_mag") == 0
+
+
+def test_it_registers_the_mag_box_once_when_the_panel_acted_then_hung(
+    plan, run_tasks, xui_emulator, smtp_inbox, settings
+):
+    settings.PAYMENT_GATEWAYS = ["manual"]
+    order = _checkout_mag(plan, "00:1A:79:AB:CD:EF")
+    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=1500, count=1)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        order_mark_paid(order=order)
+        run_tasks()
+        op = PanelOperation.objects.get(order=order)
+        assert op.status == PanelOperation.Status.PENDING and op.last_error_code == "timeout"
+        clock.move_to(op.next_attempt_at + timedelta(milliseconds=1))
+        run_tasks()
+    op.refresh_from_db()
+    assert op.status == PanelOperation.Status.SUCCEEDED
+    assert len(xui_emulator.mags()) == 1
+    assert [a for a, _ in xui_emulator.request_log].count("create_mag") == 1
+    assert Line.objects.get(order=order).panel_line_id == str(xui_emulator.mags()[0]["user_id"])
+
+
+def test_it_stops_for_review_when_the_mac_belongs_to_someone_else_on_the_panel(
+    plan, run_tasks, xui_emulator, smtp_inbox, settings
+):
+    settings.PAYMENT_GATEWAYS = ["manual"]
+    xui_emulator.panel.admin_request(
+        {
+            "api_key": XUI_TEST_API_KEY,
+            "action": "create_mag",
+            "mac": "00:1A:79:AB:CD:EF",
+            "bouquets_selected": "[1]",
+            "admin_notes": "sold by another reseller",
+        }
+    )
+    order = _checkout_mag(plan, "00:1A:79:AB:CD:EF")
+    order_mark_paid(order=order)
+    run_tasks()
+    op = PanelOperation.objects.get(order=order)
+    assert op.status == PanelOperation.Status.NEEDS_REVIEW and op.last_error_code == "mac_taken"
+    assert len(xui_emulator.mags()) == 1
