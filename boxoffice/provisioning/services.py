@@ -239,7 +239,10 @@ def operation_claim(*, operation_id: int) -> PanelOperation | None:
 
 
 def operation_execute(*, operation_id: int) -> str:
-    """Run one attempt of an operation. Returns what happened, for logs and tests."""
+    """Run one attempt of an operation. Returns what happened, for logs and tests.
+
+    Never call this inside a database transaction: the panel calls are network I/O, and each
+    write here is its own short transaction (SQLite holds its one write lock for a whole one)."""
     op = operation_claim(operation_id=operation_id)
     if op is None:
         return "not_due"
