@@ -116,9 +116,19 @@ class IncidentAdmin(ModelAdmin):
         "resolved_at",
         "alerted_at",
         "affected_operations",
+        "operations_link",
     ]
     list_filter = ["kind", "panel"]
     actions = ["resolve"]
+
+    @admin.display(description="Operations")
+    def operations_link(self, obj):
+        from django.utils.html import format_html
+
+        from boxoffice.panels.services import incident_operations_url
+
+        url = incident_operations_url(obj).split("/admin/", 1)[1]
+        return format_html('<a href="/admin/{}">show</a>', url)
 
     @admin.action(description="Mark resolved")
     def resolve(self, request, queryset):

@@ -215,6 +215,8 @@ def test_it_links_the_alert_to_the_operations_waiting_during_the_outage(
     assert {op.order_id for op in listed} == {order.pk, waiting.pk}
     assert {op.status for op in listed} == {PanelOperation.Status.PENDING}
     assert admin_client.get("/admin/provisioning/paneloperation/?incident=x").status_code == 200
+    incidents = admin_client.get("/admin/panels/incident/")
+    assert f"?incident={incident.pk}" in incidents.content.decode()
 
 
 def test_it_probes_panels_as_tasks_not_on_the_scheduler_thread(panel, xui_emulator, run_tasks):
