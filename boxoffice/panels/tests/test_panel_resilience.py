@@ -304,6 +304,16 @@ def test_it_registers_a_mag_box_on_the_panel_and_mails_the_portal_url(
     assert str(xui_emulator.mags()[0]["user"]["enabled"]) == "0"
     assert [a for a, _ in xui_emulator.request_log].count("disable_mag") == 0
 
+    # A renewal moves the device line's expiry; the line stays the box's (is_mag kept).
+    from boxoffice.provisioning.services import line_extend
+
+    new_expiry = (timezone.now() + timedelta(days=400)).replace(microsecond=0)
+    line_extend(line=line, expires_at=new_expiry)
+    run_tasks()
+    [device] = xui_emulator.mags()
+    assert int(device["user"]["exp_date"]) == int(new_expiry.timestamp())
+    assert str(device["user"]["is_mag"]) == "1" and device["mac"] == "00:1A:79:AB:CD:EF"
+
 
 def test_it_registers_the_mag_box_once_when_the_panel_acted_then_hung(
     plan, run_tasks, xui_emulator, smtp_inbox, settings
