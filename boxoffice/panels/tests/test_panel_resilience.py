@@ -36,6 +36,11 @@ def _alert_subjects() -> list[str]:
     )
 
 
+def _path(url: str) -> str:
+    """The path and query of an absolute back-office URL from an alert."""
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
 @pytest.fixture
 def second_emulator():
     emulator = XuiOneEmulator(
@@ -124,7 +129,7 @@ def test_it_refuses_an_answer_over_the_cap_without_reading_it_all(panel, xui_emu
 
 
 def test_it_puts_the_operation_in_review_with_one_alert_when_the_adapter_raises_a_value_error(
-    make_order, run_tasks, xui_emulator, smtp_inbox, monkeypatch
+    make_order, run_tasks, xui_emulator, smtp_inbox, monkeypatch, admin_client
 ):
     def broken(self, spec):
         raise ValueError("invalid literal for int() with base 10: 'N/A'")
@@ -142,6 +147,9 @@ def test_it_puts_the_operation_in_review_with_one_alert_when_the_adapter_raises_
     [incident] = Incident.objects.filter(kind=Incident.Kind.OPERATIONS_FAILING)
     assert incident.affected_operations == 2
     assert len(_alert_subjects()) == 1
+    url = incident_operations_url(incident)
+    listed = admin_client.get(_path(url))
+    assert {op.pk for op in listed.context["cl"].result_list} == {op.pk for op in ops}
 
     # The operator retries once the adapter is fixed: the review incident closes by itself.
     monkeypatch.undo()
@@ -208,8 +216,7 @@ def test_it_links_the_alert_to_the_operations_waiting_during_the_outage(
         [alert] = Message.objects.filter(kind="operator_alert")
         url = incident_operations_url(incident)
         assert url in alert.body_text
-        path = url.split("://", 1)[1].split("/", 1)[1]
-        response = admin_client.get(f"/{path}")
+        response = admin_client.get(_path(url))
     assert response.status_code == 200
     listed = response.context["cl"].result_list
     assert {op.order_id for op in listed} == {order.pk, waiting.pk}
