@@ -211,6 +211,12 @@ PROVISIONING = {
     # Circuit breaker: this many consecutive transient failures mark a panel down.
     "CIRCUIT_FAILURE_THRESHOLD": env_int("PANEL_CIRCUIT_FAILURE_THRESHOLD", 3),
     "PROBE_INTERVAL_SECONDS": env_float("PANEL_PROBE_INTERVAL_SECONDS", 15.0),
+    # A panel that is back must stay up this long before its incident closes ("back up" alert);
+    # going down again within it continues the same incident instead of opening a new one.
+    "INCIDENT_HOLD_DOWN_SECONDS": env_float("PANEL_INCIDENT_HOLD_DOWN_SECONDS", 600.0),
+    # Every panel call of one operation attempt ends within this (total, not per read); kept
+    # below the lease so a slow panel cannot make a second worker take the same operation.
+    "OPERATION_DEADLINE_SECONDS": env_float("PROVISIONING_OPERATION_DEADLINE_SECONDS", 40.0),
     # How often a panel that is up is health-checked anyway.
     "HEALTH_CHECK_SECONDS": env_float("PANEL_HEALTH_CHECK_SECONDS", 60.0),
     # After this many seconds of delay the customer gets one "short delay" message.

@@ -39,7 +39,15 @@ class PanelForm(forms.ModelForm):
 class IncidentInline(TabularInline):
     model = Incident
     extra = 0
-    fields = ["kind", "opened_at", "resolved_at", "alerted_at", "affected_operations", "summary"]
+    fields = [
+        "kind",
+        "opened_at",
+        "recovered_at",
+        "resolved_at",
+        "alerted_at",
+        "affected_operations",
+        "summary",
+    ]
     readonly_fields = fields
     can_delete = False
     max_num = 0
@@ -81,15 +89,16 @@ class PanelAdmin(ModelAdmin):
 
     @admin.action(description="Probe now (and drain the queue if it is back)")
     def probe_now(self, request, queryset):
-        from django.db import transaction
+        from boxoffice.lib.http import http_deadline
+        from boxoffice.provisioning.services import operation_deadline_seconds, operations_drain
 
-        from boxoffice.provisioning.services import operations_drain
-
+        # No transaction here: the probe is a network call, and SQLite would hold its one
+        # write lock (every other writer waits) for as long as a slow panel takes to answer.
         for panel in queryset:
-            with transaction.atomic():
-                was_down = panel.is_down
+            was_down = panel.is_down
+            with http_deadline(operation_deadline_seconds()):
                 ok = panel_probe(panel=panel)
-                drained = operations_drain(panel=panel) if ok and was_down else 0
+            drained = operations_drain(panel=panel) if ok and was_down else 0
             level = messages.SUCCESS if ok else messages.ERROR
             text = f"{panel.name}: {'up' if ok else 'down — ' + panel.last_error}"
             if drained:
@@ -103,12 +112,23 @@ class IncidentAdmin(ModelAdmin):
         "panel",
         "kind",
         "opened_at",
+        "recovered_at",
         "resolved_at",
         "alerted_at",
         "affected_operations",
+        "operations_link",
     ]
     list_filter = ["kind", "panel"]
     actions = ["resolve"]
+
+    @admin.display(description="Operations")
+    def operations_link(self, obj):
+        from django.utils.html import format_html
+
+        from boxoffice.panels.services import incident_operations_url
+
+        url = incident_operations_url(obj).split("/admin/", 1)[1]
+        return format_html('<a href="/admin/{}">show</a>', url)
 
     @admin.action(description="Mark resolved")
     def resolve(self, request, queryset):

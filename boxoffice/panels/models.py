@@ -92,6 +92,9 @@ class Incident(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     opened_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # A panel-down incident whose panel answers again stays open for the hold-down
+    # (PANEL_INCIDENT_HOLD_DOWN_SECONDS): a flapping panel is one incident, one alert.
+    recovered_at = models.DateTimeField(null=True, blank=True)
     alerted_at = models.DateTimeField(null=True, blank=True)
     summary = models.TextField(blank=True)
     affected_operations = models.PositiveIntegerField(default=0)

@@ -92,7 +92,11 @@ def panel_record_failure(*, panel: Panel, error: str) -> bool:
 
 
 def panel_mark_up(*, panel: Panel) -> bool:
-    """Close the circuit. True if the panel was down."""
+    """Close the circuit. True if the panel was down.
+
+    The outage's incident stays open for the hold-down: it closes (with one "back up" alert)
+    only once the panel has stayed up that long, see `incidents_resolve_recovered`."""
+    now = timezone.now()
     was_down = Panel.objects.filter(pk=panel.pk, health=Panel.Health.DOWN).update(
         health=Panel.Health.UP,
         consecutive_failures=0,
@@ -106,13 +110,19 @@ def panel_mark_up(*, panel: Panel) -> bool:
         logger.info("panel %s is back up", panel.name)
         audit_record(subject=panel, action="panel.up")
         Incident.objects.filter(
-            panel=panel, kind=Incident.Kind.PANEL_DOWN, resolved_at__isnull=True
-        ).update(resolved_at=timezone.now())
+            panel=panel,
+            kind=Incident.Kind.PANEL_DOWN,
+            resolved_at__isnull=True,
+            recovered_at__isnull=True,
+        ).update(recovered_at=now)
     return bool(was_down)
 
 
 def panel_probe(*, panel: Panel) -> bool:
-    """Ask a panel whether it is healthy; update the breaker. True if up."""
+    """Ask a panel whether it is healthy; update the breaker. True if up.
+
+    Network I/O: never call this inside a database transaction (SQLite would hold its one write
+    lock for the whole call; the admin's "probe now" once held it for two minutes)."""
     now = timezone.now()
     report = panel.adapter().health()
     Panel.objects.filter(pk=panel.pk).update(last_probe_at=now)
@@ -129,6 +139,67 @@ def panel_probe(*, panel: Panel) -> bool:
     return False
 
 
+def panel_probe_claim(*, panel_id: int) -> bool:
+    """Claim the next probe of a panel (one winner across schedulers) so it can be run off the
+    scheduler thread: a down panel's next_probe_at, an up panel's last_probe_at move forward."""
+    now = timezone.now()
+    every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
+    retry = timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"])
+    base = Panel.objects.filter(pk=panel_id, enabled=True)
+    claimed = (
+        base.filter(health=Panel.Health.DOWN)
+        .filter(Q(next_probe_at__isnull=True) | Q(next_probe_at__lte=now))
+        .update(next_probe_at=now + retry)
+    )
+    claimed += (
+        base.exclude(health=Panel.Health.DOWN)
+        .filter(Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - every))
+        .update(last_probe_at=now)
+    )
+    return bool(claimed)
+
+
+def incident_resolve(*, incident: Incident, affected_operations: int | None = None) -> bool:
+    """Close an incident once (a conditional UPDATE); a panel-down incident alerts "back up"."""
+    fields: dict = {"resolved_at": timezone.now()}
+    if affected_operations is not None:
+        fields["affected_operations"] = affected_operations
+    closed = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True).update(**fields)
+    if not closed:
+        return False
+    incident.refresh_from_db()
+    audit_record(
+        subject=incident.panel,
+        action="incident.resolved",
+        data={"incident": incident.pk, "kind": incident.kind},
+    )
+    if incident.kind == Incident.Kind.PANEL_DOWN and incident.alerted_at is not None:
+        from boxoffice.messaging.services import operator_alert_send
+
+        panel = incident.panel
+        operator_alert_send(
+            subject=f"[{settings.SITE_NAME}] Panel back up: {panel.name}",
+            body=(
+                f"The panel {panel.name} has answered again since "
+                f"{incident.recovered_at or incident.resolved_at:%Y-%m-%d %H:%M UTC} and stayed "
+                f"up. The incident opened at {incident.opened_at:%Y-%m-%d %H:%M UTC} is closed; "
+                f"{incident.affected_operations} operations waited through it.\n\n"
+                f"Back office: {incident_operations_url(incident)}\n"
+            ),
+            dedupe_key=f"incident:{incident.pk}:resolved",
+        )
+    return True
+
+
+def incident_operations_url(incident: Incident) -> str:
+    """The back-office list of the operations an incident touches (see the provisioning admin's
+    incident filter): during an outage they are pending, not in review."""
+    base = f"{settings.SITE_URL}/admin/provisioning/paneloperation/"
+    if incident.kind == Incident.Kind.PANEL_DOWN:
+        return f"{base}?incident={incident.pk}"
+    return f"{base}?status__exact=needs_review&panel__id__exact={incident.panel_id}"
+
+
 def incident_open(*, panel: Panel, kind: str, summary: str = "") -> Incident:
     """The open incident of this kind on this panel (created if none), alerting once."""
     try:
@@ -138,6 +209,10 @@ def incident_open(*, panel: Panel, kind: str, summary: str = "") -> Incident:
             )
     except IntegrityError:  # a concurrent worker opened it first
         incident = Incident.objects.get(panel=panel, kind=kind, resolved_at__isnull=True)
+    if incident.recovered_at is not None:
+        # Down again within the hold-down: the same outage goes on, no new incident or alert.
+        Incident.objects.filter(pk=incident.pk).update(recovered_at=None)
+        incident.recovered_at = None
     incident_alert_once(incident=incident)
     return incident
 
@@ -177,7 +252,4 @@ def _incident_text(incident: Incident) -> str:
             "Open the review queue in the back office to retry or reassign them. You get this alert "
             "once for this incident, not once per order.\n"
         )
-    return (
-        what
-        + f"\nBack office: {settings.SITE_URL}/admin/provisioning/paneloperation/?status__exact=needs_review\n"
-    )
+    return what + f"\nBack office: {incident_operations_url(incident)}\n"

@@ -9,7 +9,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import ActionForm
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from boxoffice.panels.models import Panel
+from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.forms import LineOperateForm
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.selectors import line_panel_state
@@ -18,7 +18,29 @@ from boxoffice.provisioning.services import (
     line_move,
     line_operator_request,
     operation_retry_now,
+    operations_in_incident,
 )
+
+
+class IncidentFilter(admin.SimpleListFilter):
+    """The operations an incident touched; the panel-down alert links here (during an outage
+    they are pending, so a status filter would show nothing)."""
+
+    title = "incident"
+    parameter_name = "incident"
+
+    def lookups(self, request, model_admin):
+        recent = Incident.objects.select_related("panel").order_by("-opened_at")[:20]
+        return [(str(i.pk), f"#{i.pk} {i}") for i in recent]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        incident = Incident.objects.filter(pk=value).first() if value.isdigit() else None
+        if incident is None:
+            return queryset.none()
+        return queryset.filter(pk__in=operations_in_incident(incident=incident).values("pk"))
 
 
 class LineActionForm(ActionForm):
@@ -155,7 +177,7 @@ class PanelOperationAdmin(ModelAdmin):
         "last_error_code",
         "created_at",
     ]
-    list_filter = ["status", "kind", "panel"]
+    list_filter = ["status", "kind", "panel", IncidentFilter]
     search_fields = ["line__username", "order__reference", "idempotency_key"]
     exclude = ["secret"]
     readonly_fields = [

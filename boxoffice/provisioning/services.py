@@ -22,19 +22,24 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
+from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import (
+    DeviceTaken,
     LineNotFound,
     LineSpec,
     PanelError,
     PanelLine,
     PermanentPanelError,
+    TransientPanelError,
     UsernameTaken,
 )
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import (
     incident_open,
+    incident_resolve,
     panel_choose,
     panel_probe,
+    panel_probe_claim,
     panel_record_failure,
     panel_record_success,
 )
@@ -311,7 +316,10 @@ def operation_claim(*, operation_id: int) -> PanelOperation | None:
 
 
 def operation_execute(*, operation_id: int) -> str:
-    """Run one attempt of an operation. Returns what happened, for logs and tests."""
+    """Run one attempt of an operation. Returns what happened, for logs and tests.
+
+    Never call this inside a database transaction: the panel calls are network I/O, and each
+    write here is its own short transaction (SQLite holds its one write lock for a whole one)."""
     op = operation_claim(operation_id=operation_id)
     if op is None:
         return "not_due"
@@ -327,12 +335,29 @@ def operation_execute(*, operation_id: int) -> str:
         )
         return "parked"
     try:
-        with _panel_slot(panel):
+        with _panel_slot(panel), http_deadline(operation_deadline_seconds()):
             result = _run(op, panel.adapter())
     except PanelError as exc:
         return _operation_failed(op, exc)
+    except Exception as exc:
+        # An adapter bug or an answer it could not parse (a ValueError from a malformed row):
+        # a retry would meet the same answer, so stop for an operator instead of leaving the
+        # operation `running` to be re-claimed every lease.
+        logger.exception("operation %s (%s): unexpected error from the adapter", op.pk, op.kind)
+        error = PermanentPanelError(
+            f"unexpected {type(exc).__name__} from the {panel.get_kind_display()} adapter: {exc}",
+            code="unexpected_error",
+        )
+        return _operation_failed(op, error)
     _operation_succeeded(op, result)
     return "succeeded"
+
+
+def operation_deadline_seconds() -> float:
+    """Every panel call of one attempt ends within this: below the lease (with a margin for the
+    database writes after it), so no second worker claims an operation that is still running."""
+    policy = settings.PROVISIONING
+    return max(min(policy["OPERATION_DEADLINE_SECONDS"], policy["LEASE_SECONDS"] * 0.75), 0.1)
 
 
 def _run(op: PanelOperation, adapter) -> PanelLine | None:
@@ -401,6 +426,8 @@ def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
     """
     if line.panel_line_id:
         return adapter.get_line(line.panel_line_id)
+    if line.device == "mag":
+        return _run_create_device(op, line, adapter)
     if op.attempts > 1:
         found = adapter.find_line(line.username)
         if found and _is_ours(found, line):
@@ -422,6 +449,53 @@ def _run_create(op: PanelOperation, line: Line, adapter) -> PanelLine:
     raise PermanentPanelError(
         f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
         code="username_exhausted",
+    )
+
+
+def _run_create_device(op: PanelOperation, line: Line, adapter) -> PanelLine:
+    """A MAG/Formuler box: its MAC registered on the panel, exactly once. The MAC is unique on
+    the panel, so after a timeout (or when the panel says STATUS_EXISTS_MAC) the device is looked
+    up by MAC and adopted if its line carries our order reference; a MAC registered by someone
+    else stops for an operator (it may be a typo at checkout, or a box sold on)."""
+    if not line.mac_address:
+        raise PermanentPanelError("a MAG/Formuler order without a MAC address", code="no_mac")
+    if op.attempts > 1:
+        found = adapter.find_device(line.mac_address)
+        if found is not None:
+            return _device_adopt(found, line)
+    for _ in range(MAX_SUFFIX_TRIES):
+        spec = _line_spec(op, line)
+        if line.expires_at is None:
+            Line.objects.filter(pk=line.pk).update(expires_at=spec.expires_at)
+            line.expires_at = spec.expires_at
+        try:
+            return adapter.create_device(spec)
+        except DeviceTaken:
+            found = adapter.find_device(line.mac_address)
+            if found is None:
+                raise TransientPanelError(
+                    f"the panel says MAC {line.mac_address} exists but it cannot be found",
+                    code="mac_not_found",
+                ) from None
+            return _device_adopt(found, line)
+        except UsernameTaken:
+            _line_take_next_name(line)
+    raise PermanentPanelError(
+        f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
+        code="username_exhausted",
+    )
+
+
+def _device_adopt(found: PanelLine, line: Line) -> PanelLine:
+    if _is_ours(found, line):
+        if found.username != line.username:
+            Line.objects.filter(pk=line.pk).update(username=found.username)
+            line.username = found.username
+        return found
+    raise PermanentPanelError(
+        f"MAC {line.mac_address} is already registered on the panel to another line "
+        f"({found.username}); check the MAC with the customer or free it on the panel.",
+        code="mac_taken",
     )
 
 
@@ -502,6 +576,7 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
                 subject=line, action="line.active", data={"panel_line_id": line.panel_line_id}
             )
     panel_record_success(panel=op.panel)
+    incidents_resolve_reviewed(panel=op.panel)
     if first_activation:
         from boxoffice.messaging.emails import credentials_email_send
 
@@ -583,26 +658,37 @@ REDRIVE_GRACE_SECONDS = 5.0
 def operations_reconcile() -> dict[str, int]:
     """Re-drive what is due or stuck, stop what waited too long, probe panels that are down."""
     now = timezone.now()
-    counts = {"probed": 0, "drained": 0, "redriven": 0, "expired": 0}
-    for panel in Panel.objects.filter(health=Panel.Health.DOWN, enabled=True).filter(
-        Q(next_probe_at__isnull=True) | Q(next_probe_at__lte=now)
-    ):
-        counts["probed"] += 1
-        if panel_probe(panel=panel):
-            counts["drained"] += operations_drain(panel=panel)
+    counts = {"probed": 0, "redriven": 0, "expired": 0}
+    # Probes are network calls to panels that may hang or drip: they run as tasks on the worker
+    # threads (each claimed here first, so one probe per panel per interval), never on this
+    # scheduler thread and never inside a transaction. A probe that sees a down panel answer
+    # again drains its queue (panel_probe_and_drain).
     # Panels that are up (or never seen) get a regular health check too, so the back office shows
     # the truth and a dead panel is noticed before an order needs it.
     check_every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
-    for panel in (
-        Panel.objects.filter(enabled=True)
-        .exclude(health=Panel.Health.DOWN)
-        .filter(Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
-    ):
-        counts["probed"] += 1
-        panel_probe(panel=panel)
+    due = Panel.objects.filter(enabled=True).filter(
+        Q(health=Panel.Health.DOWN, next_probe_at__isnull=True)
+        | Q(health=Panel.Health.DOWN, next_probe_at__lte=now)
+        | (
+            ~Q(health=Panel.Health.DOWN)
+            & (Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
+        )
+    )
+    for panel_id in due.values_list("pk", flat=True):
+        if panel_probe_claim(panel_id=panel_id):
+            counts["probed"] += 1
+            transaction.on_commit(lambda panel_id=panel_id: _enqueue_probe(panel_id))
+    counts["incidents_closed"] = incidents_reconcile()
     max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
+    # Pending too long, or re-claimed lease after lease without ever recording an outcome (a
+    # worker that dies mid-call every time): both stop for an operator.
     for op in PanelOperation.objects.filter(
-        status=Op.Status.PENDING, created_at__lt=now - max_age
+        Q(status=Op.Status.PENDING, created_at__lt=now - max_age)
+        | Q(
+            status=Op.Status.RUNNING,
+            lease_expires_at__lt=now,
+            attempts__gte=settings.PROVISIONING["MAX_ATTEMPTS"],
+        )
     ).select_related("panel", "line"):
         counts["expired"] += 1
         _operation_stop(
@@ -661,6 +747,76 @@ def orders_notify_delays() -> int:
             )
             sent += 1
     return sent
+
+
+def _enqueue_probe(panel_id: int) -> None:
+    from boxoffice.provisioning.tasks import probe_panel
+
+    probe_panel.enqueue(panel_id)
+
+
+def panel_probe_and_drain(*, panel_id: int) -> str:
+    """One health probe (a task, off the scheduler thread); a panel back up releases its queue.
+    No transaction around it: the probe is network I/O."""
+    panel = Panel.objects.filter(pk=panel_id).first()
+    if panel is None:
+        return "gone"
+    was_down = panel.is_down
+    try:
+        with http_deadline(operation_deadline_seconds()):
+            ok = panel_probe(panel=panel)
+    except Exception as exc:  # an adapter bug must not kill probing: count it as a failed probe
+        logger.exception("probe of panel %s failed unexpectedly", panel.name)
+        panel_record_failure(panel=panel, error=f"probe failed: {type(exc).__name__}: {exc}")
+        return "error"
+    if ok and was_down:
+        drained = operations_drain(panel=panel)
+        return f"up, {drained} released"
+    return "up" if ok else "down"
+
+
+def operations_in_incident(*, incident: Incident):
+    """The operations an incident touched: on its panel, existing while it lasted and not
+    finished before it began. During an outage these are the ones waiting (pending)."""
+    end = incident.recovered_at or incident.resolved_at or timezone.now()
+    return PanelOperation.objects.filter(panel_id=incident.panel_id, created_at__lte=end).filter(
+        Q(finished_at__isnull=True) | Q(finished_at__gte=incident.opened_at)
+    )
+
+
+def incidents_resolve_reviewed(*, panel: Panel) -> int:
+    """An "operations need review" incident closes once none of its panel's operations is left
+    in review (retried with success, or dealt with by the operator)."""
+    if PanelOperation.objects.filter(panel=panel, status=Op.Status.NEEDS_REVIEW).exists():
+        return 0
+    closed = 0
+    for incident in Incident.objects.filter(
+        panel=panel, kind=Incident.Kind.OPERATIONS_FAILING, resolved_at__isnull=True
+    ):
+        closed += incident_resolve(incident=incident)
+    return closed
+
+
+def incidents_reconcile() -> int:
+    """Close panel-down incidents whose panel stayed up for the hold-down (one "back up" alert)
+    and review incidents with nothing left in review; keep the affected count current."""
+    now = timezone.now()
+    hold_down = timedelta(seconds=settings.PROVISIONING["INCIDENT_HOLD_DOWN_SECONDS"])
+    closed = 0
+    for incident in Incident.objects.filter(resolved_at__isnull=True).select_related("panel"):
+        if incident.kind == Incident.Kind.OPERATIONS_FAILING:
+            if not PanelOperation.objects.filter(
+                panel_id=incident.panel_id, status=Op.Status.NEEDS_REVIEW
+            ).exists():
+                closed += incident_resolve(incident=incident)
+            continue
+        affected = operations_in_incident(incident=incident).count()
+        recovered = incident.recovered_at
+        if recovered and recovered <= now - hold_down and not incident.panel.is_down:
+            closed += incident_resolve(incident=incident, affected_operations=affected)
+        elif affected != incident.affected_operations:
+            Incident.objects.filter(pk=incident.pk).update(affected_operations=affected)
+    return closed
 
 
 def _enqueue_id(pk: int) -> None:

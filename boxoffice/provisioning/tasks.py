@@ -1,8 +1,13 @@
 from django_tasks import task
 
-from boxoffice.provisioning.services import operation_execute
+from boxoffice.provisioning.services import operation_execute, panel_probe_and_drain
 
 
 @task()
 def run_panel_operation(operation_id: int) -> str:
     return operation_execute(operation_id=operation_id)
+
+
+@task()
+def probe_panel(panel_id: int) -> str:
+    return panel_probe_and_drain(panel_id=panel_id)

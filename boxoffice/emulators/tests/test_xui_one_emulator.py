@@ -320,14 +320,14 @@ def test_it_delays_admin_requests_and_recovers_after_count(xui_emulator):
     fast = time.monotonic() - started
 
     assert slow >= 0.2 > fast
-    assert xui_emulator.faults == {"mode": "ok", "latency_ms": 0, "count": None}
+    assert xui_emulator.faults == {"mode": "ok", "latency_ms": 0, "count": None, "rate": 1.0}
 
 
 def test_it_takes_faults_over_http_and_never_faults_control_endpoints(xui_emulator):
     base = xui_emulator.base_url
     answer = httpx.post(f"{base}/_emulator/faults", json={"mode": "503", "count": 2})
 
-    assert answer.json() == {"mode": "503", "latency_ms": 0, "count": 2}
+    assert answer.json() == {"mode": "503", "latency_ms": 0, "count": 2, "rate": 1.0}
     assert httpx.get(f"{base}/_emulator/lines").json() == []
     assert admin(xui_emulator, "user_info").status_code == 503
     assert admin(xui_emulator, "user_info").status_code == 503

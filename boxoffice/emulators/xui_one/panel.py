@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -139,6 +140,18 @@ def _db_value(column: str, value: Any) -> str | None:
     return str(value)
 
 
+_MAC_FORMS = (
+    re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"),
+    re.compile(r"^[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}$"),
+    re.compile(r"^[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}$"),
+)
+
+
+def _valid_mac(value: str) -> bool:
+    """PHP FILTER_VALIDATE_MAC: 00:1A:79:…, 00-1A-79-… or 001A.79xx.xxxx."""
+    return any(form.match(value) for form in _MAC_FORMS)
+
+
 def filter_row(row: dict | None, show: list[str] | None, hide: list[str] | None) -> Any:
     """APIWrapper::filterRow for a bare row (show wins over hide)."""
     if not (show or hide):
@@ -169,6 +182,9 @@ class XuiPanel:
         self.state_path = Path(state_path) if state_path else None
         self._lines: dict[int, dict] = {}
         self._next_id = 1
+        # mag_devices: one row per MAG box, each with its hidden line (is_mag=1) in _lines.
+        self._mags: dict[int, dict] = {}
+        self._next_mag_id = 1
         self._load()
 
     # --- state -------------------------------------------------------------------------
@@ -203,12 +219,19 @@ class XuiPanel:
         for row in state.get("lines", []):
             self._lines[int(row["id"])] = dict(row)
         self._next_id = max([int(state.get("next_id", 1)), *[i + 1 for i in self._lines]])
+        for row in state.get("mags", []):
+            self._mags[int(row["mag_id"])] = dict(row)
+        self._next_mag_id = max([1, *[i + 1 for i in self._mags]])
 
     def _save(self) -> None:
         if not self.state_path:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"next_id": self._next_id, "lines": [self._lines[i] for i in sorted(self._lines)]}
+        payload = {
+            "next_id": self._next_id,
+            "lines": [self._lines[i] for i in sorted(self._lines)],
+            "mags": [self._mags[i] for i in sorted(self._mags)],
+        }
         handle, temp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".xui-state-")
         with os.fdopen(handle, "w") as file:
             json.dump(payload, file, indent=1)
@@ -218,10 +241,16 @@ class XuiPanel:
         with self.lock:
             return [dict(self._lines[i]) for i in sorted(self._lines)]
 
+    def mags(self) -> list[dict]:
+        """The mag_devices rows, each with its line under "user" (what get_mag answers)."""
+        with self.lock:
+            return [self._mag_with_user(self._mags[i]) for i in sorted(self._mags)]
+
     def reset(self) -> None:
         with self.lock:
             self._lines.clear()
-            self._next_id = 1
+            self._mags.clear()
+            self._next_id = self._next_mag_id = 1
             self._save()
 
     def _get_line(self, raw_id: Any) -> dict | None:
@@ -275,6 +304,22 @@ class XuiPanel:
             return self._process_line(data)
         if action in ("delete_line", "disable_line", "enable_line", "ban_line", "unban_line"):
             return self._line_switch(action, data.get("id"))
+        if action == "create_mag":
+            return self._create_mag(data)
+        if action == "get_mag":
+            mag = self._mags.get(php.mysql_int(data.get("id")) or 0)
+            if mag is None:
+                return _failure()
+            return {"status": "STATUS_SUCCESS", "data": self._mag_with_user(mag)}
+        if action == "get_mags":
+            return self._table_mags(start, limit, data)
+        if action in ("disable_mag", "enable_mag", "ban_mag", "unban_mag"):
+            # Reference §1.5: these read $device['user_id'] from the wrapper's {status,data}
+            # instead of its data, so `UPDATE lines … WHERE id = NULL` touches nothing, and the
+            # answer is still a success.
+            if self._mags.get(php.mysql_int(data.get("id")) or 0) is None:
+                return _failure()
+            return {"status": "STATUS_SUCCESS"}
         if action == "get_bouquets":
             return [filter_row(b, show, hide) for b in self.bouquets]
         if action == "get_bouquet":
@@ -363,6 +408,77 @@ class XuiPanel:
             line[column] = "1" if action in ("enable_line", "unban_line") else "0"
         self._save()
         return {"status": "STATUS_SUCCESS"}
+
+    # --- MAG devices (processMAG) ------------------------------------------------------
+
+    def _mag_with_user(self, mag: dict) -> dict:
+        row = dict(mag)
+        user = self._lines.get(php.intval(mag.get("user_id")))
+        row["user"] = dict(user) if user else None
+        row["paired"] = None
+        return row
+
+    def _create_mag(self, data: dict) -> dict:
+        mac = data.get("mac")
+        if php.empty(mac) or not isinstance(mac, str):
+            return _failure("STATUS_INVALID_INPUT", data)
+        if not _valid_mac(mac):
+            return _failure("STATUS_INVALID_MAC", data)
+        mac = mac.upper()
+        if any(str(m.get("mac")).upper() == mac for m in self._mags.values()):
+            return _failure("STATUS_EXISTS_MAC", data)
+        line = dict(data)
+        line.pop("mac", None)
+        # A hidden line: one connection, HLS and TS, 32-character random credentials unless given.
+        line["is_mag"] = "1"
+        line["max_connections"] = "1"
+        line.pop("is_restreamer", None)
+        line["access_output"] = {0: "1", 1: "2"}
+        for name in ("username", "password"):
+            if php.strlen(line.get(name)) == 0:
+                line[name] = php.generate_string(32)
+        result = self._process_line(line)
+        if result.get("status") != "STATUS_SUCCESS":
+            return _failure(result["status"], data)
+        mag_id = self._next_mag_id
+        self._next_mag_id += 1
+        self._mags[mag_id] = {
+            "mag_id": str(mag_id),
+            "user_id": str(result["data"]["id"]),
+            "mac": mac,
+            "sn": str(data.get("sn") or ""),
+            "stb_type": str(data.get("stb_type") or ""),
+            "lock_device": 0,
+        }
+        self._save()
+        return {"status": "STATUS_SUCCESS", "data": self._mag_with_user(self._mags[mag_id])}
+
+    def _table_mags(self, start: int, limit: int, data: dict) -> dict:
+        search = data.get("search")
+        needle = search.get("value") if isinstance(search, dict) else None
+        rows = []
+        for mag in self._mags.values():
+            user = self._lines.get(php.intval(mag.get("user_id"))) or {}
+            row = {
+                "id": mag["mag_id"],
+                "user_id": mag["user_id"],
+                "mac": mag["mac"],
+                "username": user.get("username"),
+                "exp_date": user.get("exp_date"),
+                "enabled": user.get("enabled"),
+                "admin_notes": user.get("admin_notes"),
+            }
+            haystack = " ".join(str(row[k] or "") for k in ("mac", "username", "admin_notes"))
+            if isinstance(needle, str) and needle and needle.lower() not in haystack.lower():
+                continue
+            rows.append(row)
+        page = rows[start : start + limit]
+        return {
+            "status": "STATUS_SUCCESS",
+            "data": page,
+            "recordsTotal": len(self._mags),
+            "recordsFiltered": len(page),
+        }
 
     # --- get_lines (table.php in API mode) ---------------------------------------------
 

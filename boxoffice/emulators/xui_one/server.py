@@ -10,7 +10,10 @@ One port serves what a real XUI install serves on its broadcast port:
 Fault modes (admin API requests only): ``ok``, ``down`` (connection closed without an answer),
 ``503`` (nginx limit_req page), ``html`` (nginx 403 page), ``empty`` (HTTP 200, empty body),
 ``garbage`` (HTTP 200, truncated JSON), ``act_then_timeout`` (do the action, then sleep
-``latency_ms``, default 3000, before answering).
+``latency_ms``, default 3000, before answering), ``drip`` (do the action, send the headers,
+then the body one byte every ``latency_ms``, default 2000: never a read timeout, never done),
+``huge`` (HTTP 200 without Content-Length and 60 MB of body; the bytes written before the client
+hung up are in ``huge_bytes_sent``).
 
 Stdlib only, no Django: ``python -m boxoffice.emulators.xui_one --port 8100`` works anywhere.
 """
@@ -21,6 +24,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -34,8 +38,20 @@ from . import pages, php
 from .panel import XuiPanel
 from .php import PhpFatalError
 
-FAULT_MODES = ("ok", "down", "503", "html", "empty", "garbage", "act_then_timeout")
+FAULT_MODES = (
+    "ok",
+    "down",
+    "503",
+    "html",
+    "empty",
+    "garbage",
+    "act_then_timeout",
+    "drip",
+    "huge",
+)
 TIMEOUT_FAULT_DEFAULT_MS = 3000
+DRIP_FAULT_DEFAULT_MS = 2000
+HUGE_FAULT_BYTES = 60 * 1024 * 1024
 XUI_VERSION = "1.5.13"
 
 _FORM = "application/x-www-form-urlencoded"
@@ -161,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
                         mode=spec.get("mode", "ok"),
                         latency_ms=spec.get("latency_ms", 0),
                         count=spec.get("count"),
+                        rate=spec.get("rate", 1.0),
+                        seed=spec.get("seed"),
                     )
                 except (ValueError, TypeError) as exc:
                     self._json(400, {"error": str(exc), "modes": list(FAULT_MODES)})
@@ -168,6 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, emulator.faults)
         elif path == "/_emulator/lines":
             self._json(200, emulator.lines())
+        elif path == "/_emulator/mags":
+            self._json(200, emulator.mags())
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
         elif path == "/_emulator/reset" and self.command == "POST":
@@ -185,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "down":
             self._drop()
             return
-        if latency_ms and mode != "act_then_timeout":
+        if latency_ms and mode not in ("act_then_timeout", "drip"):
             time.sleep(latency_ms / 1000)
         if mode == "503":
             self._nginx(503)
@@ -199,13 +219,53 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "garbage":
             self._send(200, _TRUNCATED_JSON, "application/json")
             return
+        if mode == "huge":
+            self._send_huge()
+            return
         try:
             status, text = 200, emulator.panel.admin_request(request)
         except PhpFatalError:
             status, text = 500, ""  # php-fpm with display_errors off: nginx relays a bare 500
         if mode == "act_then_timeout":
             time.sleep((latency_ms or TIMEOUT_FAULT_DEFAULT_MS) / 1000)
+        if mode == "drip":
+            self._send_drip(status, text, (latency_ms or DRIP_FAULT_DEFAULT_MS) / 1000)
+            return
         self._send(status, text)
+
+    def _send_drip(self, status: int, text: str, interval: float) -> None:
+        # A slow or hostile middlebox: the answer arrives, one byte per interval, padded so it
+        # lasts about a minute, and every single read comes well within any read timeout.
+        data = text.encode() + b" " * 60
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        stop = self.server.emulator._stopping
+        for i in range(len(data)):
+            if stop.wait(interval):
+                return
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+
+    def _send_huge(self) -> None:
+        emulator = self.server.emulator
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b" " * (64 * 1024)
+        self.wfile.write(b'{"status":"STATUS_SUCCESS","data":[')
+        sent = 0
+        try:
+            while sent < HUGE_FAULT_BYTES:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                emulator.huge_bytes_sent = sent
+        finally:
+            emulator.huge_bytes_sent = sent
 
     # --- customer side --------------------------------------------------------------------
 
@@ -372,13 +432,18 @@ class XuiOneEmulator:
         self._mode = "ok"
         self._latency_ms = 0
         self._count: int | None = None
+        self._rate = 1.0
+        self._random = random.Random()
         self._request_log: list[tuple[Any, dict]] = []
+        self._stopping = threading.Event()
+        self.huge_bytes_sent = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> XuiOneEmulator:
         if self._httpd is not None:
             return self
+        self._stopping.clear()
         server_class = _Server6 if ":" in self.host else _Server
         httpd = server_class((self.host, self._port), _Handler)
         httpd.emulator = self
@@ -397,6 +462,7 @@ class XuiOneEmulator:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # ends dripping answers
         httpd.shutdown()
         httpd.server_close()
         if self._thread is not None:
@@ -432,6 +498,10 @@ class XuiOneEmulator:
     def lines(self) -> list[dict]:
         return self.panel.lines()
 
+    def mags(self) -> list[dict]:
+        """MAG devices (mag_devices rows, each with its hidden line under "user")."""
+        return self.panel.mags()
+
     @property
     def request_log(self) -> list[tuple[Any, dict]]:
         with self._lock:
@@ -440,10 +510,23 @@ class XuiOneEmulator:
     @property
     def faults(self) -> dict:
         with self._lock:
-            return {"mode": self._mode, "latency_ms": self._latency_ms, "count": self._count}
+            return {
+                "mode": self._mode,
+                "latency_ms": self._latency_ms,
+                "count": self._count,
+                "rate": self._rate,
+            }
 
-    def set_faults(self, mode: str = "ok", latency_ms: int = 0, count: int | None = None) -> None:
-        """Fault the next admin API requests: all of them (count=None) or the next `count`."""
+    def set_faults(
+        self,
+        mode: str = "ok",
+        latency_ms: int = 0,
+        count: int | None = None,
+        rate: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        """Fault the next admin API requests: all of them (count=None) or the next `count`;
+        with `rate` below 1 only that fraction of them, at random (`seed` makes it repeatable)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; use one of {', '.join(FAULT_MODES)}")
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
@@ -452,18 +535,24 @@ class XuiOneEmulator:
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ValueError("count must be null or a positive integer")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("rate must be a number from 0 to 1")
         with self._lock:
             self._mode, self._latency_ms, self._count = mode, latency_ms, count
+            self._rate, self._random = float(rate), random.Random(seed)
 
     def reset(self) -> None:
         self.panel.reset()
         with self._lock:
             self._mode, self._latency_ms, self._count = "ok", 0, None
+            self._rate = 1.0
             self._request_log.clear()
 
     def _take_fault(self) -> tuple[str, int]:
         with self._lock:
             mode, latency_ms = self._mode, self._latency_ms
+            if mode != "ok" and self._rate < 1 and self._random.random() >= self._rate:
+                return "ok", 0
             if self._count is not None:
                 self._count -= 1
                 if self._count <= 0:

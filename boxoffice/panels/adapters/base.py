@@ -71,6 +71,10 @@ class UsernameTaken(PermanentPanelError):
     """The panel already has a line with this username."""
 
 
+class DeviceTaken(PermanentPanelError):
+    """The panel already has a device with this MAC address."""
+
+
 class LineNotFound(PermanentPanelError):
     """The panel has no line with this id."""
 
@@ -191,7 +195,12 @@ class PanelAdapter(abc.ABC):
     def health(self) -> HealthReport: ...
 
     def create_device(self, spec: LineSpec) -> PanelLine:
-        """Create a MAG/Formuler device line. Kinds that can override this."""
+        """Register a MAG/Formuler box (`spec.mac`) and return the line it plays on. Raises
+        `DeviceTaken` if the panel already has this MAC. Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels cannot create devices", code="unsupported")
+
+    def find_device(self, mac: str) -> PanelLine | None:
+        """The line of the device with this MAC (any separator, any case), or None."""
         raise UnsupportedOperation(f"{self.label} panels cannot create devices", code="unsupported")
 
     def line_activity(self, panel_line_id: str) -> PanelLine:

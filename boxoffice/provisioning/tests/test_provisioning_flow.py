@@ -111,13 +111,22 @@ def test_it_retries_at_growing_intervals_then_creates_once_when_the_panel_is_bac
         from boxoffice.provisioning.services import operations_reconcile
 
         counts = operations_reconcile()
-        assert counts["probed"] == 1 and counts["drained"] == 2
+        assert counts["probed"] == 1  # the probe is a task, off the scheduler thread
         run_tasks()
-    assert Line.objects.filter(status=Line.Status.ACTIVE).count() == 2
-    assert len(xui_emulator.lines()) == 2
-    assert not Panel.objects.get().is_down
-    assert Incident.objects.get(kind="panel_down").resolved_at is not None
-    assert Message.objects.filter(kind="operator_alert").count() == 1
+        assert Line.objects.filter(status=Line.Status.ACTIVE).count() == 2
+        assert len(xui_emulator.lines()) == 2
+        assert not Panel.objects.get().is_down
+        # The incident closes once the panel has stayed up for the hold-down, with one "back up".
+        assert Incident.objects.get(kind="panel_down").resolved_at is None
+        clock.shift(timedelta(seconds=601))
+        operations_reconcile()
+    incident = Incident.objects.get(kind="panel_down")
+    assert incident.resolved_at is not None and incident.affected_operations == 2
+    alerts = Message.objects.filter(kind="operator_alert").order_by("pk")
+    assert [a.subject.split("]")[1].split(":")[0].strip() for a in alerts] == [
+        "Panel down",
+        "Panel back up",
+    ]
 
 
 def test_it_adopts_the_line_when_the_panel_acted_then_timed_out(

@@ -27,6 +27,7 @@ import httpx
 from boxoffice.panels.adapters.base import (
     OPERATIONS,
     Bouquet,
+    DeviceTaken,
     HealthReport,
     LineNotFound,
     LineSpec,
@@ -69,9 +70,11 @@ SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]+$")
 class XuiOneAdapter(PanelAdapter):
     kind = "xui_one"
     label = "XUI One"
-    # create_mag makes a hidden line that get_lines does not list and edit_line would treat as a
-    # plain line; devices stay unsupported until that path is tested against a real panel.
-    supports = OPERATIONS - {"create_device"}
+    # Devices: create_mag makes a hidden line (is_mag=1) plus a mag_devices row (reference §1.5,
+    # recorded probe 13). get_lines does not list MAG lines, so a device is found by its MAC
+    # (get_mags); the line's id is what extend/suspend/resume act on, because disable_mag and
+    # friends are a silent no-op on XUI.
+    supports = OPERATIONS
 
     def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
         super().__init__(config)
@@ -126,6 +129,62 @@ class XuiOneAdapter(PanelAdapter):
                 code="credentials_altered",
             )
         return _to_panel_line(row)
+
+    def create_device(self, spec: LineSpec) -> PanelLine:
+        self.require("create_device")
+        mac = _normalized_mac(spec.mac)
+        _check_new_credential("username", spec.username)
+        _check_new_credential("password", spec.password)
+        data: list[tuple[str, str]] = [
+            ("mac", mac),
+            ("username", spec.username),
+            ("password", spec.password),
+            *_expiry_fields(_unix_seconds(spec.expires_at)),
+            ("bouquets_selected", _json_ints(spec.bouquets)),
+            ("admin_notes", spec.notes),
+        ]
+        if spec.is_trial:
+            data.append(("is_trial", "1"))
+        try:
+            body = self.client.call("create_mag", data, secrets=[spec.password])
+        except PermanentPanelError as exc:
+            if exc.code == "STATUS_EXISTS_MAC":
+                raise DeviceTaken(
+                    f"XUI One already has a device with MAC {mac}.", code=exc.code, raw=exc.raw
+                ) from None
+            raise
+        device = body.get("data")
+        user = device.get("user") if isinstance(device, dict) else None
+        if not _is_row(user):
+            found = self.find_device(mac)
+            if found is None:
+                raise TransientPanelError(
+                    "XUI One reported the device created but returned no line and it cannot be "
+                    "found by its MAC; retry (the MAC makes the retry safe).",
+                    code="bad_response",
+                )
+            return found
+        return _to_panel_line(user)
+
+    def find_device(self, mac: str) -> PanelLine | None:
+        self.require("create_device")
+        wanted = _normalized_mac(mac)
+        body = self.client.call(
+            "get_mags", [("search[value]", wanted), ("start", "0"), ("limit", str(PAGE_SIZE))]
+        )
+        rows = body.get("data") if isinstance(body, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict) or str(row.get("mac") or "").upper() != wanted:
+                continue
+            user_id = row.get("user_id")
+            if user_id in (None, ""):  # a table without user_id: read the device itself
+                device = self.client.call("get_mag", [("id", str(row.get("id")))]).get("data")
+                user_id = device.get("user_id") if isinstance(device, dict) else None
+            try:
+                return _to_panel_line(self._get_row(_line_id(user_id)))
+            except LineNotFound:
+                return None
+        return None
 
     def find_line(self, username: str) -> PanelLine | None:
         self.require("find_line")
@@ -372,6 +431,11 @@ def _edit_payload(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[s
     for flag in PRESENCE_FLAGS:
         if _int(row.get(flag), 0) == 1:
             fields[flag] = "1"
+    # A device's hidden line must stay one: is_mag/is_e2 are plain columns (not processLine
+    # flags), so re-send them as stored.
+    for column in ("is_mag", "is_e2"):
+        if _int(row.get(column), 0) == 1:
+            fields[column] = "1"
     lists = {
         "access_output[]": [str(n) for n in _int_list(row.get("allowed_outputs"))],
         "allowed_ips[]": _str_list(row.get("allowed_ips")),
@@ -405,6 +469,20 @@ def _output_ids(outputs: tuple[str, ...]) -> list[int]:
     if not outputs:
         raise ValueError("a line needs at least one output, or XUI refuses every live stream")
     return sorted({OUTPUT_IDS[name] for name in outputs})
+
+
+_MAC = re.compile(r"^[0-9A-F]{2}([:-]?)[0-9A-F]{2}(\1[0-9A-F]{2}){4}$")
+
+
+def _normalized_mac(value: str) -> str:
+    """00:1A:79:12:34:56, the form the panel stores and boxes report."""
+    text = (value or "").strip().upper()
+    if not _MAC.match(text):
+        raise PermanentPanelError(
+            f"{value!r} is not a MAC address (like 00:1A:79:12:34:56).", code="STATUS_INVALID_MAC"
+        )
+    digits = re.sub(r"[^0-9A-F]", "", text)
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _check_new_credential(name: str, value: str) -> None:

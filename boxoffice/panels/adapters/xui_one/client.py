@@ -22,7 +22,13 @@ from urllib.parse import urlencode
 
 import httpx
 
-from boxoffice.lib.http import http_client
+from boxoffice.lib.http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ResponseTooLarge,
+    http_client,
+    http_deadline,
+    http_read_capped,
+)
 from boxoffice.panels.adapters.base import (
     PanelConfig,
     PermanentPanelError,
@@ -92,13 +98,27 @@ class XuiOneClient:
         hide = [s for s in (self.config.api_key, *secrets) if s]
         body = urlencode(list(data))
         started = time.monotonic()
+        max_bytes = int(self.config.options.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES)
         try:
-            response = self._http.post(
-                self.endpoint,
-                params={"api_key": self.config.api_key, "action": action},
-                content=body.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
+            # `timeout` is the whole call's budget, not each read's: a panel that drips bytes
+            # cannot hold the worker longer (an operation's own deadline may cut it shorter).
+            with (
+                http_deadline(self.config.timeout),
+                self._http.stream(
+                    "POST",
+                    self.endpoint,
+                    params={"api_key": self.config.api_key, "action": action},
+                    content=body.encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                ) as response,
+            ):
+                content = http_read_capped(response, max_bytes=max_bytes)
+        except ResponseTooLarge:
+            raise TransientPanelError(
+                f"XUI One answered {action} with more than {max_bytes} bytes; not read further "
+                "(a proxy or a broken panel page?).",
+                code="too_large",
+            ) from None
         except httpx.TimeoutException:
             # `from None`: the httpx exception holds the request URL, and with it the api_key.
             raise TransientPanelError(
@@ -119,7 +139,8 @@ class XuiOneClient:
             ) from None
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("xui_one %s -> HTTP %s in %.0f ms", action, response.status_code, elapsed_ms)
-        return _decode(action, response, hide)
+        text = content.decode(response.encoding or "utf-8", "replace")
+        return _decode(action, response.status_code, text, hide)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -130,9 +151,7 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _decode(action: str, response: httpx.Response, hide: list[str]) -> Any:
-    status = response.status_code
-    text = response.text
+def _decode(action: str, status: int, text: str, hide: list[str]) -> Any:
     raw = _redact(text[:RAW_PREFIX], hide)
 
     if status != 200:
