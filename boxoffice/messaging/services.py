@@ -215,7 +215,15 @@ def message_send(*, message_id: int, connection=None) -> str:
 def _message_failed(message: Message, exc: Exception) -> str:
     now = timezone.now()
     policy = _policy()
-    error = f"{type(exc).__name__}: {exc}"[:1000]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else exc.smtp_error
+        )
+        error = f"{type(exc).__name__}: {exc.smtp_code} {reply}"[:1000]
+    else:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
     logger.warning(
         "message %s to %s not accepted (attempt %s): %s",
         message.pk,
