@@ -195,21 +195,36 @@ def message_send(*, message_id: int, connection=None) -> str:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to_email],
         headers=message.headers or {},
-        connection=connection,
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
+    own_connection = connection is None
+    if own_connection:
+        connection = get_connection(fail_silently=False)
     try:
-        email.send(fail_silently=False)
-    except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
-        return _message_failed(message, exc)
-    # The at-most-one-duplicate window: a sender killed after the relay accepted the mail and
-    # before this UPDATE commits leaves the row `sending`; once its lease runs out it is sent
-    # again. Nothing else happens between the two, so the window is one UPDATE long.
-    Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-        status=S.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
-    )
-    return "sent"
+        try:
+            connection.open()
+            connection.send_messages([email])
+        except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
+            return _message_failed(message, exc)
+        # The at-most-one-duplicate window: a sender killed after the relay accepted the mail
+        # and before this UPDATE commits leaves the row `sending`; once its lease runs out it is
+        # sent again. The UPDATE comes straight after the relay's "250" (the session is closed
+        # only afterwards), so the window is one UPDATE long.
+        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+            status=S.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
+        )
+        return "sent"
+    finally:
+        if own_connection:
+            _close_quietly(connection)
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # a session that broke while closing: the rows already say how it went
+        logger.info("SMTP session did not close cleanly", exc_info=True)
 
 
 def _message_failed(message: Message, exc: Exception) -> str:
@@ -280,9 +295,9 @@ def messages_deliver_due() -> dict[str, int]:
                 counts[result] = counts.get(result, 0) + 1
                 if result in ("retry", "needs_review"):
                     # A refused message can leave the session in any state: start a fresh one.
-                    connection.close()
+                    _close_quietly(connection)
         finally:
-            connection.close()
+            _close_quietly(connection)
     if counts.get("sent"):
         delivery_incident_resolve()
     return counts
