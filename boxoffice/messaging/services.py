@@ -249,11 +249,13 @@ def _message_failed(message: Message, exc: Exception) -> str:
     too_many = message.attempts >= policy["MAX_ATTEMPTS"]
     too_old = now - message.queued_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
     if _is_permanent(exc) or too_many or too_old:
-        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-            status=S.NEEDS_REVIEW, lease_expires_at=None, last_error=error
-        )
-        if message.kind != "operator_alert":  # an alert about alerts would only loop
-            delivery_incident_record(error=error)
+        # The stop and the incident's alert commit together: nothing waits in review unannounced.
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+                status=S.NEEDS_REVIEW, lease_expires_at=None, last_error=error
+            )
+            if message.kind != "operator_alert":  # an alert about alerts would only loop
+                delivery_incident_record(error=error)
         return "needs_review"
     Message.objects.filter(pk=message.pk, status=S.SENDING).update(
         status=S.FAILED,
@@ -298,8 +300,7 @@ def messages_deliver_due() -> dict[str, int]:
                     _close_quietly(connection)
         finally:
             _close_quietly(connection)
-    if counts.get("sent"):
-        delivery_incident_resolve()
+    delivery_incident_resolve()
     return counts
 
 
@@ -316,10 +317,12 @@ def delivery_incident_record(*, error: str) -> DeliveryIncident:
     DeliveryIncident.objects.filter(pk=incident.pk).update(
         affected_messages=F("affected_messages") + 1, last_error=error
     )
-    claimed = DeliveryIncident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
-        alerted_at=timezone.now()
-    )
-    if claimed:
+    with transaction.atomic():  # the claim and the alert's rows commit together
+        claimed = DeliveryIncident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
+            alerted_at=timezone.now()
+        )
+        if not claimed:
+            return incident
         operator_alert_send(
             subject=f"[{settings.SITE_NAME}] E-mail is not being delivered",
             body=(
@@ -335,8 +338,14 @@ def delivery_incident_record(*, error: str) -> DeliveryIncident:
 
 
 def delivery_incident_resolve() -> int:
-    """Mail flows again: the open incident ends (the next failure alerts afresh)."""
-    return DeliveryIncident.objects.filter(resolved_at__isnull=True).update(
+    """Mail flows again (something was sent since the incident opened, by the fast path or the
+    scheduler): the open incident ends, and the next failure alerts afresh."""
+    incident = DeliveryIncident.objects.filter(resolved_at__isnull=True).first()
+    if incident is None:
+        return 0
+    if not Message.objects.filter(status=S.SENT, sent_at__gt=incident.opened_at).exists():
+        return 0
+    return DeliveryIncident.objects.filter(pk=incident.pk, resolved_at__isnull=True).update(
         resolved_at=timezone.now()
     )
 

@@ -298,3 +298,42 @@ def test_it_tells_the_customer_why_a_line_was_suspended(
     assert "disputed with your bank" in text
     assert "withdraw it with your bank" in text
     assert mail["To"] == "jane.doe@example.test"
+
+
+@pytest.mark.parametrize(
+    ("path", "subject"),
+    [("/portal/magic/request/", "sign-in link"), ("/portal/password/reset/", "Choose a password")],
+)
+def test_it_retries_a_refused_sign_in_link_or_password_reset(
+    client, customer, smtp_inbox, run_tasks, path, subject
+):
+    smtp_inbox.refuse()
+    client.post(path, {"email": customer.email})
+    run_tasks()  # the task renders and records the mail, and the relay refuses it
+
+    [message] = Message.objects.filter(customer=customer)
+    assert message.status == S.FAILED and smtp_inbox.messages() == []
+
+    smtp_inbox.accept()
+    assert _deliver_later(10) == {"sent": 1}
+    [mail] = smtp_inbox.messages()
+    assert subject in mail["Subject"] and mail["To"] == customer.email
+
+
+def test_it_alerts_again_for_a_new_outage_once_mail_flowed_in_between(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    smtp_inbox.refuse(reply="550 5.7.1 Sender blocked")
+    _paid_line(make_order, run_tasks, preferred_username="first")
+    _paid_line(make_order, run_tasks, preferred_username="second")
+    assert Message.objects.filter(kind="operator_alert").count() == 1  # one per incident
+
+    smtp_inbox.accept()
+    _paid_line(make_order, run_tasks, preferred_username="third")  # sent by the fast path
+    messages_deliver_due()
+    assert DeliveryIncident.objects.get().resolved_at is not None
+
+    smtp_inbox.refuse(reply="550 5.7.1 Sender blocked")
+    _paid_line(make_order, run_tasks, preferred_username="fourth")
+    assert DeliveryIncident.objects.count() == 2
+    assert Message.objects.filter(kind="operator_alert").count() == 2
