@@ -166,6 +166,10 @@ def _is_permanent(exc: Exception) -> bool:
     return False
 
 
+# Failures that are the relay's own answer about one message (the session itself still works).
+_RELAY_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds before the next attempt: exponential, capped, with jitter against herds."""
     policy = _policy()
@@ -177,7 +181,8 @@ def retry_delay(attempts: int) -> float:
 
 def message_send(*, message_id: int, connection=None) -> str:
     """One delivery attempt of a due message. Returns what happened, for logs and tests:
-    sent, retry, needs_review, dropped or not_due."""
+    sent, retry (refused by the relay), relay_unreachable (no answer; retried like a refusal),
+    needs_review, dropped or not_due."""
     message = message_claim(message_id=message_id)
     if message is None:
         return "not_due"
@@ -206,7 +211,10 @@ def message_send(*, message_id: int, connection=None) -> str:
             connection.open()
             connection.send_messages([email])
         except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
-            return _message_failed(message, exc)
+            result = _message_failed(message, exc)
+            if result == "retry" and not isinstance(exc, _RELAY_REPLIES):
+                return "relay_unreachable"  # no answer at all: the next ones would wait too
+            return result
         # The at-most-one-duplicate window: a sender killed after the relay accepted the mail
         # and before this UPDATE commits leaves the row `sending`; once its lease runs out it is
         # sent again. The UPDATE comes straight after the relay's "250" (the session is closed
@@ -295,6 +303,10 @@ def messages_deliver_due() -> dict[str, int]:
             for pk in pks:
                 result = message_send(message_id=pk, connection=connection)
                 counts[result] = counts.get(result, 0) + 1
+                if result == "relay_unreachable":
+                    # A relay that does not answer costs EMAIL_TIMEOUT per try: stop this pass
+                    # (the rest keep their turn) so the scheduler's other work is not starved.
+                    break
                 if result in ("retry", "needs_review"):
                     # A refused message can leave the session in any state: start a fresh one.
                     _close_quietly(connection)

@@ -337,3 +337,23 @@ def test_it_alerts_again_for_a_new_outage_once_mail_flowed_in_between(
     _paid_line(make_order, run_tasks, preferred_username="fourth")
     assert DeliveryIncident.objects.count() == 2
     assert Message.objects.filter(kind="operator_alert").count() == 2
+
+
+def test_it_stops_a_pass_when_the_relay_does_not_answer(
+    make_order, run_tasks, xui_emulator, smtp_inbox, settings
+):
+    port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = 9  # nothing listens: connection refused
+    lines = [_paid_line(make_order, run_tasks, preferred_username=f"wait{n}") for n in range(3)]
+    assert Message.objects.filter(kind="credentials", status=S.FAILED).count() == 3
+
+    assert _deliver_later(60) == {"relay_unreachable": 1}  # the other two keep their turn
+    assert sorted(Message.objects.filter(line__in=lines).values_list("attempts", flat=True)) == [
+        1,
+        1,
+        2,
+    ]
+
+    settings.EMAIL_PORT = port
+    assert _deliver_later(600) == {"sent": 3}
+    assert len(smtp_inbox.messages()) == 3
