@@ -70,10 +70,11 @@ def _email_send(
     customer: Customer | None = None,
     order: Order | None = None,
     line: Line | None = None,
+    in_worker: bool = False,
 ) -> Message:
     """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
-    is one) and hand it to SMTP after commit; a message already recorded is left to the outbox.
-    `context` is called only when a new message is rendered."""
+    is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
+    recorded is left to the outbox. `context` is called only when a new message is rendered."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
@@ -92,7 +93,7 @@ def _email_send(
         line=line,
     )
     if created:
-        message_send_after_commit(message=message)
+        message_send_after_commit(message=message, in_worker=in_worker)
     return message
 
 
@@ -159,7 +160,13 @@ def credentials_email_send(*, line: Line) -> Message:
 
 
 def _order_email_send(
-    *, order: Order, kind: str, dedupe_key: str, subject: str, **extra: Any
+    *,
+    order: Order,
+    kind: str,
+    dedupe_key: str,
+    subject: str,
+    in_worker: bool = False,
+    **extra: Any,
 ) -> Message:
     """A mail about an order, with the context every order mail shares."""
     return _email_send(
@@ -177,6 +184,7 @@ def _order_email_send(
         },
         customer=order.customer,
         order=order,
+        in_worker=in_worker,
     )
 
 
@@ -201,9 +209,11 @@ def provisioning_delayed_email_send(*, order: Order) -> Message:
 
 
 def bank_transfer_instructions_email_send(*, order: Order, instructions: str) -> Message:
-    """How to pay an order by bank transfer (the operator confirms the money by hand)."""
+    """How to pay an order by bank transfer (the operator confirms the money by hand). Owed at
+    checkout, in the customer's request: SMTP happens in a worker."""
     return _order_email_send(
         order=order,
+        in_worker=True,
         kind="bank_transfer_instructions",
         dedupe_key=f"bank:order:{order.pk}",
         subject=f"How to pay your order {order.reference} by bank transfer",

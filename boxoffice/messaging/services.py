@@ -76,10 +76,16 @@ def message_create(
     return message, True
 
 
-def message_send_after_commit(*, message: Message) -> None:
+def message_send_after_commit(*, message: Message, in_worker: bool = False) -> None:
     """The fast path: hand the message to SMTP once the current transaction commits (at once
-    outside a transaction). If this never runs (a crash), the scheduler sends the row."""
+    outside a transaction), in this thread, or with `in_worker` in a task (for web requests, so
+    a slow relay never holds a page). If this never runs (a crash), the scheduler sends the row."""
     pk = message.pk
+    if in_worker:
+        from boxoffice.messaging.tasks import send_message
+
+        transaction.on_commit(lambda: send_message.enqueue(pk))
+        return
 
     def send() -> None:
         try:
@@ -372,7 +378,7 @@ def message_retry_now(*, message: Message, actor: str = "operator") -> bool:
     )
     if updated:
         audit_record(subject=message, action="message.retried", actor=actor)
-        message_send_after_commit(message=message)
+        message_send_after_commit(message=message, in_worker=True)
     return bool(updated)
 
 

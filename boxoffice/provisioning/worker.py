@@ -82,12 +82,16 @@ def _scheduler_loop(stop: threading.Event, interval: float) -> None:
                 logger.info("scheduler: %s", counts)
             orders_flag_stale_pending()
             webhook_events_redrive()
-            # The outbox: mail the fast path did not finish (refused, or its sender killed).
+        except Exception:  # the scheduler must outlive a bad row or a database hiccup
+            logger.exception("scheduler pass failed")
+        try:
+            # The outbox, on its own so a failing step above never holds mail back: what the
+            # fast path did not finish (refused, or its sender killed).
             sent = messages_deliver_due()
             if sent:
                 logger.info("scheduler: mail %s", sent)
-        except Exception:  # the scheduler must outlive a bad row or a database hiccup
-            logger.exception("scheduler pass failed")
+        except Exception:
+            logger.exception("scheduler mail pass failed")
         stop.wait(interval)
     connection.close()
 

@@ -171,6 +171,7 @@ def test_it_lets_the_operator_send_a_stopped_mail_again(
 
     smtp_inbox.accept()
     response = client.post(reverse("backoffice:review_message", args=[message.pk]), follow=True)
+    run_tasks()  # the page does not wait for the relay: a worker sends it
 
     assert "sent again" in response.content.decode()
     message.refresh_from_db()
