@@ -253,6 +253,21 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@boxoffice.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Mail delivery (the outbox): a message the relay did not take is retried with exponential
+# backoff and jitter; past either limit it goes to the review queue (one operator alert).
+MESSAGING = {
+    "RETRY_BASE_SECONDS": env_float("MAIL_RETRY_BASE_SECONDS", 5.0),
+    "RETRY_CAP_SECONDS": env_float("MAIL_RETRY_CAP_SECONDS", 900.0),
+    "RETRY_JITTER": env_float("MAIL_RETRY_JITTER", 0.2),
+    "MAX_ATTEMPTS": env_int("MAIL_MAX_ATTEMPTS", 15),
+    "MAX_AGE_SECONDS": env_int("MAIL_MAX_AGE_SECONDS", 24 * 3600),
+    # A sender that vanished mid-send (killed) gives its rows back after this.
+    "LEASE_SECONDS": env_float("MAIL_LEASE_SECONDS", 60.0),
+    # The scheduler leaves fresh rows to the fast path (sent right after commit) this long.
+    "FAST_PATH_GRACE_SECONDS": env_float("MAIL_FAST_PATH_GRACE_SECONDS", 5.0),
+    # Most messages one scheduler pass sends, so it never starves the other re-drives.
+    "BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 200),
+}
 # Operator alerts (panel down, operations needing review). Empty: every active staff user.
 OPERATOR_ALERT_EMAILS = env_list("OPERATOR_ALERT_EMAILS", [])
 # The local inbox of `make run`: where its SMTP server keeps what it received.

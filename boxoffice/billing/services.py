@@ -233,9 +233,11 @@ def checkout_begin(
             fields += ["status", "pending_since"]
         order.save(update_fields=fields)
         if start.instructions:
-            from boxoffice.billing.tasks import order_send_bank_instructions
+            # The instructions are owed from now on: their row commits with the pending state
+            # (rendered here, sent after commit; the outbox retries a refused hand-off).
+            from boxoffice.messaging.emails import bank_transfer_instructions_email_send
 
-            transaction.on_commit(lambda: order_send_bank_instructions.enqueue(order.pk))
+            bank_transfer_instructions_email_send(order=order, instructions=start.instructions)
     return CheckoutResult(order=order, redirect_url=start.redirect_url or status_url)
 
 
@@ -395,9 +397,11 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 source_event=source_event,
             )
             audit_record(subject=locked, action="order.payment_pending")
-            from boxoffice.billing.tasks import order_send_payment_pending
+            # Recorded with the state that owes it; the outbox checks again before sending and
+            # drops it if the order was paid meanwhile.
+            from boxoffice.messaging.emails import payment_pending_email_send
 
-            transaction.on_commit(lambda: order_send_payment_pending.enqueue(locked.pk))
+            payment_pending_email_send(order=locked)
             return "pending"
         if update.status in (gw.FAILED, gw.EXPIRED):
             if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):

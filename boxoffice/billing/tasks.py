@@ -17,6 +17,8 @@ def process_webhook_event(event_pk: int) -> str:
     return result
 
 
+# The two tasks below are no longer enqueued (the mails are recorded in the transaction that owes
+# them); they stay so that tasks queued before an upgrade still run, once per dedupe key.
 @task()
 def order_send_payment_pending(order_id: int) -> str:
     from boxoffice.messaging.emails import payment_pending_email_send

@@ -71,6 +71,10 @@ class LocalInbox:
         self._stored = threading.Condition()
         self._controller: Controller | None = None
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        # A relay having trouble: while refusing, every mail is answered with this reply.
+        self._refuse_reply = ""
+        self._refuse_until = 0.0
+        self.refused = 0
 
     def start(self) -> LocalInbox:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,24 @@ class LocalInbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def refuse(
+        self, *, seconds: float | None = None, reply: str = "451 4.3.0 Try again later"
+    ) -> None:
+        """Refuse every mail with `reply` (a transient 451 by default), for `seconds` or until
+        `accept()`: what a relay does when it is overloaded or its queue is full."""
+        self._refuse_reply = reply
+        self._refuse_until = time.monotonic() + seconds if seconds is not None else float("inf")
+
+    def accept(self) -> None:
+        self._refuse_reply, self._refuse_until = "", 0.0
+
+    def refusal(self) -> str:
+        """The reply to give the mail now ("" to accept it); counts refusals."""
+        if self._refuse_reply and time.monotonic() < self._refuse_until:
+            self.refused += 1
+            return self._refuse_reply
+        return ""
 
     def messages(self) -> list[EmailMessage]:
         """Every stored message, oldest first."""
@@ -138,6 +160,10 @@ class _StoreHandler:
         self.inbox = inbox
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
+        refusal = self.inbox.refusal()
+        if refusal:
+            logger.info("Local inbox: refused mail to %s (%s)", envelope.rcpt_tos, refusal)
+            return refusal
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode()

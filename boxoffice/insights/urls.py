@@ -7,4 +7,5 @@ urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("review/orders/<int:pk>/", views.review_order, name="review_order"),
     path("review/operations/<int:pk>/", views.review_operation, name="review_operation"),
+    path("review/messages/<int:pk>/", views.review_message, name="review_message"),
 ]

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_mark_paid, order_review_dismiss
+from boxoffice.messaging.models import Message
+from boxoffice.messaging.services import message_retry_now
 from boxoffice.provisioning.models import PanelOperation
 from boxoffice.provisioning.services import operation_retry_now
 
@@ -33,8 +35,14 @@ def review_queue(request):
         .select_related("customer", "plan")
         .order_by("created_at")
     )
+    undelivered = (
+        Message.objects.filter(status=Message.Status.NEEDS_REVIEW)
+        .select_related("order")
+        .order_by("created_at", "pk")
+    )
     context = {
         **admin.site.each_context(request),
+        "undelivered": Paginator(undelivered, 50).get_page(request.GET.get("mail_page")),
         "title": "Review queue",
         "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
         "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
@@ -73,5 +81,19 @@ def review_operation(request, pk: int):
         messages.warning(
             request,
             f"Operation {op.pk} is {op.get_status_display().lower()}, not waiting for a retry.",
+        )
+    return redirect("backoffice:review")
+
+
+@staff_member_required
+@require_POST
+def review_message(request, pk: int):
+    message = get_object_or_404(Message, pk=pk)
+    if message_retry_now(message=message, actor=request.user.get_username()):
+        messages.success(request, f"E-mail {message.pk} to {message.to_email} sent again.")
+    else:
+        messages.warning(
+            request,
+            f"E-mail {message.pk} is {message.get_status_display().lower()}, not waiting for a retry.",
         )
     return redirect("backoffice:review")

@@ -23,7 +23,7 @@ from boxoffice.billing.models import Order
 from boxoffice.customers.models import Customer, SignInLink
 from boxoffice.customers.services import lifetime_in_words, sign_in_link_issue
 from boxoffice.messaging.models import Message
-from boxoffice.messaging.services import message_create, message_deliver
+from boxoffice.messaging.services import message_create, message_send_after_commit
 from boxoffice.provisioning.models import Line
 
 # Never fetch stylesheets over the network while sending: all CSS lives in the templates.
@@ -70,14 +70,14 @@ def _email_send(
     customer: Customer | None = None,
     order: Order | None = None,
     line: Line | None = None,
+    in_worker: bool = False,
 ) -> Message:
-    """Send once per dedupe key: a message already recorded is only re-delivered if it failed.
-    `context` is called only when a new message is rendered."""
+    """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
+    is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
+    recorded is left to the outbox. `context` is called only when a new message is rendered."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
-            if existing.status == Message.Status.FAILED:
-                message_deliver(message=existing, headers=_reply_to_support())
             return existing
     rendered = email_render(template=template, subject=subject, context=context())
     message, created = message_create(
@@ -87,12 +87,13 @@ def _email_send(
         body_text=rendered.text,
         body_html=rendered.html,
         dedupe_key=dedupe_key,
+        headers=_reply_to_support(),
         customer=customer,
         order=order,
         line=line,
     )
-    if created or message.status == Message.Status.FAILED:
-        message_deliver(message=message, headers=_reply_to_support())
+    if created:
+        message_send_after_commit(message=message, in_worker=in_worker)
     return message
 
 
@@ -159,7 +160,13 @@ def credentials_email_send(*, line: Line) -> Message:
 
 
 def _order_email_send(
-    *, order: Order, kind: str, dedupe_key: str, subject: str, **extra: Any
+    *,
+    order: Order,
+    kind: str,
+    dedupe_key: str,
+    subject: str,
+    in_worker: bool = False,
+    **extra: Any,
 ) -> Message:
     """A mail about an order, with the context every order mail shares."""
     return _email_send(
@@ -177,6 +184,7 @@ def _order_email_send(
         },
         customer=order.customer,
         order=order,
+        in_worker=in_worker,
     )
 
 
@@ -201,9 +209,11 @@ def provisioning_delayed_email_send(*, order: Order) -> Message:
 
 
 def bank_transfer_instructions_email_send(*, order: Order, instructions: str) -> Message:
-    """How to pay an order by bank transfer (the operator confirms the money by hand)."""
+    """How to pay an order by bank transfer (the operator confirms the money by hand). Owed at
+    checkout, in the customer's request: SMTP happens in a worker."""
     return _order_email_send(
         order=order,
+        in_worker=True,
         kind="bank_transfer_instructions",
         dedupe_key=f"bank:order:{order.pk}",
         subject=f"How to pay your order {order.reference} by bank transfer",
@@ -235,4 +245,71 @@ def password_reset_email_send(*, customer: Customer, url: str, lifetime: str) ->
         subject=f"Choose a password for {settings.SITE_NAME}",
         context=lambda: {"reset_url": url, "lifetime": lifetime},
         customer=customer,
+    )
+
+
+def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
+    """The line now lives on another panel: the new server details, once per move."""
+    from boxoffice.provisioning.urls_for_line import line_access
+
+    return _email_send(
+        kind="line_moved",
+        dedupe_key=f"line_moved:operation:{operation_id}",
+        to_email=line.customer.email,
+        template="line_moved",
+        subject=f"New server details for your {settings.SITE_NAME} line",
+        context=lambda: {
+            "name": _greeting_name(line.order),
+            "line": line,
+            "plan": line.plan,
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "portal_url": portal_url(),
+        },
+        customer=line.customer,
+        order=line.order,
+        line=line,
+    )
+
+
+# Why a line was suspended, in the customer's words, and what they can do about it.
+_SUSPENSION_REASONS = {
+    "payment refunded": (
+        "the payment for this subscription was refunded.",
+        "To keep watching, renew your subscription from your account.",
+    ),
+    "payment disputed": (
+        "the payment for this subscription was disputed with your bank or card issuer.",
+        "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
+        "your line as soon as it is settled.",
+    ),
+}
+
+
+def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = "") -> Message:
+    """The line was suspended: why, and what to do. Once per suspension."""
+    why, what_to_do = _SUSPENSION_REASONS.get(
+        reason.strip().lower(),
+        (
+            (reason.strip().rstrip(".") + ".") if reason.strip() else "your provider paused it.",
+            "Contact us to find out how to resume it.",
+        ),
+    )
+    return _email_send(
+        kind="line_suspended",
+        dedupe_key=f"line_suspended:operation:{operation_id}",
+        to_email=line.customer.email,
+        template="line_suspended",
+        subject=f"Your {settings.SITE_NAME} line is suspended",
+        context=lambda: {
+            "name": _greeting_name(line.order),
+            "line": line,
+            "plan": line.plan,
+            "reason": why,
+            "what_to_do": what_to_do,
+            "portal_url": portal_url(),
+        },
+        customer=line.customer,
+        order=line.order,
+        line=line,
     )

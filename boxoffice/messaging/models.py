@@ -7,12 +7,20 @@ from boxoffice.lib.crypto import EncryptedTextField
 
 
 class Message(models.Model):
-    """One e-mail we send (or tried to): what, to whom, and how delivery went."""
+    """One e-mail we owe (the outbox row): what, to whom, and how delivery went.
+
+    The row is written in the transaction that creates the obligation; the fast path hands it to
+    SMTP right after commit and the worker's scheduler sends whatever is still due. `failed` is
+    never final: the row is retried at `next_attempt_at` until it is sent, dropped (no longer
+    true) or stopped for an operator (`needs_review`)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        FAILED = "failed", "Failed (will retry)"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        DROPPED = "dropped", "Dropped (no longer true)"
 
     kind = models.CharField(max_length=40, db_index=True)
     to_email = models.EmailField()
@@ -20,9 +28,16 @@ class Message(models.Model):
     # Credential mail carries line passwords: bodies are encrypted at rest like the lines.
     body_text = EncryptedTextField()
     body_html = EncryptedTextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Extra headers (Reply-To), kept on the row so a retry sends the same mail.
+    headers = models.JSONField(default=dict, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A sender claims the row until then; past it, a killed sender's row is due again.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Since when delivery is owed (reset by an operator's retry): the age limit counts from here.
+    queued_at = models.DateTimeField(default=timezone.now)
     # Makes "send this once" a database fact: e.g. credentials:line:12, delay:order:5.
     dedupe_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
     customer = models.ForeignKey(
@@ -47,6 +62,33 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email}"
+
+
+class DeliveryIncident(models.Model):
+    """A period in which mail could not be delivered and messages went to the review queue. The
+    operator is alerted once per incident; it closes when mail is delivered again."""
+
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    affected_messages = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # One open incident at a time: a constant column for the partial unique constraint.
+    scope = models.CharField(max_length=20, default="smtp")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_delivery_incident",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"mail delivery incident {self.pk} ({self.affected_messages} messages)"

@@ -1,18 +1,40 @@
-"""Sending e-mail: every message is a `Message` row; a dedupe key makes "send once" a DB fact."""
+"""Sending e-mail through an outbox: every message owed is a `Message` row before it is owed.
+
+The row is written (rendered, CPU only) in the transaction that creates the obligation, so a
+crash after commit cannot lose it. Delivery never runs inside a transaction:
+
+- the fast path hands the row to SMTP right after commit (`message_send_after_commit`), so
+  latency does not grow;
+- the worker's scheduler (`messages_deliver_due`) sends whatever the fast path did not finish:
+  rows still queued after a short grace, failed rows whose next attempt is due (exponential
+  backoff with jitter, capped) and rows whose sender died mid-send (lease expired);
+- past an attempt or age limit a row goes to the review queue, with one operator alert per
+  delivery incident, and an operator can send it again from there;
+- a mail that is no longer true when its turn comes (a "payment pending" for an order paid
+  meanwhile, a delay notice for a line already active) is dropped, not sent.
+
+A dedupe key makes "send this once" a database fact.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+import smtplib
+from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from boxoffice.messaging.models import Message
+from boxoffice.messaging.models import DeliveryIncident, Message
 
 logger = logging.getLogger(__name__)
+S = Message.Status
 
 
 def message_create(
@@ -23,12 +45,14 @@ def message_create(
     body_text: str,
     body_html: str = "",
     dedupe_key: str | None = None,
+    headers: dict[str, str] | None = None,
     customer=None,
     order=None,
     line=None,
 ) -> tuple[Message, bool]:
-    """Record a message to send. Returns (message, created); with a dedupe key seen before, the
-    existing row comes back and nothing new is queued."""
+    """Record a message to send (no I/O). Returns (message, created); with a dedupe key seen
+    before, the existing row comes back and nothing new is queued. Call it inside the
+    transaction that creates the obligation, then `message_send_after_commit`."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing:
@@ -42,6 +66,7 @@ def message_create(
                 body_text=body_text,
                 body_html=body_html,
                 dedupe_key=dedupe_key,
+                headers=headers or {},
                 customer=customer,
                 order=order,
                 line=line,
@@ -51,35 +76,313 @@ def message_create(
     return message, True
 
 
-def message_deliver(*, message: Message, headers: dict[str, str] | None = None) -> bool:
-    """Hand a message to the configured backend (SMTP by default). True if it was accepted."""
-    if message.status == Message.Status.SENT:
-        return True
+def message_send_after_commit(*, message: Message, in_worker: bool = False) -> None:
+    """The fast path: hand the message to SMTP once the current transaction commits (at once
+    outside a transaction), in this thread, or with `in_worker` in a task (for web requests, so
+    a slow relay never holds a page). If this never runs (a crash), the scheduler sends the row."""
+    pk = message.pk
+    if in_worker:
+        from boxoffice.messaging.tasks import send_message
+
+        transaction.on_commit(lambda: send_message.enqueue(pk))
+        return
+
+    def send() -> None:
+        try:
+            message_send(message_id=pk)
+        except Exception:  # the row is the truth: the scheduler finishes it
+            logger.exception("fast-path delivery of message %s failed", pk)
+        finally:
+            # The caller's object shows how delivery went (tasks return its status).
+            message.refresh_from_db(fields=["status", "attempts", "last_error", "sent_at"])
+
+    transaction.on_commit(send)
+
+
+# --- Claiming and sending ----------------------------------------------------------------------
+
+
+def _policy() -> dict:
+    return settings.MESSAGING
+
+
+def message_claim(*, message_id: int) -> Message | None:
+    """Take the message if it is due (or its previous sender's lease ran out). One winner: a
+    conditional UPDATE, so two workers never send the same row at once."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=_policy()["LEASE_SECONDS"])
+    claimed = (
+        Message.objects.filter(pk=message_id)
+        .filter(
+            Q(status__in=[S.QUEUED, S.FAILED], next_attempt_at__lte=now)
+            | Q(status=S.SENDING, lease_expires_at__lt=now)
+        )
+        .update(status=S.SENDING, lease_expires_at=lease, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    return Message.objects.select_related("order", "line").get(pk=message_id)
+
+
+# Mails that say something about the moment they are sent: checked again right before SMTP.
+def _payment_pending_is_stale(message: Message) -> str:
+    from boxoffice.billing.models import Order
+
+    if message.order is not None and message.order.status != Order.Status.PAYMENT_PENDING:
+        return f"the order is {message.order.get_status_display().lower()} now"
+    return ""
+
+
+def _bank_instructions_are_stale(message: Message) -> str:
+    from boxoffice.billing.models import Order
+
+    if message.order is not None and message.order.status not in (
+        Order.Status.AWAITING_PAYMENT,
+        Order.Status.PAYMENT_PENDING,
+    ):
+        return f"the order is {message.order.get_status_display().lower()} now"
+    return ""
+
+
+def _delay_notice_is_stale(message: Message) -> str:
+    from boxoffice.provisioning.models import Line
+
+    if (
+        message.order_id
+        and not Line.objects.filter(order_id=message.order_id, status=Line.Status.RESERVED).exists()
+    ):
+        return "the line is no longer waiting to be created"
+    return ""
+
+
+_STALE_CHECKS: dict[str, Callable[[Message], str]] = {
+    "payment_pending": _payment_pending_is_stale,
+    "bank_transfer_instructions": _bank_instructions_are_stale,
+    "provisioning_delayed": _delay_notice_is_stale,
+}
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """A 5xx refusal will be refused again; anything else (4xx, a dead relay) may pass later."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+# Failures that are the relay's own answer about one message (the session itself still works).
+_RELAY_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt: exponential, capped, with jitter against herds."""
+    policy = _policy()
+    cap = policy["RETRY_CAP_SECONDS"]
+    base = min(cap, policy["RETRY_BASE_SECONDS"] * (2 ** max(attempts - 1, 0)))
+    jitter = policy["RETRY_JITTER"]
+    return min(cap, base * random.uniform(1 - jitter, 1 + jitter))
+
+
+def message_send(*, message_id: int, connection=None) -> str:
+    """One delivery attempt of a due message. Returns what happened, for logs and tests:
+    sent, retry (refused by the relay), relay_unreachable (no answer; retried like a refusal),
+    needs_review, dropped or not_due."""
+    message = message_claim(message_id=message_id)
+    if message is None:
+        return "not_due"
+    check = _STALE_CHECKS.get(message.kind)
+    reason = check(message) if check else ""
+    if reason:
+        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+            status=S.DROPPED, lease_expires_at=None, last_error=f"not sent: {reason}"[:1000]
+        )
+        logger.info("message %s (%s) dropped: %s", message.pk, message.kind, reason)
+        return "dropped"
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to_email],
-        headers=headers or {},
+        headers=message.headers or {},
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
-    message.attempts += 1
+    own_connection = connection is None
+    if own_connection:
+        connection = get_connection(fail_silently=False)
     try:
-        email.send(fail_silently=False)
-    except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
-        message.status = Message.Status.FAILED
-        message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-        message.save(update_fields=["status", "attempts", "last_error"])
-        logger.warning(
-            "message %s to %s not accepted: %s", message.pk, message.to_email, message.last_error
+        try:
+            connection.open()
+            connection.send_messages([email])
+        except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
+            result = _message_failed(message, exc)
+            if result == "retry" and not isinstance(exc, _RELAY_REPLIES):
+                return "relay_unreachable"  # no answer at all: the next ones would wait too
+            return result
+        # The at-most-one-duplicate window: a sender killed after the relay accepted the mail
+        # and before this UPDATE commits leaves the row `sending`; once its lease runs out it is
+        # sent again. The UPDATE comes straight after the relay's "250" (the session is closed
+        # only afterwards), so the window is one UPDATE long.
+        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+            status=S.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
         )
-        return False
-    message.status = Message.Status.SENT
-    message.sent_at = timezone.now()
-    message.last_error = ""
-    message.save(update_fields=["status", "attempts", "last_error", "sent_at"])
-    return True
+        return "sent"
+    finally:
+        if own_connection:
+            _close_quietly(connection)
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # a session that broke while closing: the rows already say how it went
+        logger.info("SMTP session did not close cleanly", exc_info=True)
+
+
+def _message_failed(message: Message, exc: Exception) -> str:
+    now = timezone.now()
+    policy = _policy()
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else exc.smtp_error
+        )
+        error = f"{type(exc).__name__}: {exc.smtp_code} {reply}"[:1000]
+    else:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    logger.warning(
+        "message %s to %s not accepted (attempt %s): %s",
+        message.pk,
+        message.to_email,
+        message.attempts,
+        error,
+    )
+    too_many = message.attempts >= policy["MAX_ATTEMPTS"]
+    too_old = now - message.queued_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
+    if _is_permanent(exc) or too_many or too_old:
+        # The stop and the incident's alert commit together: nothing waits in review unannounced.
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+                status=S.NEEDS_REVIEW, lease_expires_at=None, last_error=error
+            )
+            if message.kind != "operator_alert":  # an alert about alerts would only loop
+                delivery_incident_record(error=error)
+        return "needs_review"
+    Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+        status=S.FAILED,
+        lease_expires_at=None,
+        last_error=error,
+        next_attempt_at=now + timedelta(seconds=retry_delay(message.attempts)),
+    )
+    return "retry"
+
+
+# --- The scheduler's work ------------------------------------------------------------------------
+
+
+def messages_due() -> list[int]:
+    """Rows the fast path did not finish: queued past the grace, failed and due, or claimed by
+    a sender whose lease ran out. Oldest first, at most one batch."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=_policy()["FAST_PATH_GRACE_SECONDS"])
+    return list(
+        Message.objects.filter(
+            Q(status=S.QUEUED, next_attempt_at__lte=grace)
+            | Q(status=S.FAILED, next_attempt_at__lte=now)
+            | Q(status=S.SENDING, lease_expires_at__lt=now)
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[: _policy()["BATCH_SIZE"]]
+    )
+
+
+def messages_deliver_due() -> dict[str, int]:
+    """Send what is due over one SMTP connection; called by the worker's scheduler."""
+    counts: dict[str, int] = {}
+    pks = messages_due()
+    if pks:
+        connection = get_connection(fail_silently=False)
+        try:
+            for pk in pks:
+                result = message_send(message_id=pk, connection=connection)
+                counts[result] = counts.get(result, 0) + 1
+                if result == "relay_unreachable":
+                    # A relay that does not answer costs EMAIL_TIMEOUT per try: stop this pass
+                    # (the rest keep their turn) so the scheduler's other work is not starved.
+                    break
+                if result in ("retry", "needs_review"):
+                    # A refused message can leave the session in any state: start a fresh one.
+                    _close_quietly(connection)
+        finally:
+            _close_quietly(connection)
+    delivery_incident_resolve()
+    return counts
+
+
+def delivery_incident_record(*, error: str) -> DeliveryIncident:
+    """Count a message that went to review in the open incident (opening one if none) and alert
+    the operator once for the incident, not once per message."""
+    try:
+        with transaction.atomic():
+            incident, _ = DeliveryIncident.objects.get_or_create(
+                scope="smtp", resolved_at__isnull=True
+            )
+    except IntegrityError:  # a concurrent sender opened it first
+        incident = DeliveryIncident.objects.get(scope="smtp", resolved_at__isnull=True)
+    DeliveryIncident.objects.filter(pk=incident.pk).update(
+        affected_messages=F("affected_messages") + 1, last_error=error
+    )
+    with transaction.atomic():  # the claim and the alert's rows commit together
+        claimed = DeliveryIncident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
+            alerted_at=timezone.now()
+        )
+        if not claimed:
+            return incident
+        operator_alert_send(
+            subject=f"[{settings.SITE_NAME}] E-mail is not being delivered",
+            body=(
+                "Customer e-mail could not be delivered and has stopped retrying; it waits in "
+                f"the review queue: {settings.SITE_URL}/backoffice/review/\n\n"
+                f"Last error: {error}\n\n"
+                "Check the SMTP relay (EMAIL_HOST and its credentials), then retry the messages "
+                "from the review queue. You get this alert once until mail flows again."
+            ),
+            dedupe_key=f"delivery_incident:{incident.pk}",
+        )
+    return incident
+
+
+def delivery_incident_resolve() -> int:
+    """Mail flows again (something was sent since the incident opened, by the fast path or the
+    scheduler): the open incident ends, and the next failure alerts afresh."""
+    incident = DeliveryIncident.objects.filter(resolved_at__isnull=True).first()
+    if incident is None:
+        return 0
+    if not Message.objects.filter(status=S.SENT, sent_at__gt=incident.opened_at).exists():
+        return 0
+    return DeliveryIncident.objects.filter(pk=incident.pk, resolved_at__isnull=True).update(
+        resolved_at=timezone.now()
+    )
+
+
+def message_retry_now(*, message: Message, actor: str = "operator") -> bool:
+    """An operator sends a stopped (needs_review) or failed message again, at once."""
+    from boxoffice.audit.services import audit_record
+
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message.pk, status__in=[S.NEEDS_REVIEW, S.FAILED]).update(
+        status=S.QUEUED, next_attempt_at=now, queued_at=now, attempts=0
+    )
+    if updated:
+        audit_record(subject=message, action="message.retried", actor=actor)
+        message_send_after_commit(message=message, in_worker=True)
+    return bool(updated)
+
+
+# --- Operator alerts -----------------------------------------------------------------------------
 
 
 def operator_alert_recipients() -> list[str]:
@@ -90,7 +393,8 @@ def operator_alert_recipients() -> list[str]:
 
 
 def operator_alert_send(*, subject: str, body: str, dedupe_key: str) -> list[Message]:
-    """One alert per recipient per dedupe key, however often it is called."""
+    """One alert per recipient per dedupe key, however often it is called: recorded as rows
+    (in the caller's transaction, if any) and handed to SMTP after commit."""
     sent = []
     for address in operator_alert_recipients():
         message, created = message_create(
@@ -101,7 +405,7 @@ def operator_alert_send(*, subject: str, body: str, dedupe_key: str) -> list[Mes
             dedupe_key=f"{dedupe_key}:{address}"[:120],
         )
         if created:
-            message_deliver(message=message)
+            message_send_after_commit(message=message)
         sent.append(message)
     if not sent:
         logger.error("operator alert with no recipient (set OPERATOR_ALERT_EMAILS): %s", subject)

@@ -218,20 +218,23 @@ def incident_open(*, panel: Panel, kind: str, summary: str = "") -> Incident:
 
 
 def incident_alert_once(*, incident: Incident) -> bool:
-    """Alert the operator about an incident exactly once (a conditional UPDATE claims it)."""
-    claimed = Incident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
-        alerted_at=timezone.now()
-    )
-    if not claimed:
-        return False
+    """Alert the operator about an incident exactly once (a conditional UPDATE claims it). The
+    claim and the alert's rows commit together, so a crash cannot claim it and lose the alert;
+    the mail goes out after commit."""
     from boxoffice.messaging.services import operator_alert_send
 
-    incident.refresh_from_db()
-    operator_alert_send(
-        subject=f"[{settings.SITE_NAME}] {incident.get_kind_display()}: {incident.panel.name}",
-        body=_incident_text(incident),
-        dedupe_key=f"incident:{incident.pk}",
-    )
+    with transaction.atomic():
+        claimed = Incident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
+            alerted_at=timezone.now()
+        )
+        if not claimed:
+            return False
+        incident.refresh_from_db()
+        operator_alert_send(
+            subject=f"[{settings.SITE_NAME}] {incident.get_kind_display()}: {incident.panel.name}",
+            body=_incident_text(incident),
+            dedupe_key=f"incident:{incident.pk}",
+        )
     return True
 
 

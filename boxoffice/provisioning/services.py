@@ -575,12 +575,24 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
             audit_record(
                 subject=line, action="line.active", data={"panel_line_id": line.panel_line_id}
             )
+        # What the customer is owed is recorded with the change that owes it (rendering is CPU
+        # only); SMTP is called after commit, and the outbox finishes it if that never happens.
+        _operation_customer_mail(op, line, first_activation=first_activation)
     panel_record_success(panel=op.panel)
     incidents_resolve_reviewed(panel=op.panel)
-    if first_activation:
-        from boxoffice.messaging.emails import credentials_email_send
 
-        credentials_email_send(line=line)
+
+def _operation_customer_mail(op: PanelOperation, line: Line, *, first_activation: bool) -> None:
+    from boxoffice.messaging import emails
+
+    if first_activation:
+        emails.credentials_email_send(line=line)
+    elif op.kind == Op.Kind.MOVE:
+        emails.line_moved_email_send(line=line, operation_id=op.pk)
+    elif op.kind == Op.Kind.SUSPEND:
+        emails.line_suspended_email_send(
+            line=line, operation_id=op.pk, reason=op.params.get("reason", "")
+        )
 
 
 def retry_delay(attempts: int) -> float:
@@ -735,17 +747,19 @@ def orders_notify_delays() -> int:
         order__paid_at__lt=cutoff,
     ).values_list("pk", "order_id")[:200]
     sent = 0
-    for pk, order_id in late:
-        if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(
-            delay_notified_at=timezone.now()
-        ):
-            from boxoffice.billing.models import Order
-            from boxoffice.messaging.emails import provisioning_delayed_email_send
+    from boxoffice.billing.models import Order
+    from boxoffice.messaging.emails import provisioning_delayed_email_send
 
-            provisioning_delayed_email_send(
-                order=Order.objects.select_related("customer", "plan").get(pk=order_id)
-            )
-            sent += 1
+    for pk, order_id in late:
+        # The mark and the message row commit together: the notice is owed once it is marked.
+        with transaction.atomic():
+            if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(
+                delay_notified_at=timezone.now()
+            ):
+                provisioning_delayed_email_send(
+                    order=Order.objects.select_related("customer", "plan").get(pk=order_id)
+                )
+                sent += 1
     return sent
 
 

@@ -3,7 +3,8 @@
 Threads run django-tasks-db's worker loop with a short poll, so new work starts within tens of
 milliseconds; several threads keep many panel calls in flight (bounded per panel). The scheduler
 re-drives due and lease-expired operations and probes panels that are down, so a killed worker
-loses nothing: the rows are the truth, the task queue only a fast path.
+loses nothing: the rows are the truth, the task queue only a fast path. The same scheduler sends the
+mail the fast path did not finish (the outbox, `messaging.services.messages_deliver_due`).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def _scheduler_loop(
     from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
     from boxoffice.customers.services import sign_in_links_purge
     from boxoffice.lib.ratelimit import rate_counters_purge
+    from boxoffice.messaging.services import messages_deliver_due
     from boxoffice.provisioning.services import operations_reconcile, worker_heartbeats_purge
 
     housekeeping_due = 0.0
@@ -124,6 +126,16 @@ def _scheduler_loop(
             webhook_events_redrive()
         except Exception:  # the scheduler must outlive a bad row or a database hiccup
             logger.exception("scheduler pass failed")
+            if isinstance(sys.exc_info()[1], DatabaseError):
+                _ThreadWorker._reset_connection()
+        try:
+            # The outbox, on its own so a failing step above never holds mail back: what the
+            # fast path did not finish (refused, or its sender killed).
+            sent = messages_deliver_due()
+            if sent:
+                logger.info("scheduler: mail %s", sent)
+        except Exception:
+            logger.exception("scheduler mail pass failed")
             if isinstance(sys.exc_info()[1], DatabaseError):
                 _ThreadWorker._reset_connection()
         stop.wait(interval)

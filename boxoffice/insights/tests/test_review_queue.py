@@ -205,3 +205,23 @@ def test_it_says_so_when_an_operation_is_not_waiting(staff_client, stopped_opera
     assert "not waiting for a retry" in response.content.decode()
     stopped_operation.refresh_from_db()
     assert stopped_operation.status == PanelOperation.Status.SUCCEEDED
+
+
+def test_it_lets_only_staff_send_a_stopped_mail_again(client, outsider, customer):
+    from boxoffice.messaging.models import Message
+
+    message = Message.objects.create(
+        kind="credentials",
+        to_email=customer.email,
+        subject="Your login is ready",
+        body_text="…",
+        status=Message.Status.NEEDS_REVIEW,
+    )
+    client.force_login(outsider)
+
+    response = client.post(reverse("backoffice:review_message", args=[message.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    message.refresh_from_db()
+    assert message.status == Message.Status.NEEDS_REVIEW

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import time_machine
 from django.utils import timezone
 
 from boxoffice.billing.models import Order
@@ -23,11 +24,14 @@ from boxoffice.messaging.emails import (
     provisioning_delayed_email_send,
 )
 from boxoffice.messaging.models import Message
+from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.urls_for_line import line_access
 
 SITE_URL = "https://tv.shop.test"
+# Mail goes to SMTP after commit (the outbox's fast path): these tests commit for real.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
@@ -224,14 +228,18 @@ def test_it_delivers_a_failed_message_again(make_line, smtp_inbox, settings):
     assert failed.status == Message.Status.FAILED
 
     settings.EMAIL_PORT = port
-    retried = credentials_email_send(line=line)
+    assert credentials_email_send(line=line).pk == failed.pk  # still one row, left to the outbox
+    with time_machine.travel(timezone.now() + timedelta(minutes=1)):
+        assert messages_deliver_due() == {"sent": 1}
 
-    assert retried.pk == failed.pk
-    assert retried.status == Message.Status.SENT
+    failed.refresh_from_db()
+    assert failed.status == Message.Status.SENT
     assert len(smtp_inbox.wait_for(1)) == 1
 
 
 def test_it_tells_a_pending_payment_what_happens_next(direct_order, smtp_inbox):
+    Order.objects.filter(pk=direct_order.pk).update(status=Order.Status.PAYMENT_PENDING)
+    direct_order.refresh_from_db()
     message = payment_pending_email_send(order=direct_order)
 
     assert message.dedupe_key == f"payment_pending:order:{direct_order.pk}"
@@ -245,7 +253,8 @@ def test_it_tells_a_pending_payment_what_happens_next(direct_order, smtp_inbox):
         assert direct_order.reference in part
 
 
-def test_it_sends_one_delay_notice_per_order(direct_order, smtp_inbox):
+def test_it_sends_one_delay_notice_per_order(direct_order, make_line, smtp_inbox):
+    make_line(status=Line.Status.RESERVED)  # still waiting for the panel
     provisioning_delayed_email_send(order=direct_order)
     provisioning_delayed_email_send(order=direct_order)
 
@@ -261,10 +270,12 @@ def test_it_sends_one_delay_notice_per_order(direct_order, smtp_inbox):
         assert f"{SITE_URL}/order/{direct_order.status_token}/" in part
 
 
-def test_it_sends_the_bank_transfer_instructions(direct_order, smtp_inbox):
+def test_it_sends_the_bank_transfer_instructions(direct_order, smtp_inbox, run_tasks):
     instructions = "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX"
 
     message = bank_transfer_instructions_email_send(order=direct_order, instructions=instructions)
+    assert smtp_inbox.messages() == []  # owed at checkout: a worker hands it to SMTP
+    run_tasks()
 
     assert message.dedupe_key == f"bank:order:{direct_order.pk}"
     text, body = parts(smtp_inbox.wait_for(1)[0])

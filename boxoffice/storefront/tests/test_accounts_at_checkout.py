@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from boxoffice.billing.models import Order
@@ -93,7 +93,10 @@ def test_it_ends_the_takeover_with_the_attacker_out_and_the_owner_in(
     customer = Customer.objects.get()
     mine = Order.objects.exclude(name="Mallory").get()
     assert mine.customer == customer and mine.name == "Vic Tim"
-    payment_pending_email_send(order=mine)
+    Order.objects.filter(pk=mine.pk).update(status=Order.Status.PAYMENT_PENDING)
+    mine.refresh_from_db()
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the mail goes out after commit
+        payment_pending_email_send(order=mine)
     assert (
         "Hello Vic Tim,"
         in [m for m in smtp_inbox.wait_for(2) if m["To"] == VICTIM][-1]
