@@ -59,7 +59,8 @@ def main() -> None:
     import stripe
     from django.test import Client
 
-    from boxoffice.billing.services import customer_get_or_create, order_create
+    from boxoffice.billing.services import order_create
+    from boxoffice.customers.services import customer_create
     from boxoffice.catalog.models import Plan, PlanPanel
     from boxoffice.messaging.models import Message
     from boxoffice.panels.models import Panel
@@ -111,7 +112,7 @@ def main() -> None:
     webhook_times, totals = [], []
     try:
         for i in range(args.orders):
-            customer = customer_get_or_create(email=f"bench{i}@example.test")
+            customer = customer_create(email=f"bench{i}@example.test")
             order = order_create(customer=customer, plan=plan, gateway="stripe")
             event = {
                 "id": f"evt_bench_{i}",
