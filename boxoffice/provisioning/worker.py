@@ -61,7 +61,11 @@ def task_worker(
 
 
 def _scheduler_loop(stop: threading.Event, interval: float) -> None:
-    from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
+    from boxoffice.billing.services import (
+        orders_flag_stale_pending,
+        orders_provision_paid,
+        webhook_events_redrive,
+    )
     from boxoffice.customers.services import sign_in_links_purge
     from boxoffice.lib.ratelimit import rate_counters_purge
     from boxoffice.provisioning.services import operations_reconcile
@@ -80,6 +84,7 @@ def _scheduler_loop(stop: threading.Event, interval: float) -> None:
                 logger.info("scheduler: %s", counts)
             orders_flag_stale_pending()
             webhook_events_redrive()
+            orders_provision_paid()
         except Exception:  # the scheduler must outlive a bad row or a database hiccup
             logger.exception("scheduler pass failed")
         stop.wait(interval)
