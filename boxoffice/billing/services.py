@@ -157,6 +157,61 @@ def _order_reserve_line(*, order: Order) -> None:
         logger.error("order %s paid but not provisioned: %s", order.reference, exc)
 
 
+# What an operator may confirm by hand: a bank transfer that has not been settled otherwise.
+TRANSFER_CONFIRMABLE = (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING)
+
+
+class TransferNotConfirmable(Exception):
+    """This order cannot be confirmed as a received bank transfer; the message says why."""
+
+
+def order_transfer_refusal(order: Order) -> str:
+    """Why `order` cannot be confirmed as a received bank transfer, or "" if it can."""
+    if order.gateway != "manual":
+        return (
+            f"{order.reference} is paid by {order.gateway or 'no gateway'}, not by bank "
+            "transfer: only its gateway can confirm it."
+        )
+    if order.status not in TRANSFER_CONFIRMABLE:
+        return f"{order.reference} is {order.get_status_display().lower()}: nothing to confirm."
+    return ""
+
+
+def order_confirm_bank_transfer(
+    *,
+    order: Order,
+    amount: Decimal,
+    received_on,
+    bank_reference: str,
+    reason: str = "",
+    actor: str,
+) -> None:
+    """An operator saw the transfer on the bank statement: record what arrived, when and under
+    which bank reference, and provision. A different amount needs the operator's reason."""
+    refusal = order_transfer_refusal(order)
+    if refusal:
+        raise TransferNotConfirmable(refusal)
+    if amount != order.amount and not reason.strip():
+        raise TransferNotConfirmable(
+            f"{amount} {order.currency} received, {order.amount} {order.currency} expected: "
+            "say why you confirm a different amount."
+        )
+    note = f"bank transfer confirmed by {actor}"
+    if reason.strip():
+        note = f"{note}: {reason.strip()}"
+    if not order_mark_paid(
+        order=order,
+        actor=actor,
+        note=note[:255],
+        amount=amount,
+        received_on=received_on,
+        bank_reference=bank_reference,
+        from_states=TRANSFER_CONFIRMABLE,
+    ):
+        order.refresh_from_db()
+        raise TransferNotConfirmable(order_transfer_refusal(order) or "already confirmed")
+
+
 def order_flag_for_review(
     *, order: Order, reason: str, action: str = "order.needs_review", data: dict | None = None
 ) -> bool:
