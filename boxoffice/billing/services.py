@@ -217,21 +217,24 @@ def order_flag_for_review(
 ) -> bool:
     """Put an order in the review queue and alert the operator once for it (the alert goes out
     after the commit: no SMTP inside a transaction). True if it was not in review already."""
+    now = timezone.now()
     with transaction.atomic():
         flagged = Order.objects.filter(pk=order.pk, needs_review=False).update(
-            needs_review=True, review_reason=reason[:255], updated_at=timezone.now()
+            needs_review=True, review_reason=reason[:255], updated_at=now
         )
         order.needs_review, order.review_reason = True, reason[:255]
         audit_record(subject=order, action=action, data={"reason": reason, **(data or {})})
         if flagged:
-            reference, order_pk = order.reference, order.pk
+            # One alert per time the order enters the queue (the conditional UPDATE above wins
+            # once); after a dismissal a new problem alerts again.
+            reference, key = order.reference, f"order-review:{order.pk}:{now.timestamp():.6f}"
             transaction.on_commit(
-                lambda: _order_review_alert(order_pk=order_pk, reference=reference, reason=reason)
+                lambda: _order_review_alert(dedupe_key=key, reference=reference, reason=reason)
             )
     return bool(flagged)
 
 
-def _order_review_alert(*, order_pk: int, reference: str, reason: str) -> None:
+def _order_review_alert(*, dedupe_key: str, reference: str, reason: str) -> None:
     from django.conf import settings
 
     from boxoffice.messaging.services import operator_alert_send
@@ -244,7 +247,7 @@ def _order_review_alert(*, order_pk: int, reference: str, reason: str) -> None:
             "decide. You get this alert once per order.\n\n"
             f"Review queue: {settings.SITE_URL}/backoffice/review/\n"
         ),
-        dedupe_key=f"order-review:{order_pk}",
+        dedupe_key=dedupe_key,
     )
 
 
