@@ -1,10 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import Order, Payment, WebhookEvent
-from boxoffice.billing.services import order_transfer_refusal
+from boxoffice.billing.services import order_transfer_refusal, webhook_event_retry_now
 
 
 class PaymentInline(TabularInline):
@@ -91,5 +91,17 @@ class WebhookEventAdmin(ModelAdmin):
         "processed_at",
     ]
 
+    actions = ["retry_processing"]
+
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Retry processing (events that stopped)")
+    def retry_processing(self, request, queryset):
+        actor = request.user.get_username()
+        done = sum(webhook_event_retry_now(event=event, actor=actor) for event in queryset)
+        self.message_user(
+            request,
+            f"{done} events sent back to processing; events that did not stop are unchanged.",
+            messages.SUCCESS,
+        )

@@ -493,6 +493,21 @@ def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
     return "needs_review"
 
 
+def webhook_event_retry_now(*, event: WebhookEvent, actor: str) -> bool:
+    """An operator sends a notification that stopped back to processing, with fresh attempts
+    (every handler checks the order's current state, so a replay is safe)."""
+    from boxoffice.billing.tasks import process_webhook_event
+
+    with transaction.atomic():
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status__in=[WebhookEvent.Status.NEEDS_REVIEW, WebhookEvent.Status.FAILED]
+        ).update(status=WebhookEvent.Status.RECEIVED, attempts=0, next_attempt_at=timezone.now())
+        if updated:
+            audit_record(subject=event, action="webhook.retried", actor=actor)
+            transaction.on_commit(lambda: process_webhook_event.enqueue(event.pk))
+    return bool(updated)
+
+
 def _webhook_event_order(stored: WebhookEvent) -> Order | None:
     """The order an event names, or None (also when the event cannot even be parsed)."""
     try:

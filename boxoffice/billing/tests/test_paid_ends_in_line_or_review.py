@@ -338,3 +338,28 @@ def test_it_gives_200_concurrent_paid_orders_over_10_names_200_lines(
     assert len(smtp_inbox.wait_for(200, timeout=30)) == 200
     assert sum(Decimal(o.amount) for o in Order.objects.all()) == plan.price * 200
     print(f"200 concurrent paid orders provisioned in {elapsed:.1f} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_the_operator_retry_a_webhook_that_stopped(
+    make_order, xui_emulator, smtp_inbox, run_tasks, admin_client
+):
+    order = _stripe_order(make_order)
+    stored, _ = webhook_event_store(
+        gateway="stripe", event=_completed_event(order, event_id="evt_1")
+    )
+    WebhookEvent.objects.filter(pk=stored.pk).update(
+        status=WebhookEvent.Status.NEEDS_REVIEW, attempts=12, error="RuntimeError: was broken"
+    )
+    run_tasks()  # the queued task finds the event stopped: nothing happens
+
+    response = admin_client.post(
+        "/admin/billing/webhookevent/",
+        {"action": "retry_processing", "_selected_action": [stored.pk]},
+    )
+    assert response.status_code == 302
+    run_tasks()
+
+    stored.refresh_from_db()
+    assert stored.status == WebhookEvent.Status.PROCESSED
+    assert Line.objects.get(order=order).status == Line.Status.ACTIVE
