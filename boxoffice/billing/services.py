@@ -699,12 +699,7 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
         if update.status == gw.REFUNDED and _is_partial_refund(locked, update):
             # Part of the money went back: the line stays as it is and a person decides. The
             # gateway reports the total refunded so far; the ledger records what is new.
-            so_far = -(
-                Payment.objects.filter(order=locked, status=Payment.Status.REFUNDED).aggregate(
-                    total=Sum("amount")
-                )["total"]
-                or Decimal("0")
-            )
+            so_far = _refunded_so_far(locked)
             refunded = update.amount if update.amount is not None else so_far
             if update.amount is not None and refunded <= so_far:
                 return "ignored"
@@ -733,12 +728,7 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             locked.save(update_fields=["status", "updated_at"])
             amount = update.amount if update.amount is not None else locked.amount
             if update.status == gw.REFUNDED:  # the total so far: what earlier rows lack
-                amount += (
-                    Payment.objects.filter(order=locked, status=Payment.Status.REFUNDED).aggregate(
-                        total=Sum("amount")
-                    )["total"]
-                    or 0
-                )
+                amount -= _refunded_so_far(locked)
             payment_record(
                 order=locked,
                 status=payment_status,
@@ -753,6 +743,14 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 line_suspend(line=line, reason=f"payment {target}")
             return update.status
     return "ignored"
+
+
+def _refunded_so_far(order: Order) -> Decimal:
+    """What the ledger already records as refunded (refund rows are negative)."""
+    total = Payment.objects.filter(order=order, status=Payment.Status.REFUNDED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return -(total or Decimal("0"))
 
 
 def _is_partial_refund(order: Order, update: PaymentUpdate) -> bool:
