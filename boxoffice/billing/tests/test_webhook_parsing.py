@@ -73,6 +73,7 @@ def stripe_order(make_order):
         '{"id": "evt_1", "type": "checkout.session.completed", "data": []}',
         '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": [[1]]}}',
         '{"id": ["evt_1"], "type": "checkout.session.completed", "data": {"object": {}}}',
+        '{"id": "' + "e" * 256 + '", "type": "checkout.session.completed", "data": {"object": {}}}',
         '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": '
         '{"client_reference_id": ["BX-1"]}}}',
         '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": '
@@ -89,6 +90,7 @@ def stripe_order(make_order):
         "data_list",
         "object_nested_lists",
         "id_list",
+        "id_too_long",
         "reference_list",
         "amount_list",
         "metadata_list",

@@ -81,9 +81,10 @@ def _event_shape_problem(payload) -> str:
     answers a list, or a list where an object belongs, with an exception, not a refusal)."""
     if not isinstance(payload, dict):
         return "not a JSON object"
-    if not isinstance(payload.get("id"), str) or not payload["id"]:
+    # Lengths as WebhookEvent stores them (PostgreSQL refuses longer values).
+    if not isinstance(payload.get("id"), str) or not 0 < len(payload["id"]) <= 255:
         return "no event id"
-    if not isinstance(payload.get("type"), str) or not payload["type"]:
+    if not isinstance(payload.get("type"), str) or not 0 < len(payload["type"]) <= 100:
         return "no event type"
     data = payload.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
