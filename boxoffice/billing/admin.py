@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import Order, Payment, WebhookEvent
-from boxoffice.billing.services import order_mark_paid
+from boxoffice.billing.services import order_transfer_refusal, webhook_event_retry_now
 
 
 class PaymentInline(TabularInline):
@@ -10,7 +12,17 @@ class PaymentInline(TabularInline):
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ["created_at", "gateway", "status", "amount", "currency", "gateway_payment_id", "note"]
+    fields = [
+        "created_at",
+        "gateway",
+        "status",
+        "amount",
+        "currency",
+        "gateway_payment_id",
+        "received_on",
+        "bank_reference",
+        "note",
+    ]
     readonly_fields = fields
 
 
@@ -29,31 +41,36 @@ class OrderAdmin(ModelAdmin):
     ]
     list_filter = ["status", "gateway", "needs_review", "kind"]
     search_fields = ["reference", "customer__email", "gateway_reference"]
+    # Money and its state change only through payments (gateways, or the transfer page).
     readonly_fields = [
         "reference",
+        "confirm_transfer",
+        "status",
+        "amount",
+        "currency",
+        "gateway",
+        "gateway_reference",
         "created_at",
         "paid_at",
         "pending_since",
-        "amount",
-        "currency",
     ]
     # The status-token hash is useless to an operator and the line password is on the Line.
     exclude = ["preferred_password", "status_token_hash"]
     list_select_related = ["customer", "plan"]
     inlines = [PaymentInline]
-    actions = ["confirm_payment"]
 
-    @admin.action(description="Confirm payment received (bank transfer) and provision")
-    def confirm_payment(self, request, queryset):
-        done = 0
-        for order in queryset:
-            if order_mark_paid(
-                order=order, actor=request.user.get_username(), note="confirmed by operator"
-            ):
-                done += 1
-        self.message_user(
-            request, f"{done} orders confirmed; their lines are being created.", messages.SUCCESS
-        )
+    def get_actions(self, request):
+        # Orders are the ledger's spine: never deleted by "select all".
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="Bank transfer")
+    def confirm_transfer(self, order: Order) -> str:
+        if not order.pk or order_transfer_refusal(order):
+            return "—"
+        url = reverse("backoffice:confirm_transfer", args=[order.pk])
+        return format_html('<a href="{}">Confirm payment received…</a>', url)
 
 
 @admin.register(WebhookEvent)
@@ -68,9 +85,23 @@ class WebhookEventAdmin(ModelAdmin):
         "payload",
         "status",
         "error",
+        "attempts",
+        "next_attempt_at",
         "received_at",
         "processed_at",
     ]
 
+    actions = ["retry_processing"]
+
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Retry processing (events that stopped)")
+    def retry_processing(self, request, queryset):
+        actor = request.user.get_username()
+        done = sum(webhook_event_retry_now(event=event, actor=actor) for event in queryset)
+        self.message_user(
+            request,
+            f"{done} events sent back to processing; events that did not stop are unchanged.",
+            messages.SUCCESS,
+        )

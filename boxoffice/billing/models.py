@@ -150,6 +150,9 @@ class Payment(models.Model):
         related_name="payments",
     )
     note = models.CharField(max_length=255, blank=True)
+    # A bank transfer confirmed by an operator: when it arrived and the bank's reference for it.
+    received_on = models.DateField(null=True, blank=True)
+    bank_reference = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -166,19 +169,25 @@ class WebhookEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored"
+        # Kept for rows of the first schema: processing errors are retried, then reviewed.
         FAILED = "failed", "Failed"
+        NEEDS_REVIEW = "needs_review", "Needs review"
 
     gateway = models.CharField(max_length=20)
     event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=100)
     payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True)
+    # Processing that raised is retried with backoff (the scheduler re-drives due events).
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="unique_gateway_event")
         ]

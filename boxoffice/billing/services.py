@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
@@ -96,15 +97,16 @@ def order_mark_paid(
     source_event=None,
     actor: str = "system",
     note: str = "",
+    amount: Decimal | None = None,
+    received_on=None,
+    bank_reference: str = "",
+    from_states: tuple[str, ...] = _PAYABLE,
 ) -> bool:
     """Confirm payment: order paid, line reserved, creation queued. Idempotent: True only the
-    first time (a duplicate or late confirmation changes nothing)."""
-    from boxoffice.panels.services import NoPanelAvailable
-    from boxoffice.provisioning.services import line_reserve_for_order
-
+    first time (a duplicate or late confirmation changes nothing), and only from `from_states`."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if locked.status not in _PAYABLE:
+        if locked.status not in from_states:
             return False
         now = timezone.now()
         locked.status = Order.Status.PAID
@@ -114,28 +116,177 @@ def order_mark_paid(
         locked.save(
             update_fields=["status", "paid_at", "needs_review", "review_reason", "updated_at"]
         )
-        payment_record(
+        payment = payment_record(
             order=locked,
             status=Payment.Status.CONFIRMED,
+            amount=amount,
             gateway_payment_id=gateway_payment_id,
             source_event=source_event,
             note=note,
         )
+        if received_on is not None or bank_reference:
+            payment.received_on = received_on
+            payment.bank_reference = bank_reference
+            payment.save(update_fields=["received_on", "bank_reference"])
         audit_record(
-            subject=locked, action="order.paid", actor=actor, data={"payment": gateway_payment_id}
+            subject=locked,
+            action="order.paid",
+            actor=actor,
+            data={
+                "payment": gateway_payment_id or bank_reference,
+                "amount": str(payment.amount),
+            },
         )
-        try:
-            with transaction.atomic():
-                line_reserve_for_order(order=locked)
-        except NoPanelAvailable as exc:
-            # Paid but nowhere to put the line: keep the money, tell the operator.
-            locked.needs_review = True
-            locked.review_reason = str(exc)[:255]
-            locked.save(update_fields=["needs_review", "review_reason", "updated_at"])
-            audit_record(subject=locked, action="order.needs_review", data={"reason": str(exc)})
-            logger.error("order %s paid but not provisioned: %s", locked.reference, exc)
+        _order_reserve_line(order=locked)
     order.refresh_from_db()
     return True
+
+
+def _order_reserve_line(*, order: Order) -> None:
+    """Reserve the paid order's line in the caller's transaction; a paid order nowhere to go is
+    in the review queue with one alert, never an exception that loses the payment."""
+    from boxoffice.panels.services import NoPanelAvailable
+    from boxoffice.provisioning.services import line_reserve_for_order
+
+    try:
+        with transaction.atomic():
+            line_reserve_for_order(order=order)
+    except NoPanelAvailable as exc:
+        # Paid but nowhere to put the line: keep the money, tell the operator.
+        order_flag_for_review(order=order, reason=str(exc), action="order.needs_review")
+        logger.error("order %s paid but not provisioned: %s", order.reference, exc)
+
+
+# What an operator may confirm by hand: a bank transfer that has not been settled otherwise.
+TRANSFER_CONFIRMABLE = (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING)
+
+
+class TransferNotConfirmable(Exception):
+    """This order cannot be confirmed as a received bank transfer; the message says why."""
+
+
+def order_transfer_refusal(order: Order) -> str:
+    """Why `order` cannot be confirmed as a received bank transfer, or "" if it can."""
+    if order.gateway != "manual":
+        return (
+            f"{order.reference} is paid by {order.gateway or 'no gateway'}, not by bank "
+            "transfer: only its gateway can confirm it."
+        )
+    if order.status not in TRANSFER_CONFIRMABLE:
+        return f"{order.reference} is {order.get_status_display().lower()}: nothing to confirm."
+    return ""
+
+
+def order_confirm_bank_transfer(
+    *,
+    order: Order,
+    amount: Decimal,
+    received_on,
+    bank_reference: str,
+    reason: str = "",
+    actor: str,
+) -> None:
+    """An operator saw the transfer on the bank statement: record what arrived, when and under
+    which bank reference, and provision. A different amount needs the operator's reason."""
+    refusal = order_transfer_refusal(order)
+    if refusal:
+        raise TransferNotConfirmable(refusal)
+    if amount != order.amount and not reason.strip():
+        raise TransferNotConfirmable(
+            f"{amount} {order.currency} received, {order.amount} {order.currency} expected: "
+            "say why you confirm a different amount."
+        )
+    note = f"bank transfer confirmed by {actor}"
+    if reason.strip():
+        note = f"{note}: {reason.strip()}"
+    if not order_mark_paid(
+        order=order,
+        actor=actor,
+        note=note[:255],
+        amount=amount,
+        received_on=received_on,
+        bank_reference=bank_reference,
+        from_states=TRANSFER_CONFIRMABLE,
+    ):
+        order.refresh_from_db()
+        raise TransferNotConfirmable(order_transfer_refusal(order) or "already confirmed")
+
+
+def order_flag_for_review(
+    *, order: Order, reason: str, action: str = "order.needs_review", data: dict | None = None
+) -> bool:
+    """Put an order in the review queue and alert the operator once for it (the alert goes out
+    after the commit: no SMTP inside a transaction). True if it was not in review already."""
+    now = timezone.now()
+    with transaction.atomic():
+        flagged = Order.objects.filter(pk=order.pk, needs_review=False).update(
+            needs_review=True, review_reason=reason[:255], updated_at=now
+        )
+        order.needs_review, order.review_reason = True, reason[:255]
+        audit_record(subject=order, action=action, data={"reason": reason, **(data or {})})
+        if flagged:
+            # One alert per time the order enters the queue (the conditional UPDATE above wins
+            # once); after a dismissal a new problem alerts again.
+            reference, key = order.reference, f"order-review:{order.pk}:{now.timestamp():.6f}"
+            transaction.on_commit(
+                lambda: _order_review_alert(dedupe_key=key, reference=reference, reason=reason)
+            )
+    return bool(flagged)
+
+
+def _order_review_alert(*, dedupe_key: str, reference: str, reason: str) -> None:
+    from django.conf import settings
+
+    from boxoffice.messaging.services import operator_alert_send
+
+    operator_alert_send(
+        subject=f"[{settings.SITE_NAME}] Order {reference} needs a decision",
+        body=(
+            f"Order {reference} is in the review queue: {reason}\n\n"
+            "The customer's money is recorded; nothing more happens to this order until you "
+            "decide. You get this alert once per order.\n\n"
+            f"Review queue: {settings.SITE_URL}/backoffice/review/\n"
+        ),
+        dedupe_key=dedupe_key,
+    )
+
+
+def orders_provision_paid(*, older_than_seconds: float = 30) -> int:
+    """The reconciler's look at orders by their state: paid, no line, not in review (a lost
+    event or a crash between two commits) get their line reserved now."""
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pks = list(
+        Order.objects.filter(
+            status=Order.Status.PAID,
+            needs_review=False,
+            target_line__isnull=True,
+            lines__isnull=True,
+            paid_at__lt=cutoff,
+        ).values_list("pk", flat=True)[:200]
+    )
+    done = 0
+    for pk in pks:
+        try:
+            with transaction.atomic():
+                locked = Order.objects.select_for_update().get(pk=pk)
+                if (
+                    locked.status != Order.Status.PAID
+                    or locked.needs_review
+                    or locked.lines.exists()
+                ):
+                    continue
+                audit_record(subject=locked, action="order.reconciled")
+                _order_reserve_line(order=locked)
+                done += 1
+        except Exception as exc:  # one bad order must not stop the others: it goes to review
+            logger.exception("reserving the line of paid order %s failed", pk)
+            order_flag_for_review(
+                order=Order.objects.get(pk=pk),
+                reason=f"paid but its line could not be reserved: {type(exc).__name__}: {exc}",
+            )
+    return done
 
 
 def orders_flag_stale_pending() -> int:
@@ -265,7 +416,11 @@ def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookE
 def webhook_event_process(*, event_pk: int) -> str:
     """Apply a stored notification to its order, once. The event row is locked and its status
     checked inside the transaction that applies it, so a task delivered twice does nothing the
-    second time; every state change also checks the order's current state."""
+    second time; every state change also checks the order's current state.
+
+    Whatever raises while applying it rolls the whole change back and leaves the event to be
+    retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
+    in the review queue and the operator hears about it once."""
     try:
         with transaction.atomic():
             stored = (
@@ -282,17 +437,88 @@ def webhook_event_process(*, event_pk: int) -> str:
                 else WebhookEvent.Status.PROCESSED
             )
             stored.processed_at = timezone.now()
+            stored.next_attempt_at = None
             stored.error = {
                 "no_order": "no order matches this event",
                 "ignored": "no change for the order's state",
             }.get(result, "")
-            stored.save(update_fields=["status", "processed_at", "error"])
+            stored.save(update_fields=["status", "processed_at", "error", "next_attempt_at"])
             return result
     except Exception as exc:
-        WebhookEvent.objects.filter(pk=event_pk).update(
-            status=WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
+        logger.exception("processing webhook event %s failed", event_pk)
+        return _webhook_event_failed(event_pk=event_pk, exc=exc)
+
+
+def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from boxoffice.provisioning.services import retry_delay
+
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    with transaction.atomic():
+        stored = (
+            WebhookEvent.objects.select_for_update()
+            .filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED)
+            .first()
         )
-        raise
+        if stored is None:
+            return "already_processed"
+        stored.attempts += 1
+        stored.error = error
+        if stored.attempts < settings.PROVISIONING["MAX_ATTEMPTS"]:
+            stored.next_attempt_at = timezone.now() + timedelta(
+                seconds=retry_delay(stored.attempts)
+            )
+            stored.save(update_fields=["attempts", "error", "next_attempt_at"])
+            return "retry"
+        stored.status = WebhookEvent.Status.NEEDS_REVIEW
+        stored.next_attempt_at = None
+        stored.save(update_fields=["attempts", "error", "next_attempt_at", "status"])
+        audit_record(subject=stored, action="webhook.needs_review", data={"error": error})
+        order = _webhook_event_order(stored)
+    reason = f"{stored.gateway} event {stored.event_id} could not be applied: {error}"
+    if order is not None:
+        order_flag_for_review(order=order, reason=reason, action="order.webhook_failed")
+    else:
+        from django.conf import settings
+
+        from boxoffice.messaging.services import operator_alert_send
+
+        operator_alert_send(
+            subject=f"[{settings.SITE_NAME}] A payment notification needs a decision",
+            body=f"{reason}\n\nWebhook events: {settings.SITE_URL}/admin/billing/webhookevent/"
+            "?status__exact=needs_review\n",
+            dedupe_key=f"webhook-review:{stored.pk}",
+        )
+    return "needs_review"
+
+
+def webhook_event_retry_now(*, event: WebhookEvent, actor: str) -> bool:
+    """An operator sends a notification that stopped back to processing, with fresh attempts
+    (every handler checks the order's current state, so a replay is safe)."""
+    from boxoffice.billing.tasks import process_webhook_event
+
+    with transaction.atomic():
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status__in=[WebhookEvent.Status.NEEDS_REVIEW, WebhookEvent.Status.FAILED]
+        ).update(status=WebhookEvent.Status.RECEIVED, attempts=0, next_attempt_at=timezone.now())
+        if updated:
+            audit_record(subject=event, action="webhook.retried", actor=actor)
+            transaction.on_commit(lambda: process_webhook_event.enqueue(event.pk))
+    return bool(updated)
+
+
+def _webhook_event_order(stored: WebhookEvent) -> Order | None:
+    """The order an event names, or None (also when the event cannot even be parsed)."""
+    try:
+        update = gateway_for(stored.gateway).parse_event(
+            VerifiedEvent(stored.event_id, stored.event_type, stored.payload)
+        )
+        return _order_for_update(stored.gateway, update) if update else None
+    except Exception:
+        return None
 
 
 def _webhook_event_apply(stored: WebhookEvent) -> str:
@@ -304,24 +530,74 @@ def _webhook_event_apply(stored: WebhookEvent) -> str:
     if order is None:
         logger.warning("%s event %s names no known order", stored.gateway, stored.event_id)
         return "no_order"
+    conflict = _update_names_another_order(stored.gateway, order, update)
+    if conflict:
+        order_flag_for_review(
+            order=order,
+            reason=f"{stored.gateway} event {stored.event_id}: {conflict}",
+            action="order.reference_mismatch",
+        )
+        return "reference_mismatch"
     return payment_update_apply(order=order, update=update, source_event=stored)
 
 
+def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdate) -> str:
+    """Why the gateway's own ids in an event do not belong to the order it names, or "".
+
+    An order reference is only text the event carries; the gateway's session and payment ids
+    are what it charged. An event may confirm only the order those ids belong to."""
+    if order.gateway and order.gateway != gateway:
+        return f"names order {order.reference}, which is paid by {order.gateway}"
+    ref = update.gateway_reference
+    if ref:
+        if order.gateway_reference and order.gateway_reference != ref:
+            return f"session {ref} is not order {order.reference}'s ({order.gateway_reference})"
+        other = (
+            Order.objects.filter(gateway=gateway, gateway_reference=ref)
+            .exclude(pk=order.pk)
+            .first()
+        )
+        if other:
+            return f"session {ref} belongs to order {other.reference}, not {order.reference}"
+    pid = update.gateway_payment_id
+    if pid:
+        other = (
+            Payment.objects.filter(gateway=gateway, gateway_payment_id=pid)
+            .exclude(order=order)
+            .select_related("order")
+            .first()
+        )
+        if other:
+            return f"payment {pid} belongs to order {other.order.reference}, not {order.reference}"
+    return ""
+
+
 def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
-    """Queue processing again for stored events whose task was lost (e.g. a crash)."""
+    """Queue processing again for stored events whose task was lost (e.g. a crash) and for
+    events whose retry is due. Each is claimed for a grace period first, so passes of the
+    scheduler do not queue it over and over while a worker is busy."""
     from datetime import timedelta
+
+    from django.db.models import Q
 
     from boxoffice.billing.tasks import process_webhook_event
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pks = list(
-        WebhookEvent.objects.filter(
-            status=WebhookEvent.Status.RECEIVED, received_at__lt=cutoff
-        ).values_list("pk", flat=True)[:200]
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    due = WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).filter(
+        Q(next_attempt_at__isnull=True, received_at__lt=cutoff) | Q(next_attempt_at__lte=now)
     )
-    for pk in pks:
-        process_webhook_event.enqueue(pk)
-    return len(pks)
+    redriven = 0
+    for pk in list(due.values_list("pk", flat=True)[:200]):
+        claimed = (
+            WebhookEvent.objects.filter(pk=pk, status=WebhookEvent.Status.RECEIVED)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .update(next_attempt_at=now + timedelta(seconds=older_than_seconds))
+        )
+        if claimed:
+            process_webhook_event.enqueue(pk)
+            redriven += 1
+    return redriven
 
 
 def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
@@ -362,19 +638,26 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
     from boxoffice.provisioning.services import line_suspend
 
     if update.status == gw.CONFIRMED:
-        if update.amount is not None and (
-            update.amount != order.amount or update.currency.upper() != order.currency.upper()
+        # A confirmation that does not say what was paid proves nothing about the price.
+        if (
+            update.amount is None
+            or not update.currency
+            or update.amount != order.amount
+            or update.currency.upper() != order.currency.upper()
         ):
-            with transaction.atomic():
-                Order.objects.filter(pk=order.pk).update(
-                    needs_review=True,
-                    review_reason=f"paid {update.amount} {update.currency}, expected {order.amount} {order.currency}",
-                )
-                audit_record(
-                    subject=order,
-                    action="order.amount_mismatch",
-                    data={"paid": str(update.amount), "currency": update.currency},
-                )
+            if order.status == Order.Status.PAID:
+                return "ignored"
+            paid = (
+                f"{update.amount} {update.currency}".strip()
+                if update.amount is not None
+                else "an unstated amount"
+            )
+            order_flag_for_review(
+                order=order,
+                reason=f"paid {paid}, expected {order.amount} {order.currency}",
+                action="order.amount_mismatch",
+                data={"paid": str(update.amount), "currency": update.currency},
+            )
             return "amount_mismatch"
         done = order_mark_paid(
             order=order, gateway_payment_id=update.gateway_payment_id, source_event=source_event
@@ -425,16 +708,43 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             )
             audit_record(subject=locked, action=f"order.{locked.status}")
             return update.status
+        if update.status == gw.REFUNDED and _is_partial_refund(locked, update):
+            # Part of the money went back: the line stays as it is and a person decides. The
+            # gateway reports the total refunded so far; the ledger records what is new.
+            so_far = _refunded_so_far(locked)
+            refunded = update.amount if update.amount is not None else so_far
+            if update.amount is not None and refunded <= so_far:
+                return "ignored"
+            payment_record(
+                order=locked,
+                status=Payment.Status.REFUNDED,
+                amount=-(refunded - so_far),
+                gateway_payment_id=update.gateway_payment_id,
+                source_event=source_event,
+                note="partial refund",
+            )
+            order_flag_for_review(
+                order=locked,
+                reason=(
+                    f"partial refund: {update.amount} {update.currency} of "
+                    f"{locked.amount} {locked.currency}"
+                ),
+                action="order.partially_refunded",
+            )
+            return "partial_refund"
         if update.status in (gw.REFUNDED, gw.DISPUTED):
             target, payment_status = _UPDATE_STATES[update.status]
             if locked.status == target:
                 return "ignored"
             locked.status = target
             locked.save(update_fields=["status", "updated_at"])
+            amount = update.amount if update.amount is not None else locked.amount
+            if update.status == gw.REFUNDED:  # the total so far: what earlier rows lack
+                amount -= _refunded_so_far(locked)
             payment_record(
                 order=locked,
                 status=payment_status,
-                amount=-(update.amount if update.amount is not None else locked.amount),
+                amount=-amount,
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,
             )
@@ -445,6 +755,24 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 line_suspend(line=line, reason=f"payment {target}")
             return update.status
     return "ignored"
+
+
+def _refunded_so_far(order: Order) -> Decimal:
+    """What the ledger already records as refunded (refund rows are negative)."""
+    total = Payment.objects.filter(order=order, status=Payment.Status.REFUNDED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return -(total or Decimal("0"))
+
+
+def _is_partial_refund(order: Order, update: PaymentUpdate) -> bool:
+    """Less than the order's price went back (an unknown amount or currency counts as partial:
+    only a refund known to be whole stops the service without a person)."""
+    if update.amount is None or not update.currency:
+        return True
+    if update.currency.upper() != order.currency.upper():
+        return True
+    return update.amount < order.amount
 
 
 def order_review_dismiss(*, order: Order, actor: str) -> None:

@@ -6,6 +6,11 @@ app_name = "backoffice"
 urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("review/orders/<int:pk>/", views.review_order, name="review_order"),
+    path(
+        "review/orders/<int:pk>/confirm-transfer/",
+        views.confirm_transfer,
+        name="confirm_transfer",
+    ),
     path("review/operations/<int:pk>/", views.review_operation, name="review_operation"),
     path("review/messages/<int:pk>/", views.review_message, name="review_message"),
 ]

@@ -9,7 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from boxoffice.billing.models import Order
-from boxoffice.billing.services import order_mark_paid, order_review_dismiss
+from boxoffice.billing.services import (
+    TRANSFER_CONFIRMABLE,
+    TransferNotConfirmable,
+    order_confirm_bank_transfer,
+    order_review_dismiss,
+    order_transfer_refusal,
+)
+from boxoffice.insights.forms import BankTransferConfirmForm
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_retry_now
 from boxoffice.provisioning.models import PanelOperation
@@ -44,6 +51,7 @@ def review_queue(request):
         **admin.site.each_context(request),
         "undelivered": Paginator(undelivered, 50).get_page(request.GET.get("mail_page")),
         "title": "Review queue",
+        "transfer_confirmable": list(TRANSFER_CONFIRMABLE),
         "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
         "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
         "operations": Paginator(operations, 50).get_page(request.GET.get("ops_page")),
@@ -57,15 +65,9 @@ def review_order(request, pk: int):
     order = get_object_or_404(Order, pk=pk)
     actor = request.user.get_username()
     if request.POST.get("action") == "confirm":
-        if order_mark_paid(order=order, actor=actor, note="confirmed from the review queue"):
-            messages.success(
-                request, f"{order.reference}: payment confirmed; the line is being created."
-            )
-        else:
-            messages.warning(
-                request, f"{order.reference} was already {order.get_status_display().lower()}."
-            )
-    elif request.POST.get("action") == "dismiss":
+        # Confirming money is never one click: the transfer page asks for what arrived.
+        return redirect("backoffice:confirm_transfer", pk=order.pk)
+    if request.POST.get("action") == "dismiss":
         order_review_dismiss(order=order, actor=actor)
         messages.success(request, f"{order.reference} removed from the review queue.")
     return redirect("backoffice:review")
@@ -97,3 +99,40 @@ def review_message(request, pk: int):
             f"E-mail {message.pk} is {message.get_status_display().lower()}, not waiting for a retry.",
         )
     return redirect("backoffice:review")
+
+
+@staff_member_required
+def confirm_transfer(request, pk: int):
+    """Confirm one bank transfer: the amount, date and bank reference from the statement."""
+    order = get_object_or_404(Order.objects.select_related("customer", "plan"), pk=pk)
+    refusal = order_transfer_refusal(order)
+    form = None
+    status = 200
+    if refusal:
+        status = 409
+    elif request.method == "POST":
+        form = BankTransferConfirmForm(request.POST, order=order)
+        if form.is_valid():
+            try:
+                order_confirm_bank_transfer(
+                    order=order, actor=request.user.get_username(), **form.cleaned_data
+                )
+            except TransferNotConfirmable as exc:
+                refusal, status, form = str(exc), 409, None
+            else:
+                messages.success(
+                    request, f"{order.reference}: payment confirmed; the line is being created."
+                )
+                return redirect("backoffice:review")
+        else:
+            status = 400
+    else:
+        form = BankTransferConfirmForm(order=order, initial={"amount": order.amount})
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Confirm bank transfer {order.reference}",
+        "order": order,
+        "form": form,
+        "refusal": refusal,
+    }
+    return render(request, "insights/confirm_transfer.html", context, status=status)

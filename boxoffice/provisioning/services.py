@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 Op = PanelOperation
 # Most suffixes tried in one attempt before giving up on a username (name1 … name20).
 MAX_SUFFIX_TRIES = 20
+# Names lost to concurrent reservations before one reservation gives up (and its caller records it).
+MAX_RESERVATION_CLASHES = 200
 
 
 # --- Reservation -----------------------------------------------------------------------------
@@ -74,23 +76,41 @@ def line_reserve_for_order(*, order) -> Line:
         requested = order.preferred_username
     else:
         requested = username_generate(email=order.customer.email)
-    username, adjusted = username_allocate(panel_id=panel.pk, requested=requested)
-    line = Line.objects.create(
-        customer=order.customer,
-        plan=plan,
-        order=order,
-        panel=panel,
-        username=username,
-        requested_username=requested,
-        username_adjusted=adjusted,
-        password=order.preferred_password or password_generate(),
-        connections=plan.connections,
-        bouquets=list(mapping.bouquets if mapping else []),
-        outputs=list(mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]),
-        is_trial=plan.is_trial,
-        device=order.device,
-        mac_address=order.mac_address,
-    )
+    password = order.preferred_password or password_generate()
+    clashed: set[str] = set()
+    while True:
+        username, adjusted = username_allocate(
+            panel_id=panel.pk, requested=requested, also_taken=clashed
+        )
+        try:
+            # A savepoint: a concurrent reservation may commit the same name between our read
+            # and this insert (the unique constraint tells us); that is a retry with the next
+            # free name, never an error for the paid order.
+            with transaction.atomic():
+                line = Line.objects.create(
+                    customer=order.customer,
+                    plan=plan,
+                    order=order,
+                    panel=panel,
+                    username=username,
+                    requested_username=requested,
+                    username_adjusted=adjusted,
+                    password=password,
+                    connections=plan.connections,
+                    bouquets=list(mapping.bouquets if mapping else []),
+                    outputs=list(
+                        mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]
+                    ),
+                    is_trial=plan.is_trial,
+                    device=order.device,
+                    mac_address=order.mac_address,
+                )
+        except IntegrityError:
+            if len(clashed) >= MAX_RESERVATION_CLASHES:
+                raise
+            clashed.add(username)
+            continue
+        break
     audit_record(
         subject=line,
         action="line.reserved",
@@ -506,10 +526,18 @@ def _line_take_next_name(line: Line) -> None:
         Line.objects.filter(panel_id=line.panel_id, username=candidate).exclude(pk=line.pk).exists()
     ):
         candidate = next_suffix_name(base=base, current=candidate)
+    while True:
+        try:
+            # A savepoint: another line may take the candidate between the check and the write.
+            with transaction.atomic():
+                Line.objects.filter(pk=line.pk).update(username=candidate, username_adjusted=True)
+        except IntegrityError:
+            candidate = next_suffix_name(base=base, current=candidate)
+            continue
+        break
     old = line.username
     line.username = candidate
     line.username_adjusted = True
-    Line.objects.filter(pk=line.pk).update(username=candidate, username_adjusted=True)
     audit_record(subject=line, action="line.username_adjusted", data={"from": old, "to": candidate})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 
 from boxoffice.provisioning.models import Line
 
@@ -78,19 +79,26 @@ def with_suffix(base: str, n: int) -> str:
 
 
 def username_allocate(
-    *, panel_id: int, requested: str, exclude_line_id: int | None = None
+    *,
+    panel_id: int,
+    requested: str,
+    exclude_line_id: int | None = None,
+    also_taken: Collection[str] = (),
 ) -> tuple[str, bool]:
     """The smallest free name among requested, requested1, requested2… on this panel as far as
-    our own records know; the panel itself is asked when the line is created."""
-    taken = set(
-        Line.objects.filter(
-            panel_id=panel_id, username__startswith=requested[: MAX_USERNAME_LENGTH - 4]
+    our own records know (and not in `also_taken`: names a concurrent reservation just took);
+    the panel itself is asked when the line is created. Panels compare names without case
+    (XUI One: `BOXTEST01` is `boxtest01`), so this does too."""
+    taken = {
+        name.lower()
+        for name in Line.objects.filter(
+            panel_id=panel_id, username__istartswith=requested[: MAX_USERNAME_LENGTH - 4]
         )
         .exclude(pk=exclude_line_id)
         .values_list("username", flat=True)
-    )
+    } | {name.lower() for name in also_taken}
     n = 0
-    while with_suffix(requested, n) in taken:
+    while with_suffix(requested, n).lower() in taken:
         n += 1
     return with_suffix(requested, n), n > 0
 

@@ -99,7 +99,11 @@ def _scheduler_loop(
     interval: float,
     heartbeat: Callable[[], None] | None = None,
 ) -> None:
-    from boxoffice.billing.services import orders_flag_stale_pending, webhook_events_redrive
+    from boxoffice.billing.services import (
+        orders_flag_stale_pending,
+        orders_provision_paid,
+        webhook_events_redrive,
+    )
     from boxoffice.customers.services import sign_in_links_purge
     from boxoffice.lib.ratelimit import rate_counters_purge
     from boxoffice.messaging.services import messages_deliver_due
@@ -124,6 +128,7 @@ def _scheduler_loop(
                 logger.info("scheduler: %s", counts)
             orders_flag_stale_pending()
             webhook_events_redrive()
+            orders_provision_paid()
         except Exception:  # the scheduler must outlive a bad row or a database hiccup
             logger.exception("scheduler pass failed")
             if isinstance(sys.exc_info()[1], DatabaseError):

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from boxoffice.billing.models import Order
+from boxoffice.billing.models import Order, Payment
 from boxoffice.provisioning.models import Line, PanelOperation
 
 REVIEW_URL = "/backoffice/review/"
@@ -117,8 +117,31 @@ def test_it_leaves_out_orders_and_operations_that_need_nothing(staff_client, mak
     assert "Nothing to review." in response.content.decode()
 
 
+def confirm_url(order: Order) -> str:
+    return reverse("backoffice:confirm_transfer", args=[order.pk])
+
+
+def statement(order: Order, **overrides) -> dict:
+    return {
+        "amount": str(order.amount),
+        "received_on": timezone.localdate().isoformat(),
+        "bank_reference": "STMT-2026-0042",
+        **overrides,
+    }
+
+
+def test_it_sends_the_queues_confirm_button_to_the_transfer_page(staff_client, transfer):
+    response = staff_client.post(order_url(transfer), {"action": "confirm"})
+
+    assert response.status_code == 302
+    assert response["Location"] == confirm_url(transfer)
+    transfer.refresh_from_db()
+    assert transfer.status == Order.Status.PAYMENT_PENDING
+    assert confirm_url(transfer) in staff_client.get(REVIEW_URL).content.decode()
+
+
 def test_it_confirms_a_bank_transfer(staff_client, transfer):
-    response = staff_client.post(order_url(transfer), {"action": "confirm"}, follow=True)
+    response = staff_client.post(confirm_url(transfer), statement(transfer), follow=True)
 
     assert response.redirect_chain[-1][0] == REVIEW_URL
     assert "payment confirmed" in response.content.decode()
@@ -131,12 +154,14 @@ def test_it_confirms_a_bank_transfer(staff_client, transfer):
 
 
 def test_it_confirms_a_transfer_only_once(staff_client, transfer):
-    staff_client.post(order_url(transfer), {"action": "confirm"})
-    response = staff_client.post(order_url(transfer), {"action": "confirm"}, follow=True)
+    staff_client.post(confirm_url(transfer), statement(transfer))
+    response = staff_client.post(confirm_url(transfer), statement(transfer))
 
-    assert "was already paid" in response.content.decode()
+    assert response.status_code == 409
+    assert "is paid: nothing to confirm" in response.content.decode()
     assert Line.objects.filter(order=transfer).count() == 1
     assert PanelOperation.objects.filter(order=transfer).count() == 1
+    assert Payment.objects.filter(order=transfer, status="confirmed").count() == 1
 
 
 def test_it_dismisses_an_order_from_the_queue(staff_client, flagged_order):
@@ -152,7 +177,7 @@ def test_it_refuses_posts_without_a_csrf_token(staff, transfer, stopped_operatio
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff)
 
-    confirm = client.post(order_url(transfer), {"action": "confirm"})
+    confirm = client.post(confirm_url(transfer), statement(transfer))
     retry = client.post(reverse("backoffice:review_operation", args=[stopped_operation.pk]))
 
     assert confirm.status_code == 403
@@ -166,10 +191,12 @@ def test_it_refuses_posts_without_a_csrf_token(staff, transfer, stopped_operatio
 def test_it_accepts_posts_with_the_pages_csrf_token(staff, transfer):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff)
-    client.get(REVIEW_URL)
+    client.get(confirm_url(transfer))
     token = client.cookies["csrftoken"].value
 
-    response = client.post(order_url(transfer), {"action": "confirm", "csrfmiddlewaretoken": token})
+    response = client.post(
+        confirm_url(transfer), {**statement(transfer), "csrfmiddlewaretoken": token}
+    )
 
     assert response.status_code == 302
     transfer.refresh_from_db()

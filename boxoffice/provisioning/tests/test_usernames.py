@@ -97,6 +97,21 @@ def test_it_allocates_the_smallest_free_suffix(panels, line_on):
     assert username_allocate(panel_id=panels[0].pk, requested="janedoe") == ("janedoe2", True)
 
 
+def test_it_treats_names_that_differ_only_in_case_as_taken(panels, line_on):
+    # XUI One compares usernames without case: BOXTEST01 is boxtest01 (reference/recorded).
+    line_on(panels[0], "JaneDoe")
+
+    assert username_allocate(panel_id=panels[0].pk, requested="janedoe") == ("janedoe1", True)
+
+
+def test_it_skips_names_a_concurrent_reservation_just_took(panels, line_on):
+    line_on(panels[0], "janedoe")
+
+    assert username_allocate(
+        panel_id=panels[0].pk, requested="janedoe", also_taken={"janedoe1"}
+    ) == ("janedoe2", True)
+
+
 def test_it_ignores_names_on_another_panel(panels, line_on):
     line_on(panels[1], "janedoe")
 

@@ -99,6 +99,7 @@ def test_it_keeps_the_back_office_within_its_own_policy(
         f"/admin/billing/order/{order.pk}/change/",
         "/admin/catalog/plan/add/",
         "/backoffice/review/",
+        f"/backoffice/review/orders/{order.pk}/confirm-transfer/",
         "/backoffice/inbox/",
     ):
         response = page.goto(site + path)
