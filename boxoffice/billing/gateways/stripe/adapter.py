@@ -227,8 +227,14 @@ class StripeGateway(GatewayAdapter):
         }.get(session.get("status") or "")
         if kind is None:
             return None
-        event = VerifiedEvent(event_id="", event_type=kind, payload={"data": {"object": session}})
-        return self.parse_event(event)
+        # Read as the event Stripe would send, shape checks included (parse_event refuses a
+        # payload without an event's id and type).
+        payload = {
+            "id": f"retrieved:{session.get('id', '')}",
+            "type": kind,
+            "data": {"object": session},
+        }
+        return self.parse_event(VerifiedEvent(event_id="", event_type=kind, payload=payload))
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature")
