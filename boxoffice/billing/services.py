@@ -227,10 +227,9 @@ def order_flag_for_review(
         if flagged:
             # One alert per time the order enters the queue (the conditional UPDATE above wins
             # once); after a dismissal a new problem alerts again.
-            reference, key = order.reference, f"order-review:{order.pk}:{now.timestamp():.6f}"
-            transaction.on_commit(
-                lambda: _order_review_alert(dedupe_key=key, reference=reference, reason=reason)
-            )
+            # The alert rows are written with the flag; the outbox sends them after commit.
+            key = f"order-review:{order.pk}:{now.timestamp():.6f}"
+            _order_review_alert(dedupe_key=key, reference=order.reference, reason=reason)
     return bool(flagged)
 
 
@@ -306,11 +305,10 @@ def orders_flag_stale_pending() -> int:
             pending_since__lt=now - timedelta(hours=hours),
         )
         for order in stale:
-            reason = f"payment pending for more than {hours} h ({gateway})"
-            if Order.objects.filter(pk=order.pk, needs_review=False).update(
-                needs_review=True, review_reason=reason
+            # Through the one way into the queue, so the operator is alerted as for any other.
+            if order_flag_for_review(
+                order=order, reason=f"payment pending for more than {hours} h ({gateway})"
             ):
-                audit_record(subject=order, action="order.needs_review", data={"reason": reason})
                 flagged += 1
     return flagged
 
@@ -684,7 +682,8 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             # drops it if the order was paid meanwhile.
             from boxoffice.messaging.emails import payment_pending_email_send
 
-            payment_pending_email_send(order=locked)
+            # By a worker: this can run in a customer's page request (confirm on return).
+            payment_pending_email_send(order=locked, in_worker=True)
             return "pending"
         if update.status in (gw.FAILED, gw.EXPIRED):
             if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):

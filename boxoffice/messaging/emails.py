@@ -188,13 +188,14 @@ def _order_email_send(
     )
 
 
-def payment_pending_email_send(*, order: Order) -> Message:
+def payment_pending_email_send(*, order: Order, in_worker: bool = False) -> Message:
     """The gateway acknowledged the payment but has not confirmed it yet."""
     return _order_email_send(
         order=order,
         kind="payment_pending",
         dedupe_key=f"payment_pending:order:{order.pk}",
         subject=f"We are processing your payment ({order.reference})",
+        in_worker=in_worker,
     )
 
 
@@ -258,6 +259,31 @@ def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
         to_email=line.customer.email,
         template="line_moved",
         subject=f"New server details for your {settings.SITE_NAME} line",
+        context=lambda: {
+            "name": _greeting_name(line.order),
+            "line": line,
+            "plan": line.plan,
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "portal_url": portal_url(),
+        },
+        customer=line.customer,
+        order=line.order,
+        line=line,
+    )
+
+
+def line_password_changed_email_send(*, line: Line, operation_id: int) -> Message:
+    """The operator reset the line's password: the player stops working until it has the new
+    one, so the customer gets it at once. Once per change."""
+    from boxoffice.provisioning.urls_for_line import line_access
+
+    return _email_send(
+        kind="line_password_changed",
+        dedupe_key=f"line_password_changed:operation:{operation_id}",
+        to_email=line.customer.email,
+        template="line_password_changed",
+        subject=f"Your {settings.SITE_NAME} line has a new password",
         context=lambda: {
             "name": _greeting_name(line.order),
             "line": line,

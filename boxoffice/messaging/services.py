@@ -392,7 +392,9 @@ def operator_alert_recipients() -> list[str]:
     return sorted({u.email for u in users})
 
 
-def operator_alert_send(*, subject: str, body: str, dedupe_key: str) -> list[Message]:
+def operator_alert_send(
+    *, subject: str, body: str, dedupe_key: str, in_worker: bool = False
+) -> list[Message]:
     """One alert per recipient per dedupe key, however often it is called: recorded as rows
     (in the caller's transaction, if any) and handed to SMTP after commit."""
     sent = []
@@ -405,7 +407,7 @@ def operator_alert_send(*, subject: str, body: str, dedupe_key: str) -> list[Mes
             dedupe_key=f"{dedupe_key}:{address}"[:120],
         )
         if created:
-            message_send_after_commit(message=message)
+            message_send_after_commit(message=message, in_worker=in_worker)
         sent.append(message)
     if not sent:
         logger.error("operator alert with no recipient (set OPERATOR_ALERT_EMAILS): %s", subject)

@@ -79,10 +79,16 @@ class LineAdmin(ModelAdmin):
     # What the panel holds changes only through operations (the buttons below the form), so the
     # form cannot claim a change the panel never saw.
     readonly_fields = [
+        "customer",
+        "plan",
         "panel",
         "username",
         "status",
         "connections",
+        "bouquets",
+        "outputs",
+        "device",
+        "mac_address",
         "expires_at",
         "panel_line_id",
         "requested_username",

@@ -254,7 +254,8 @@ def line_operator_request(
             raise ValueError("choose a new expiry in the future")
         op = line_extend(line=line, expires_at=expires_at)
     elif action == "suspend":
-        op = line_suspend(line=line, reason=f"by {actor}")
+        # The reason reaches the customer's mail; who pressed the button is in the audit trail.
+        op = line_suspend(line=line, reason="")
     elif action == "resume":
         op = line_resume(line=line)
     elif action == "set_connections":
@@ -369,7 +370,17 @@ def operation_execute(*, operation_id: int) -> str:
             code="unexpected_error",
         )
         return _operation_failed(op, error)
-    _operation_succeeded(op, result)
+    try:
+        _operation_succeeded(op, result)
+    except Exception as exc:
+        # The panel did it, but recording it failed (its transaction rolled back): stop for an
+        # operator, with the reason, instead of re-claiming it lease after lease.
+        logger.exception("operation %s (%s): recording its success failed", op.pk, op.kind)
+        error = PermanentPanelError(
+            f"the panel did it, but recording it failed: {type(exc).__name__}: {exc}",
+            code="unexpected_error",
+        )
+        return _operation_failed(op, error)
     return "succeeded"
 
 
@@ -617,6 +628,8 @@ def _operation_customer_mail(op: PanelOperation, line: Line, *, first_activation
         emails.credentials_email_send(line=line)
     elif op.kind == Op.Kind.MOVE:
         emails.line_moved_email_send(line=line, operation_id=op.pk)
+    elif op.kind == Op.Kind.CHANGE_PASSWORD:
+        emails.line_password_changed_email_send(line=line, operation_id=op.pk)
     elif op.kind == Op.Kind.SUSPEND:
         emails.line_suspended_email_send(
             line=line, operation_id=op.pk, reason=op.params.get("reason", "")

@@ -111,38 +111,56 @@ def _scheduler_loop(
 
     housekeeping_due = 0.0
     heartbeat_due = 0.0
+
+    def housekeeping() -> None:
+        # Closed rate-limit windows, long-dead sign-in links, old heartbeats: hourly is plenty.
+        rate_counters_purge()
+        sign_in_links_purge()
+        worker_heartbeats_purge()
+
+    def reconcile() -> None:
+        counts = operations_reconcile()
+        if any(counts.values()):
+            logger.info("scheduler: %s", counts)
+
+    def mail() -> None:
+        # What the fast path did not finish (refused, or its sender killed).
+        sent = messages_deliver_due()
+        if sent:
+            logger.info("scheduler: mail %s", sent)
+
+    # Each step on its own: one that fails (a bad row, a database hiccup) is logged and the
+    # others still run, the paid-order safety net and the mail above all.
+    steps = [
+        ("operations", reconcile),
+        ("paid orders", orders_provision_paid),
+        ("stale pending payments", orders_flag_stale_pending),
+        ("webhook events", webhook_events_redrive),
+        ("mail", mail),
+    ]
+
+    def run(name: str, step: Callable[[], object]) -> bool:
+        try:
+            step()
+            return True
+        except Exception:  # the scheduler must outlive a bad row or a database hiccup
+            logger.exception("scheduler step %r failed", name)
+            if isinstance(sys.exc_info()[1], DatabaseError):
+                _ThreadWorker._reset_connection()
+            return False
+
     while not stop.is_set():
         close_old_connections()
-        try:
-            if heartbeat is not None and time.monotonic() >= heartbeat_due:
-                heartbeat()
-                heartbeat_due = time.monotonic() + settings.WORKER_HEARTBEAT_SECONDS
-            if time.monotonic() >= housekeeping_due:
-                # Closed rate-limit windows and long-dead sign-in links: hourly is plenty.
-                rate_counters_purge()
-                sign_in_links_purge()
-                worker_heartbeats_purge()
-                housekeeping_due = time.monotonic() + 3600
-            counts = operations_reconcile()
-            if any(counts.values()):
-                logger.info("scheduler: %s", counts)
-            orders_flag_stale_pending()
-            webhook_events_redrive()
-            orders_provision_paid()
-        except Exception:  # the scheduler must outlive a bad row or a database hiccup
-            logger.exception("scheduler pass failed")
-            if isinstance(sys.exc_info()[1], DatabaseError):
-                _ThreadWorker._reset_connection()
-        try:
-            # The outbox, on its own so a failing step above never holds mail back: what the
-            # fast path did not finish (refused, or its sender killed).
-            sent = messages_deliver_due()
-            if sent:
-                logger.info("scheduler: mail %s", sent)
-        except Exception:
-            logger.exception("scheduler mail pass failed")
-            if isinstance(sys.exc_info()[1], DatabaseError):
-                _ThreadWorker._reset_connection()
+        now = time.monotonic()
+        if now >= housekeeping_due:
+            housekeeping_due = now + 3600  # advanced first: a failing purge waits an hour too
+            run("housekeeping", housekeeping)
+        healthy = all([run(name, step) for name, step in steps])
+        if heartbeat is not None and healthy and time.monotonic() >= heartbeat_due:
+            # Only after a pass in which every step ran: a worker whose passes keep failing
+            # goes stale on the Workers page instead of looking healthy.
+            run("heartbeat", heartbeat)
+            heartbeat_due = time.monotonic() + settings.WORKER_HEARTBEAT_SECONDS
         stop.wait(interval)
     connection.close()
 

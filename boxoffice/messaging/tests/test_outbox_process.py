@@ -46,7 +46,9 @@ def _worker_env(smtp_port: int) -> dict[str, str]:
         EMAIL_USE_TLS="0",
         MAIL_RETRY_BASE_SECONDS="0.2",
         MAIL_RETRY_CAP_SECONDS="1",
-        MAIL_LEASE_SECONDS="2",
+        # Well above one SMTP hand-off under load: a lease that runs out while its sender is
+        # still talking to the relay lets a second sender send the row again.
+        MAIL_LEASE_SECONDS="8",
         MAIL_FAST_PATH_GRACE_SECONDS="0.5",
         OPERATOR_ALERT_EMAILS="ops@operator.test",
         LOG_LEVEL="ERROR",

@@ -63,12 +63,18 @@ def test_it_extends_a_line_to_a_chosen_date_on_the_panel(admin_client, client, l
     assert day.strftime("%-d %B %Y") in portal_page(client, line)
 
 
-def test_it_suspends_and_resumes_a_line_on_the_panel(admin_client, client, line, run_tasks):
+def test_it_suspends_and_resumes_a_line_on_the_panel(
+    admin_client, client, line, run_tasks, smtp_inbox
+):
     operate(admin_client, line, action="suspend")
     run_tasks()
     assert on_panel(line).enabled is False
     assert line.status == Line.Status.SUSPENDED
     assert "Suspended" in portal_page(client, line)
+    # The customer hears of it, without the operator's login in the mail.
+    mail = smtp_inbox.wait_for(2)[-1]
+    text = mail.get_body(("plain",)).get_content()
+    assert "suspended" in mail["Subject"] and "admin" not in text.lower()
 
     operate(admin_client, line, action="resume")
     run_tasks()
@@ -85,7 +91,7 @@ def test_it_changes_connections_on_the_panel(admin_client, line, run_tasks):
 
 
 def test_it_resets_the_password_on_the_panel_and_in_the_portal(
-    admin_client, client, line, run_tasks
+    admin_client, client, line, run_tasks, smtp_inbox
 ):
     old = line.password
     operate(admin_client, line, action="reset_password")
@@ -94,6 +100,10 @@ def test_it_resets_the_password_on_the_panel_and_in_the_portal(
     assert new != old and line.password == new
     html = portal_page(client, line)
     assert new in html and old not in html
+    # The player stops working with the old password: the customer gets the new one at once.
+    mail = smtp_inbox.wait_for(2)[-1]
+    assert mail["Subject"].endswith("has a new password")
+    assert new in mail.get_body(("plain",)).get_content()
 
 
 def test_it_moves_a_line_to_another_panel(admin_client, line, run_tasks, xui_emulator):
@@ -147,7 +157,19 @@ def test_it_keeps_panel_fields_read_only_in_the_line_form(admin_client, line):
     url = reverse("admin:provisioning_line_change", args=[line.pk])
     page = admin_client.get(url)
     html = page.content.decode()
-    for field in ("expires_at", "status", "connections", "username", "panel"):
+    for field in (
+        "expires_at",
+        "status",
+        "connections",
+        "username",
+        "panel",
+        "customer",
+        "plan",
+        "bouquets",
+        "outputs",
+        "device",
+        "mac_address",
+    ):
         assert f'id="id_{field}"' not in html
     admin_client.post(
         url,

@@ -313,3 +313,25 @@ def test_it_marks_lines_expired_once_their_time_is_up(
         assert lines_mark_expired() == 1
     line.refresh_from_db()
     assert line.status == Line.Status.EXPIRED
+
+
+def test_it_stops_for_review_when_recording_a_success_fails(
+    make_order, run_tasks, xui_emulator, smtp_inbox, monkeypatch
+):
+    from boxoffice.provisioning import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(services, "_operation_customer_mail", broken)
+    order = make_order()
+    assert order_mark_paid(order=order, gateway_payment_id="pay_1")
+    run_tasks()
+
+    op = PanelOperation.objects.get(line__order=order, kind=PanelOperation.Kind.CREATE)
+    assert op.status == PanelOperation.Status.NEEDS_REVIEW
+    assert op.last_error_code == "unexpected_error"
+    assert "recording it failed: RuntimeError: template exploded" in op.last_error
+    assert len(xui_emulator.lines()) == 1  # the panel did it; an operator decides what next
+    [alert] = smtp_inbox.wait_for(1)
+    assert alert["To"] == "ops@operator.test" and "Test panel" in alert["Subject"]

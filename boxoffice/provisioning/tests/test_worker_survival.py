@@ -171,3 +171,31 @@ def test_it_beats_from_a_real_worker_process_and_goes_stale_when_killed(wait_unt
     assert beat.state == "running"  # nobody said goodbye
     with time_machine.travel(beat.last_beat_at + timedelta(seconds=31)):
         assert WorkerHeartbeat.objects.get(pid=killed.pid).state == "stale"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_runs_every_scheduler_step_when_an_earlier_one_fails(settings, monkeypatch, wait_until):
+    from boxoffice.billing import services as billing
+
+    settings.WORKER_HEARTBEAT_SECONDS = 0.01
+    ran, beats = [], []
+
+    def broken():
+        raise RuntimeError("a bad row")
+
+    monkeypatch.setattr(
+        "boxoffice.provisioning.services.operations_reconcile", lambda: broken() or {}
+    )
+    monkeypatch.setattr(billing, "orders_provision_paid", lambda: ran.append("paid") or 0)
+    stop = threading.Event()
+    t = threading.Thread(
+        target=worker_module._scheduler_loop, args=(stop, 0.02, lambda: beats.append(1))
+    )
+    t.start()
+    try:
+        wait_until(lambda: len(ran) >= 3, 5, "the paid-order step despite the failing one")
+    finally:
+        stop.set()
+        t.join(timeout=5)
+    # A worker whose passes keep failing does not beat: it shows as stale, not healthy.
+    assert beats == []
