@@ -249,16 +249,18 @@ def password_reset_email_send(*, customer: Customer, url: str, lifetime: str) ->
     )
 
 
-def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
-    """The line now lives on another panel: the new server details, once per move."""
+def _line_email_send(
+    *, line: Line, kind: str, operation_id: int, subject: str, **extra: Any
+) -> Message:
+    """A mail about a change to a line, once per operation, with the line's login and access."""
     from boxoffice.provisioning.urls_for_line import line_access
 
     return _email_send(
-        kind="line_moved",
-        dedupe_key=f"line_moved:operation:{operation_id}",
+        kind=kind,
+        dedupe_key=f"{kind}:operation:{operation_id}",
         to_email=line.customer.email,
-        template="line_moved",
-        subject=f"New server details for your {settings.SITE_NAME} line",
+        template=kind,
+        subject=subject,
         context=lambda: {
             "name": _greeting_name(line.order),
             "line": line,
@@ -266,6 +268,7 @@ def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
             "access": line_access(line),
             "is_mag": line.device == "mag",
             "portal_url": portal_url(),
+            **extra,
         },
         customer=line.customer,
         order=line.order,
@@ -273,28 +276,24 @@ def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
     )
 
 
+def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
+    """The line now lives on another panel: the new server details, once per move."""
+    return _line_email_send(
+        line=line,
+        kind="line_moved",
+        operation_id=operation_id,
+        subject=f"New server details for your {settings.SITE_NAME} line",
+    )
+
+
 def line_password_changed_email_send(*, line: Line, operation_id: int) -> Message:
     """The operator reset the line's password: the player stops working until it has the new
-    one, so the customer gets it at once. Once per change."""
-    from boxoffice.provisioning.urls_for_line import line_access
-
-    return _email_send(
-        kind="line_password_changed",
-        dedupe_key=f"line_password_changed:operation:{operation_id}",
-        to_email=line.customer.email,
-        template="line_password_changed",
-        subject=f"Your {settings.SITE_NAME} line has a new password",
-        context=lambda: {
-            "name": _greeting_name(line.order),
-            "line": line,
-            "plan": line.plan,
-            "access": line_access(line),
-            "is_mag": line.device == "mag",
-            "portal_url": portal_url(),
-        },
-        customer=line.customer,
-        order=line.order,
+    one, so the customer gets it at once."""
+    return _line_email_send(
         line=line,
+        kind="line_password_changed",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} line has a new password",
     )
 
 
@@ -321,21 +320,11 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
             "Contact us to find out how to resume it.",
         ),
     )
-    return _email_send(
-        kind="line_suspended",
-        dedupe_key=f"line_suspended:operation:{operation_id}",
-        to_email=line.customer.email,
-        template="line_suspended",
-        subject=f"Your {settings.SITE_NAME} line is suspended",
-        context=lambda: {
-            "name": _greeting_name(line.order),
-            "line": line,
-            "plan": line.plan,
-            "reason": why,
-            "what_to_do": what_to_do,
-            "portal_url": portal_url(),
-        },
-        customer=line.customer,
-        order=line.order,
+    return _line_email_send(
         line=line,
+        kind="line_suspended",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} line is suspended",
+        reason=why,
+        what_to_do=what_to_do,
     )

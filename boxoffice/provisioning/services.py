@@ -364,24 +364,22 @@ def operation_execute(*, operation_id: int) -> str:
         # An adapter bug or an answer it could not parse (a ValueError from a malformed row):
         # a retry would meet the same answer, so stop for an operator instead of leaving the
         # operation `running` to be re-claimed every lease.
-        logger.exception("operation %s (%s): unexpected error from the adapter", op.pk, op.kind)
-        error = PermanentPanelError(
-            f"unexpected {type(exc).__name__} from the {panel.get_kind_display()} adapter: {exc}",
-            code="unexpected_error",
+        return _operation_unexpected(
+            op, exc, f"unexpected {type(exc).__name__} from the {panel.get_kind_display()} adapter"
         )
-        return _operation_failed(op, error)
     try:
         _operation_succeeded(op, result)
     except Exception as exc:
-        # The panel did it, but recording it failed (its transaction rolled back): stop for an
-        # operator, with the reason, instead of re-claiming it lease after lease.
-        logger.exception("operation %s (%s): recording its success failed", op.pk, op.kind)
-        error = PermanentPanelError(
-            f"the panel did it, but recording it failed: {type(exc).__name__}: {exc}",
-            code="unexpected_error",
+        # The panel did it, but recording it failed (its transaction rolled back): the same.
+        return _operation_unexpected(
+            op, exc, f"the panel did it, but recording it failed: {type(exc).__name__}"
         )
-        return _operation_failed(op, error)
     return "succeeded"
+
+
+def _operation_unexpected(op: PanelOperation, exc: Exception, what: str) -> str:
+    logger.exception("operation %s (%s): %s", op.pk, op.kind, what)
+    return _operation_failed(op, PermanentPanelError(f"{what}: {exc}", code="unexpected_error"))
 
 
 def operation_deadline_seconds() -> float:
