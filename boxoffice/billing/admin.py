@@ -4,7 +4,8 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import Order, Payment, WebhookEvent
-from boxoffice.billing.services import order_transfer_refusal, webhook_event_retry_now
+from boxoffice.billing.services import order_transfer_refusal
+from boxoffice.billing.webhooks import webhook_event_retry_now
 
 
 class PaymentInline(TabularInline):

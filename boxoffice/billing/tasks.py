@@ -1,7 +1,7 @@
 from django_tasks import task
 
 from boxoffice.billing.models import Order
-from boxoffice.billing.services import webhook_event_process
+from boxoffice.billing.webhooks import webhook_event_process
 
 
 @task()

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from boxoffice.billing.gateways.base import WebhookRejected
 from boxoffice.billing.gateways.registry import GATEWAYS, gateway_for
-from boxoffice.billing.services import webhook_event_store
+from boxoffice.billing.webhooks import webhook_event_store
 
 
 @csrf_exempt  # gateways cannot send our CSRF token; the signature check stands in for it

@@ -90,7 +90,8 @@ class PanelAdmin(ModelAdmin):
     @admin.action(description="Probe now (and drain the queue if it is back)")
     def probe_now(self, request, queryset):
         from boxoffice.lib.http import http_deadline
-        from boxoffice.provisioning.services import operation_deadline_seconds, operations_drain
+        from boxoffice.provisioning.reconcile import operations_drain
+        from boxoffice.provisioning.services import operation_deadline_seconds
 
         # No transaction here: the probe is a network call, and SQLite would hold its one
         # write lock (every other writer waits) for as long as a slow panel takes to answer.

@@ -12,13 +12,13 @@ from unfold.widgets import UnfoldAdminSelectWidget
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.forms import LineOperateForm
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.reconcile import operations_in_incident
 from boxoffice.provisioning.selectors import line_panel_state
 from boxoffice.provisioning.services import (
     OPERATOR_ACTIONS,
     line_move,
     line_operator_request,
     operation_retry_now,
-    operations_in_incident,
 )
 
 

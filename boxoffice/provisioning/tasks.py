@@ -1,6 +1,7 @@
 from django_tasks import task
 
-from boxoffice.provisioning.services import operation_execute, panel_probe_and_drain
+from boxoffice.provisioning.reconcile import panel_probe_and_drain
+from boxoffice.provisioning.services import operation_execute
 
 
 @task()

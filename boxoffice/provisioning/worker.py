@@ -99,15 +99,12 @@ def _scheduler_loop(
     interval: float,
     heartbeat: Callable[[], None] | None = None,
 ) -> None:
-    from boxoffice.billing.services import (
-        orders_flag_stale_pending,
-        orders_provision_paid,
-        webhook_events_redrive,
-    )
+    from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
+    from boxoffice.billing.webhooks import webhook_events_redrive
     from boxoffice.customers.services import sign_in_links_purge
     from boxoffice.lib.ratelimit import rate_counters_purge
     from boxoffice.messaging.services import messages_deliver_due
-    from boxoffice.provisioning.services import operations_reconcile, worker_heartbeats_purge
+    from boxoffice.provisioning.reconcile import operations_reconcile, worker_heartbeats_purge
 
     housekeeping_due = 0.0
     heartbeat_due = 0.0
@@ -195,7 +192,7 @@ def run_worker(
         time.sleep(interval / threads)
     pool = list(task_threads)
     if scheduler:
-        from boxoffice.provisioning.services import worker_heartbeat_beat
+        from boxoffice.provisioning.reconcile import worker_heartbeat_beat
 
         def heartbeat() -> None:
             worker_heartbeat_beat(
@@ -233,7 +230,7 @@ def run_worker(
     for t in pool:
         t.join(timeout=settings.PROVISIONING["LEASE_SECONDS"])
     if scheduler and status == 0:
-        from boxoffice.provisioning.services import worker_heartbeat_stop
+        from boxoffice.provisioning.reconcile import worker_heartbeat_stop
 
         close_old_connections()
         try:

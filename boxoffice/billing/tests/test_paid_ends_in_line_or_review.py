@@ -15,13 +15,13 @@ from django.utils import timezone
 
 from boxoffice.billing.gateways.base import VerifiedEvent
 from boxoffice.billing.models import Order, WebhookEvent
-from boxoffice.billing.services import (
-    orders_provision_paid,
+from boxoffice.billing.services import orders_provision_paid
+from boxoffice.billing.tasks import process_webhook_event
+from boxoffice.billing.webhooks import (
     webhook_event_process,
     webhook_event_store,
     webhook_events_redrive,
 )
-from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message
 from boxoffice.panels.adapters.base import LineSpec

@@ -23,7 +23,8 @@ from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import incident_operations_url
 from boxoffice.provisioning.models import Line, PanelOperation
-from boxoffice.provisioning.services import operation_retry_now, operations_reconcile
+from boxoffice.provisioning.reconcile import operations_reconcile
+from boxoffice.provisioning.services import operation_retry_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

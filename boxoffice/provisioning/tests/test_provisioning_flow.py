@@ -108,7 +108,7 @@ def test_it_retries_at_growing_intervals_then_creates_once_when_the_panel_is_bac
         # The panel comes back; the next probe closes the circuit and drains the queue in order.
         xui_emulator.set_faults(mode="ok")
         clock.move_to(panel.next_probe_at + timedelta(seconds=1))
-        from boxoffice.provisioning.services import operations_reconcile
+        from boxoffice.provisioning.reconcile import operations_reconcile
 
         counts = operations_reconcile()
         assert counts["probed"] == 1  # the probe is a task, off the scheduler thread
@@ -230,7 +230,7 @@ def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(
     make_order, run_tasks, xui_emulator, smtp_inbox
 ):
     from boxoffice.billing.selectors import order_progress
-    from boxoffice.provisioning.services import operations_reconcile
+    from boxoffice.provisioning.reconcile import operations_reconcile
 
     xui_emulator.set_faults(mode="down")
     order = make_order()
@@ -304,7 +304,7 @@ def test_it_moves_a_line_to_another_panel_with_the_same_login(
 def test_it_marks_lines_expired_once_their_time_is_up(
     make_order, run_tasks, xui_emulator, smtp_inbox
 ):
-    from boxoffice.provisioning.services import lines_mark_expired
+    from boxoffice.provisioning.reconcile import lines_mark_expired
 
     line = _paid_line(make_order, run_tasks)
     with time_machine.travel(line.expires_at - timedelta(minutes=1)):

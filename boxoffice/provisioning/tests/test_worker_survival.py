@@ -17,7 +17,7 @@ from django.utils import timezone
 from boxoffice.billing.services import order_mark_paid
 from boxoffice.provisioning import worker as worker_module
 from boxoffice.provisioning.models import Line, WorkerHeartbeat
-from boxoffice.provisioning.services import worker_heartbeat_beat, worker_heartbeat_stop
+from boxoffice.provisioning.reconcile import worker_heartbeat_beat, worker_heartbeat_stop
 
 
 @pytest.mark.django_db(transaction=True)
@@ -184,7 +184,7 @@ def test_it_runs_every_scheduler_step_when_an_earlier_one_fails(settings, monkey
         raise RuntimeError("a bad row")
 
     monkeypatch.setattr(
-        "boxoffice.provisioning.services.operations_reconcile", lambda: broken() or {}
+        "boxoffice.provisioning.reconcile.operations_reconcile", lambda: broken() or {}
     )
     monkeypatch.setattr(billing, "orders_provision_paid", lambda: ran.append("paid") or 0)
     stop = threading.Event()

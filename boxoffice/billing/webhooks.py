@@ -1,0 +1,251 @@
+"""Webhook intake and processing: a verified notification is stored once (unique per gateway
+and event id), answered at once, and applied in a task with the event row locked; processing
+that raises is retried with backoff and, past the limit, put in review with one alert."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.billing.gateways.base import PaymentUpdate, VerifiedEvent
+from boxoffice.billing.gateways.registry import gateway_for
+from boxoffice.billing.models import Order, Payment, WebhookEvent
+from boxoffice.billing.services import (
+    order_flag_for_review,
+    payment_update_apply,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookEvent, bool]:
+    """Store a verified notification once; queue its processing. (event, created)."""
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.create(
+                gateway=gateway,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                payload=event.payload,
+            )
+    except IntegrityError:
+        return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
+    from boxoffice.billing.tasks import process_webhook_event
+
+    transaction.on_commit(lambda: process_webhook_event.enqueue(stored.pk))
+    return stored, True
+
+
+def webhook_event_process(*, event_pk: int) -> str:
+    """Apply a stored notification to its order, once. The event row is locked and its status
+    checked inside the transaction that applies it, so a task delivered twice does nothing the
+    second time; every state change also checks the order's current state.
+
+    Whatever raises while applying it rolls the whole change back and leaves the event to be
+    retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
+    in the review queue and the operator hears about it once."""
+    try:
+        with transaction.atomic():
+            stored = (
+                WebhookEvent.objects.select_for_update()
+                .filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED)
+                .first()
+            )
+            if stored is None:
+                return "already_processed"
+            result = _webhook_event_apply(stored)
+            stored.status = (
+                WebhookEvent.Status.IGNORED
+                if result in ("ignored", "no_order", "unhandled")
+                else WebhookEvent.Status.PROCESSED
+            )
+            stored.processed_at = timezone.now()
+            stored.next_attempt_at = None
+            stored.error = {
+                "no_order": "no order matches this event",
+                "ignored": "no change for the order's state",
+            }.get(result, "")
+            stored.save(update_fields=["status", "processed_at", "error", "next_attempt_at"])
+            return result
+    except Exception as exc:
+        logger.exception("processing webhook event %s failed", event_pk)
+        return _webhook_event_failed(event_pk=event_pk, exc=exc)
+
+
+def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from boxoffice.provisioning.services import retry_delay
+
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    with transaction.atomic():
+        stored = (
+            WebhookEvent.objects.select_for_update()
+            .filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED)
+            .first()
+        )
+        if stored is None:
+            return "already_processed"
+        stored.attempts += 1
+        stored.error = error
+        if stored.attempts < settings.PROVISIONING["MAX_ATTEMPTS"]:
+            stored.next_attempt_at = timezone.now() + timedelta(
+                seconds=retry_delay(stored.attempts)
+            )
+            stored.save(update_fields=["attempts", "error", "next_attempt_at"])
+            return "retry"
+        stored.status = WebhookEvent.Status.NEEDS_REVIEW
+        stored.next_attempt_at = None
+        stored.save(update_fields=["attempts", "error", "next_attempt_at", "status"])
+        audit_record(subject=stored, action="webhook.needs_review", data={"error": error})
+        order = _webhook_event_order(stored)
+    reason = f"{stored.gateway} event {stored.event_id} could not be applied: {error}"
+    if order is not None:
+        order_flag_for_review(order=order, reason=reason, action="order.webhook_failed")
+    else:
+        from django.conf import settings
+
+        from boxoffice.messaging.services import operator_alert_send
+
+        operator_alert_send(
+            subject=f"[{settings.SITE_NAME}] A payment notification needs a decision",
+            body=f"{reason}\n\nWebhook events: {settings.SITE_URL}/admin/billing/webhookevent/"
+            "?status__exact=needs_review\n",
+            dedupe_key=f"webhook-review:{stored.pk}",
+        )
+    return "needs_review"
+
+
+def webhook_event_retry_now(*, event: WebhookEvent, actor: str) -> bool:
+    """An operator sends a notification that stopped back to processing, with fresh attempts
+    (every handler checks the order's current state, so a replay is safe)."""
+    from boxoffice.billing.tasks import process_webhook_event
+
+    with transaction.atomic():
+        updated = WebhookEvent.objects.filter(
+            pk=event.pk, status__in=[WebhookEvent.Status.NEEDS_REVIEW, WebhookEvent.Status.FAILED]
+        ).update(status=WebhookEvent.Status.RECEIVED, attempts=0, next_attempt_at=timezone.now())
+        if updated:
+            audit_record(subject=event, action="webhook.retried", actor=actor)
+            transaction.on_commit(lambda: process_webhook_event.enqueue(event.pk))
+    return bool(updated)
+
+
+def _webhook_event_order(stored: WebhookEvent) -> Order | None:
+    """The order an event names, or None (also when the event cannot even be parsed)."""
+    try:
+        update = gateway_for(stored.gateway).parse_event(
+            VerifiedEvent(stored.event_id, stored.event_type, stored.payload)
+        )
+        return _order_for_update(stored.gateway, update) if update else None
+    except Exception:
+        return None
+
+
+def _webhook_event_apply(stored: WebhookEvent) -> str:
+    adapter = gateway_for(stored.gateway)
+    update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
+    if update is None:
+        return "unhandled"
+    order = _order_for_update(stored.gateway, update)
+    if order is None:
+        logger.warning("%s event %s names no known order", stored.gateway, stored.event_id)
+        return "no_order"
+    conflict = _update_names_another_order(stored.gateway, order, update)
+    if conflict:
+        order_flag_for_review(
+            order=order,
+            reason=f"{stored.gateway} event {stored.event_id}: {conflict}",
+            action="order.reference_mismatch",
+        )
+        return "reference_mismatch"
+    return payment_update_apply(order=order, update=update, source_event=stored)
+
+
+def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdate) -> str:
+    """Why the gateway's own ids in an event do not belong to the order it names, or "".
+
+    An order reference is only text the event carries; the gateway's session and payment ids
+    are what it charged. An event may confirm only the order those ids belong to."""
+    if order.gateway and order.gateway != gateway:
+        return f"names order {order.reference}, which is paid by {order.gateway}"
+    ref = update.gateway_reference
+    if ref:
+        if order.gateway_reference and order.gateway_reference != ref:
+            return f"session {ref} is not order {order.reference}'s ({order.gateway_reference})"
+        other = (
+            Order.objects.filter(gateway=gateway, gateway_reference=ref)
+            .exclude(pk=order.pk)
+            .first()
+        )
+        if other:
+            return f"session {ref} belongs to order {other.reference}, not {order.reference}"
+    pid = update.gateway_payment_id
+    if pid:
+        other = (
+            Payment.objects.filter(gateway=gateway, gateway_payment_id=pid)
+            .exclude(order=order)
+            .select_related("order")
+            .first()
+        )
+        if other:
+            return f"payment {pid} belongs to order {other.order.reference}, not {order.reference}"
+    return ""
+
+
+def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
+    """Queue processing again for stored events whose task was lost (e.g. a crash) and for
+    events whose retry is due. Each is claimed for a grace period first, so passes of the
+    scheduler do not queue it over and over while a worker is busy."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from boxoffice.billing.tasks import process_webhook_event
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    due = WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).filter(
+        Q(next_attempt_at__isnull=True, received_at__lt=cutoff) | Q(next_attempt_at__lte=now)
+    )
+    redriven = 0
+    for pk in list(due.values_list("pk", flat=True)[:200]):
+        claimed = (
+            WebhookEvent.objects.filter(pk=pk, status=WebhookEvent.Status.RECEIVED)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .update(next_attempt_at=now + timedelta(seconds=older_than_seconds))
+        )
+        if claimed:
+            process_webhook_event.enqueue(pk)
+            redriven += 1
+    return redriven
+
+
+def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
+    if update.order_reference:
+        order = Order.objects.filter(reference=update.order_reference).first()
+        if order:
+            return order
+    if update.gateway_reference:
+        order = Order.objects.filter(
+            gateway=gateway, gateway_reference=update.gateway_reference
+        ).first()
+        if order:
+            return order
+    if update.gateway_payment_id:
+        payment = (
+            Payment.objects.filter(gateway=gateway, gateway_payment_id=update.gateway_payment_id)
+            .select_related("order")
+            .first()
+        )
+        if payment:
+            return payment.order
+    return None

@@ -1,0 +1,244 @@
+"""The worker scheduler's work on lines and operations: re-drive what is due or stuck, stop what
+waited too long, probe panels and drain their queues, keep incidents true, mark expired lines,
+send delay notices, and the workers' own heartbeats. Each function is one pass; the runtime loop
+(provisioning/worker.py) calls them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.lib.http import http_deadline
+from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.services import (
+    incident_resolve,
+    panel_probe,
+    panel_probe_claim,
+    panel_record_failure,
+)
+from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.services import (
+    Op,
+    _operation_stop,
+    operation_deadline_seconds,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- The scheduler's work --------------------------------------------------------------------
+
+# A due operation is re-driven by the scheduler only after this grace, so it does not race the
+# task that the retry already queued.
+REDRIVE_GRACE_SECONDS = 5.0
+
+
+def operations_reconcile() -> dict[str, int]:
+    """Re-drive what is due or stuck, stop what waited too long, probe panels that are down."""
+    now = timezone.now()
+    counts = {"probed": 0, "redriven": 0, "expired": 0}
+    # Probes are network calls to panels that may hang or drip: they run as tasks on the worker
+    # threads (each claimed here first, so one probe per panel per interval), never on this
+    # scheduler thread and never inside a transaction. A probe that sees a down panel answer
+    # again drains its queue (panel_probe_and_drain).
+    # Panels that are up (or never seen) get a regular health check too, so the back office shows
+    # the truth and a dead panel is noticed before an order needs it.
+    check_every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
+    due = Panel.objects.filter(enabled=True).filter(
+        Q(health=Panel.Health.DOWN, next_probe_at__isnull=True)
+        | Q(health=Panel.Health.DOWN, next_probe_at__lte=now)
+        | (
+            ~Q(health=Panel.Health.DOWN)
+            & (Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
+        )
+    )
+    for panel_id in due.values_list("pk", flat=True):
+        if panel_probe_claim(panel_id=panel_id):
+            counts["probed"] += 1
+            transaction.on_commit(lambda panel_id=panel_id: _enqueue_probe(panel_id))
+    counts["incidents_closed"] = incidents_reconcile()
+    max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
+    # Pending too long, or re-claimed lease after lease without ever recording an outcome (a
+    # worker that dies mid-call every time): both stop for an operator.
+    for op in PanelOperation.objects.filter(
+        Q(status=Op.Status.PENDING, created_at__lt=now - max_age)
+        | Q(
+            status=Op.Status.RUNNING,
+            lease_expires_at__lt=now,
+            attempts__gte=settings.PROVISIONING["MAX_ATTEMPTS"],
+        )
+    ).select_related("panel", "line"):
+        counts["expired"] += 1
+        _operation_stop(
+            op, error=op.last_error or "waited longer than the time limit", code="too_old"
+        )
+    counts["delay_notices"] = orders_notify_delays()
+    counts["expired_lines"] = lines_mark_expired()
+    grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
+    stuck = PanelOperation.objects.filter(
+        Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
+        | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
+    ).values_list("pk", flat=True)[:500]
+    for pk in stuck:
+        counts["redriven"] += 1
+        transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
+    return counts
+
+
+def lines_mark_expired() -> int:
+    """Active lines past their expiry are expired here too (the panel stops them by itself)."""
+    now = timezone.now()
+    marked = 0
+    for line in Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now)[:500]:
+        if Line.objects.filter(pk=line.pk, status=Line.Status.ACTIVE).update(
+            status=Line.Status.EXPIRED
+        ):
+            audit_record(
+                subject=line,
+                action="line.expired",
+                data={"expires_at": line.expires_at.isoformat()},
+            )
+            marked += 1
+    return marked
+
+
+def orders_notify_delays() -> int:
+    """Customers whose line is late get one message saying it is on its way."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"])
+    late = PanelOperation.objects.filter(
+        kind=Op.Kind.CREATE,
+        status__in=[Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW],
+        delay_notified_at__isnull=True,
+        order__isnull=False,
+        order__paid_at__lt=cutoff,
+    ).values_list("pk", "order_id")[:200]
+    sent = 0
+    from boxoffice.billing.models import Order
+    from boxoffice.messaging.emails import provisioning_delayed_email_send
+
+    for pk, order_id in late:
+        # The mark and the message row commit together: the notice is owed once it is marked.
+        with transaction.atomic():
+            if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(
+                delay_notified_at=timezone.now()
+            ):
+                provisioning_delayed_email_send(
+                    order=Order.objects.select_related("customer", "plan").get(pk=order_id)
+                )
+                sent += 1
+    return sent
+
+
+def _enqueue_probe(panel_id: int) -> None:
+    from boxoffice.provisioning.tasks import probe_panel
+
+    probe_panel.enqueue(panel_id)
+
+
+def panel_probe_and_drain(*, panel_id: int) -> str:
+    """One health probe (a task, off the scheduler thread); a panel back up releases its queue.
+    No transaction around it: the probe is network I/O."""
+    panel = Panel.objects.filter(pk=panel_id).first()
+    if panel is None:
+        return "gone"
+    was_down = panel.is_down
+    try:
+        with http_deadline(operation_deadline_seconds()):
+            ok = panel_probe(panel=panel)
+    except Exception as exc:  # an adapter bug must not kill probing: count it as a failed probe
+        logger.exception("probe of panel %s failed unexpectedly", panel.name)
+        panel_record_failure(panel=panel, error=f"probe failed: {type(exc).__name__}: {exc}")
+        return "error"
+    if ok and was_down:
+        drained = operations_drain(panel=panel)
+        return f"up, {drained} released"
+    return "up" if ok else "down"
+
+
+def operations_in_incident(*, incident: Incident):
+    """The operations an incident touched: on its panel, existing while it lasted and not
+    finished before it began. During an outage these are the ones waiting (pending)."""
+    end = incident.recovered_at or incident.resolved_at or timezone.now()
+    return PanelOperation.objects.filter(panel_id=incident.panel_id, created_at__lte=end).filter(
+        Q(finished_at__isnull=True) | Q(finished_at__gte=incident.opened_at)
+    )
+
+
+def incidents_reconcile() -> int:
+    """Close panel-down incidents whose panel stayed up for the hold-down (one "back up" alert)
+    and review incidents with nothing left in review; keep the affected count current."""
+    now = timezone.now()
+    hold_down = timedelta(seconds=settings.PROVISIONING["INCIDENT_HOLD_DOWN_SECONDS"])
+    closed = 0
+    for incident in Incident.objects.filter(resolved_at__isnull=True).select_related("panel"):
+        if incident.kind == Incident.Kind.OPERATIONS_FAILING:
+            if not PanelOperation.objects.filter(
+                panel_id=incident.panel_id, status=Op.Status.NEEDS_REVIEW
+            ).exists():
+                closed += incident_resolve(incident=incident)
+            continue
+        affected = operations_in_incident(incident=incident).count()
+        recovered = incident.recovered_at
+        if recovered and recovered <= now - hold_down and not incident.panel.is_down:
+            closed += incident_resolve(incident=incident, affected_operations=affected)
+        elif affected != incident.affected_operations:
+            Incident.objects.filter(pk=incident.pk).update(affected_operations=affected)
+    return closed
+
+
+def _enqueue_id(pk: int) -> None:
+    from boxoffice.provisioning.tasks import run_panel_operation
+
+    run_panel_operation.enqueue(pk)
+
+
+def operations_drain(*, panel: Panel) -> int:
+    """The panel is back: release its waiting operations, oldest first."""
+    now = timezone.now()
+    waiting = list(
+        PanelOperation.objects.filter(panel=panel, status=Op.Status.PENDING)
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
+    )
+    PanelOperation.objects.filter(pk__in=waiting).update(next_attempt_at=now)
+    for pk in waiting:
+        transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
+    return len(waiting)
+
+
+# --- Worker heartbeats -----------------------------------------------------------------------
+
+
+def worker_heartbeat_beat(
+    *, worker_id: str, host: str, pid: int, threads_alive: int, threads_total: int
+) -> WorkerHeartbeat:
+    """The scheduler's "still here": one row per worker process, refreshed every few seconds."""
+    beat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={
+            "host": host,
+            "pid": pid,
+            "threads_alive": threads_alive,
+            "threads_total": threads_total,
+            "last_beat_at": timezone.now(),
+            "stopped_at": None,
+        },
+    )
+    return beat
+
+
+def worker_heartbeat_stop(*, worker_id: str) -> None:
+    """A clean shutdown says so, so the back office does not report the worker as lost."""
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+
+
+def worker_heartbeats_purge() -> int:
+    """Rows of workers gone for a week are history, not news."""
+    cutoff = timezone.now() - timedelta(days=7)
+    return WorkerHeartbeat.objects.filter(last_beat_at__lt=cutoff).delete()[0]
