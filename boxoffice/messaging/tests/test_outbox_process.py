@@ -5,7 +5,6 @@ in the millisecond between the relay taking a mail and the row marked sent is th
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.customers.models import Customer
@@ -22,24 +20,14 @@ from boxoffice.emulators.smtp_inbox import message_paths, summarize_message
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.tests.test_worker_process import worker_env
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 
 
 def _worker_env(smtp_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["BOXOFFICE_SQLITE_PATH"] = str(db["NAME"])
-    else:
-        host = db.get("HOST") or "127.0.0.1"
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-        )
-    env.update(
-        PROVISIONING_LEASE_SECONDS="2",
+    return worker_env(
         PROVISIONING_RETRY_BASE_SECONDS="0.5",
-        SCHEDULER_INTERVAL="0.2",
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp_port),
@@ -53,7 +41,6 @@ def _worker_env(smtp_port: int) -> dict[str, str]:
         OPERATOR_ALERT_EMAILS="ops@operator.test",
         LOG_LEVEL="ERROR",
     )
-    return env
 
 
 def _start_worker(smtp_port: int) -> subprocess.Popen:

@@ -19,7 +19,9 @@ from boxoffice.provisioning.models import Line, PanelOperation
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 
 
-def _worker_env(**extra) -> dict[str, str]:
+def worker_env(**extra) -> dict[str, str]:
+    """The environment of a `boxoffice worker` subprocess on this test's database, with short
+    leases and polls; `extra` overrides."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -30,12 +32,14 @@ def _worker_env(**extra) -> dict[str, str]:
             f"postgres://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
         )
     env.update(
-        PROVISIONING_LEASE_SECONDS="2",
-        SCHEDULER_INTERVAL="0.2",
-        PROVISIONING_RETRY_BASE_SECONDS="0.5",
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-        LOG_LEVEL="WARNING",
-        **extra,
+        {
+            "PROVISIONING_LEASE_SECONDS": "2",
+            "SCHEDULER_INTERVAL": "0.2",
+            "PROVISIONING_RETRY_BASE_SECONDS": "0.5",
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
     )
     return env
 
@@ -43,7 +47,7 @@ def _worker_env(**extra) -> dict[str, str]:
 def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "boxoffice.cli", "worker", "--threads", "2"],
-        env=_worker_env(),
+        env=worker_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

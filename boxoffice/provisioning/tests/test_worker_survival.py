@@ -138,12 +138,12 @@ def test_it_beats_from_a_real_worker_process_and_goes_stale_when_killed(wait_unt
     import subprocess
     import sys
 
-    from boxoffice.provisioning.tests.test_worker_process import _worker_env
+    from boxoffice.provisioning.tests.test_worker_process import worker_env
 
     def start():
         return subprocess.Popen(
             [sys.executable, "-m", "boxoffice.cli", "worker", "--threads", "2"],
-            env=_worker_env(WORKER_HEARTBEAT_SECONDS="0.2"),
+            env=worker_env(WORKER_HEARTBEAT_SECONDS="0.2"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
