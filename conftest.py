@@ -88,7 +88,7 @@ def run_tasks():
     from django.test import TestCase
     from django_tasks_db.models import DBTaskResult
 
-    from boxoffice.provisioning.worker import task_worker
+    from boxoffice.runtime.worker import task_worker
 
     worker = task_worker(worker_id="test-worker")
 
@@ -118,7 +118,7 @@ def background_worker(transactional_db):
     must happen while the test talks to servers, e.g. a browser clicking through."""
     import threading
 
-    from boxoffice.provisioning.worker import task_worker
+    from boxoffice.runtime.worker import task_worker
 
     stop = threading.Event()
     worker = task_worker(worker_id="test-background", stop=stop, interval=0.05)

@@ -40,7 +40,7 @@ if not VAR_DIR.exists():
 
 def _local_default(value: str) -> str:
     """A default that only makes sense on a developer's machine: empty in production, where
-    it must be configured (boxoffice.lib.production refuses what is missing)."""
+    it must be configured (boxoffice.runtime.production refuses what is missing)."""
     return "" if PRODUCTION else value
 
 
@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "boxoffice.support",
     "boxoffice.insights",
     "boxoffice.api",
+    "boxoffice.runtime",
     "boxoffice.emulators",
 ]
 
@@ -232,7 +233,7 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
 # --- Payment gateways -----------------------------------------------------------------------
 PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
 # The emulator's secrets and the demo account are defaults only outside production; a production
-# start refuses them even when set explicitly (boxoffice.lib.production).
+# start refuses them even when set explicitly (boxoffice.runtime.production).
 BANK_TRANSFER_DETAILS = env_str(
     "BANK_TRANSFER_DETAILS", _local_default(local_defaults.BANK_TRANSFER_DETAILS)
 ).replace("\\n", "\n")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from boxoffice.billing.gateways.manual.adapter import bank_instructions
 from boxoffice.billing.models import Order
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.urls_for_line import LineAccess, line_access
@@ -37,8 +38,6 @@ def status_page_shows_login(*, order: Order, line: Line) -> bool:
 
 
 def order_progress(order: Order) -> OrderProgress:
-    from boxoffice.billing.gateways.manual.adapter import bank_instructions
-
     S = Order.Status
     bank = bank_instructions(order) if order.gateway == "manual" else ""
     if order.status == S.AWAITING_PAYMENT:

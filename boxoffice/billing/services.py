@@ -6,13 +6,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.emails import (
+    bank_transfer_instructions_email_send,
+    payment_pending_email_send,
+)
 from boxoffice.billing.gateways import base as gw
 from boxoffice.billing.gateways.base import PaymentUpdate, UnableToTakePayment
 from boxoffice.billing.gateways.registry import gateway_for
@@ -20,6 +26,11 @@ from boxoffice.billing.models import Order, Payment
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_create
+from boxoffice.messaging.services import operator_alert_send
+from boxoffice.panels.services import NoPanelAvailable
+from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.reservation import line_reserve_for_order
+from boxoffice.provisioning.services import line_suspend
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +156,6 @@ def order_mark_paid(
 def _order_reserve_line(*, order: Order) -> None:
     """Reserve the paid order's line in the caller's transaction; a paid order nowhere to go is
     in the review queue with one alert, never an exception that loses the payment."""
-    from boxoffice.panels.services import NoPanelAvailable
-    from boxoffice.provisioning.services import line_reserve_for_order
 
     try:
         with transaction.atomic():
@@ -234,10 +243,6 @@ def order_flag_for_review(
 
 
 def _order_review_alert(*, dedupe_key: str, reference: str, reason: str) -> None:
-    from django.conf import settings
-
-    from boxoffice.messaging.services import operator_alert_send
-
     operator_alert_send(
         subject=f"[{settings.SITE_NAME}] Order {reference} needs a decision",
         body=(
@@ -253,7 +258,6 @@ def _order_review_alert(*, dedupe_key: str, reference: str, reason: str) -> None
 def orders_provision_paid(*, older_than_seconds: float = 30) -> int:
     """The reconciler's look at orders by their state: paid, no line, not in review (a lost
     event or a crash between two commits) get their line reserved now."""
-    from datetime import timedelta
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pks = list(
@@ -290,9 +294,6 @@ def orders_provision_paid(*, older_than_seconds: float = 30) -> int:
 
 def orders_flag_stale_pending() -> int:
     """Orders whose payment stayed pending past their gateway's timeout go to the review queue."""
-    from datetime import timedelta
-
-    from django.conf import settings
 
     now = timezone.now()
     flagged = 0
@@ -384,7 +385,6 @@ def checkout_begin(
         if start.instructions:
             # The instructions are owed from now on: their row commits with the pending state
             # (rendered here, sent after commit; the outbox retries a refused hand-off).
-            from boxoffice.messaging.emails import bank_transfer_instructions_email_send
 
             bank_transfer_instructions_email_send(order=order, instructions=start.instructions)
     return CheckoutResult(order=order, redirect_url=start.redirect_url or status_url)
@@ -402,8 +402,6 @@ _UPDATE_STATES = {
 def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=None) -> str:
     """Move an order's payment state. Events arrive twice and out of order: each branch checks
     the order's current state, never the arrival order."""
-    from boxoffice.provisioning.models import Line
-    from boxoffice.provisioning.services import line_suspend
 
     if update.status == gw.CONFIRMED:
         # A confirmation that does not say what was paid proves nothing about the price.
@@ -450,7 +448,6 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             audit_record(subject=locked, action="order.payment_pending")
             # Recorded with the state that owes it; the outbox checks again before sending and
             # drops it if the order was paid meanwhile.
-            from boxoffice.messaging.emails import payment_pending_email_send
 
             # By a worker: this can run in a customer's page request (confirm on return).
             payment_pending_email_send(order=locked, in_worker=True)

@@ -1,18 +1,19 @@
-from django_tasks import task
+"""Tasks take ids and call a service, imported in the task's body: services queue tasks (they
+import this module), so a module-level import here would be a cycle (the HackSoft pattern)."""
 
-from boxoffice.billing.models import Order
-from boxoffice.billing.webhooks import webhook_event_process
+from django_tasks import task
 
 
 @task()
 def process_webhook_event(event_pk: int) -> str:
+    from boxoffice.billing.webhooks import webhook_event_process
+    from boxoffice.provisioning.engine import operations_run_now_for_event
+
     result = webhook_event_process(event_pk=event_pk)
     if result == "confirmed":
         # Carry the order on to its line and credentials mail in this same task instead of
         # waiting for a worker to pick up the queued operation (the queued task then finds the
         # operation done: claiming is a conditional UPDATE, so it cannot run twice).
-        from boxoffice.provisioning.services import operations_run_now_for_event
-
         operations_run_now_for_event(event_pk=event_pk)
     return result
 
@@ -21,7 +22,8 @@ def process_webhook_event(event_pk: int) -> str:
 # them); they stay so that tasks queued before an upgrade still run, once per dedupe key.
 @task()
 def order_send_payment_pending(order_id: int) -> str:
-    from boxoffice.messaging.emails import payment_pending_email_send
+    from boxoffice.billing.emails import payment_pending_email_send
+    from boxoffice.billing.models import Order
 
     message = payment_pending_email_send(
         order=Order.objects.select_related("customer", "plan").get(pk=order_id)
@@ -31,8 +33,9 @@ def order_send_payment_pending(order_id: int) -> str:
 
 @task()
 def order_send_bank_instructions(order_id: int) -> str:
+    from boxoffice.billing.emails import bank_transfer_instructions_email_send
     from boxoffice.billing.gateways.manual.adapter import bank_instructions
-    from boxoffice.messaging.emails import bank_transfer_instructions_email_send
+    from boxoffice.billing.models import Order
 
     order = Order.objects.select_related("customer", "plan").get(pk=order_id)
     return bank_transfer_instructions_email_send(

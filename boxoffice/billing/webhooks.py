@@ -5,8 +5,11 @@ that raises is retried with backoff and, past the limit, put in review with one 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
@@ -17,6 +20,9 @@ from boxoffice.billing.services import (
     order_flag_for_review,
     payment_update_apply,
 )
+from boxoffice.billing.tasks import process_webhook_event
+from boxoffice.lib.backoff import backoff_delay
+from boxoffice.messaging.services import operator_alert_send
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +42,6 @@ def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookE
             )
     except IntegrityError:
         return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
-    from boxoffice.billing.tasks import process_webhook_event
 
     transaction.on_commit(lambda: process_webhook_event.enqueue(stored.pk))
     return stored, True
@@ -79,12 +84,6 @@ def webhook_event_process(*, event_pk: int) -> str:
 
 
 def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    from boxoffice.provisioning.services import retry_delay
-
     error = f"{type(exc).__name__}: {exc}"[:2000]
     with transaction.atomic():
         stored = (
@@ -98,7 +97,7 @@ def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
         stored.error = error
         if stored.attempts < settings.PROVISIONING["MAX_ATTEMPTS"]:
             stored.next_attempt_at = timezone.now() + timedelta(
-                seconds=retry_delay(stored.attempts)
+                seconds=backoff_delay(stored.attempts, settings.PROVISIONING)
             )
             stored.save(update_fields=["attempts", "error", "next_attempt_at"])
             return "retry"
@@ -111,10 +110,6 @@ def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
     if order is not None:
         order_flag_for_review(order=order, reason=reason, action="order.webhook_failed")
     else:
-        from django.conf import settings
-
-        from boxoffice.messaging.services import operator_alert_send
-
         operator_alert_send(
             subject=f"[{settings.SITE_NAME}] A payment notification needs a decision",
             body=f"{reason}\n\nWebhook events: {settings.SITE_URL}/admin/billing/webhookevent/"
@@ -127,7 +122,6 @@ def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
 def webhook_event_retry_now(*, event: WebhookEvent, actor: str) -> bool:
     """An operator sends a notification that stopped back to processing, with fresh attempts
     (every handler checks the order's current state, so a replay is safe)."""
-    from boxoffice.billing.tasks import process_webhook_event
 
     with transaction.atomic():
         updated = WebhookEvent.objects.filter(
@@ -205,11 +199,6 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
     """Queue processing again for stored events whose task was lost (e.g. a crash) and for
     events whose retry is due. Each is claimed for a grace period first, so passes of the
     scheduler do not queue it over and over while a worker is busy."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-
-    from boxoffice.billing.tasks import process_webhook_event
 
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)

@@ -1,25 +1,20 @@
-"""What a production start refuses: configuration that is safe on a laptop and unsafe on the
-internet (the emulators' published secrets, the demo bank account, DEBUG, a plain-http site).
-
-`BillingConfig.ready()` runs `production_settings_check` in every process Django starts with
-BOXOFFICE_ENV=production (web, worker, migrate, check, ...), so a bad configuration stops
-the process before it serves or processes anything.
+"""The site-wide half of what a production start refuses: configuration that is safe on a
+laptop and unsafe on the internet (DEBUG, a plain-http or local SITE_URL, open ALLOWED_HOSTS).
+Each app adds its own (the gateways' secrets: `billing.gateways.registry`); `boxoffice.runtime`
+puts them together and refuses to start (`runtime/production.py`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
 from boxoffice.lib import local_defaults
 
 
-def production_settings_problems(settings) -> list[str]:
+def site_settings_problems(settings) -> list[str]:
     """One sentence per problem, naming the variable and what to do."""
-    from boxoffice.billing.gateways.registry import gateway_config_problems
-
     problems = []
     if settings.DEBUG:
         problems.append(
@@ -55,14 +50,4 @@ def production_settings_problems(settings) -> list[str]:
             "of SITE_URL: every request to the site would be refused. Add it (or leave "
             "ALLOWED_HOSTS unset)."
         )
-    problems.extend(gateway_config_problems(settings))
     return problems
-
-
-def production_settings_check(settings) -> None:
-    problems = production_settings_problems(settings)
-    if problems:
-        raise ImproperlyConfigured(
-            "refusing to start with BOXOFFICE_ENV=production:\n"
-            + "\n".join(f"  - {p}" for p in problems)
-        )

@@ -19,7 +19,6 @@ A dedupe key makes "send this once" a database fact.
 from __future__ import annotations
 
 import logging
-import random
 import smtplib
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,7 +30,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from boxoffice.audit.services import audit_record
+from boxoffice.lib.backoff import backoff_delay
 from boxoffice.messaging.models import DeliveryIncident, Message
+from boxoffice.messaging.tasks import send_message
 
 logger = logging.getLogger(__name__)
 S = Message.Status
@@ -82,8 +84,6 @@ def message_send_after_commit(*, message: Message, in_worker: bool = False) -> N
     a slow relay never holds a page). If this never runs (a crash), the scheduler sends the row."""
     pk = message.pk
     if in_worker:
-        from boxoffice.messaging.tasks import send_message
-
         transaction.on_commit(lambda: send_message.enqueue(pk))
         return
 
@@ -124,42 +124,22 @@ def message_claim(*, message_id: int) -> Message | None:
     return Message.objects.select_related("order", "line").get(pk=message_id)
 
 
-# Mails that say something about the moment they are sent: checked again right before SMTP.
-def _payment_pending_is_stale(message: Message) -> str:
-    from boxoffice.billing.models import Order
-
-    if message.order is not None and message.order.status != Order.Status.PAYMENT_PENDING:
-        return f"the order is {message.order.get_status_display().lower()} now"
-    return ""
-
-
-def _bank_instructions_are_stale(message: Message) -> str:
-    from boxoffice.billing.models import Order
-
-    if message.order is not None and message.order.status not in (
-        Order.Status.AWAITING_PAYMENT,
-        Order.Status.PAYMENT_PENDING,
-    ):
-        return f"the order is {message.order.get_status_display().lower()} now"
-    return ""
+# Mails that say something about the moment they are sent are checked again right before SMTP:
+# the app that owns a kind of mail registers, for that kind, a check that returns why the mail is
+# no longer true ("the order is paid now") or "" to send it. Registered when the owning app's
+# `emails` module is imported (every app's, at start-up: `MessagingConfig.ready`).
+StaleCheck = Callable[[Message], str]
+_STALE_CHECKS: dict[str, StaleCheck] = {}
 
 
-def _delay_notice_is_stale(message: Message) -> str:
-    from boxoffice.provisioning.models import Line
+def stale_check_register(kind: str) -> Callable[[StaleCheck], StaleCheck]:
+    """Decorator: `fn(message) -> reason` decides whether a queued mail of `kind` still goes."""
 
-    if (
-        message.order_id
-        and not Line.objects.filter(order_id=message.order_id, status=Line.Status.RESERVED).exists()
-    ):
-        return "the line is no longer waiting to be created"
-    return ""
+    def register(fn: StaleCheck) -> StaleCheck:
+        _STALE_CHECKS[kind] = fn
+        return fn
 
-
-_STALE_CHECKS: dict[str, Callable[[Message], str]] = {
-    "payment_pending": _payment_pending_is_stale,
-    "bank_transfer_instructions": _bank_instructions_are_stale,
-    "provisioning_delayed": _delay_notice_is_stale,
-}
+    return register
 
 
 def _is_permanent(exc: Exception) -> bool:
@@ -177,12 +157,8 @@ _RELAY_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
 
 
 def retry_delay(attempts: int) -> float:
-    """Seconds before the next attempt: exponential, capped, with jitter against herds."""
-    policy = _policy()
-    cap = policy["RETRY_CAP_SECONDS"]
-    base = min(cap, policy["RETRY_BASE_SECONDS"] * (2 ** max(attempts - 1, 0)))
-    jitter = policy["RETRY_JITTER"]
-    return min(cap, base * random.uniform(1 - jitter, 1 + jitter))
+    """Seconds before the next delivery attempt (MESSAGING's backoff policy)."""
+    return backoff_delay(attempts, _policy())
 
 
 def message_send(*, message_id: int, connection=None) -> str:
@@ -370,8 +346,6 @@ def delivery_incident_resolve() -> int:
 
 def message_retry_now(*, message: Message, actor: str = "operator") -> bool:
     """An operator sends a stopped (needs_review) or failed message again, at once."""
-    from boxoffice.audit.services import audit_record
-
     now = timezone.now()
     updated = Message.objects.filter(pk=message.pk, status__in=[S.NEEDS_REVIEW, S.FAILED]).update(
         status=S.QUEUED, next_attempt_at=now, queued_at=now, attempts=0

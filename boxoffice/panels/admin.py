@@ -1,9 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
+from boxoffice.lib.http import http_deadline
 from boxoffice.panels.models import Incident, Panel
-from boxoffice.panels.services import panel_probe
+from boxoffice.panels.services import (
+    incident_operations_url,
+    panel_call_deadline_seconds,
+    panel_probe,
+)
 
 # The editable fields, grouped as the change page shows them; the form takes the same list.
 PANEL_EDITABLE_GROUPS = [
@@ -89,21 +96,16 @@ class PanelAdmin(ModelAdmin):
 
     @admin.action(description="Probe now (and drain the queue if it is back)")
     def probe_now(self, request, queryset):
-        from boxoffice.lib.http import http_deadline
-        from boxoffice.provisioning.reconcile import operations_drain
-        from boxoffice.provisioning.services import operation_deadline_seconds
-
         # No transaction here: the probe is a network call, and SQLite would hold its one
         # write lock (every other writer waits) for as long as a slow panel takes to answer.
         for panel in queryset:
             was_down = panel.is_down
-            with http_deadline(operation_deadline_seconds()):
+            with http_deadline(panel_call_deadline_seconds()):
                 ok = panel_probe(panel=panel)
-            drained = operations_drain(panel=panel) if ok and was_down else 0
             level = messages.SUCCESS if ok else messages.ERROR
             text = f"{panel.name}: {'up' if ok else 'down — ' + panel.last_error}"
-            if drained:
-                text += f"; {drained} waiting operations released"
+            if ok and was_down:
+                text += "; its waiting operations are released"
             self.message_user(request, text, level)
 
 
@@ -124,16 +126,10 @@ class IncidentAdmin(ModelAdmin):
 
     @admin.display(description="Operations")
     def operations_link(self, obj):
-        from django.utils.html import format_html
-
-        from boxoffice.panels.services import incident_operations_url
-
         url = incident_operations_url(obj).split("/admin/", 1)[1]
         return format_html('<a href="/admin/{}">show</a>', url)
 
     @admin.action(description="Mark resolved")
     def resolve(self, request, queryset):
-        from django.utils import timezone
-
         n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
         self.message_user(request, f"{n} incidents resolved")

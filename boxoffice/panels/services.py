@@ -11,7 +11,9 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.signals import panel_back_up
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def panel_record_failure(*, panel: Panel, error: str) -> bool:
 
 
 def panel_mark_up(*, panel: Panel) -> bool:
-    """Close the circuit. True if the panel was down.
+    """Close the circuit. True if the panel was down (then `panel_back_up` is sent).
 
     The outage's incident stays open for the hold-down: it closes (with one "back up" alert)
     only once the panel has stayed up that long, see `incidents_resolve_recovered`."""
@@ -115,7 +117,16 @@ def panel_mark_up(*, panel: Panel) -> bool:
             resolved_at__isnull=True,
             recovered_at__isnull=True,
         ).update(recovered_at=now)
+        panel_back_up.send(sender=Panel, panel=panel)
     return bool(was_down)
+
+
+def panel_call_deadline_seconds() -> float:
+    """Every panel call of one operation attempt (or one probe) ends within this: below the
+    operation lease (with a margin for the database writes after it), so no second worker
+    claims an operation that is still running."""
+    policy = settings.PROVISIONING
+    return max(min(policy["OPERATION_DEADLINE_SECONDS"], policy["LEASE_SECONDS"] * 0.75), 0.1)
 
 
 def panel_probe(*, panel: Panel) -> bool:
@@ -174,8 +185,6 @@ def incident_resolve(*, incident: Incident, affected_operations: int | None = No
         data={"incident": incident.pk, "kind": incident.kind},
     )
     if incident.kind == Incident.Kind.PANEL_DOWN and incident.alerted_at is not None:
-        from boxoffice.messaging.services import operator_alert_send
-
         panel = incident.panel
         operator_alert_send(
             subject=f"[{settings.SITE_NAME}] Panel back up: {panel.name}",
@@ -221,8 +230,6 @@ def incident_alert_once(*, incident: Incident) -> bool:
     """Alert the operator about an incident exactly once (a conditional UPDATE claims it). The
     claim and the alert's rows commit together, so a crash cannot claim it and lose the alert;
     the mail goes out after commit."""
-    from boxoffice.messaging.services import operator_alert_send
-
     with transaction.atomic():
         claimed = Incident.objects.filter(pk=incident.pk, alerted_at__isnull=True).update(
             alerted_at=timezone.now()

@@ -23,7 +23,7 @@ from boxoffice.customers.services import (
     sign_in_link_issue,
 )
 from boxoffice.lib.ratelimit import rate_hit
-from boxoffice.messaging.emails import magic_link_email_send, password_reset_email_send
+from boxoffice.portal.emails import magic_link_email_send, password_reset_email_send
 
 logger = logging.getLogger(__name__)
 

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class ProvisioningConfig(AppConfig):
     name = "boxoffice.provisioning"
     label = "provisioning"
+
+    def ready(self) -> None:
+        # Imported here, not at module level: an AppConfig module is imported before the
+        # models registry is ready, and reconcile imports models.
+        from boxoffice.panels.signals import panel_back_up
+        from boxoffice.provisioning.reconcile import operations_drain
+
+        # A panel that answers again releases the operations that waited for it, whoever
+        # probed it (the scheduler's probe task or the back office's "probe now").
+        panel_back_up.connect(operations_drain, dispatch_uid="provisioning.operations_drain")

@@ -1,7 +1,7 @@
 """The worker scheduler's work on lines and operations: re-drive what is due or stuck, stop what
 waited too long, probe panels and drain their queues, keep incidents true, mark expired lines,
 send delay notices, and the workers' own heartbeats. Each function is one pass; the runtime loop
-(provisioning/worker.py) calls them."""
+(runtime/worker.py) calls them."""
 
 from __future__ import annotations
 
@@ -18,16 +18,17 @@ from boxoffice.lib.http import http_deadline
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import (
     incident_resolve,
+    panel_call_deadline_seconds,
     panel_probe,
     panel_probe_claim,
     panel_record_failure,
 )
+from boxoffice.provisioning.emails import provisioning_delayed_email_send
+from boxoffice.provisioning.engine import operation_stop
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
-from boxoffice.provisioning.services import (
-    Op,
-    _operation_stop,
-    operation_deadline_seconds,
-)
+from boxoffice.provisioning.tasks import probe_panel, run_panel_operation
+
+Op = PanelOperation
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def operations_reconcile() -> dict[str, int]:
         )
     ).select_related("panel", "line"):
         counts["expired"] += 1
-        _operation_stop(
+        operation_stop(
             op, error=op.last_error or "waited longer than the time limit", code="too_old"
         )
     counts["delay_notices"] = orders_notify_delays()
@@ -117,27 +118,23 @@ def orders_notify_delays() -> int:
         delay_notified_at__isnull=True,
         order__isnull=False,
         order__paid_at__lt=cutoff,
-    ).values_list("pk", "order_id")[:200]
+    ).values_list("pk", flat=True)[:200]
     sent = 0
-    from boxoffice.billing.models import Order
-    from boxoffice.messaging.emails import provisioning_delayed_email_send
-
-    for pk, order_id in late:
+    for pk in late:
         # The mark and the message row commit together: the notice is owed once it is marked.
         with transaction.atomic():
             if PanelOperation.objects.filter(pk=pk, delay_notified_at__isnull=True).update(
                 delay_notified_at=timezone.now()
             ):
-                provisioning_delayed_email_send(
-                    order=Order.objects.select_related("customer", "plan").get(pk=order_id)
+                op = PanelOperation.objects.select_related("order__customer", "order__plan").get(
+                    pk=pk
                 )
+                provisioning_delayed_email_send(order=op.order)
                 sent += 1
     return sent
 
 
 def _enqueue_probe(panel_id: int) -> None:
-    from boxoffice.provisioning.tasks import probe_panel
-
     probe_panel.enqueue(panel_id)
 
 
@@ -149,15 +146,15 @@ def panel_probe_and_drain(*, panel_id: int) -> str:
         return "gone"
     was_down = panel.is_down
     try:
-        with http_deadline(operation_deadline_seconds()):
+        with http_deadline(panel_call_deadline_seconds()):
             ok = panel_probe(panel=panel)
     except Exception as exc:  # an adapter bug must not kill probing: count it as a failed probe
         logger.exception("probe of panel %s failed unexpectedly", panel.name)
         panel_record_failure(panel=panel, error=f"probe failed: {type(exc).__name__}: {exc}")
         return "error"
+    # A panel that was down and answers now has had its queue released (`panel_back_up`).
     if ok and was_down:
-        drained = operations_drain(panel=panel)
-        return f"up, {drained} released"
+        return "up, its queue released"
     return "up" if ok else "down"
 
 
@@ -193,13 +190,12 @@ def incidents_reconcile() -> int:
 
 
 def _enqueue_id(pk: int) -> None:
-    from boxoffice.provisioning.tasks import run_panel_operation
-
     run_panel_operation.enqueue(pk)
 
 
-def operations_drain(*, panel: Panel) -> int:
-    """The panel is back: release its waiting operations, oldest first."""
+def operations_drain(*, panel: Panel, **_signal) -> int:
+    """The panel is back: release its waiting operations, oldest first. Connected to
+    `panels.signals.panel_back_up` (`ProvisioningConfig.ready`)."""
     now = timezone.now()
     waiting = list(
         PanelOperation.objects.filter(panel=panel, status=Op.Status.PENDING)

@@ -1,14 +1,18 @@
-from django_tasks import task
+"""Tasks take ids and call a service, imported in the task's body: services queue tasks (they
+import this module), so a module-level import here would be a cycle (the HackSoft pattern)."""
 
-from boxoffice.provisioning.reconcile import panel_probe_and_drain
-from boxoffice.provisioning.services import operation_execute
+from django_tasks import task
 
 
 @task()
 def run_panel_operation(operation_id: int) -> str:
+    from boxoffice.provisioning.engine import operation_execute
+
     return operation_execute(operation_id=operation_id)
 
 
 @task()
 def probe_panel(panel_id: int) -> str:
+    from boxoffice.provisioning.reconcile import panel_probe_and_drain
+
     return panel_probe_and_drain(panel_id=panel_id)

@@ -74,7 +74,7 @@ class GatewayAdapter(abc.ABC):
     def config_problems(cls, settings) -> list[str]:
         """What in `settings` keeps this gateway from taking real money safely: one sentence per
         problem, naming the variable and what to do. A production start refuses to go on while
-        an enabled gateway has any (boxoffice.lib.production)."""
+        an enabled gateway has any (boxoffice.runtime.production)."""
         return []
 
     # True when checkout sends the customer to the gateway's own page, from which they can come

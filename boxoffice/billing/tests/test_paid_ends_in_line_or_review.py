@@ -63,7 +63,7 @@ def _alerts() -> list[Message]:
 def test_it_reserves_the_next_free_name_when_a_concurrent_reservation_took_it(
     make_order, run_tasks, xui_emulator, smtp_inbox, monkeypatch
 ):
-    from boxoffice.provisioning import services as provisioning
+    from boxoffice.provisioning import reservation as provisioning
 
     first = _stripe_order(make_order, preferred_username="clash8tv")
     second = _stripe_order(make_order, preferred_username="clash8tv")
@@ -96,7 +96,8 @@ def test_it_reserves_the_next_free_name_when_a_concurrent_reservation_took_it(
 def test_it_finishes_an_operation_whose_next_name_a_concurrent_line_took(
     make_order, panel, xui_emulator, smtp_inbox, monkeypatch
 ):
-    from boxoffice.provisioning import services as provisioning
+    from boxoffice.provisioning import creation as provisioning
+    from boxoffice.provisioning.engine import operation_execute
 
     panel.adapter().create_line(
         LineSpec(username="busyname", password="Other123", max_connections=1, expires_at=None)
@@ -119,7 +120,7 @@ def test_it_finishes_an_operation_whose_next_name_a_concurrent_line_took(
     order_mark_paid(order=order)
     op = PanelOperation.objects.get(order=order)
 
-    assert provisioning.operation_execute(operation_id=op.pk) == "succeeded"
+    assert operation_execute(operation_id=op.pk) == "succeeded"
 
     op.refresh_from_db()
     assert op.status == PanelOperation.Status.SUCCEEDED
@@ -130,7 +131,7 @@ def test_it_finishes_an_operation_whose_next_name_a_concurrent_line_took(
 def test_it_retries_a_webhook_whose_processing_raised_and_provisions_it(
     make_order, xui_emulator, smtp_inbox, monkeypatch, run_tasks
 ):
-    from boxoffice.provisioning import services as provisioning
+    from boxoffice.billing import services as provisioning
 
     order = _stripe_order(make_order)
     reserve = provisioning.line_reserve_for_order
@@ -173,7 +174,7 @@ def test_it_retries_a_webhook_whose_processing_raised_and_provisions_it(
 def test_it_puts_a_webhook_that_keeps_raising_in_review_with_one_alert(
     make_order, smtp_inbox, monkeypatch, settings
 ):
-    from boxoffice.provisioning import services as provisioning
+    from boxoffice.billing import services as provisioning
 
     settings.PROVISIONING = {**settings.PROVISIONING, "MAX_ATTEMPTS": 3}
     order = _stripe_order(make_order)

@@ -12,8 +12,8 @@ from django.conf import settings as django_settings
 from boxoffice.billing.gateways.base import WebhookRejected
 from boxoffice.billing.gateways.stripe.adapter import StripeGateway
 from boxoffice.billing.models import Order, WebhookEvent
-from boxoffice.lib.production import production_settings_problems
 from boxoffice.lib.tests.settings_under import PRODUCTION_KEYS, settings_under
+from boxoffice.runtime.production import production_settings_problems
 
 URL = "/billing/webhooks/stripe/"
 EMULATOR_SECRET = "whsec_emulator"  # noqa: S105 - the published secret these tests must see refused

@@ -93,7 +93,7 @@ def test_it_redacts_tokens_from_the_gunicorn_access_log(tmp_path):
 
 
 def test_it_runs_gunicorn_with_the_redacting_logger(monkeypatch):
-    from boxoffice.lib.management.commands import web
+    from boxoffice.runtime.management.commands import web
 
     started = {}
     monkeypatch.setattr(web.os, "execv", lambda path, argv: started.setdefault("argv", argv))

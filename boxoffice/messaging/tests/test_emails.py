@@ -14,18 +14,20 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from boxoffice.billing.emails import (
+    bank_transfer_instructions_email_send,
+    payment_pending_email_send,
+)
 from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer, SignInLink
-from boxoffice.messaging.emails import (
-    bank_transfer_instructions_email_send,
-    credentials_email_send,
-    payment_pending_email_send,
-    provisioning_delayed_email_send,
-)
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.panels.models import Panel
+from boxoffice.provisioning.emails import (
+    credentials_email_send,
+    provisioning_delayed_email_send,
+)
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.urls_for_line import line_access
 

@@ -13,12 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from boxoffice.billing.emails import payment_pending_email_send
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_mark_paid
-from boxoffice.messaging.emails import (
-    payment_pending_email_send,
-    provisioning_delayed_email_send,
-)
 from boxoffice.messaging.models import DeliveryIncident, Message
 from boxoffice.messaging.services import (
     message_claim,
@@ -27,6 +24,7 @@ from boxoffice.messaging.services import (
     retry_delay,
 )
 from boxoffice.panels.models import Panel
+from boxoffice.provisioning.emails import provisioning_delayed_email_send
 from boxoffice.provisioning.models import Line, PanelOperation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -221,7 +219,7 @@ def test_it_drops_the_pending_mail_when_the_order_was_paid_meanwhile(
 def test_it_drops_the_delay_notice_once_the_line_is_active(
     make_order, run_tasks, xui_emulator, smtp_inbox
 ):
-    from boxoffice.provisioning.services import operation_execute
+    from boxoffice.provisioning.engine import operation_execute
 
     xui_emulator.set_faults(mode="down")
     order = make_order()

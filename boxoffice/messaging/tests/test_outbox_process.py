@@ -20,7 +20,7 @@ from boxoffice.emulators.smtp_inbox import message_paths, summarize_message
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line
-from boxoffice.provisioning.tests.test_worker_process import worker_env
+from boxoffice.runtime.tests.test_worker_process import worker_env
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 

@@ -77,7 +77,7 @@ def second_plan(second_emulator):
 def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing(
     make_order, plan, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
 ):
-    from boxoffice.provisioning.worker import task_worker
+    from boxoffice.runtime.worker import task_worker
 
     # One byte every 0.3 s: every read is far inside the 1 s timeout, the answer takes minutes.
     xui_emulator.set_faults(mode="drip", latency_ms=300)

@@ -318,12 +318,12 @@ def test_it_marks_lines_expired_once_their_time_is_up(
 def test_it_stops_for_review_when_recording_a_success_fails(
     make_order, run_tasks, xui_emulator, smtp_inbox, monkeypatch
 ):
-    from boxoffice.provisioning import services
+    from boxoffice.provisioning import emails
 
     def broken(*args, **kwargs):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(services, "_operation_customer_mail", broken)
+    monkeypatch.setattr(emails, "credentials_email_send", broken)
     order = make_order()
     assert order_mark_paid(order=order, gateway_payment_id="pay_1")
     run_tasks()

@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client, TestCase
 from django.urls import reverse
 
+from boxoffice.billing.emails import payment_pending_email_send
 from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
-from boxoffice.messaging.emails import payment_pending_email_send
 from boxoffice.portal.tests.conftest import press_sign_in
 
 SITE = "https://tv.shop.test"

@@ -22,6 +22,18 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django_tasks_db.management.commands.db_worker import Worker
 
+from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
+from boxoffice.billing.webhooks import webhook_events_redrive
+from boxoffice.customers.services import sign_in_links_purge
+from boxoffice.lib.ratelimit import rate_counters_purge
+from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.provisioning.reconcile import (
+    operations_reconcile,
+    worker_heartbeat_beat,
+    worker_heartbeat_stop,
+    worker_heartbeats_purge,
+)
+
 logger = logging.getLogger("boxoffice.worker")
 
 # After a database error a task thread waits this long (doubling, capped) before trying again.
@@ -99,13 +111,6 @@ def _scheduler_loop(
     interval: float,
     heartbeat: Callable[[], None] | None = None,
 ) -> None:
-    from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
-    from boxoffice.billing.webhooks import webhook_events_redrive
-    from boxoffice.customers.services import sign_in_links_purge
-    from boxoffice.lib.ratelimit import rate_counters_purge
-    from boxoffice.messaging.services import messages_deliver_due
-    from boxoffice.provisioning.reconcile import operations_reconcile, worker_heartbeats_purge
-
     housekeeping_due = 0.0
     heartbeat_due = 0.0
 
@@ -192,7 +197,6 @@ def run_worker(
         time.sleep(interval / threads)
     pool = list(task_threads)
     if scheduler:
-        from boxoffice.provisioning.reconcile import worker_heartbeat_beat
 
         def heartbeat() -> None:
             worker_heartbeat_beat(
@@ -230,8 +234,6 @@ def run_worker(
     for t in pool:
         t.join(timeout=settings.PROVISIONING["LEASE_SECONDS"])
     if scheduler and status == 0:
-        from boxoffice.provisioning.reconcile import worker_heartbeat_stop
-
         close_old_connections()
         try:
             worker_heartbeat_stop(worker_id=worker_id)

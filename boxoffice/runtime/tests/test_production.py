@@ -8,8 +8,8 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-from boxoffice.lib.production import production_settings_check, production_settings_problems
 from boxoffice.lib.tests.settings_under import PRODUCTION_KEYS, settings_under
+from boxoffice.runtime.production import production_settings_check, production_settings_problems
 
 LIVE = {
     "SITE_URL": "https://tv.example.com",
@@ -158,10 +158,10 @@ def test_it_runs_the_check_when_django_starts_in_production(production):
     production.STRIPE_WEBHOOK_SECRET = "whsec_emulator"
 
     with pytest.raises(ImproperlyConfigured, match="STRIPE_WEBHOOK_SECRET"):
-        apps.get_app_config("billing").ready()
+        apps.get_app_config("runtime").ready()
 
     production.PRODUCTION = False
-    apps.get_app_config("billing").ready()  # locally the emulator's secret is the default
+    apps.get_app_config("runtime").ready()  # locally the emulator's secret is the default
 
 
 def test_it_leaves_the_emulator_values_out_of_production_defaults(monkeypatch, tmp_path):

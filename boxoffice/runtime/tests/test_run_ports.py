@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxoffice.lib.management.commands.run import demo_catalogue
 from boxoffice.lib.tests.settings_under import VARIABLES
+from boxoffice.runtime.management.commands.run import demo_catalogue
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from boxoffice.billing.services import order_mark_paid
-from boxoffice.provisioning import worker as worker_module
+from boxoffice.runtime import worker as worker_module
 from boxoffice.provisioning.models import Line, WorkerHeartbeat
 from boxoffice.provisioning.reconcile import worker_heartbeat_beat, worker_heartbeat_stop
 
@@ -138,7 +138,7 @@ def test_it_beats_from_a_real_worker_process_and_goes_stale_when_killed(wait_unt
     import subprocess
     import sys
 
-    from boxoffice.provisioning.tests.test_worker_process import worker_env
+    from boxoffice.runtime.tests.test_worker_process import worker_env
 
     def start():
         return subprocess.Popen(
@@ -175,18 +175,14 @@ def test_it_beats_from_a_real_worker_process_and_goes_stale_when_killed(wait_unt
 
 @pytest.mark.django_db(transaction=True)
 def test_it_runs_every_scheduler_step_when_an_earlier_one_fails(settings, monkeypatch, wait_until):
-    from boxoffice.billing import services as billing
-
     settings.WORKER_HEARTBEAT_SECONDS = 0.01
     ran, beats = [], []
 
     def broken():
         raise RuntimeError("a bad row")
 
-    monkeypatch.setattr(
-        "boxoffice.provisioning.reconcile.operations_reconcile", lambda: broken() or {}
-    )
-    monkeypatch.setattr(billing, "orders_provision_paid", lambda: ran.append("paid") or 0)
+    monkeypatch.setattr(worker_module, "operations_reconcile", lambda: broken() or {})
+    monkeypatch.setattr(worker_module, "orders_provision_paid", lambda: ran.append("paid") or 0)
     stop = threading.Event()
     t = threading.Thread(
         target=worker_module._scheduler_loop, args=(stop, 0.02, lambda: beats.append(1))

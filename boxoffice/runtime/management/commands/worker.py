@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from boxoffice.provisioning.worker import run_worker
+from boxoffice.runtime.worker import run_worker
 
 
 class Command(BaseCommand):

@@ -1,0 +1,89 @@
+"""The mails about paying an order: a payment the gateway has not confirmed yet, and how to pay
+by bank transfer. Templates: `billing/email/<kind>.{html,txt}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from boxoffice.billing.models import Order
+from boxoffice.messaging.emails import email_send, greeting_name, site_link
+from boxoffice.messaging.models import Message
+from boxoffice.messaging.services import stale_check_register
+
+
+def order_status_url(order: Order) -> str:
+    return site_link(reverse("storefront:order_status", kwargs={"token": order.status_token}))
+
+
+def _order_email_send(
+    *,
+    order: Order,
+    kind: str,
+    dedupe_key: str,
+    subject: str,
+    in_worker: bool = False,
+    **extra: Any,
+) -> Message:
+    """A mail about an order, with the context every order mail shares."""
+    return email_send(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        to_email=order.customer.email,
+        template=f"billing/email/{kind}",
+        subject=subject,
+        context=lambda: {
+            "name": greeting_name(order.name),
+            "order": order,
+            "plan": order.plan,
+            "status_url": order_status_url(order),
+            **extra,
+        },
+        customer=order.customer,
+        order=order,
+        in_worker=in_worker,
+    )
+
+
+def payment_pending_email_send(*, order: Order, in_worker: bool = False) -> Message:
+    """The gateway acknowledged the payment but has not confirmed it yet."""
+    return _order_email_send(
+        order=order,
+        kind="payment_pending",
+        dedupe_key=f"payment_pending:order:{order.pk}",
+        subject=f"We are processing your payment ({order.reference})",
+        in_worker=in_worker,
+    )
+
+
+def bank_transfer_instructions_email_send(*, order: Order, instructions: str) -> Message:
+    """How to pay an order by bank transfer (the operator confirms the money by hand). Owed at
+    checkout, in the customer's request: SMTP happens in a worker."""
+    return _order_email_send(
+        order=order,
+        in_worker=True,
+        kind="bank_transfer_instructions",
+        dedupe_key=f"bank:order:{order.pk}",
+        subject=f"How to pay your order {order.reference} by bank transfer",
+        amount=f"{order.amount} {order.currency}",
+        instructions=instructions.strip(),
+    )
+
+
+# Checked again right before SMTP: a notice that is no longer true is dropped, not sent.
+@stale_check_register("payment_pending")
+def _payment_pending_is_stale(message: Message) -> str:
+    if message.order is not None and message.order.status != Order.Status.PAYMENT_PENDING:
+        return f"the order is {message.order.get_status_display().lower()} now"
+    return ""
+
+
+@stale_check_register("bank_transfer_instructions")
+def _bank_instructions_are_stale(message: Message) -> str:
+    if message.order is not None and message.order.status not in (
+        Order.Status.AWAITING_PAYMENT,
+        Order.Status.PAYMENT_PENDING,
+    ):
+        return f"the order is {message.order.get_status_display().lower()} now"
+    return ""

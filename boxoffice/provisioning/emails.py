@@ -1,0 +1,180 @@
+"""The mails a line owes its customer: credentials when it first works, a short-delay notice
+while a paid order waits for its panel, and a mail for each change the customer must know of
+(moved, new password, suspended). Templates: `provisioning/email/<kind>.{html,txt}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from boxoffice.customers.models import SignInLink
+from boxoffice.customers.services import lifetime_in_words, sign_in_link_issue
+from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
+from boxoffice.messaging.models import Message
+from boxoffice.messaging.services import stale_check_register
+from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.urls_for_line import line_access
+
+
+def _template(kind: str) -> str:
+    return f"provisioning/email/{kind}"
+
+
+def _order_name(order: Any) -> str:
+    return order.name if order is not None else ""
+
+
+def portal_url() -> str:
+    return site_link(reverse("portal:overview"))
+
+
+def credentials_email_send(*, line: Line) -> Message:
+    """The line's credentials and how to use them. A security mail: no open or click tracking."""
+    customer = line.customer
+
+    def context() -> dict[str, Any]:
+        # A single-use sign-in link, made only when the mail is rendered (once per line); a
+        # customer without a password lands on the page that sets one.
+        sets_password = customer.user is None or not customer.user.has_usable_password()
+        link = sign_in_link_issue(
+            customer=customer,
+            purpose=SignInLink.Purpose.WELCOME,
+            next_path="/portal/password/" if sets_password else "/portal/",
+        )
+        return {
+            "name": greeting_name(_order_name(line.order)),
+            "line": line,
+            "plan": line.plan,
+            "expires": format_expiry(line.expires_at) if line.expires_at else "",
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "magic_link_url": link,
+            "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
+            "magic_link_button": "Choose a password" if sets_password else "Open my account",
+            "sets_password": sets_password,
+            "guides_url": portal_url(),
+        }
+
+    return email_send(
+        kind="credentials",
+        dedupe_key=f"credentials:line:{line.pk}",
+        to_email=customer.email,
+        template=_template("credentials"),
+        subject=f"Your {settings.SITE_NAME} login is ready",
+        context=context,
+        customer=customer,
+        order=line.order,
+        line=line,
+    )
+
+
+def provisioning_delayed_email_send(*, order: Any) -> Message:
+    """Paid, but the panel is slow: reassure once, the credentials follow on their own."""
+    return email_send(
+        kind="provisioning_delayed",
+        dedupe_key=f"delay:order:{order.pk}",
+        to_email=order.customer.email,
+        template=_template("provisioning_delayed"),
+        subject=f"Your {settings.SITE_NAME} line is on its way ({order.reference})",
+        context=lambda: {
+            "name": greeting_name(order.name),
+            "order": order,
+            "plan": order.plan,
+            "status_url": site_link(
+                reverse("storefront:order_status", kwargs={"token": order.status_token})
+            ),
+        },
+        customer=order.customer,
+        order=order,
+    )
+
+
+@stale_check_register("provisioning_delayed")
+def _delay_notice_is_stale(message: Message) -> str:
+    if (
+        message.order_id
+        and not Line.objects.filter(order_id=message.order_id, status=Line.Status.RESERVED).exists()
+    ):
+        return "the line is no longer waiting to be created"
+    return ""
+
+
+def _line_email_send(
+    *, line: Line, kind: str, operation_id: int, subject: str, **extra: Any
+) -> Message:
+    """A mail about a change to a line, once per operation, with the line's login and access."""
+    return email_send(
+        kind=kind,
+        dedupe_key=f"{kind}:operation:{operation_id}",
+        to_email=line.customer.email,
+        template=_template(kind),
+        subject=subject,
+        context=lambda: {
+            "name": greeting_name(_order_name(line.order)),
+            "line": line,
+            "plan": line.plan,
+            "access": line_access(line),
+            "is_mag": line.device == "mag",
+            "portal_url": portal_url(),
+            **extra,
+        },
+        customer=line.customer,
+        order=line.order,
+        line=line,
+    )
+
+
+def line_moved_email_send(*, line: Line, operation_id: int) -> Message:
+    """The line now lives on another panel: the new server details, once per move."""
+    return _line_email_send(
+        line=line,
+        kind="line_moved",
+        operation_id=operation_id,
+        subject=f"New server details for your {settings.SITE_NAME} line",
+    )
+
+
+def line_password_changed_email_send(*, line: Line, operation_id: int) -> Message:
+    """The operator reset the line's password: the player stops working until it has the new
+    one, so the customer gets it at once."""
+    return _line_email_send(
+        line=line,
+        kind="line_password_changed",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} line has a new password",
+    )
+
+
+# Why a line was suspended, in the customer's words, and what they can do about it.
+_SUSPENSION_REASONS = {
+    "payment refunded": (
+        "the payment for this subscription was refunded.",
+        "To keep watching, renew your subscription from your account.",
+    ),
+    "payment disputed": (
+        "the payment for this subscription was disputed with your bank or card issuer.",
+        "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
+        "your line as soon as it is settled.",
+    ),
+}
+
+
+def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = "") -> Message:
+    """The line was suspended: why, and what to do. Once per suspension."""
+    why, what_to_do = _SUSPENSION_REASONS.get(
+        reason.strip().lower(),
+        (
+            (reason.strip().rstrip(".") + ".") if reason.strip() else "your provider paused it.",
+            "Contact us to find out how to resume it.",
+        ),
+    )
+    return _line_email_send(
+        line=line,
+        kind="line_suspended",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} line is suspended",
+        reason=why,
+        what_to_do=what_to_do,
+    )

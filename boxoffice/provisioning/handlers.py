@@ -1,0 +1,170 @@
+"""What each operation kind does: one handler per kind, in one table.
+
+A handler has three parts, called by the engine (`provisioning/engine.py`):
+- `run(op, line, adapter)`: the panel calls, outside any transaction; returns the line as the
+  panel reports it afterwards (or None), or raises `PanelError`;
+- `record(op, line, result)`: in the transaction that marks the operation succeeded, the line
+  fields the panel's answer changes (and any follow-up rows the change owes);
+- `mail(op, line, previous_status)`: in that same transaction, the customer mail it owes.
+Adding an operation kind is one entry here (and its `PanelOperation.Kind`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.panels.adapters.base import (
+    LineNotFound,
+    PanelAdapter,
+    PanelLine,
+    PermanentPanelError,
+)
+from boxoffice.panels.models import Panel
+from boxoffice.provisioning import emails
+from boxoffice.provisioning.creation import line_create_once
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.services import operation_enqueue
+
+Op = PanelOperation
+Fields = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Handler:
+    run: Callable[[PanelOperation, Line, PanelAdapter], PanelLine | None]
+    record: Callable[[PanelOperation, Line, PanelLine | None], Fields]
+    mail: Callable[[PanelOperation, Line, str], object] | None = None
+
+
+def _panel_line_id(op: PanelOperation, line: Line) -> str:
+    # A delete queued by a move names the old panel's line id; other operations act on the line.
+    pid = op.params.get("panel_line_id") or line.panel_line_id
+    if not pid:
+        raise PermanentPanelError("the line was never created on the panel", code="no_panel_line")
+    return pid
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def _create_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    if result is None:
+        return {}
+    audit_record(subject=line, action="line.active", data={"panel_line_id": result.panel_line_id})
+    return {
+        "panel_line_id": result.panel_line_id,
+        "status": Line.Status.ACTIVE,
+        "expires_at": result.expires_at,
+        "activated_at": line.activated_at or timezone.now(),
+    }
+
+
+def _create_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
+    if previous_status == Line.Status.RESERVED:  # the first activation, not a re-run
+        emails.credentials_email_send(line=line)
+
+
+# --- move -----------------------------------------------------------------------------------
+
+
+def _move_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
+    # Create on the target exactly like a new line (adopting one a timed-out attempt made).
+    on_target = copy.copy(line)
+    on_target.panel_id, on_target.panel_line_id = op.panel_id, ""
+    result = line_create_once(op, on_target, adapter)
+    line.username = on_target.username
+    return result
+
+
+def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    if result is None:
+        return {}
+    if op.params.get("from_panel_line_id"):
+        # Then the line leaves the old panel: a delete there, queued with this success.
+        cleanup = PanelOperation.objects.create(
+            line=line,
+            panel=Panel.objects.get(pk=op.params["from_panel"]),
+            kind=Op.Kind.DELETE,
+            params={"panel_line_id": op.params["from_panel_line_id"], "after_move": op.pk},
+        )
+        operation_enqueue(operation=cleanup)
+    return {
+        "panel_id": op.panel_id,
+        "panel_line_id": result.panel_line_id,
+        "username": line.username,
+    }
+
+
+# --- changes to an existing line -------------------------------------------------------------
+
+
+def _extend_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
+    return adapter.extend(_panel_line_id(op, line), datetime.fromisoformat(op.params["expires_at"]))
+
+
+def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    if result is None:
+        return {}
+    expired = line.status == Line.Status.EXPIRED
+    return {
+        "expires_at": result.expires_at,
+        "status": Line.Status.ACTIVE if expired else line.status,
+    }
+
+
+def _delete_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> None:
+    try:
+        adapter.delete(_panel_line_id(op, line))
+    except LineNotFound:
+        pass  # already gone (an earlier attempt acted, or an operator removed it): done
+    return None
+
+
+def _delete_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    # The cleanup after a move removes the old copy; the line itself lives on.
+    return {} if op.params.get("panel_line_id") else {"status": Line.Status.CANCELLED}
+
+
+HANDLERS: dict[str, Handler] = {
+    Op.Kind.CREATE: Handler(run=line_create_once, record=_create_record, mail=_create_mail),
+    Op.Kind.MOVE: Handler(
+        run=_move_run,
+        record=_move_record,
+        mail=lambda op, line, _: emails.line_moved_email_send(line=line, operation_id=op.pk),
+    ),
+    Op.Kind.EXTEND: Handler(run=_extend_run, record=_extend_record),
+    Op.Kind.CHANGE_PASSWORD: Handler(
+        run=lambda op, line, adapter: adapter.change_password(_panel_line_id(op, line), op.secret),
+        record=lambda op, line, result: {"password": op.secret},
+        mail=lambda op, line, _: emails.line_password_changed_email_send(
+            line=line, operation_id=op.pk
+        ),
+    ),
+    Op.Kind.SET_CONNECTIONS: Handler(
+        run=lambda op, line, adapter: adapter.set_connections(
+            _panel_line_id(op, line), int(op.params["connections"])
+        ),
+        record=lambda op, line, result: (
+            {"connections": result.max_connections} if result is not None else {}
+        ),
+    ),
+    Op.Kind.SUSPEND: Handler(
+        run=lambda op, line, adapter: adapter.suspend(_panel_line_id(op, line)),
+        record=lambda op, line, result: {"status": Line.Status.SUSPENDED},
+        mail=lambda op, line, _: emails.line_suspended_email_send(
+            line=line, operation_id=op.pk, reason=op.params.get("reason", "")
+        ),
+    ),
+    Op.Kind.RESUME: Handler(
+        run=lambda op, line, adapter: adapter.resume(_panel_line_id(op, line)),
+        record=lambda op, line, result: {"status": Line.Status.ACTIVE},
+    ),
+    Op.Kind.DELETE: Handler(run=_delete_run, record=_delete_record),
+}

@@ -1,0 +1,83 @@
+"""Reservation: everything about a paid order's line is decided before any panel call (panel,
+username, password, what the plan maps to there), in the transaction that marks the order paid,
+and its creation is queued as a `PanelOperation(create)` in that same transaction."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from boxoffice.audit.services import audit_record
+from boxoffice.catalog.models import PlanPanel
+from boxoffice.panels.services import panel_choose
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.services import operation_create
+from boxoffice.provisioning.usernames import password_generate, username_allocate, username_generate
+
+Op = PanelOperation
+# Names lost to concurrent reservations before one reservation gives up (and its caller records it).
+MAX_RESERVATION_CLASHES = 200
+
+
+def line_reserve_for_order(*, order) -> Line:
+    """Decide everything about the order's line now, before any panel call, and queue its
+    creation. Runs inside the caller's transaction (the one that marks the order paid)."""
+    existing = Line.objects.filter(order=order).first()
+    if existing:  # a second confirmation of the same order: one line per order, always
+        return existing
+    plan = order.plan
+    panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
+    mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
+    strategy = plan.username_strategy
+    if order.preferred_username and strategy in ("customer", "hybrid"):
+        requested = order.preferred_username
+    else:
+        requested = username_generate(email=order.customer.email)
+    password = order.preferred_password or password_generate()
+    clashed: set[str] = set()
+    while True:
+        username, adjusted = username_allocate(
+            panel_id=panel.pk, requested=requested, also_taken=clashed
+        )
+        try:
+            # A savepoint: a concurrent reservation may commit the same name between our read
+            # and this insert (the unique constraint tells us); that is a retry with the next
+            # free name, never an error for the paid order.
+            with transaction.atomic():
+                line = Line.objects.create(
+                    customer=order.customer,
+                    plan=plan,
+                    order=order,
+                    panel=panel,
+                    username=username,
+                    requested_username=requested,
+                    username_adjusted=adjusted,
+                    password=password,
+                    connections=plan.connections,
+                    bouquets=list(mapping.bouquets if mapping else []),
+                    outputs=list(
+                        mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]
+                    ),
+                    is_trial=plan.is_trial,
+                    device=order.device,
+                    mac_address=order.mac_address,
+                )
+        except IntegrityError:
+            if len(clashed) >= MAX_RESERVATION_CLASHES:
+                raise
+            clashed.add(username)
+            continue
+        break
+    audit_record(
+        subject=line,
+        action="line.reserved",
+        data={
+            "order": order.reference,
+            "panel": panel.name,
+            "username": username,
+            "adjusted": adjusted,
+        },
+    )
+    operation_create(
+        line=line, kind=Op.Kind.CREATE, order=order, params={"duration_days": plan.duration_days}
+    )
+    return line

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class RuntimeConfig(AppConfig):
+    """The processes: `boxoffice run`, `web`, `worker` (task threads and the scheduler that calls
+    each app's reconcile passes) and `check`. The one app allowed to know every other app."""
+
+    name = "boxoffice.runtime"
+    label = "runtime"
+
+    def ready(self) -> None:
+        # Every process Django starts in production (web, worker, migrate, check, ...) refuses
+        # to go on with the emulators' secrets, the demo bank account, DEBUG or a plain-http
+        # site: before it serves, or confirms, a single payment.
+        if settings.PRODUCTION:
+            from boxoffice.runtime.production import production_settings_check
+
+            production_settings_check(settings)
