@@ -39,9 +39,12 @@ test-postgres: install
 test-fast: install
 	env -u DATABASE_URL $(BIN)/pytest -m "not browser and not multiprocess"
 
+# ruff (style, bugs, no hidden function-local imports), the one-way dependency contract between
+# the apps (import-linter, pyproject [tool.importlinter]) and mypy on adapters and services.
 lint: install
 	$(BIN)/ruff check boxoffice
 	$(BIN)/ruff format --check boxoffice
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format boxoffice

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import execute_from_command_line
+
+from boxoffice.lib.keys import production_keys_lines
+
 # CLI name -> management command name.
 ALIASES = {
     "emulate-panel": "emulate_panel",
@@ -21,16 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     if argv[1:] == ["generate-keys"]:
         # Before Django: in production the settings refuse to load without the very keys this
         # prints.
-        from boxoffice.lib.keys import production_keys_lines
-
         print("\n".join(production_keys_lines()))
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "boxoffice.settings")
     if len(argv) > 1:
         argv[1] = ALIASES.get(argv[1], argv[1])
-    from django.core.exceptions import ImproperlyConfigured
-    from django.core.management import execute_from_command_line
-
     try:
         execute_from_command_line(argv)
     except ImproperlyConfigured as exc:

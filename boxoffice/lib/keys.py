@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import secrets
 
+from cryptography.fernet import Fernet
+
 
 def secret_key_new() -> str:
     return secrets.token_urlsafe(50)
 
 
 def fernet_key_new() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from boxoffice.lib.crypto import EncryptedTextField
 from boxoffice.panels.adapters.base import PanelConfig
-from boxoffice.panels.adapters.registry import KIND_CHOICES
+from boxoffice.panels.adapters.registry import KIND_CHOICES, adapter_for
 
 
 class Panel(models.Model):
@@ -76,8 +76,6 @@ class Panel(models.Model):
         )
 
     def adapter(self):
-        from boxoffice.panels.adapters.registry import adapter_for
-
         return adapter_for(self.kind, self.adapter_config())
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -139,8 +140,6 @@ class WorkerHeartbeat(models.Model):
 
     @property
     def state(self) -> str:
-        from django.conf import settings
-
         if self.stopped_at:
             return "stopped"
         age = (timezone.now() - self.last_beat_at).total_seconds()

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from boxoffice.panels.adapters.base import PanelError, PanelLine
+from boxoffice.panels.adapters.registry import adapter_for
 from boxoffice.provisioning.models import Line
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ def line_panel_state(*, line: Line) -> LinePanelState:
         config,
         timeout=min(config.timeout or LIVE_STATE_TIMEOUT_SECONDS, LIVE_STATE_TIMEOUT_SECONDS),
     )
-    from boxoffice.panels.adapters.registry import adapter_for
 
     try:
         return LinePanelState(line=adapter_for(panel.kind, config).get_line(line.panel_line_id))

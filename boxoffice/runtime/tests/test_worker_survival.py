@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from boxoffice.billing.services import order_mark_paid
-from boxoffice.runtime import worker as worker_module
 from boxoffice.provisioning.models import Line, WorkerHeartbeat
 from boxoffice.provisioning.reconcile import worker_heartbeat_beat, worker_heartbeat_stop
+from boxoffice.runtime import worker as worker_module
 
 
 @pytest.mark.django_db(transaction=True)

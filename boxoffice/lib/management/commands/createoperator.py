@@ -1,5 +1,6 @@
 import getpass
 import secrets
+import sys
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -40,6 +41,4 @@ class Command(BaseCommand):
 
     @staticmethod
     def stdin_is_tty() -> bool:
-        import sys
-
         return sys.stdin is not None and sys.stdin.isatty()

@@ -1,13 +1,13 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from boxoffice.panels.models import Panel
+
 
 class Command(BaseCommand):
     help = "Check the configuration and that every enabled panel answers."
 
     def handle(self, *args, **options):
-        from boxoffice.panels.models import Panel
-
         call_command("check")
         failures = 0
         panels = Panel.objects.filter(enabled=True)
