@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -64,7 +64,7 @@ def customer_create(*, email: str, name: str = "", country: str = "") -> Custome
     return customer
 
 
-def customer_is_portal_user(user: AbstractBaseUser | None) -> bool:
+def customer_is_portal_user(user: User | AnonymousUser | None) -> bool:
     """A signed-in customer login: active, not staff, and attached to a customer."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
@@ -73,28 +73,29 @@ def customer_is_portal_user(user: AbstractBaseUser | None) -> bool:
     return Customer.objects.filter(user=user).exists()
 
 
-def customer_for_user(user: AbstractBaseUser | None) -> Customer | None:
-    if not customer_is_portal_user(user):
+def customer_for_user(user: User | AnonymousUser | None) -> Customer | None:
+    if user is None or user.pk is None or not customer_is_portal_user(user):
         return None
-    return Customer.objects.get(user=user)
+    return Customer.objects.get(user_id=user.pk)
 
 
-def customer_portal_user(*, customer: Customer) -> AbstractBaseUser:
+def customer_portal_user(*, customer: Customer) -> User:
     """The customer's own login, created with no usable password the first time. Its username
     is not the e-mail address, so it can never be confused with a staff user's."""
-    if customer.user_id:
+    if customer.user is not None:
         return customer.user
-    User = get_user_model()  # noqa: N806
+    user_model = get_user_model()
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         if locked.user_id is None:
-            user = User(
+            user = user_model(
                 username=f"{CUSTOMER_USERNAME_PREFIX}{uuid.uuid4().hex}", email=locked.email
             )
             user.set_unusable_password()
             user.save()
             locked.user = user
             locked.save(update_fields=["user"])
+    assert locked.user is not None  # set above, or by the caller that held the lock first
     customer.user = locked.user
     return locked.user
 
@@ -198,7 +199,7 @@ _NOT_VALID = "This sign-in link is not valid."
 @dataclass(frozen=True)
 class SignInLinkUse:
     customer: Customer
-    user: AbstractBaseUser
+    user: User | None
     next_path: str
 
 

@@ -45,7 +45,7 @@ def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> P
         raise NoPanelAvailable(f"no enabled panel with free capacity carries plan {plan.slug!r}")
     country = (country or "").upper()
 
-    def rank(p: Panel):
+    def rank(p):  # a candidate: a Panel with its `used` annotation
         regions = [r.upper() for r in (p.regions or [])]
         region_fit = 0 if country and country in regions else (1 if not regions else 2)
         # Down comes first: an up panel anywhere beats waiting on a down one in the right region.
