@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from boxoffice.billing.gateways.registry import kinds_with
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
@@ -37,7 +38,10 @@ def review_queue(request):
     )
     transfers = (
         Order.objects.filter(
-            gateway="manual", status=Order.Status.PAYMENT_PENDING, needs_review=False
+            # Pending payments only an operator can confirm (bank transfers).
+            gateway__in=kinds_with("confirmed_by_operator"),
+            status=Order.Status.PAYMENT_PENDING,
+            needs_review=False,
         )
         .select_related("customer", "plan")
         .order_by("created_at")
