@@ -189,7 +189,9 @@ class GatewayAdapter(abc.ABC):
         return None
 
     def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
-        """Give money back through the gateway (only where `refunds` is True)."""
+        """Give money back through the gateway (only where `refunds` is True). Network I/O.
+        Returns the update its refund notification would carry (amount: the total refunded
+        so far, as gateways report it)."""
         raise PaymentError(f"{self.label} cannot refund from here")
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
