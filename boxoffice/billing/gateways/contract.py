@@ -121,8 +121,9 @@ class GatewayContract:
         return checkout_begin(
             plan=plan,
             data=data,
-            status_url_for=lambda o: driver.site_url
-            + reverse("storefront:order_status", args=[o.status_token]),
+            status_url_for=lambda o: (
+                driver.site_url + reverse("storefront:order_status", args=[o.status_token])
+            ),
         )
 
     def payments(self, order: Order, status: str):
