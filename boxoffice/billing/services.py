@@ -641,6 +641,7 @@ def order_refund(*, order: Order, actor: str) -> str:
     """Give an order's money back through its gateway (a kind that declares `refunds`): the
     gateway is called outside any transaction, and what it answers is applied through the
     path its refund notification takes (which then changes nothing)."""
+    order.refresh_from_db()
     adapter = order_gateway(order)
     if adapter is None or not adapter.refunds:
         raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")

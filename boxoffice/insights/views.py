@@ -36,10 +36,11 @@ def review_queue(request):
         .select_related("line", "line__customer", "panel", "order")
         .order_by("created_at")
     )
+    # Gateways whose payments only an operator can confirm (bank transfers).
+    operator_confirmed = kinds_with("confirmed_by_operator")
     transfers = (
         Order.objects.filter(
-            # Pending payments only an operator can confirm (bank transfers).
-            gateway__in=kinds_with("confirmed_by_operator"),
+            gateway__in=operator_confirmed,
             status=Order.Status.PAYMENT_PENDING,
             needs_review=False,
         )
@@ -56,6 +57,7 @@ def review_queue(request):
         "undelivered": Paginator(undelivered, 50).get_page(request.GET.get("mail_page")),
         "title": "Review queue",
         "transfer_confirmable": list(TRANSFER_CONFIRMABLE),
+        "operator_confirmed_kinds": operator_confirmed,
         "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
         "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
         "operations": Paginator(operations, 50).get_page(request.GET.get("ops_page")),
