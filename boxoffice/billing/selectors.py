@@ -53,8 +53,9 @@ def order_progress(order: Order) -> OrderProgress:
         if adapter is not None:
             return OrderProgress(
                 "payment_pending",
-                adapter.instructions_headline,
-                adapter.instructions_detail,
+                adapter.instructions_headline or "Waiting for your payment",
+                adapter.instructions_detail
+                or "We e-mail you the moment your payment arrives; this page updates by itself.",
                 bank_instructions=bank,
             )
         return OrderProgress(
