@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from boxoffice.billing.gateways.registry import kind_choices
 from boxoffice.lib.crypto import EncryptedTextField
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: references are read over the phone
@@ -71,7 +72,8 @@ class Order(models.Model):
     )
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
-    gateway = models.CharField(max_length=20, blank=True)
+    # Choices from the gateway registry (callable: a new kind needs no migration).
+    gateway = models.CharField(max_length=20, blank=True, choices=kind_choices)
     gateway_reference = models.CharField(max_length=255, blank=True, db_index=True)
 
     # The name typed at checkout: this order's mails greet it (it never changes the account).
@@ -137,7 +139,7 @@ class Payment(models.Model):
         DISPUTED = "disputed", "Disputed"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
-    gateway = models.CharField(max_length=20)
+    gateway = models.CharField(max_length=20, choices=kind_choices)
     status = models.CharField(max_length=10, choices=Status.choices)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -173,7 +175,7 @@ class WebhookEvent(models.Model):
         FAILED = "failed", "Failed"
         NEEDS_REVIEW = "needs_review", "Needs review"
 
-    gateway = models.CharField(max_length=20)
+    gateway = models.CharField(max_length=20, choices=kind_choices)
     event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=100)
     payload = models.JSONField()

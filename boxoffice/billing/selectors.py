@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from boxoffice.billing.gateways.manual.adapter import bank_instructions
 from boxoffice.billing.models import Order
+from boxoffice.billing.services import order_gateway, order_payment_instructions
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.urls_for_line import LineAccess, line_access
 
@@ -21,6 +21,7 @@ class OrderProgress:
     detail: str
     line: Line | None = None
     access: LineAccess | None = None
+    # What the customer must do to pay (the gateway's `instructions`, e.g. bank details).
     bank_instructions: str = ""
     finished: bool = False
     # The line exists but this page no longer shows its login: the customer signs in for it.
@@ -39,7 +40,7 @@ def status_page_shows_login(*, order: Order, line: Line) -> bool:
 
 def order_progress(order: Order) -> OrderProgress:
     S = Order.Status
-    bank = bank_instructions(order) if order.gateway == "manual" else ""
+    bank = order_payment_instructions(order)
     if order.status == S.AWAITING_PAYMENT:
         return OrderProgress(
             "awaiting_payment",
@@ -48,11 +49,13 @@ def order_progress(order: Order) -> OrderProgress:
             bank_instructions=bank,
         )
     if order.status == S.PAYMENT_PENDING:
-        if bank:
+        adapter = order_gateway(order) if bank else None
+        if adapter is not None:
             return OrderProgress(
                 "payment_pending",
-                "Waiting for your bank transfer",
-                "Transfers take one to three working days. We e-mail you the moment it arrives.",
+                adapter.instructions_headline or "Waiting for your payment",
+                adapter.instructions_detail
+                or "We e-mail you the moment your payment arrives; this page updates by itself.",
                 bank_instructions=bank,
             )
         return OrderProgress(

@@ -20,7 +20,13 @@ from boxoffice.billing.emails import (
     payment_pending_email_send,
 )
 from boxoffice.billing.gateways import base as gw
-from boxoffice.billing.gateways.base import PaymentUpdate, UnableToTakePayment
+from boxoffice.billing.gateways.base import (
+    CheckoutRef,
+    CheckoutRequest,
+    GatewayAdapter,
+    PaymentUpdate,
+    UnableToTakePayment,
+)
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment
 from boxoffice.catalog.models import Plan
@@ -41,6 +47,46 @@ _PAYABLE = (
     Order.Status.FAILED,
     Order.Status.EXPIRED,
 )
+
+
+# --- What billing hands a gateway (adapters never see a model) -------------------------------
+
+
+def checkout_request(
+    order: Order, *, success_url: str = "", cancel_url: str = "", replacing: str = ""
+) -> CheckoutRequest:
+    """The typed value a gateway takes the order's payment from. `replacing`: the checkout a
+    fresh one follows (the customer pays again), so the gateway can key it apart."""
+    return CheckoutRequest(
+        order_reference=order.reference,
+        amount=order.amount,
+        currency=order.currency,
+        description=f"{settings.SITE_NAME} — {order.plan.name}",
+        customer_email=order.customer.email,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        previous_gateway_reference=replacing,
+    )
+
+
+def checkout_ref(order: Order) -> CheckoutRef:
+    return CheckoutRef(order_reference=order.reference, gateway_reference=order.gateway_reference)
+
+
+def order_gateway(order: Order) -> GatewayAdapter | None:
+    """The adapter of the order's gateway, or None (no gateway, or one this installation no
+    longer has)."""
+    try:
+        return gateway_for(order.gateway)
+    except ValueError:
+        return None
+
+
+def order_payment_instructions(order: Order) -> str:
+    """What the customer must do to pay this order (bank details), or "" when its gateway
+    takes the payment on its own page."""
+    adapter = order_gateway(order)
+    return adapter.instructions(checkout_request(order)) if adapter else ""
 
 
 def order_create(
@@ -176,7 +222,8 @@ class TransferNotConfirmable(Exception):
 
 def order_transfer_refusal(order: Order) -> str:
     """Why `order` cannot be confirmed as a received bank transfer, or "" if it can."""
-    if order.gateway != "manual":
+    adapter = order_gateway(order)
+    if adapter is None or not adapter.confirmed_by_operator:
         return (
             f"{order.reference} is paid by {order.gateway or 'no gateway'}, not by bank "
             "transfer: only its gateway can confirm it."
@@ -364,7 +411,9 @@ def checkout_begin(
         )
     status_url = status_url_for(order)
     try:
-        start = adapter.start_checkout(order=order, success_url=status_url, cancel_url=status_url)
+        start = adapter.start_checkout(
+            checkout_request(order, success_url=status_url, cancel_url=status_url)
+        )
     except UnableToTakePayment:
         Order.objects.filter(pk=order.pk).update(
             status=Order.Status.CANCELLED, review_reason="payment could not start"
@@ -403,6 +452,8 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
     """Move an order's payment state. Events arrive twice and out of order: each branch checks
     the order's current state, never the arrival order."""
 
+    if update.status == gw.PARTIAL:
+        return _payment_partial(order=order, update=update, source_event=source_event)
     if update.status == gw.CONFIRMED:
         # A confirmation that does not say what was paid proves nothing about the price.
         if (
@@ -523,6 +574,43 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
     return "ignored"
 
 
+def _payment_partial(*, order: Order, update: PaymentUpdate, source_event=None) -> str:
+    """Less than the price arrived (a gateway with `partial_payments` says so): the ledger
+    records what came, the order waits as pending and a person decides (ask for the rest,
+    refund, or confirm by hand). Nothing is provisioned."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
+            return "ignored"
+        amount = update.amount if update.amount is not None else Decimal("0")
+        if Payment.objects.filter(
+            order=locked, status=Payment.Status.PENDING, note="partial payment", amount=amount
+        ).exists():
+            return "ignored"  # the same underpayment told again
+        if locked.status == Order.Status.AWAITING_PAYMENT:
+            locked.status = Order.Status.PAYMENT_PENDING
+            locked.pending_since = timezone.now()
+            locked.save(update_fields=["status", "pending_since", "updated_at"])
+        payment_record(
+            order=locked,
+            status=Payment.Status.PENDING,
+            amount=amount,
+            gateway_payment_id=update.gateway_payment_id,
+            source_event=source_event,
+            note="partial payment",
+        )
+        order_flag_for_review(
+            order=locked,
+            reason=(
+                f"partial payment: {update.amount} {update.currency} of "
+                f"{locked.amount} {locked.currency}"
+            ),
+            action="order.partially_paid",
+            data={"paid": str(update.amount), "currency": update.currency},
+        )
+    return "partial_payment"
+
+
 def _refunded_so_far(order: Order) -> Decimal:
     """What the ledger already records as refunded (refund rows are negative)."""
     total = Payment.objects.filter(order=order, status=Payment.Status.REFUNDED).aggregate(
@@ -539,6 +627,38 @@ def _is_partial_refund(order: Order, update: PaymentUpdate) -> bool:
     if update.currency.upper() != order.currency.upper():
         return True
     return update.amount < order.amount
+
+
+class RefundNotPossible(Exception):
+    """This order cannot be refunded through its gateway from here; the message says why."""
+
+
+def order_refund(*, order: Order, actor: str) -> str:
+    """Give an order's money back through its gateway (a kind that declares `refunds`): the
+    gateway is called outside any transaction, and what it answers is applied through the
+    path its refund notification takes (which then changes nothing)."""
+    order.refresh_from_db()
+    adapter = order_gateway(order)
+    if adapter is None or not adapter.refunds:
+        raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")
+    if order.status != Order.Status.PAID:
+        raise RefundNotPossible(
+            f"{order.reference} is {order.get_status_display().lower()}: nothing to refund."
+        )
+    payment = (
+        Payment.objects.filter(order=order, status=Payment.Status.CONFIRMED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if payment is None or not payment.gateway_payment_id:
+        raise RefundNotPossible(f"{order.reference}: no gateway payment to refund.")
+    update = adapter.refund(
+        gateway_payment_id=payment.gateway_payment_id,
+        amount=payment.amount - _refunded_so_far(order),
+        currency=payment.currency,
+    )
+    audit_record(subject=order, action="order.refund_requested", actor=actor)
+    return payment_update_apply(order=order, update=update)
 
 
 def order_review_dismiss(*, order: Order, actor: str) -> None:
@@ -567,11 +687,10 @@ def order_confirm_on_return(*, order: Order) -> str:
     order shows as paid on the first screen. The webhook, when it lands, changes nothing."""
     if order.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
         return "ignored"
-    try:
-        adapter = gateway_for(order.gateway)
-    except ValueError:  # a gateway this installation no longer has
+    adapter = order_gateway(order)
+    if adapter is None or not adapter.captures_on_return:
         return "unknown"
-    update = adapter.checkout_status(order=order)
+    update = adapter.checkout_status(checkout_ref(order))
     if update is None or update.status not in (gw.CONFIRMED, gw.PENDING):
         return "unknown"
     if update.order_reference and update.order_reference != order.reference:
@@ -585,7 +704,7 @@ def order_confirm_on_return(*, order: Order) -> str:
 def _checkout_close(order: Order) -> bool:
     """Close the order's open checkout; True when it turns out it was paid meanwhile (then the
     payment is applied and nothing else must happen)."""
-    update = gateway_for(order.gateway).checkout_close(order=order)
+    update = gateway_for(order.gateway).checkout_close(checkout_ref(order))
     if update is not None and update.status in (gw.CONFIRMED, gw.PENDING):
         payment_update_apply(order=order, update=update)
         return True
@@ -596,18 +715,17 @@ def order_checkout_restart(*, order: Order, status_url: str, replacing: str) -> 
     """A fresh checkout for the same order (the customer left the payment page or the payment
     failed). `replacing` is the checkout the customer saw, so a second click does not replace
     the fresh one. Returns where to send the customer. Raises UnableToTakePayment."""
-    try:
-        hosted = gateway_for(order.gateway).hosted_page
-    except ValueError:
-        hosted = False
-    if order.status not in _RESTARTABLE or not hosted:
+    adapter = order_gateway(order)
+    if order.status not in _RESTARTABLE or adapter is None or not adapter.hosted_page:
         raise OrderNotRestartable(order.reference)
     if replacing != order.gateway_reference:
         return status_url
     if _checkout_close(order):
         return status_url
-    start = gateway_for(order.gateway).start_checkout(
-        order=order, success_url=status_url, cancel_url=status_url
+    start = adapter.start_checkout(
+        checkout_request(
+            order, success_url=status_url, cancel_url=status_url, replacing=order.gateway_reference
+        )
     )
     with transaction.atomic():
         moved = Order.objects.filter(

@@ -34,10 +34,10 @@ def order_send_payment_pending(order_id: int) -> str:
 @task()
 def order_send_bank_instructions(order_id: int) -> str:
     from boxoffice.billing.emails import bank_transfer_instructions_email_send
-    from boxoffice.billing.gateways.manual.adapter import bank_instructions
     from boxoffice.billing.models import Order
+    from boxoffice.billing.services import order_payment_instructions
 
     order = Order.objects.select_related("customer", "plan").get(pk=order_id)
     return bank_transfer_instructions_email_send(
-        order=order, instructions=bank_instructions(order)
+        order=order, instructions=order_payment_instructions(order)
     ).status

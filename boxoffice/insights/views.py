@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from boxoffice.billing.gateways.registry import kinds_with
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
@@ -35,9 +36,13 @@ def review_queue(request):
         .select_related("line", "line__customer", "panel", "order")
         .order_by("created_at")
     )
+    # Gateways whose payments only an operator can confirm (bank transfers).
+    operator_confirmed = kinds_with("confirmed_by_operator")
     transfers = (
         Order.objects.filter(
-            gateway="manual", status=Order.Status.PAYMENT_PENDING, needs_review=False
+            gateway__in=operator_confirmed,
+            status=Order.Status.PAYMENT_PENDING,
+            needs_review=False,
         )
         .select_related("customer", "plan")
         .order_by("created_at")
@@ -52,6 +57,7 @@ def review_queue(request):
         "undelivered": Paginator(undelivered, 50).get_page(request.GET.get("mail_page")),
         "title": "Review queue",
         "transfer_confirmable": list(TRANSFER_CONFIRMABLE),
+        "operator_confirmed_kinds": operator_confirmed,
         "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
         "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
         "operations": Paginator(operations, 50).get_page(request.GET.get("ops_page")),

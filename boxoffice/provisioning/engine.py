@@ -32,7 +32,7 @@ from boxoffice.provisioning.handlers import HANDLERS
 from boxoffice.provisioning.models import PanelOperation
 from boxoffice.provisioning.services import operation_enqueue
 
-logger = logging.getLogger("boxoffice.provisioning.services")
+logger = logging.getLogger(__name__)
 Op = PanelOperation
 
 _panel_slots: dict[int, threading.BoundedSemaphore] = {}

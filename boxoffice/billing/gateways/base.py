@@ -2,16 +2,25 @@
 
 A small exception vocabulary (after django-oscar): `UnableToTakePayment` carries a sentence the
 customer may read; `PaymentError` is for the operator's log; `WebhookRejected` answers 400.
-Adapters return gateway-neutral values, never vendor objects.
+
+Typed values in and out: billing builds a `CheckoutRequest` (or a `CheckoutRef`) from the Order
+and an adapter answers with a `CheckoutStart` or a `PaymentUpdate`; an adapter never receives a
+model and never returns a vendor object. Each adapter class declares its configuration (a frozen
+`GatewayConfig` subclass read from settings, with its own `problems()` for production) and its
+capabilities (class attributes billing reads instead of asking for a kind by name). Adding a
+kind is one folder `gateways/<kind>/` and one line in the registry; the shared behaviour each
+kind owes is `boxoffice.billing.gateways.contract.GatewayContract`.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from django.conf import settings
 
 
 class UnableToTakePayment(Exception):
@@ -24,6 +33,30 @@ class PaymentError(Exception):
 
 class WebhookRejected(Exception):
     """A notification that failed verification (signature, timestamp, format)."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a gateway needs to take the payment of one order (built by billing from the Order)."""
+
+    order_reference: str
+    amount: Decimal
+    currency: str  # ISO 4217, upper case
+    description: str  # what the customer buys, e.g. "Demo TV — Monthly"
+    customer_email: str
+    success_url: str = ""
+    cancel_url: str = ""
+    # The checkout this one replaces (the customer pays again from the status page), or "".
+    previous_gateway_reference: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckoutRef:
+    """An order's current checkout at the gateway: what status and close ask about."""
+
+    order_reference: str
+    gateway_reference: str
 
 
 @dataclass(frozen=True)
@@ -43,14 +76,16 @@ class VerifiedEvent:
     payload: dict
 
 
-# Payment states a notification can move an order to.
-PENDING, CONFIRMED, FAILED, EXPIRED, REFUNDED, DISPUTED = (
+# Payment states a notification can move an order to. PARTIAL: less than the price arrived and
+# the gateway says so (underpaid crypto invoices); billing records it and a person decides.
+PENDING, CONFIRMED, FAILED, EXPIRED, REFUNDED, DISPUTED, PARTIAL = (
     "pending",
     "confirmed",
     "failed",
     "expired",
     "refunded",
     "disputed",
+    "partial",
 )
 
 
@@ -66,35 +101,101 @@ class PaymentUpdate:
     currency: str = ""
 
 
+@dataclass(frozen=True)
+class GatewayConfig:
+    """A gateway's settings, read once per adapter from Django settings (or the environment
+    through them). Secret fields are declared with `field(repr=False)`: a config printed in a
+    log or a traceback shows no secret."""
+
+    @classmethod
+    def from_settings(cls, settings) -> GatewayConfig:
+        return cls()
+
+    def problems(self, settings) -> list[str]:
+        """What keeps this gateway from taking real money safely: one sentence per problem,
+        naming the variable and what to do. A production start refuses to go on while an
+        enabled gateway has any (boxoffice.runtime.production)."""
+        return []
+
+
 class GatewayAdapter(abc.ABC):
     kind: ClassVar[str]
     label: ClassVar[str]  # shown to the customer at checkout
+    config_class: ClassVar[type[GatewayConfig]] = GatewayConfig
+
+    # Capabilities: what this kind does, read by billing (never `if kind == ...`).
+    # Checkout sends the customer to the gateway's own page, from which they can come back
+    # without paying: the status page then offers to pay again, change plan or cancel.
+    hosted_page: ClassVar[bool] = False
+    # The gateway tells us about payments by signed notifications (`verify_webhook`).
+    notifications: ClassVar[bool] = False
+    # Back on our status page, the customer's payment is settled by asking the gateway
+    # (`checkout_status`): Stripe confirms on return, PayPal captures on return.
+    captures_on_return: ClassVar[bool] = False
+    # The gateway reports underpayments (`PaymentUpdate(status=PARTIAL)`): they go to review.
+    partial_payments: ClassVar[bool] = False
+    # The gateway tells us about refunds made on its side (`PaymentUpdate(status=REFUNDED)`).
+    reports_refunds: ClassVar[bool] = False
+    # Billing can refund through the gateway from the back office (`refund`).
+    refunds: ClassVar[bool] = False
+    # An operator confirms the money by hand (the back office's confirm-transfer page).
+    confirmed_by_operator: ClassVar[bool] = False
+    # The status page's words while the customer follows `instructions` (bank transfer).
+    instructions_headline: ClassVar[str] = ""
+    instructions_detail: ClassVar[str] = ""
+
+    def __init__(self, config: GatewayConfig | None = None):
+        if config is None:
+            config = self.config_class.from_settings(settings)
+        self.config = config
 
     @classmethod
     def config_problems(cls, settings) -> list[str]:
         """What in `settings` keeps this gateway from taking real money safely: one sentence per
         problem, naming the variable and what to do. A production start refuses to go on while
         an enabled gateway has any (boxoffice.runtime.production)."""
-        return []
+        return cls.config_class.from_settings(settings).problems(settings)
 
-    # True when checkout sends the customer to the gateway's own page, from which they can come
-    # back without paying: the status page then offers to pay again, change plan or cancel.
-    hosted_page: ClassVar[bool] = False
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        return {
+            name: getattr(cls, name)
+            for name in (
+                "hosted_page",
+                "notifications",
+                "captures_on_return",
+                "partial_payments",
+                "reports_refunds",
+                "refunds",
+                "confirmed_by_operator",
+            )
+        }
 
     @abc.abstractmethod
-    def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart: ...
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutStart: ...
 
-    def checkout_status(self, *, order) -> PaymentUpdate | None:
+    def instructions(self, request: CheckoutRequest) -> str:
+        """What the customer must do to pay, shown on the status page and mailed at checkout
+        (bank transfer details); "" for gateways that take the payment on their own page."""
+        return ""
+
+    def checkout_status(self, ref: CheckoutRef) -> PaymentUpdate | None:
         """What the gateway says now about the order's current checkout, verified with the
         gateway itself (the customer is back on our status page). None when it cannot tell or
         nothing is settled yet. Network I/O: call outside any transaction."""
         return None
 
-    def checkout_close(self, *, order) -> PaymentUpdate | None:
+    def checkout_close(self, ref: CheckoutRef) -> PaymentUpdate | None:
         """Close the order's open checkout so it can no longer be paid. Returns the update when
         it turns out the customer paid meanwhile; raises UnableToTakePayment when the gateway
         cannot be reached (the checkout may still be payable). Network I/O."""
         return None
+
+    def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
+        """Give money back through the gateway (only where `refunds` is True). Network I/O.
+        Returns the update its refund notification would carry (amount: the total refunded
+        so far, as gateways report it)."""
+        raise PaymentError(f"{self.label} cannot refund from here")
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         raise WebhookRejected(f"{self.label} sends no webhooks")

@@ -1,4 +1,9 @@
-"""Gateway kinds: kind -> adapter class. Adding a kind = one folder + one line here."""
+"""Gateway kinds: kind -> adapter class. Adding a kind = one folder + one line here.
+
+Everything else reads the registry: the model fields' choices (`kind_choices`, callable, so a new
+kind needs no migration), the checkout's methods (`enabled_gateways`), webhook routing
+(`webhook_gateway`), the production checks (`gateway_config_problems`) and the places that
+depend on what a kind can do (`kinds_with`)."""
 
 from __future__ import annotations
 
@@ -13,19 +18,41 @@ GATEWAYS: dict[str, type[GatewayAdapter]] = {
     ManualGateway.kind: ManualGateway,
 }
 
-KIND_CHOICES = [(kind, cls.label) for kind, cls in GATEWAYS.items()]
+
+def kind_choices() -> list[tuple[str, str]]:
+    """[(kind, label)] of every known kind, for model fields and admin filters."""
+    return [(kind, cls.label) for kind, cls in GATEWAYS.items()]
+
+
+def gateway_class(kind: str) -> type[GatewayAdapter]:
+    try:
+        return GATEWAYS[kind]
+    except KeyError:
+        raise ValueError(f"unknown payment gateway {kind!r}") from None
 
 
 def gateway_for(kind: str) -> GatewayAdapter:
-    try:
-        return GATEWAYS[kind]()
-    except KeyError:
-        raise ValueError(f"unknown payment gateway {kind!r}") from None
+    """The adapter for `kind`, configured from settings now."""
+    return gateway_class(kind)()
 
 
 def enabled_gateways() -> list[tuple[str, str]]:
     """[(kind, label)] the checkout offers, in the configured order."""
     return [(k, GATEWAYS[k].label) for k in settings.PAYMENT_GATEWAYS if k in GATEWAYS]
+
+
+def webhook_gateway(kind: str) -> GatewayAdapter | None:
+    """The adapter that verifies notifications posted to /billing/webhooks/<kind>/, or None.
+    Only enabled gateways: a disabled one's secret may still be set (or be a default) and must
+    not be able to confirm payments."""
+    if kind not in GATEWAYS or kind not in settings.PAYMENT_GATEWAYS:
+        return None
+    return gateway_for(kind)
+
+
+def kinds_with(capability: str) -> list[str]:
+    """Every known kind whose class declares `capability` true (e.g. "confirmed_by_operator")."""
+    return [kind for kind, cls in GATEWAYS.items() if getattr(cls, capability)]
 
 
 def gateway_config_problems(settings) -> list[str]:

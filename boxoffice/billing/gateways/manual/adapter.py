@@ -1,41 +1,67 @@
-"""Bank transfer: the customer pays with a reference; the operator confirms in the back office."""
+"""Bank transfer: the customer pays with a reference; the operator confirms in the back office.
+
+Everything particular to bank transfers lives here: the account details and their wording
+(`instructions`), the status page's words while a transfer is awaited, and the capability that
+sends its pending orders to the back office's confirm-transfer page (`confirmed_by_operator`).
+It sends no notifications: nothing but an operator moves its payments."""
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
 
-from boxoffice.billing.gateways.base import CheckoutStart, GatewayAdapter
+from boxoffice.billing.gateways.base import (
+    CheckoutRequest,
+    CheckoutStart,
+    GatewayAdapter,
+    GatewayConfig,
+)
 from boxoffice.lib import local_defaults
 
 
-class ManualGateway(GatewayAdapter):
-    kind = "manual"
-    label = "Bank transfer"
+@dataclass(frozen=True)
+class ManualConfig(GatewayConfig):
+    # The account customers pay into, one line per detail (holder, IBAN, BIC...).
+    details: str = ""
 
     @classmethod
-    def config_problems(cls, settings) -> list[str]:
-        details = settings.BANK_TRANSFER_DETAILS.strip()
-        if not details:
+    def from_settings(cls, settings) -> ManualConfig:
+        return cls(details=settings.BANK_TRANSFER_DETAILS.strip())
+
+    def problems(self, settings) -> list[str]:
+        if not self.details:
             return [
                 "BANK_TRANSFER_DETAILS is not set: set it to the account customers pay into "
                 r"(lines separated by \n), or remove manual from PAYMENT_GATEWAYS."
             ]
-        if details == local_defaults.BANK_TRANSFER_DETAILS.strip():
+        if self.details == local_defaults.BANK_TRANSFER_DETAILS.strip():
             return [
                 "BANK_TRANSFER_DETAILS is the demo bank account: set it to the account customers "
                 r"pay into (lines separated by \n), or remove manual from PAYMENT_GATEWAYS."
             ]
         return []
 
-    def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart:
-        return CheckoutStart(redirect_url=success_url, instructions=bank_instructions(order))
 
+class ManualGateway(GatewayAdapter):
+    kind = "manual"
+    label = "Bank transfer"
+    config_class = ManualConfig
+    config: ManualConfig
 
-def bank_instructions(order) -> str:
-    details = settings.BANK_TRANSFER_DETAILS.strip()
-    return (
-        f"Please transfer {order.amount} {order.currency} to:\n{details}\n"
-        f"Reference: {order.reference}\n"
-        "Use exactly this reference so we can match your payment. Your line is created as soon as "
-        "the transfer arrives; we e-mail you the login details."
+    confirmed_by_operator = True
+    instructions_headline = "Waiting for your bank transfer"
+    instructions_detail = (
+        "Transfers take one to three working days. We e-mail you the moment it arrives."
     )
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutStart:
+        return CheckoutStart(
+            redirect_url=request.success_url, instructions=self.instructions(request)
+        )
+
+    def instructions(self, request: CheckoutRequest) -> str:
+        return (
+            f"Please transfer {request.amount} {request.currency} to:\n{self.config.details}\n"
+            f"Reference: {request.order_reference}\n"
+            "Use exactly this reference so we can match your payment. Your line is created as "
+            "soon as the transfer arrives; we e-mail you the login details."
+        )

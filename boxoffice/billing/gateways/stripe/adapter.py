@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from decimal import Decimal
 
 import stripe
-from django.conf import settings
 
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
+    CheckoutRef,
+    CheckoutRequest,
     CheckoutStart,
     GatewayAdapter,
+    GatewayConfig,
     PaymentUpdate,
     UnableToTakePayment,
     VerifiedEvent,
@@ -62,12 +66,12 @@ def from_minor(value: int | None, currency: str) -> Decimal | None:
     )
 
 
-def _checkout_key(order) -> str:
+def _checkout_key(request: CheckoutRequest) -> str:
     # A second checkout for the same order (the customer came back and pays again) follows the
     # session it replaces; a double click on either still yields one session.
-    if order.gateway_reference:
-        return f"checkout-{order.reference}-after-{order.gateway_reference}"
-    return f"checkout-{order.reference}"
+    if request.previous_gateway_reference:
+        return f"checkout-{request.order_reference}-after-{request.previous_gateway_reference}"
+    return f"checkout-{request.order_reference}"
 
 
 def _with_query(url: str, query: str) -> str:
@@ -112,15 +116,25 @@ def _event_shape_problem(payload) -> str:
     return ""
 
 
-class StripeGateway(GatewayAdapter):
-    kind = "stripe"
-    label = "Card (Stripe)"
-    hosted_page = True
+@dataclass(frozen=True)
+class StripeConfig(GatewayConfig):
+    # Secrets: never in a repr, so never in a log line or a traceback.
+    secret_key: str = dc_field(default="", repr=False)
+    webhook_secret: str = dc_field(default="", repr=False)
+    # Empty: Stripe itself. Set only to point the SDK at the local emulator.
+    api_base: str = ""
 
     @classmethod
-    def config_problems(cls, settings) -> list[str]:
+    def from_settings(cls, settings) -> StripeConfig:
+        return cls(
+            secret_key=settings.STRIPE_SECRET_KEY,
+            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+            api_base=settings.STRIPE_API_BASE,
+        )
+
+    def problems(self, settings) -> list[str]:
         problems = []
-        key = settings.STRIPE_SECRET_KEY
+        key = self.secret_key
         if not key:
             problems.append(
                 "STRIPE_SECRET_KEY is not set: set it to your Stripe secret key "
@@ -131,7 +145,7 @@ class StripeGateway(GatewayAdapter):
                 f"STRIPE_SECRET_KEY is the local emulator's key ({key}): set it to your Stripe "
                 "secret key (Stripe dashboard, Developers > API keys)."
             )
-        secret = settings.STRIPE_WEBHOOK_SECRET
+        secret = self.webhook_secret
         where = f"{settings.SITE_URL}/billing/webhooks/stripe/"
         if not secret:
             problems.append(
@@ -144,7 +158,7 @@ class StripeGateway(GatewayAdapter):
                 "anyone can sign a payment: set it to the signing secret (whsec_...) of the "
                 f"Stripe webhook endpoint for {where}."
             )
-        base_url = settings.STRIPE_API_BASE
+        base_url = self.api_base
         if base_url and not base_url.lower().startswith("https://"):
             problems.append(
                 f"STRIPE_API_BASE={base_url} is not an https:// address: leave it empty to talk "
@@ -152,34 +166,52 @@ class StripeGateway(GatewayAdapter):
             )
         return problems
 
-    def start_checkout(self, *, order, success_url: str, cancel_url: str) -> CheckoutStart:
+
+class StripeGateway(GatewayAdapter):
+    kind = "stripe"
+    label = "Card (Stripe)"
+    config_class = StripeConfig
+    config: StripeConfig
+
+    hosted_page = True
+    notifications = True
+    captures_on_return = True  # the status page asks Stripe about the session at once
+    reports_refunds = True  # charge.refunded, charge.dispute.created
+    refunds = False  # no refund from the back office yet
+
+    def _client(self) -> stripe.StripeClient:
+        return stripe_client(self.config)
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutStart:
         params = {
             "mode": "payment",
-            "client_reference_id": order.reference,
-            "metadata": {"order": order.reference},
-            "customer_email": order.customer.email,
+            "client_reference_id": request.order_reference,
+            "metadata": {**request.metadata, "order": request.order_reference},
+            "customer_email": request.customer_email,
             # Stripe puts the session id in place of the placeholder: the status page asks Stripe
             # about that session at once instead of waiting for the webhook.
-            "success_url": _with_query(success_url, "session_id={CHECKOUT_SESSION_ID}"),
-            "cancel_url": _with_query(cancel_url, "payment=cancelled"),
+            "success_url": _with_query(request.success_url, "session_id={CHECKOUT_SESSION_ID}"),
+            "cancel_url": _with_query(request.cancel_url, "payment=cancelled"),
             "line_items": [
                 {
                     "quantity": 1,
                     "price_data": {
-                        "currency": order.currency.lower(),
-                        "unit_amount": to_minor(order.amount, order.currency),
-                        "product_data": {"name": f"{settings.SITE_NAME} — {order.plan.name}"},
+                        "currency": request.currency.lower(),
+                        "unit_amount": to_minor(request.amount, request.currency),
+                        "product_data": {"name": request.description},
                     },
                 }
             ],
         }
         try:
-            session = stripe_client().v1.checkout.sessions.create(
-                params, options={"idempotency_key": _checkout_key(order)}
+            session = self._client().v1.checkout.sessions.create(
+                params, options={"idempotency_key": _checkout_key(request)}
             )
         except stripe.StripeError as exc:
             logger.warning(
-                "stripe checkout for %s failed: %s", order.reference, exc.user_message or exc
+                "stripe checkout for %s failed: %s",
+                request.order_reference,
+                exc.user_message or exc,
             )
             raise UnableToTakePayment(
                 "Card payments are not available right now. Please try again in a minute or choose "
@@ -187,32 +219,32 @@ class StripeGateway(GatewayAdapter):
             ) from exc
         return CheckoutStart(redirect_url=session.url or "", gateway_reference=session.id)
 
-    def checkout_status(self, *, order) -> PaymentUpdate | None:
-        if not order.gateway_reference:
+    def checkout_status(self, ref: CheckoutRef) -> PaymentUpdate | None:
+        if not ref.gateway_reference:
             return None
         try:
-            session = stripe_client().v1.checkout.sessions.retrieve(order.gateway_reference)
+            session = self._client().v1.checkout.sessions.retrieve(ref.gateway_reference)
         except stripe.StripeError as exc:
-            logger.warning("stripe session %s: %s", order.gateway_reference, exc)
+            logger.warning("stripe session %s: %s", ref.gateway_reference, exc)
             return None
         return self._session_update(session.to_dict())
 
-    def checkout_close(self, *, order) -> PaymentUpdate | None:
-        if not order.gateway_reference:
+    def checkout_close(self, ref: CheckoutRef) -> PaymentUpdate | None:
+        if not ref.gateway_reference:
             return None
-        client = stripe_client()
+        client = self._client()
         try:
-            client.v1.checkout.sessions.expire(order.gateway_reference)
+            client.v1.checkout.sessions.expire(ref.gateway_reference)
             return None
         except stripe.InvalidRequestError:
             pass  # not open any more: completed (paid?) or already expired; look
         except stripe.StripeError as exc:
-            logger.warning("stripe session %s not expired: %s", order.gateway_reference, exc)
+            logger.warning("stripe session %s not expired: %s", ref.gateway_reference, exc)
             raise UnableToTakePayment(
                 "We could not reach the card payment service. Please try again in a minute."
             ) from exc
         try:
-            session = client.v1.checkout.sessions.retrieve(order.gateway_reference)
+            session = client.v1.checkout.sessions.retrieve(ref.gateway_reference)
         except stripe.StripeError as exc:
             raise UnableToTakePayment(
                 "We could not reach the card payment service. Please try again in a minute."
@@ -240,7 +272,7 @@ class StripeGateway(GatewayAdapter):
         signature = headers.get("Stripe-Signature") or headers.get("stripe-signature")
         if not signature:
             raise WebhookRejected("missing Stripe-Signature header")
-        if not settings.STRIPE_WEBHOOK_SECRET:
+        if not self.config.webhook_secret:
             # An HMAC with an empty key is one anybody can compute: without a secret nothing is
             # authentic.
             raise WebhookRejected("no webhook signing secret is configured (STRIPE_WEBHOOK_SECRET)")
@@ -248,7 +280,7 @@ class StripeGateway(GatewayAdapter):
             text = body.decode("utf-8")
             # Verifies every v1 signature in constant time and refuses events older than 300 s.
             stripe.WebhookSignature.verify_header(
-                text, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
+                text, signature, self.config.webhook_secret, tolerance=300
             )
         except stripe.SignatureVerificationError as exc:
             raise WebhookRejected(

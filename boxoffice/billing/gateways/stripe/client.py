@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import stripe
-from django.conf import settings
+
+if TYPE_CHECKING:
+    from boxoffice.billing.gateways.stripe.adapter import StripeConfig
 
 
-def stripe_client() -> stripe.StripeClient:
-    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+def stripe_client(config: StripeConfig) -> stripe.StripeClient:
+    base = {"api": config.api_base} if config.api_base else None
     return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY,
+        config.secret_key,
         base_addresses=base,
         # One network retry; the SDK sends an idempotency key with POSTs, so it cannot double-charge.
         max_network_retries=1,
