@@ -10,6 +10,7 @@ from dataclasses import field as dc_field
 from decimal import Decimal
 
 import stripe
+from stripe.params.checkout import SessionCreateParams
 
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
@@ -183,7 +184,7 @@ class StripeGateway(GatewayAdapter):
         return stripe_client(self.config)
 
     def start_checkout(self, request: CheckoutRequest) -> CheckoutStart:
-        params = {
+        params: SessionCreateParams = {
             "mode": "payment",
             "client_reference_id": request.order_reference,
             "metadata": {**request.metadata, "order": request.order_reference},

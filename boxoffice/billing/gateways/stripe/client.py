@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import stripe
+from stripe._base_address import BaseAddresses  # the SDK exports the type only here
 
 if TYPE_CHECKING:
     from boxoffice.billing.gateways.stripe.adapter import StripeConfig
 
 
 def stripe_client(config: StripeConfig) -> stripe.StripeClient:
-    base = {"api": config.api_base} if config.api_base else None
+    base: BaseAddresses | None = {"api": config.api_base} if config.api_base else None
     return stripe.StripeClient(
         config.secret_key,
         base_addresses=base,
