@@ -119,7 +119,7 @@ def _format_expiry(moment: datetime) -> str:
 
 def credentials_email_send(*, line: Line) -> Message:
     """The line's credentials and how to use them. A security mail: no open or click tracking."""
-    from boxoffice.provisioning.urls_for_line import line_access
+    from boxoffice.panels.services import line_access_for
 
     customer = line.customer
 
@@ -137,7 +137,7 @@ def credentials_email_send(*, line: Line) -> Message:
             "line": line,
             "plan": line.plan,
             "expires": _format_expiry(line.expires_at) if line.expires_at else "",
-            "access": line_access(line),
+            "access": line_access_for(line),
             "is_mag": line.device == "mag",
             "magic_link_url": link,
             "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
@@ -253,7 +253,7 @@ def _line_email_send(
     *, line: Line, kind: str, operation_id: int, subject: str, **extra: Any
 ) -> Message:
     """A mail about a change to a line, once per operation, with the line's login and access."""
-    from boxoffice.provisioning.urls_for_line import line_access
+    from boxoffice.panels.services import line_access_for
 
     return _email_send(
         kind=kind,
@@ -265,7 +265,7 @@ def _line_email_send(
             "name": _greeting_name(line.order),
             "line": line,
             "plan": line.plan,
-            "access": line_access(line),
+            "access": line_access_for(line),
             "is_mag": line.device == "mag",
             "portal_url": portal_url(),
             **extra,

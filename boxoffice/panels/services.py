@@ -11,12 +11,34 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.panels.adapters.base import LineAccess, LineFacts
 from boxoffice.panels.models import Incident, Panel
 
 logger = logging.getLogger(__name__)
 
 # Line states that occupy a slot on a panel.
 _OCCUPYING = ("reserved", "active", "suspended")
+
+
+def line_access(
+    *, panel: Panel, username: str, password: str, mac: str = "", device: str = ""
+) -> LineAccess:
+    """How a customer reaches a line on this panel, as the panel's kind says (URLs, ports,
+    portal addresses). No I/O: built from the panel's settings and the line's login."""
+    facts = LineFacts(username=username, password=password, mac=mac, device=device)
+    return panel.kind_class.access(panel.adapter_config(), facts)
+
+
+def line_access_for(line) -> LineAccess:
+    """`line_access` for a provisioning Line (anything with panel, username, password,
+    mac_address and device)."""
+    return line_access(
+        panel=line.panel,
+        username=line.username,
+        password=line.password,
+        mac=line.mac_address,
+        device=line.device,
+    )
 
 
 class NoPanelAvailable(Exception):

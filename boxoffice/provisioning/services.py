@@ -42,6 +42,7 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
+from boxoffice.provisioning.capabilities import operation_adapted_run
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.usernames import (
     next_suffix_name,
@@ -70,6 +71,8 @@ def line_reserve_for_order(*, order) -> Line:
     plan = order.plan
     panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
     mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
+    # The kind's plan fields, defaults filled in (XUI One: bouquets, outputs m3u8+ts).
+    plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()
     strategy = plan.username_strategy
     if order.preferred_username and strategy in ("customer", "hybrid"):
         requested = order.preferred_username
@@ -96,10 +99,9 @@ def line_reserve_for_order(*, order) -> Line:
                     username_adjusted=adjusted,
                     password=password,
                     connections=plan.connections,
-                    bouquets=list(mapping.bouquets if mapping else []),
-                    outputs=list(
-                        mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]
-                    ),
+                    plan_mapping=plan_mapping,
+                    bouquets=list(plan_mapping.get("bouquets", [])),
+                    outputs=list(plan_mapping.get("outputs", [])),
                     is_trial=plan.is_trial,
                     device=order.device,
                     mac_address=order.mac_address,
@@ -403,6 +405,10 @@ def _run(op: PanelOperation, adapter) -> PanelLine | None:
     pid = op.params.get("panel_line_id") or line.panel_line_id
     if not pid:
         raise PermanentPanelError("the line was never created on the panel", code="no_panel_line")
+    # What the kind declares it cannot do is carried out the way it can (capabilities.py).
+    adapted, result = operation_adapted_run(op, adapter, pid)
+    if adapted:
+        return result
     if op.kind == Op.Kind.EXTEND:
         return adapter.extend(pid, datetime.fromisoformat(op.params["expires_at"]))
     if op.kind == Op.Kind.CHANGE_PASSWORD:
@@ -435,6 +441,7 @@ def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
         expires_at=expires_at,
         bouquets=tuple(int(b) for b in line.bouquets),
         outputs=tuple(line.outputs),
+        mapping=dict(line.plan_mapping),
         notes=line.panel_notes,
         is_trial=line.is_trial,
         mac=line.mac_address,
