@@ -272,12 +272,27 @@ class LineAccess:
     steps. Templates may iterate `sections`/`items`, or name an item: `access.server_url`."""
 
     sections: tuple[AccessSection, ...]
-    steps: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()  # how to set up a player, one sentence each
+    hint: str = ""  # the one-sentence version, for short pages and mails
     extras: tuple[AccessItem, ...] = ()  # named items pages may pick, not listed in mails
 
     @property
     def items(self) -> tuple[AccessItem, ...]:
         return (*(item for section in self.sections for item in section.items), *self.extras)
+
+    @property
+    def details(self) -> tuple[AccessItem, ...]:
+        """The sections' items except the line's own username and password, for pages that
+        show the login already."""
+        login = {"username", "password"}
+        return tuple(
+            item for section in self.sections for item in section.items if item.key not in login
+        )
+
+    @property
+    def with_password(self) -> tuple[AccessItem, ...]:
+        """The details that carry the password (they change when it does)."""
+        return tuple(item for item in self.details if item.secret)
 
     def get(self, key: str, default: str = "") -> str:
         for item in self.items:

@@ -23,16 +23,25 @@ URL_STYLES = (
 )
 
 APP_STEPS = (
-    "IPTV Smarters: choose “Login with Xtream Codes API” and enter the username, password and "
+    'IPTV Smarters: choose "Login with Xtream Codes API" and enter the username, password and '
     "server URL above.",
-    "TiviMate: Add playlist > “Xtream Codes”, then enter the server URL, username and password.",
+    'TiviMate: Add playlist > "Xtream Codes", then enter the server URL, username and password.',
     "VLC: Media > Open Network Stream, paste the M3U playlist URL.",
 )
 MAG_STEPS = (
-    "MAG box: Settings > Servers > Portals, set “Portal 1 URL” to the portal URL above, save "
+    'MAG box: Settings > Servers > Portals, set "Portal 1 URL" to the portal URL above, save '
     "and restart the box.",
     "Formuler (MyTVOnline): Edit service > enter a name and the portal URL above as "
-    "“Portal URL”, then connect.",
+    '"Portal URL", then connect.',
+)
+
+MAG_HINT = (
+    "On your box, enter the portal URL under Settings → Servers → Portals; the box signs in "
+    "with its MAC address."
+)
+APP_HINT = (
+    "In an Xtream-codes app enter the username, password and server URL; other apps take the "
+    "M3U playlist link."
 )
 
 
@@ -88,5 +97,8 @@ def xui_line_access(config: PanelConfig, facts: LineFacts) -> LineAccess:
         *(() if is_mag else (AccessItem("mag_portal_url", "MAG portal URL", f"{base}/c/"),)),
     )
     return LineAccess(
-        sections=tuple(sections), steps=(MAG_STEPS if is_mag else ()) + APP_STEPS, extras=extras
+        sections=tuple(sections),
+        steps=(MAG_STEPS if is_mag else ()) + APP_STEPS,
+        hint=MAG_HINT if is_mag else APP_HINT,
+        extras=extras,
     )
