@@ -71,7 +71,7 @@ def line_reserve_for_order(*, order) -> Line:
     plan = order.plan
     panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
     mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
-    # The kind's plan fields, defaults filled in (XUI One: bouquets, outputs m3u8+ts).
+    # The kind's plan fields as the line keeps them, defaults filled in.
     plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()
     strategy = plan.username_strategy
     if order.preferred_username and strategy in ("customer", "hybrid"):
@@ -100,8 +100,6 @@ def line_reserve_for_order(*, order) -> Line:
                     password=password,
                     connections=plan.connections,
                     plan_mapping=plan_mapping,
-                    bouquets=list(plan_mapping.get("bouquets", [])),
-                    outputs=list(plan_mapping.get("outputs", [])),
                     is_trial=plan.is_trial,
                     device=order.device,
                     mac_address=order.mac_address,
@@ -439,8 +437,6 @@ def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
         password=line.password,
         max_connections=line.connections,
         expires_at=expires_at,
-        bouquets=tuple(int(b) for b in line.bouquets),
-        outputs=tuple(line.outputs),
         mapping=dict(line.plan_mapping),
         notes=line.panel_notes,
         is_trial=line.is_trial,

@@ -325,13 +325,14 @@ class LineSpec:
     password: str
     max_connections: int
     expires_at: datetime | None  # None = never expires
+    # XUI One's plan fields as attributes, kept for its adapter and contract tests; the
+    # operation layer passes `mapping` only, which wins over these when it has the field.
     bouquets: tuple[int, ...] = ()
     outputs: tuple[str, ...] = ("m3u8", "ts")
     notes: str = ""  # admin notes; carries our order reference so a retry can recognise the line
     is_trial: bool = False
     mac: str = ""  # MAG/Formuler devices
-    # The plan's mapping onto this panel, exactly the kind's `plan_fields` (bouquets and
-    # outputs for XUI One, which also get their own attributes above; a package for others).
+    # The plan's mapping onto this panel: exactly the kind's `plan_fields`.
     mapping: Mapping[str, Any] = field(default_factory=dict)
 
 

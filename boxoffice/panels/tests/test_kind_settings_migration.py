@@ -1,4 +1,5 @@
-"""The migration that moves XUI One's columns into the kind's settings keeps every value."""
+"""The migrations that move XUI One's columns into the kind's settings and mappings keep
+every value, forwards and back."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("panels", "0002_incident_recovered_at"), ("catalog", "0001_initial")]
-AFTER = [("panels", "0003_panel_settings_secrets"), ("catalog", "0002_planpanel_mapping")]
+BEFORE = [
+    ("panels", "0002_incident_recovered_at"),
+    ("catalog", "0001_initial"),
+    ("provisioning", "0002_worker_heartbeat"),
+]
+AFTER = [
+    ("panels", "0003_panel_settings_secrets"),
+    ("catalog", "0002_planpanel_mapping"),
+    ("provisioning", "0003_line_plan_mapping"),
+]
 
 
 def migrate(targets):
@@ -35,6 +44,16 @@ def test_it_moves_xui_columns_into_settings_and_secrets_and_back():
     )
     plan = Plan.objects.create(slug="m", name="M", duration_days=30, price="9.99")
     PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[3, 1], outputs=["ts"])
+    customer = old.get_model("customers", "Customer").objects.create(email="c@example.test")
+    old.get_model("provisioning", "Line").objects.create(
+        customer=customer,
+        plan=plan,
+        panel=panel,
+        username="u1",
+        password="p1",
+        bouquets=[3, 1],
+        outputs=["ts"],
+    )
     try:
         new = migrate(AFTER)
         moved = new.get_model("panels", "Panel").objects.get(name="Old")
@@ -50,6 +69,8 @@ def test_it_moves_xui_columns_into_settings_and_secrets_and_back():
         assert raw.startswith("fernet:") and "old-secret-key" not in raw
         mapping = new.get_model("catalog", "PlanPanel").objects.get().mapping
         assert mapping == {"bouquets": [3, 1], "outputs": ["ts"]}
+        line = new.get_model("provisioning", "Line").objects.get()
+        assert line.plan_mapping == {"bouquets": [3, 1], "outputs": ["ts"]}
 
         back = migrate(BEFORE)
         restored = back.get_model("panels", "Panel").objects.get(name="Old")
@@ -60,5 +81,7 @@ def test_it_moves_xui_columns_into_settings_and_secrets_and_back():
         )
         row = back.get_model("catalog", "PlanPanel").objects.get()
         assert (row.bouquets, row.outputs) == ([3, 1], ["ts"])
+        line = back.get_model("provisioning", "Line").objects.get()
+        assert (line.bouquets, line.outputs) == ([3, 1], ["ts"])
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
