@@ -427,3 +427,84 @@ def _plan_mappings_sync(plan: Plan, mappings: dict, panels_by_name: dict[str, Pa
         stale.delete()
         changed = True
     return changed
+
+
+# --- Export ------------------------------------------------------------------------------------
+
+PANEL_EXPORT_ORDER = (
+    "name",
+    "kind",
+    "api_url",
+    "public_url",
+    "capacity",
+    "regions",
+    "enabled",
+    "verify_tls",
+    "timeout_seconds",
+    "max_concurrency",
+    "priority",
+)
+PLAN_EXPORT_ORDER = (
+    "slug",
+    "name",
+    "description",
+    "duration_days",
+    "connections",
+    "price",
+    "currency",
+    "trial",
+    "username_strategy",
+    "allow_mag",
+    "active",
+    "sort_order",
+)
+
+
+def secret_env_name(panel_name: str, field_name: str) -> str:
+    """The environment variable an exported file names for a panel's secret field."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", panel_name).strip("_").upper() or "PANEL"
+    return f"{stem}_{field_name.upper()}"
+
+
+def config_export() -> str:
+    """Every panel and plan as a file `config_apply` accepts: applying it changes nothing.
+    Secret fields are written as `<field>_env` naming an environment variable
+    (`secret_env_name`), never their value."""
+    out: list[str] = []
+    for panel in Panel.objects.order_by("name"):
+        out.append("[[panel]]")
+        for key in PANEL_EXPORT_ORDER:
+            out.append(f"{key} = {_toml_value(getattr(panel, key))}")
+        cls = panel.kind_class
+        for f in cls.config_fields if cls else ():
+            if f.secret:
+                env = secret_env_name(panel.name, f.name)
+                out.append(f"{f.name}_env = {_toml_value(env)}")
+            elif f.name in panel.settings:
+                out.append(f"{f.name} = {_toml_value(panel.settings[f.name])}")
+        out.append("")
+    for plan in Plan.objects.order_by("sort_order", "slug"):
+        out.append("[[plan]]")
+        for key in PLAN_EXPORT_ORDER:
+            value = plan.is_trial if key == "trial" else getattr(plan, key)
+            out.append(f"{key} = {_toml_value(str(value) if key == 'price' else value)}")
+        for mapping in plan.panel_mappings.select_related("panel").order_by("panel__name"):
+            out.append("")
+            out.append(f"[plan.panels.{_toml_value(mapping.panel.name)}]")
+            for key, value in mapping.mapping.items():
+                out.append(f"{key} = {_toml_value(value)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

@@ -245,3 +245,29 @@ def test_it_saves_nothing_on_a_dry_run(db, demo_key):
     assert "created   plan monthly" in out
     assert "dry run: nothing was saved" in out
     assert catalogue_dump() == [[], [], []]
+
+
+def test_an_export_applies_back_with_nothing_to_change(db, demo_key, tmp_path):
+    apply(DEMO)
+    before = catalogue_dump()
+
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    text = exported.getvalue()
+
+    assert DEMO_KEY not in text  # secrets leave as the name of a variable only
+    assert 'api_key_env = "DEMO_PANEL_API_KEY"' in text
+    assert 'access_code = "adminapi1"' in text
+    assert "bouquets = [1, 2, 3, 4, 5]" in text
+    out = apply(write(tmp_path, text))
+    assert "nothing to change" in out
+    assert catalogue_dump() == before
+
+
+def test_it_refuses_another_kinds_key_naming_the_allowed_ones(db, tmp_path):
+    text = VALID_PANEL + 'username = "reseller"\n'
+    with pytest.raises(CommandError) as caught:
+        apply(write(tmp_path, text))
+    message = str(caught.value)
+    assert "unknown key 'username'" in message
+    assert "access_code" in message and "api_key_env" in message and "m3u_style" in message
