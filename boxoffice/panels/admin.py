@@ -44,6 +44,11 @@ class PanelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].help_text = (
+                "Choose the kind first: its own settings below follow it once the page is "
+                "saved (or opened as …/add/?kind=<kind>)."
+            )
         if self.kind_class is None or not self.instance.pk:
             return
         if self.instance.kind != self.kind_class.kind:
