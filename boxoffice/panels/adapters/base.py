@@ -14,9 +14,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-# Stream outputs a line may use. XUI maps them to access_output ids 1/2/3.
-OUTPUTS = ("m3u8", "ts", "rtmp")
-
 OPERATIONS = frozenset(
     {
         "create_line",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import replace
 from datetime import datetime
 
 from boxoffice.panels.adapters.base import (
@@ -182,7 +181,7 @@ class FakeKindAdapter(PanelAdapter):
 
 
 def _line(row: dict) -> PanelLine:
-    line = PanelLine(
+    return PanelLine(
         panel_line_id=row["id"],
         username=row["username"],
         password=row["password"],
@@ -192,4 +191,3 @@ def _line(row: dict) -> PanelLine:
         notes=row["notes"],
         is_trial=row["is_trial"],
     )
-    return replace(line)
