@@ -45,6 +45,7 @@ lint: install
 	$(BIN)/ruff check boxoffice
 	$(BIN)/ruff format --check boxoffice
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format boxoffice

@@ -36,8 +36,8 @@ def panel(db, xui_emulator):
         name="Test panel",
         kind="xui_one",
         api_url=xui_emulator.base_url,
-        access_code="adminapi1",
-        api_key="test-api-key",
+        settings={"access_code": "adminapi1"},
+        secrets={"api_key": "test-api-key"},
         public_url=xui_emulator.base_url,
         timeout_seconds=1.0,
     )
@@ -57,7 +57,9 @@ def plan(panel):
         price=Decimal("9.99"),
         currency="EUR",
     )
-    PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1, 2], outputs=["m3u8", "ts"])
+    PlanPanel.objects.create(
+        plan=plan, panel=panel, mapping={"bouquets": [1, 2], "outputs": ["m3u8", "ts"]}
+    )
     return plan
 
 

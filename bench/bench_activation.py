@@ -69,15 +69,17 @@ def main() -> None:
         name="Bench panel",
         kind="xui_one",
         api_url=panel_emu.base_url,
-        access_code="adminapi1",
-        api_key="bench-key",
+        settings={"access_code": "adminapi1"},
+        secrets={"api_key": "bench-key"},
         public_url=panel_emu.base_url,
         timeout_seconds=5,
     )
     plan = Plan.objects.create(
         slug="m", name="Monthly", duration_days=30, connections=1, price=Decimal("9.99")
     )
-    PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1, 2], outputs=["m3u8", "ts"])
+    PlanPanel.objects.create(
+        plan=plan, panel=panel, mapping={"bouquets": [1, 2], "outputs": ["m3u8", "ts"]}
+    )
 
     # The unavoidable I/O, measured on this machine.
     panel_emu.set_faults(mode="ok", latency_ms=args.panel_latency_ms)

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_gateway, order_payment_instructions
+from boxoffice.panels.adapters.base import LineAccess
+from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line, PanelOperation
-from boxoffice.provisioning.urls_for_line import LineAccess, line_access
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def order_progress(order: Order) -> OrderProgress:
                 "Your line is ready",
                 "We have also e-mailed these details to you.",
                 line=line,
-                access=line_access(line),
+                access=line_access_for(line),
                 finished=True,
             )
         hours = settings.ORDER_STATUS_CREDENTIALS_HOURS

@@ -2,8 +2,11 @@
 
 Applying is all-or-nothing and idempotent: the file is validated completely first (unknown keys
 and bad values are reported with their line), then every change is made in one transaction;
-applying the same file twice changes nothing. Secrets stay out of the file: `api_key_env` names
-an environment variable that holds the key.
+applying the same file twice changes nothing. Secrets stay out of the file: for a kind's secret
+field (XUI One's `api_key`), `<field>_env` names an environment variable that holds it.
+
+A panel's keys are the columns every kind has plus the fields its kind declares
+(`config_fields`); a plan's `[plan.panels."Name"]` keys are the panel kind's `plan_fields`.
 """
 
 from __future__ import annotations
@@ -18,20 +21,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from boxoffice.catalog.models import Plan, PlanPanel
-from boxoffice.panels.adapters.base import OUTPUTS
+from boxoffice.panels.adapters.base import FieldError, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Panel
 
-PANEL_KEYS = {
+# The columns every kind has; each kind adds its declared fields (see panel_keys).
+COMMON_PANEL_KEYS = {
     "name",
     "kind",
     "api_url",
-    "access_code",
-    "api_key",
-    "api_key_env",
     "public_url",
-    "m3u_style",
-    "epg_style",
     "capacity",
     "regions",
     "enabled",
@@ -55,7 +54,6 @@ PLAN_KEYS = {
     "sort_order",
     "panels",
 }
-MAPPING_KEYS = {"bouquets", "outputs"}
 TOP_KEYS = {"panel", "plan"}
 
 
@@ -142,169 +140,267 @@ def config_parse(text: str) -> tuple[dict, _Locator]:
     return data, _Locator(text)
 
 
+def panel_keys(cls: type[PanelAdapter] | None) -> set[str]:
+    """The keys a [[panel]] of this kind may have (any kind's, if the kind is unknown)."""
+    kinds = [cls] if cls is not None else list(ADAPTERS.values())
+    keys = set(COMMON_PANEL_KEYS)
+    for kind in kinds:
+        for f in kind.config_fields:
+            keys.add(f.name)
+            if f.secret:
+                keys.add(f"{f.name}_env")
+    return keys
+
+
 def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
     data, loc = config_parse(text)
     problems: list[str] = []
-    _check_keys((), data, TOP_KEYS, loc, problems)
-    panels_in = data.get("panel", [])
-    plans_in = data.get("plan", [])
-    if not isinstance(panels_in, list) or not isinstance(plans_in, list):
-        raise ConfigError(["use [[panel]] and [[plan]] tables"])
-
+    panels_in, plans_in = _top_level(data, loc, problems)
     result = ApplyResult()
     with transaction.atomic():
         panels_by_name: dict[str, Panel] = {p.name: p for p in Panel.objects.all()}
-        staged_panels: list[tuple[Panel, bool, bool]] = []
-        names_seen: set[str] = set()
-        for i, item in enumerate(panels_in):
-            where = ("panel", i)
-            if not isinstance(item, dict):
-                problems.append(f"{loc.at(*where)}: each panel must be a [[panel]] table")
-                continue
-            _check_keys(where, item, PANEL_KEYS, loc, problems)
-            name = item.get("name")
-            if not name or not isinstance(name, str):
-                problems.append(f"{loc.at(*where)}: a panel needs a name")
-                continue
-            if name in names_seen:
-                problems.append(f"{loc.at(*where, 'name')}: panel {name!r} is defined twice")
-                continue
-            names_seen.add(name)
-            kind = item.get("kind", "")
-            exclude = ["health"]
-            if not isinstance(kind, str) or kind not in ADAPTERS:
-                exclude.append("kind")  # reported here once, not again as "not a valid choice"
-                problems.append(
-                    f"{loc.at(*where, 'kind')}: kind {kind!r} is unknown (known: {', '.join(ADAPTERS)})"
-                )
-            api_key = item.get("api_key")
-            if "api_key_env" in item:
-                env_name = item["api_key_env"]
-                api_key = os.environ.get(env_name) if isinstance(env_name, str) else None
-                if api_key is None:
-                    problems.append(
-                        f"{loc.at(*where, 'api_key_env')}: environment variable {env_name} is not set"
-                    )
-            panel = panels_by_name.get(name) or Panel(name=name)
-            is_new = panel.pk is None
-            before = _panel_snapshot(panel)
-            for key, value in item.items():
-                if key in {"api_key_env", "api_key"}:
-                    continue
-                if key in PANEL_KEYS:
-                    setattr(panel, key, value)
-            if api_key is not None:
-                panel.api_key = api_key
-            if not isinstance(panel.regions, list):
-                problems.append(
-                    f'{loc.at(*where, "regions")}: regions must be a list like ["DE", "AT"]'
-                )
-            _model_problems(panel, where, loc, problems, exclude=exclude)
-            panels_by_name[name] = panel
-            staged_panels.append((panel, is_new, before != _panel_snapshot(panel)))
-
-        staged_plans = []
-        slugs_seen: set[str] = set()
-        for i, item in enumerate(plans_in):
-            where = ("plan", i)
-            if not isinstance(item, dict):
-                problems.append(f"{loc.at(*where)}: each plan must be a [[plan]] table")
-                continue
-            _check_keys(where, item, PLAN_KEYS, loc, problems)
-            slug = item.get("slug")
-            if not slug or not isinstance(slug, str):
-                problems.append(f"{loc.at(*where)}: a plan needs a slug")
-                continue
-            if slug in slugs_seen:
-                problems.append(f"{loc.at(*where, 'slug')}: plan {slug!r} is defined twice")
-                continue
-            slugs_seen.add(slug)
-            plan = Plan.objects.filter(slug=slug).first() or Plan(slug=slug)
-            is_new = plan.pk is None
-            before = _plan_snapshot(plan)
-            bad_price = False
-            for key, value in item.items():
-                if key == "panels":
-                    continue
-                if key == "trial":
-                    plan.is_trial = value
-                elif key == "price":
-                    try:
-                        plan.price = Decimal(str(value))
-                    except InvalidOperation:
-                        bad_price = True
-                        problems.append(
-                            f"{loc.at(*where, 'price')}: price {value!r} is not a number"
-                        )
-                elif key in PLAN_KEYS:
-                    setattr(plan, key, value)
-            # A price that is not a number is reported once, not again as "cannot be null".
-            _model_problems(plan, where, loc, problems, exclude=["price"] if bad_price else ())
-            mappings = {}
-            panels_map = item.get("panels", {})
-            if not isinstance(panels_map, dict):
-                problems.append(
-                    f'{loc.at(*where, "panels")}: panels must be a table like [plan.panels."Name"]'
-                )
-                panels_map = {}
-            for panel_name, mapping in panels_map.items():
-                mwhere = ("plan", i, "panels", panel_name)
-                if panel_name not in panels_by_name:
-                    problems.append(
-                        f"{loc.at(*mwhere)}: plan {slug!r} names panel {panel_name!r}, which is not defined"
-                    )
-                    continue
-                if not isinstance(mapping, dict):
-                    problems.append(
-                        f"{loc.at(*mwhere)}: the mapping for panel {panel_name!r} must be a table "
-                        "with bouquets and outputs"
-                    )
-                    continue
-                _check_keys(mwhere, mapping, MAPPING_KEYS, loc, problems)
-                bouquets = mapping.get("bouquets", [])
-                outputs = mapping.get("outputs", ["m3u8", "ts"])
-                # bool is an int subclass in Python; `true` is not a bouquet id.
-                if not isinstance(bouquets, list) or not all(
-                    isinstance(b, int) and not isinstance(b, bool) for b in bouquets
-                ):
-                    problems.append(
-                        f"{loc.at(*mwhere, 'bouquets')}: bouquets must be a list of bouquet ids (whole numbers)"
-                    )
-                if not isinstance(outputs, list) or any(o not in OUTPUTS for o in outputs):
-                    problems.append(
-                        f"{loc.at(*mwhere, 'outputs')}: outputs must be a list of {', '.join(OUTPUTS)}"
-                    )
-                mappings[panel_name] = (bouquets, outputs)
-            staged_plans.append((plan, is_new, before != _plan_snapshot(plan), mappings))
-
+        staged_panels = _panels_stage(panels_in, panels_by_name, loc, problems)
+        staged_plans = _plans_stage(plans_in, panels_by_name, loc, problems)
         if problems:
             raise ConfigError(problems)
-
-        for panel, is_new, changed in staged_panels:
-            label = f"panel {panel.name}"
-            if is_new or changed:
-                panel.save()
-                (result.created if is_new else result.updated).append(label)
-            else:
-                result.unchanged.append(label)
-        for plan, is_new, changed, mappings in staged_plans:
-            label = f"plan {plan.slug}"
-            if is_new or changed:
-                plan.save()
-            mapping_changed = _plan_mappings_sync(plan, mappings, panels_by_name)
-            if is_new:
-                result.created.append(label)
-            elif changed or mapping_changed:
-                result.updated.append(label)
-            else:
-                result.unchanged.append(label)
+        _panels_save(staged_panels, result)
+        _plans_save(staged_plans, panels_by_name, result)
         if dry_run:
             transaction.set_rollback(True)
     return result
 
 
+def _top_level(data: dict, loc: _Locator, problems: list[str]) -> tuple[list, list]:
+    _check_keys((), data, TOP_KEYS, loc, problems)
+    panels_in = data.get("panel", [])
+    plans_in = data.get("plan", [])
+    if not isinstance(panels_in, list) or not isinstance(plans_in, list):
+        raise ConfigError(["use [[panel]] and [[plan]] tables"])
+    return panels_in, plans_in
+
+
+# --- Panels ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _StagedPanel:
+    panel: Panel
+    is_new: bool
+    changed: bool
+
+
+def _panels_stage(
+    panels_in: list, panels_by_name: dict[str, Panel], loc: _Locator, problems: list[str]
+) -> list[_StagedPanel]:
+    staged: list[_StagedPanel] = []
+    names_seen: set[str] = set()
+    for i, item in enumerate(panels_in):
+        where = ("panel", i)
+        if not isinstance(item, dict):
+            problems.append(f"{loc.at(*where)}: each panel must be a [[panel]] table")
+            continue
+        name = _panel_name(item, where, names_seen, loc, problems)
+        if name is None:
+            continue
+        panel = panels_by_name.get(name) or Panel(name=name)
+        one = _panel_stage(panel, item, where, loc, problems)
+        panels_by_name[name] = panel
+        staged.append(one)
+    return staged
+
+
+def _panel_name(
+    item: dict, where: tuple, names_seen: set[str], loc: _Locator, problems: list[str]
+) -> str | None:
+    kind_cls = ADAPTERS.get(item.get("kind")) if isinstance(item.get("kind"), str) else None
+    _check_keys(where, item, panel_keys(kind_cls), loc, problems)
+    name = item.get("name")
+    if not name or not isinstance(name, str):
+        problems.append(f"{loc.at(*where)}: a panel needs a name")
+        return None
+    if name in names_seen:
+        problems.append(f"{loc.at(*where, 'name')}: panel {name!r} is defined twice")
+        return None
+    names_seen.add(name)
+    return name
+
+
+def _panel_stage(
+    panel: Panel, item: dict, where: tuple, loc: _Locator, problems: list[str]
+) -> _StagedPanel:
+    is_new = panel.pk is None
+    before = _panel_snapshot(panel)
+    kind = item.get("kind", "")
+    exclude = ["health"]
+    cls = ADAPTERS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        exclude.append("kind")  # reported here once, not again as "not a valid choice"
+        problems.append(
+            f"{loc.at(*where, 'kind')}: kind {kind!r} is unknown (known: {', '.join(ADAPTERS)})"
+        )
+    for key, value in item.items():
+        if key in COMMON_PANEL_KEYS:
+            setattr(panel, key, value)
+    if cls is not None:
+        _panel_settings_stage(panel, cls, item, where, loc, problems)
+    if not isinstance(panel.regions, list):
+        problems.append(f'{loc.at(*where, "regions")}: regions must be a list like ["DE", "AT"]')
+    _model_problems(panel, where, loc, problems, exclude=exclude)
+    return _StagedPanel(panel, is_new, before != _panel_snapshot(panel))
+
+
+def _panel_settings_stage(
+    panel: Panel, cls: type[PanelAdapter], item: dict, where: tuple, loc, problems: list[str]
+) -> None:
+    """The kind's declared fields from the file (secrets possibly from the environment); the
+    ones the file leaves out keep their stored values. The model's clean validates them."""
+    declared = {f.name for f in cls.config_fields}  # a changed kind drops the old kind's
+    panel.settings = {k: v for k, v in panel.settings.items() if k in declared}
+    panel.secrets = {k: v for k, v in panel.secrets.items() if k in declared}
+    for f in cls.config_fields:
+        value = item.get(f.name)
+        env_key = f"{f.name}_env"
+        if f.secret and env_key in item:
+            env_name = item[env_key]
+            value = os.environ.get(env_name) if isinstance(env_name, str) else None
+            if value is None:
+                problems.append(
+                    f"{loc.at(*where, env_key)}: environment variable {env_name} is not set"
+                )
+                continue
+        if value is not None:
+            panel.setting_set(f.name, value)
+
+
+def _panels_save(staged: list[_StagedPanel], result: ApplyResult) -> None:
+    for one in staged:
+        label = f"panel {one.panel.name}"
+        if one.is_new or one.changed:
+            one.panel.save()
+            (result.created if one.is_new else result.updated).append(label)
+        else:
+            result.unchanged.append(label)
+
+
+# --- Plans -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _StagedPlan:
+    plan: Plan
+    is_new: bool
+    changed: bool
+    mappings: dict[str, dict]
+
+
+def _plans_stage(
+    plans_in: list, panels_by_name: dict[str, Panel], loc: _Locator, problems: list[str]
+) -> list[_StagedPlan]:
+    staged: list[_StagedPlan] = []
+    slugs_seen: set[str] = set()
+    for i, item in enumerate(plans_in):
+        where = ("plan", i)
+        if not isinstance(item, dict):
+            problems.append(f"{loc.at(*where)}: each plan must be a [[plan]] table")
+            continue
+        _check_keys(where, item, PLAN_KEYS, loc, problems)
+        slug = item.get("slug")
+        if not slug or not isinstance(slug, str):
+            problems.append(f"{loc.at(*where)}: a plan needs a slug")
+            continue
+        if slug in slugs_seen:
+            problems.append(f"{loc.at(*where, 'slug')}: plan {slug!r} is defined twice")
+            continue
+        slugs_seen.add(slug)
+        staged.append(_plan_stage(i, slug, item, panels_by_name, loc, problems))
+    return staged
+
+
+def _plan_stage(
+    i: int, slug: str, item: dict, panels_by_name: dict[str, Panel], loc, problems: list[str]
+) -> _StagedPlan:
+    where = ("plan", i)
+    plan = Plan.objects.filter(slug=slug).first() or Plan(slug=slug)
+    is_new = plan.pk is None
+    before = _plan_snapshot(plan)
+    bad_price = False
+    for key, value in item.items():
+        if key == "panels":
+            continue
+        if key == "trial":
+            plan.is_trial = value
+        elif key == "price":
+            try:
+                plan.price = Decimal(str(value))
+            except InvalidOperation:
+                bad_price = True
+                problems.append(f"{loc.at(*where, 'price')}: price {value!r} is not a number")
+        elif key in PLAN_KEYS:
+            setattr(plan, key, value)
+    # A price that is not a number is reported once, not again as "cannot be null".
+    _model_problems(plan, where, loc, problems, exclude=["price"] if bad_price else ())
+    mappings = _plan_mappings_stage(i, slug, item, panels_by_name, loc, problems)
+    return _StagedPlan(plan, is_new, before != _plan_snapshot(plan), mappings)
+
+
+def _plan_mappings_stage(
+    i: int, slug: str, item: dict, panels_by_name: dict[str, Panel], loc, problems: list[str]
+) -> dict[str, dict]:
+    where = ("plan", i)
+    mappings: dict[str, dict] = {}
+    panels_map = item.get("panels", {})
+    if not isinstance(panels_map, dict):
+        problems.append(
+            f'{loc.at(*where, "panels")}: panels must be a table like [plan.panels."Name"]'
+        )
+        return mappings
+    for panel_name, mapping in panels_map.items():
+        mwhere = ("plan", i, "panels", panel_name)
+        if panel_name not in panels_by_name:
+            problems.append(
+                f"{loc.at(*mwhere)}: plan {slug!r} names panel {panel_name!r}, which is not defined"
+            )
+            continue
+        cls = panels_by_name[panel_name].kind_class
+        if cls is None:
+            continue  # the panel's kind is unknown: reported with the panel
+        names = [f.name for f in cls.plan_fields]
+        if not isinstance(mapping, dict):
+            problems.append(
+                f"{loc.at(*mwhere)}: the mapping for panel {panel_name!r} must be a table "
+                f"with {' and '.join(names)}"
+            )
+            continue
+        _check_keys(mwhere, mapping, set(names), loc, problems)
+        cleaned = {}
+        for f in cls.plan_fields:
+            try:
+                cleaned[f.name] = f.clean(mapping.get(f.name))
+            except FieldError as exc:
+                problems.append(f"{loc.at(*mwhere, f.name)}: {exc.message}")
+        mappings[panel_name] = cleaned
+    return mappings
+
+
+def _plans_save(
+    staged: list[_StagedPlan], panels_by_name: dict[str, Panel], result: ApplyResult
+) -> None:
+    for one in staged:
+        label = f"plan {one.plan.slug}"
+        if one.is_new or one.changed:
+            one.plan.save()
+        mapping_changed = _plan_mappings_sync(one.plan, one.mappings, panels_by_name)
+        if one.is_new:
+            result.created.append(label)
+        elif one.changed or mapping_changed:
+            result.updated.append(label)
+        else:
+            result.unchanged.append(label)
+
+
 def _panel_snapshot(panel: Panel) -> tuple:
-    return tuple(getattr(panel, k, None) for k in sorted(PANEL_KEYS - {"api_key_env"}))
+    common = tuple(getattr(panel, k, None) for k in sorted(COMMON_PANEL_KEYS))
+    return (*common, dict(panel.settings), dict(panel.secrets))
 
 
 def _plan_snapshot(plan: Plan) -> tuple:
@@ -315,19 +411,100 @@ def _plan_snapshot(plan: Plan) -> tuple:
 def _plan_mappings_sync(plan: Plan, mappings: dict, panels_by_name: dict[str, Panel]) -> bool:
     changed = False
     wanted = set()
-    for panel_name, (bouquets, outputs) in mappings.items():
+    for panel_name, values in mappings.items():
         panel = panels_by_name[panel_name]
         wanted.add(panel.pk)
         mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
         if mapping is None:
-            PlanPanel.objects.create(plan=plan, panel=panel, bouquets=bouquets, outputs=outputs)
+            PlanPanel.objects.create(plan=plan, panel=panel, mapping=values)
             changed = True
-        elif mapping.bouquets != bouquets or mapping.outputs != outputs:
-            mapping.bouquets, mapping.outputs = bouquets, outputs
-            mapping.save(update_fields=["bouquets", "outputs"])
+        elif mapping.mapping != values:
+            mapping.mapping = values
+            mapping.save(update_fields=["mapping"])
             changed = True
     stale = PlanPanel.objects.filter(plan=plan).exclude(panel_id__in=wanted)
     if mappings and stale.exists():
         stale.delete()
         changed = True
     return changed
+
+
+# --- Export ------------------------------------------------------------------------------------
+
+PANEL_EXPORT_ORDER = (
+    "name",
+    "kind",
+    "api_url",
+    "public_url",
+    "capacity",
+    "regions",
+    "enabled",
+    "verify_tls",
+    "timeout_seconds",
+    "max_concurrency",
+    "priority",
+)
+PLAN_EXPORT_ORDER = (
+    "slug",
+    "name",
+    "description",
+    "duration_days",
+    "connections",
+    "price",
+    "currency",
+    "trial",
+    "username_strategy",
+    "allow_mag",
+    "active",
+    "sort_order",
+)
+
+
+def secret_env_name(panel_name: str, field_name: str) -> str:
+    """The environment variable an exported file names for a panel's secret field."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", panel_name).strip("_").upper() or "PANEL"
+    return f"{stem}_{field_name.upper()}"
+
+
+def config_export() -> str:
+    """Every panel and plan as a file `config_apply` accepts: applying it changes nothing.
+    Secret fields are written as `<field>_env` naming an environment variable
+    (`secret_env_name`), never their value."""
+    out: list[str] = []
+    for panel in Panel.objects.order_by("name"):
+        out.append("[[panel]]")
+        for key in PANEL_EXPORT_ORDER:
+            out.append(f"{key} = {_toml_value(getattr(panel, key))}")
+        cls = panel.kind_class
+        for f in cls.config_fields if cls else ():
+            if f.secret:
+                env = secret_env_name(panel.name, f.name)
+                out.append(f"{f.name}_env = {_toml_value(env)}")
+            elif f.name in panel.settings:
+                out.append(f"{f.name} = {_toml_value(panel.settings[f.name])}")
+        out.append("")
+    for plan in Plan.objects.order_by("sort_order", "slug"):
+        out.append("[[plan]]")
+        for key in PLAN_EXPORT_ORDER:
+            value = plan.is_trial if key == "trial" else getattr(plan, key)
+            out.append(f"{key} = {_toml_value(str(value) if key == 'price' else value)}")
+        for mapping in plan.panel_mappings.select_related("panel").order_by("panel__name"):
+            out.append("")
+            out.append(f"[plan.panels.{_toml_value(mapping.panel.name)}]")
+            for key, value in mapping.mapping.items():
+                out.append(f"{key} = {_toml_value(value)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")

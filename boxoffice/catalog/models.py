@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+
+from boxoffice.panels.adapters.base import FieldError
 
 
 class Plan(models.Model):
@@ -41,17 +44,37 @@ class Plan(models.Model):
 
 
 class PlanPanel(models.Model):
-    """How a plan maps onto one panel: its bouquets and stream outputs there."""
+    """How a plan maps onto one panel: exactly the panel kind's `plan_fields` (bouquets and
+    stream outputs on XUI One, a package on others), validated by `clean`."""
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="panel_mappings")
     panel = models.ForeignKey(
         "panels.Panel", on_delete=models.CASCADE, related_name="plan_mappings"
     )
-    bouquets = models.JSONField(default=list, blank=True, help_text="Bouquet ids on this panel")
-    outputs = models.JSONField(default=list, blank=True, help_text='e.g. ["m3u8", "ts"]')
+    mapping = models.JSONField(
+        default=dict, blank=True, help_text='The kind\'s plan fields, e.g. {"bouquets": [1, 2]}'
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["plan", "panel"], name="unique_plan_panel")]
 
     def __str__(self) -> str:
         return f"{self.plan} on {self.panel}"
+
+    def clean(self) -> None:
+        super().clean()
+        cls = self.panel.kind_class if self.panel_id else None
+        if cls is None:
+            return
+        try:
+            self.mapping = cls.mapping_clean(self.mapping or {})
+        except FieldError as exc:
+            raise ValidationError({"mapping": exc.message}) from None
+
+    def for_line(self) -> dict:
+        """The mapping a new line gets: every plan field, defaults filled in."""
+        cls = self.panel.kind_class
+        if cls is None:
+            return dict(self.mapping)
+        # An empty value is the field's default (XUI One: no outputs = m3u8 and ts).
+        return {f.name: f.clean(self.mapping.get(f.name) or None) for f in cls.plan_fields}

@@ -5,6 +5,8 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.lib.http import http_deadline
+from boxoffice.panels.adapters.base import ConfigField, PanelAdapter
+from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import (
     incident_operations_url,
@@ -12,35 +14,89 @@ from boxoffice.panels.services import (
     panel_probe,
 )
 
-# The editable fields, grouped as the change page shows them; the form takes the same list.
+# The editable columns every kind has, grouped as the change page shows them; the kind's own
+# settings (its declared `config_fields`) come after the Admin API group.
 PANEL_EDITABLE_GROUPS = [
     (None, ["name", "kind", "enabled", "priority"]),
-    (
-        "Admin API",
-        ["api_url", "access_code", "api_key", "verify_tls", "timeout_seconds", "max_concurrency"],
-    ),
-    ("Customers", ["public_url", "m3u_style", "epg_style"]),
+    ("Admin API", ["api_url", "verify_tls", "timeout_seconds", "max_concurrency"]),
+    ("Customers", ["public_url"]),
     ("Routing", ["capacity", "regions"]),
 ]
 
 
+def _form_field(spec: ConfigField) -> forms.Field:
+    common = {"label": spec.label, "help_text": spec.help, "required": False}
+    if spec.secret:
+        # Write-only in the back office: shown never, replaced only when a new one is typed.
+        return forms.CharField(widget=forms.PasswordInput(render_value=False), **common)
+    if spec.kind == "bool":
+        return forms.BooleanField(initial=spec.initial(), **common)
+    if spec.kind == "int":
+        return forms.IntegerField(initial=spec.initial(), **common)
+    if spec.kind == "url":
+        return forms.URLField(initial=spec.initial(), assume_scheme="https", **common)
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=spec.choices, initial=spec.initial(), **common)
+    return forms.CharField(initial=spec.initial(), **common)
+
+
 class PanelForm(forms.ModelForm):
-    # The key is write-only in the back office: shown never, replaced only when a new one is typed.
-    api_key = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted. Leave empty to keep the current key.",
-    )
+    """The common columns, plus the fields the panel's kind declares (`kind_class`)."""
+
+    kind_class: type[PanelAdapter] | None = None
 
     class Meta:
         model = Panel
         fields = [f for _, group in PANEL_EDITABLE_GROUPS for f in group]
 
-    def clean_api_key(self):
-        value = self.cleaned_data.get("api_key")
-        if not value and self.instance.pk:
-            return Panel.objects.get(pk=self.instance.pk).api_key
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].help_text = (
+                "Choose the kind first: its own settings below follow it once the page is "
+                "saved (or opened as …/add/?kind=<kind>)."
+            )
+        if self.kind_class is None or not self.instance.pk:
+            return
+        if self.instance.kind != self.kind_class.kind:
+            return  # the kind is being changed: the new kind's fields start empty
+        for spec in self.kind_class.config_fields:
+            if not spec.secret:
+                value = self.instance.settings.get(spec.name)
+                if value is not None:
+                    self.initial[spec.name] = value
+
+    def _post_clean(self):
+        # The kind's fields go into settings/secrets before the model validates them.
+        cls = self.kind_class
+        if cls is not None and self.cleaned_data.get("kind") == cls.kind:
+            old = Panel.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+            same_kind = old is not None and old.kind == cls.kind
+            settings, secrets = {}, {}
+            for spec in cls.config_fields:
+                value = self.cleaned_data.get(spec.name)
+                if spec.secret:
+                    if not value and same_kind:
+                        value = old.secrets.get(spec.name)  # leave blank to keep
+                    if value:
+                        secrets[spec.name] = value
+                elif value not in (None, ""):
+                    settings[spec.name] = value
+            self.instance.settings, self.instance.secrets = settings, secrets
+        super()._post_clean()
+
+
+def panel_form_for(kind: str | None) -> type[PanelForm]:
+    cls = ADAPTERS.get(kind or "") or next(iter(ADAPTERS.values()))
+    clash = {f.name for f in cls.config_fields} & set(PanelForm.Meta.fields)
+    if clash:
+        raise ValueError(f"{cls.label} declares fields that are common columns: {clash}")
+    attrs = {"kind_class": cls, **{f.name: _form_field(f) for f in cls.config_fields}}
+    return type(f"{cls.__name__}PanelForm", (PanelForm,), attrs)
+
+
+def _request_kind(request, obj) -> str | None:
+    return request.POST.get("kind") or request.GET.get("kind") or (obj.kind if obj else None)
 
 
 class IncidentInline(TabularInline):
@@ -85,10 +141,18 @@ class PanelAdmin(ModelAdmin):
     ]
     actions = ["probe_now"]
     inlines = [IncidentInline]
-    fieldsets = [
-        *((title, {"fields": group}) for title, group in PANEL_EDITABLE_GROUPS),
-        ("Health", {"fields": readonly_fields}),
-    ]
+
+    def get_fieldsets(self, request, obj=None):
+        form = panel_form_for(_request_kind(request, obj))
+        kind_fields = [f.name for f in form.kind_class.config_fields]
+        groups = [(title, {"fields": group}) for title, group in PANEL_EDITABLE_GROUPS]
+        if kind_fields:
+            groups.insert(2, (f"{form.kind_class.label} settings", {"fields": kind_fields}))
+        return [*groups, ("Health", {"fields": self.readonly_fields})]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = panel_form_for(_request_kind(request, obj))
+        return super().get_form(request, obj, change=change, **kwargs)
 
     @admin.display(description="Lines")
     def line_count(self, obj):

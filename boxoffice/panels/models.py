@@ -1,20 +1,26 @@
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from boxoffice.lib.crypto import EncryptedTextField
-from boxoffice.panels.adapters.base import PanelConfig
-from boxoffice.panels.adapters.registry import KIND_CHOICES, adapter_for
+from boxoffice.lib.crypto import EncryptedJSONField
+from boxoffice.panels.adapters.base import FieldError, PanelAdapter, PanelConfig
+from boxoffice.panels.adapters.registry import (
+    ADAPTERS,
+    adapter_class,
+    adapter_for,
+    kind_choices,
+)
 
 
 class Panel(models.Model):
-    """One IPTV panel Boxoffice creates lines on."""
+    """One IPTV panel Boxoffice creates lines on.
 
-    class M3uStyle(models.TextChoices):
-        GET_PHP = "get_php", "get.php?username=…&password=…"
-        PLAYLIST = "playlist", "/playlist/USER/PASS/m3u_plus"
+    The columns are what every kind has; a kind's own settings (its `config_fields`) live in
+    `settings` (plain JSON) and `secrets` (one encrypted JSON object), validated by `clean`.
+    """
 
     class Health(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
@@ -22,19 +28,15 @@ class Panel(models.Model):
         DOWN = "down", "Down"
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=30, choices=KIND_CHOICES)
+    kind = models.CharField(max_length=30, choices=kind_choices)
     api_url = models.URLField(help_text="Admin API origin, e.g. https://panel.example.com:25500")
-    access_code = models.CharField(
-        max_length=100, blank=True, help_text="XUI One Admin API access code"
-    )
-    api_key = EncryptedTextField(blank=True)
+    settings = models.JSONField(default=dict, blank=True, help_text="The kind's own settings")
+    secrets = EncryptedJSONField(help_text="The kind's secret settings, encrypted")
     verify_tls = models.BooleanField(default=True)
     timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     public_url = models.URLField(
         help_text="Streaming URL customers use (scheme://host:port), e.g. http://tv.example.com:8080"
     )
-    m3u_style = models.CharField(max_length=20, choices=M3uStyle.choices, default=M3uStyle.GET_PHP)
-    epg_style = models.CharField(max_length=20, choices=M3uStyle.choices, default=M3uStyle.GET_PHP)
     capacity = models.PositiveIntegerField(
         default=1000, help_text="Most lines this panel should hold"
     )
@@ -66,16 +68,64 @@ class Panel(models.Model):
     def is_down(self) -> bool:
         return self.health == self.Health.DOWN
 
+    @property
+    def kind_class(self) -> type[PanelAdapter] | None:
+        return ADAPTERS.get(self.kind)
+
+    def kind_settings(self) -> dict:
+        """The kind's declared fields with their values (secrets decrypted), nothing else."""
+        cls = adapter_class(self.kind)
+        return {
+            f.name: (self.secrets if f.secret else self.settings).get(f.name)
+            for f in cls.config_fields
+        }
+
+    def setting_set(self, name: str, value) -> None:
+        """Set one of the kind's declared fields, in `secrets` if it is secret."""
+        cls = adapter_class(self.kind)
+        declared = {f.name: f for f in cls.config_fields}
+        if name not in declared:
+            raise FieldError(name, f"{cls.label} panels have no setting {name!r}")
+        target = self.secrets if declared[name].secret else self.settings
+        target[name] = value
+
+    def clean(self) -> None:
+        super().clean()
+        cls = self.kind_class
+        if cls is None:
+            return  # the kind itself is reported as "not a valid choice"
+        errors: dict[str, list[str]] = {}
+        settings, secrets = {}, {}
+        for f in cls.config_fields:
+            raw = (self.secrets if f.secret else self.settings).get(f.name)
+            try:
+                value = f.clean(raw)
+            except FieldError as exc:
+                errors.setdefault(f.name, []).append(exc.message)
+                continue
+            (secrets if f.secret else settings)[f.name] = value
+        declared = {f.name for f in cls.config_fields}
+        unknown = sorted((set(self.settings) | set(self.secrets)) - declared)
+        if unknown:
+            errors.setdefault(NON_FIELD_ERRORS, []).append(
+                f"{cls.label} panels have no setting {', '.join(unknown)} "
+                f"(allowed: {', '.join(sorted(declared))})"
+            )
+        if errors:
+            raise ValidationError(errors)
+        self.settings, self.secrets = settings, secrets
+
     def adapter_config(self) -> PanelConfig:
-        return PanelConfig(
+        """The adapter's config: exactly its declared fields, validated (FieldError)."""
+        return adapter_class(self.kind).config_for(
             api_url=self.api_url,
-            api_key=self.api_key or "",
-            access_code=self.access_code,
+            public_url=self.public_url,
             timeout=self.timeout_seconds,
             verify_tls=self.verify_tls,
+            settings=self.kind_settings(),
         )
 
-    def adapter(self):
+    def adapter(self) -> PanelAdapter:
         return adapter_for(self.kind, self.adapter_config())
 
 

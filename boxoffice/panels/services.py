@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.messaging.services import operator_alert_send
+from boxoffice.panels.adapters.base import LineAccess, LineFacts
+from boxoffice.panels.adapters.registry import adapter_class
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.signals import panel_back_up
 
@@ -19,6 +21,27 @@ logger = logging.getLogger(__name__)
 
 # Line states that occupy a slot on a panel.
 _OCCUPYING = ("reserved", "active", "suspended")
+
+
+def line_access(
+    *, panel: Panel, username: str, password: str, mac: str = "", device: str = ""
+) -> LineAccess:
+    """How a customer reaches a line on this panel, as the panel's kind says (URLs, ports,
+    portal addresses). No I/O: built from the panel's settings and the line's login."""
+    facts = LineFacts(username=username, password=password, mac=mac, device=device)
+    return adapter_class(panel.kind).access(panel.adapter_config(), facts)
+
+
+def line_access_for(line) -> LineAccess:
+    """`line_access` for a provisioning Line (anything with panel, username, password,
+    mac_address and device)."""
+    return line_access(
+        panel=line.panel,
+        username=line.username,
+        password=line.password,
+        mac=line.mac_address,
+        device=line.device,
+    )
 
 
 class NoPanelAvailable(Exception):

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from boxoffice.billing.models import Order
 from boxoffice.customers.models import Customer
+from boxoffice.panels.adapters.base import LineAccess
+from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line
-from boxoffice.provisioning.urls_for_line import LineAccess, line_access
 
 # Badge class per line status (site.css: badge-ok, badge-warn, badge-bad).
 _BADGES = {
@@ -77,7 +78,7 @@ def customer_subscriptions(
                 status_label=label,
                 badge=_BADGES.get(line.status, ""),
                 days_left=days_left,
-                access=line_access(line) if line.status == Line.Status.ACTIVE else None,
+                access=line_access_for(line) if line.status == Line.Status.ACTIVE else None,
             )
         )
     return subscriptions

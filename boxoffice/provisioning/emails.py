@@ -14,8 +14,8 @@ from boxoffice.customers.services import lifetime_in_words, sign_in_link_issue
 from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
+from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line
-from boxoffice.provisioning.urls_for_line import line_access
 
 
 def _template(kind: str) -> str:
@@ -48,7 +48,7 @@ def credentials_email_send(*, line: Line) -> Message:
             "line": line,
             "plan": line.plan,
             "expires": format_expiry(line.expires_at) if line.expires_at else "",
-            "access": line_access(line),
+            "access": line_access_for(line),
             "is_mag": line.device == "mag",
             "magic_link_url": link,
             "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
@@ -115,7 +115,7 @@ def _line_email_send(
             "name": greeting_name(_order_name(line.order)),
             "line": line,
             "plan": line.plan,
-            "access": line_access(line),
+            "access": line_access_for(line),
             "is_mag": line.device == "mag",
             "portal_url": portal_url(),
             **extra,

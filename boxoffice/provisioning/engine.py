@@ -28,7 +28,8 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
-from boxoffice.provisioning.handlers import HANDLERS
+from boxoffice.provisioning.capabilities import operation_adapted_run
+from boxoffice.provisioning.handlers import HANDLERS, panel_line_id_of
 from boxoffice.provisioning.models import PanelOperation
 from boxoffice.provisioning.services import operation_enqueue
 
@@ -126,6 +127,11 @@ def _run(op: PanelOperation, adapter) -> PanelLine | None:
         raise PermanentPanelError(
             f"operation kind {op.kind!r} is not supported yet", code="unsupported"
         )
+    if handler.acts_on_existing_line:
+        # What the kind declares it cannot do is carried out the way it can (capabilities.py).
+        adapted, result = operation_adapted_run(op, adapter, panel_line_id_of(op, op.line))
+        if adapted:
+            return result
     return handler.run(op, op.line, adapter)
 
 

@@ -41,9 +41,12 @@ class Handler:
     run: Callable[[PanelOperation, Line, PanelAdapter], PanelLine | None]
     record: Callable[[PanelOperation, Line, PanelLine | None], Fields]
     mail: Callable[[PanelOperation, Line, str], object] | None = None
+    # False for the kinds that make a line on a panel (create, move); the others act on the
+    # line the panel has, and the kind's capabilities may change how (capabilities.py).
+    acts_on_existing_line: bool = True
 
 
-def _panel_line_id(op: PanelOperation, line: Line) -> str:
+def panel_line_id_of(op: PanelOperation, line: Line) -> str:
     # A delete queued by a move names the old panel's line id; other operations act on the line.
     pid = op.params.get("panel_line_id") or line.panel_line_id
     if not pid:
@@ -106,7 +109,9 @@ def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fi
 
 
 def _extend_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
-    return adapter.extend(_panel_line_id(op, line), datetime.fromisoformat(op.params["expires_at"]))
+    return adapter.extend(
+        panel_line_id_of(op, line), datetime.fromisoformat(op.params["expires_at"])
+    )
 
 
 def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
@@ -121,7 +126,7 @@ def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
 
 def _delete_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> None:
     try:
-        adapter.delete(_panel_line_id(op, line))
+        adapter.delete(panel_line_id_of(op, line))
     except LineNotFound:
         pass  # already gone (an earlier attempt acted, or an operator removed it): done
     return None
@@ -133,15 +138,23 @@ def _delete_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
 
 
 HANDLERS: dict[str, Handler] = {
-    Op.Kind.CREATE: Handler(run=line_create_once, record=_create_record, mail=_create_mail),
+    Op.Kind.CREATE: Handler(
+        run=line_create_once,
+        record=_create_record,
+        mail=_create_mail,
+        acts_on_existing_line=False,
+    ),
     Op.Kind.MOVE: Handler(
+        acts_on_existing_line=False,
         run=_move_run,
         record=_move_record,
         mail=lambda op, line, _: emails.line_moved_email_send(line=line, operation_id=op.pk),
     ),
     Op.Kind.EXTEND: Handler(run=_extend_run, record=_extend_record),
     Op.Kind.CHANGE_PASSWORD: Handler(
-        run=lambda op, line, adapter: adapter.change_password(_panel_line_id(op, line), op.secret),
+        run=lambda op, line, adapter: adapter.change_password(
+            panel_line_id_of(op, line), op.secret
+        ),
         record=lambda op, line, result: {"password": op.secret},
         mail=lambda op, line, _: emails.line_password_changed_email_send(
             line=line, operation_id=op.pk
@@ -149,21 +162,21 @@ HANDLERS: dict[str, Handler] = {
     ),
     Op.Kind.SET_CONNECTIONS: Handler(
         run=lambda op, line, adapter: adapter.set_connections(
-            _panel_line_id(op, line), int(op.params["connections"])
+            panel_line_id_of(op, line), int(op.params["connections"])
         ),
         record=lambda op, line, result: (
             {"connections": result.max_connections} if result is not None else {}
         ),
     ),
     Op.Kind.SUSPEND: Handler(
-        run=lambda op, line, adapter: adapter.suspend(_panel_line_id(op, line)),
+        run=lambda op, line, adapter: adapter.suspend(panel_line_id_of(op, line)),
         record=lambda op, line, result: {"status": Line.Status.SUSPENDED},
         mail=lambda op, line, _: emails.line_suspended_email_send(
             line=line, operation_id=op.pk, reason=op.params.get("reason", "")
         ),
     ),
     Op.Kind.RESUME: Handler(
-        run=lambda op, line, adapter: adapter.resume(_panel_line_id(op, line)),
+        run=lambda op, line, adapter: adapter.resume(panel_line_id_of(op, line)),
         record=lambda op, line, result: {"status": Line.Status.ACTIVE},
     ),
     Op.Kind.DELETE: Handler(run=_delete_run, record=_delete_record),

@@ -35,8 +35,8 @@ class Line(models.Model):
         default=False, help_text="The requested name was taken, so a suffix was added"
     )
     connections = models.PositiveSmallIntegerField(default=1)
-    bouquets = models.JSONField(default=list, blank=True)
-    outputs = models.JSONField(default=list, blank=True)
+    # The plan's mapping onto the panel as reserved: exactly the panel kind's plan fields.
+    plan_mapping = models.JSONField(default=dict, blank=True)
     is_trial = models.BooleanField(default=False)
     device = models.CharField(max_length=5, default="app")
     mac_address = models.CharField(max_length=17, blank=True)

@@ -27,6 +27,8 @@ def line_reserve_for_order(*, order) -> Line:
     plan = order.plan
     panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
     mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
+    # The kind's plan fields as the line keeps them, defaults filled in.
+    plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()
     strategy = plan.username_strategy
     if order.preferred_username and strategy in ("customer", "hybrid"):
         requested = order.preferred_username
@@ -53,10 +55,7 @@ def line_reserve_for_order(*, order) -> Line:
                     username_adjusted=adjusted,
                     password=password,
                     connections=plan.connections,
-                    bouquets=list(mapping.bouquets if mapping else []),
-                    outputs=list(
-                        mapping.outputs if mapping and mapping.outputs else ["m3u8", "ts"]
-                    ),
+                    plan_mapping=plan_mapping,
                     is_trial=plan.is_trial,
                     device=order.device,
                     mac_address=order.mac_address,

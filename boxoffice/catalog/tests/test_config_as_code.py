@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -72,11 +73,10 @@ def test_it_applies_the_demo_file(db, demo_key):
     assert "created   panel Demo panel" in out
     panel = Panel.objects.get()
     assert (panel.kind, panel.capacity, panel.regions) == ("xui_one", 500, [])
-    assert panel.api_key == DEMO_KEY
+    assert panel.secrets["api_key"] == DEMO_KEY
     assert list(Plan.objects.values_list("slug", flat=True)) == ["monthly", "quarterly", "annual"]
     annual = PlanPanel.objects.get(plan__slug="annual", panel=panel)
-    assert annual.bouquets == [1, 2, 3, 4, 5]
-    assert annual.outputs == ["m3u8", "ts"]
+    assert annual.mapping == {"bouquets": [1, 2, 3, 4, 5], "outputs": ["m3u8", "ts"]}
     assert str(Plan.objects.get(slug="quarterly").price) == "24.99"
 
 
@@ -230,12 +230,12 @@ def test_it_stores_the_api_key_encrypted(db, demo_key):
     apply(DEMO)
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT api_key FROM panels_panel WHERE name = %s", ["Demo panel"])
+        cursor.execute("SELECT secrets FROM panels_panel WHERE name = %s", ["Demo panel"])
         (raw,) = cursor.fetchone()
     assert raw.startswith("fernet:")
     assert DEMO_KEY not in raw
-    assert decrypt_str(raw) == DEMO_KEY
-    assert Panel.objects.get(name="Demo panel").api_key == DEMO_KEY
+    assert json.loads(decrypt_str(raw)) == {"api_key": DEMO_KEY}
+    assert Panel.objects.get(name="Demo panel").secrets["api_key"] == DEMO_KEY
 
 
 def test_it_saves_nothing_on_a_dry_run(db, demo_key):
@@ -245,3 +245,29 @@ def test_it_saves_nothing_on_a_dry_run(db, demo_key):
     assert "created   plan monthly" in out
     assert "dry run: nothing was saved" in out
     assert catalogue_dump() == [[], [], []]
+
+
+def test_an_export_applies_back_with_nothing_to_change(db, demo_key, tmp_path):
+    apply(DEMO)
+    before = catalogue_dump()
+
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    text = exported.getvalue()
+
+    assert DEMO_KEY not in text  # secrets leave as the name of a variable only
+    assert 'api_key_env = "DEMO_PANEL_API_KEY"' in text
+    assert 'access_code = "adminapi1"' in text
+    assert "bouquets = [1, 2, 3, 4, 5]" in text
+    out = apply(write(tmp_path, text))
+    assert "nothing to change" in out
+    assert catalogue_dump() == before
+
+
+def test_it_refuses_another_kinds_key_naming_the_allowed_ones(db, tmp_path):
+    text = VALID_PANEL + 'username = "reseller"\n'
+    with pytest.raises(CommandError) as caught:
+        apply(write(tmp_path, text))
+    message = str(caught.value)
+    assert "unknown key 'username'" in message
+    assert "access_code" in message and "api_key_env" in message and "m3u_style" in message

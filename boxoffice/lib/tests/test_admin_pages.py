@@ -31,13 +31,13 @@ def rows(db):
         kind="xui_one",
         api_url="http://127.0.0.1:8100",
         public_url="http://127.0.0.1:8100",
-        api_key=API_KEY,
-        access_code="adminapi1",
+        settings={"access_code": "adminapi1"},
+        secrets={"api_key": API_KEY},
     )
     plan = Plan.objects.create(
         slug="monthly", name="Monthly", duration_days=30, price=Decimal("9.99")
     )
-    PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1], outputs=["ts"])
+    PlanPanel.objects.create(plan=plan, panel=panel, mapping={"bouquets": [1], "outputs": ["ts"]})
     customer = Customer.objects.create(email="jane@example.test", name="Jane", country="DE")
     order = order_create(customer=customer, plan=plan, gateway="manual")
     line = Line.objects.create(
@@ -117,7 +117,7 @@ def test_it_keeps_the_panel_api_key_when_the_form_leaves_it_empty(admin_client, 
         "enabled": "on",
         "priority": 0,
         "api_url": panel.api_url,
-        "access_code": panel.access_code,
+        "access_code": panel.settings["access_code"],
         "api_key": "",
         "verify_tls": "on",
         "timeout_seconds": 10,
@@ -140,7 +140,7 @@ def test_it_keeps_the_panel_api_key_when_the_form_leaves_it_empty(admin_client, 
     assert response.status_code == 302, response.context["adminform"].form.errors
     panel.refresh_from_db()
     assert panel.capacity == 50
-    assert panel.api_key == API_KEY
+    assert panel.secrets["api_key"] == API_KEY
 
 
 def test_it_lands_an_operator_in_the_back_office_after_a_plain_login(client, db):

@@ -75,15 +75,15 @@ def test_it_stores_model_fields_encrypted(db):
         kind="xui_one",
         api_url="http://127.0.0.1:8100",
         public_url="http://127.0.0.1:8100",
-        api_key="raw-api-key",
+        secrets={"api_key": "raw-api-key"},
     )
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT api_key FROM panels_panel WHERE id = %s", [panel.pk])
+        cursor.execute("SELECT secrets FROM panels_panel WHERE id = %s", [panel.pk])
         (raw,) = cursor.fetchone()
     assert raw.startswith(PREFIX)
     assert "raw-api-key" not in raw
-    assert Panel.objects.get(pk=panel.pk).api_key == "raw-api-key"
+    assert Panel.objects.get(pk=panel.pk).secrets == {"api_key": "raw-api-key"}
 
 
 def test_it_leaves_empty_values_empty(db):
@@ -92,7 +92,7 @@ def test_it_leaves_empty_values_empty(db):
     )
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT api_key FROM panels_panel WHERE id = %s", [panel.pk])
+        cursor.execute("SELECT secrets FROM panels_panel WHERE id = %s", [panel.pk])
         (raw,) = cursor.fetchone()
     assert raw == ""
-    assert Panel.objects.get(pk=panel.pk).api_key == ""
+    assert Panel.objects.get(pk=panel.pk).secrets == {}

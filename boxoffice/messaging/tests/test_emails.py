@@ -24,12 +24,12 @@ from boxoffice.customers.models import Customer, SignInLink
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.panels.models import Panel
+from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.emails import (
     credentials_email_send,
     provisioning_delayed_email_send,
 )
 from boxoffice.provisioning.models import Line
-from boxoffice.provisioning.urls_for_line import line_access
 
 SITE_URL = "https://tv.shop.test"
 # Mail goes to SMTP after commit (the outbox's fast path): these tests commit for real.
@@ -118,7 +118,7 @@ def test_it_sends_the_credentials_with_a_text_and_an_html_part(make_line, smtp_i
 
 def test_it_puts_every_url_in_both_parts(make_line, smtp_inbox):
     line = make_line()
-    access = line_access(line)
+    access = line_access_for(line)
 
     credentials_email_send(line=line)
 

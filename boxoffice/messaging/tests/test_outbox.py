@@ -260,12 +260,14 @@ def test_it_tells_the_customer_the_new_server_when_a_line_moves(
             name="Second",
             kind="xui_one",
             api_url=second.base_url,
-            access_code="adminapi1",
-            api_key="second-key",
+            settings={"access_code": "adminapi1"},
+            secrets={"api_key": "second-key"},
             public_url="http://new-server.example.test:8880",
             timeout_seconds=1.0,
         )
-        PlanPanel.objects.create(plan=plan, panel=target, bouquets=[1, 2], outputs=["m3u8", "ts"])
+        PlanPanel.objects.create(
+            plan=plan, panel=target, mapping={"bouquets": [1, 2], "outputs": ["m3u8", "ts"]}
+        )
         line_move(line=line, panel=target)
         run_tasks()
         run_tasks()  # a re-drive of the same operation sends nothing more

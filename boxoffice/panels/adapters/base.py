@@ -8,12 +8,11 @@ rate limits, HTML error pages) or stop for an operator (the panel refused the re
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
-
-# Stream outputs a line may use. XUI maps them to access_output ids 1/2/3.
-OUTPUTS = ("m3u8", "ts", "rtmp")
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 OPERATIONS = frozenset(
     {
@@ -83,18 +82,236 @@ class UnsupportedOperation(PermanentPanelError):
     """This kind of panel cannot do the requested operation."""
 
 
+# --- What a kind declares ----------------------------------------------------------------------
+
+FIELD_KINDS = ("str", "url", "int", "bool", "choice", "int_list", "choice_list")
+
+
+class FieldError(ValueError):
+    """A declared field's value is wrong; `field` names it, the message says why."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting a panel kind needs (a panel's connection settings, or a plan's mapping).
+
+    The admin form, the TOML keys of `boxoffice apply` and validation all come from these.
+    `secret=True` values are stored encrypted, never shown back, and stay out of exports.
+    `kind`: str, url, int, bool, choice (one of `choices`), int_list (whole numbers),
+    choice_list (a subset of `choices`).
+    """
+
+    name: str
+    label: str
+    kind: str = "str"
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+    default: Any = None
+    choices: tuple[tuple[str, str], ...] = ()
+    invalid: str = ""  # the message for a wrong value, if the generic one says too little
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"field {self.name}: kind {self.kind!r} is not one of {FIELD_KINDS}")
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(value for value, _ in self.choices)
+
+    def initial(self) -> Any:
+        if self.default is not None:
+            return list(self.default) if isinstance(self.default, list | tuple) else self.default
+        return {"int_list": [], "choice_list": [], "bool": False}.get(self.kind, "")
+
+    def clean(self, value: Any) -> Any:
+        """The value in its stored form, or FieldError saying what is wrong with it."""
+        if value is None or value == "":
+            if self.required and self.kind not in ("bool", "int_list", "choice_list"):
+                raise FieldError(self.name, f"{self.name} is required")
+            return self.initial()
+        kind = self.kind
+        if kind in ("str", "url"):
+            if not isinstance(value, str):
+                raise FieldError(self.name, f"{self.name} must be text")
+            value = value.strip()
+            if kind == "url":
+                parts = urlsplit(value)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise FieldError(self.name, f"{self.name}: Enter a valid URL.")
+            return value
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise FieldError(self.name, f"{self.name} must be a whole number")
+            return value
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise FieldError(self.name, f"{self.name} must be true or false")
+            return value
+        if kind == "choice":
+            if value not in self.choice_values:
+                raise FieldError(
+                    self.name, f"{self.name} must be one of {', '.join(self.choice_values)}"
+                )
+            return value
+        if kind == "int_list":
+            # bool is an int subclass in Python; `true` is not a whole number here.
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise FieldError(
+                    self.name, self.invalid or f"{self.name} must be a list of whole numbers"
+                )
+            return list(value)
+        # choice_list
+        if not isinstance(value, list | tuple) or any(v not in self.choice_values for v in value):
+            raise FieldError(
+                self.name, f"{self.name} must be a list of {', '.join(self.choice_values)}"
+            )
+        return list(value)
+
+
+def fields_clean(
+    fields: tuple[ConfigField, ...], values: Mapping[str, Any], *, what: str = "settings"
+) -> dict[str, Any]:
+    """Exactly the declared fields, cleaned; unknown names and bad values raise FieldError
+    (the first problem; callers that list every problem call `ConfigField.clean` per field)."""
+    names = {f.name for f in fields}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise FieldError(
+            unknown[0],
+            f"unknown {what} {', '.join(unknown)} (allowed: {', '.join(sorted(names)) or 'none'})",
+        )
+    return {f.name: f.clean(values.get(f.name)) for f in fields}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a kind can do, read by the operation layer before it calls.
+
+    `operations`: the adapter methods it implements (see OPERATIONS); an operation the kind
+    lacks is adapted by the caller (e.g. no delete: disable and expire) instead of failing.
+    `devices`: it can provision MAG/Formuler boxes by MAC.
+    """
+
+    operations: frozenset[str] = OPERATIONS
+    devices: bool = False
+
+    def can(self, operation: str) -> bool:
+        return operation in self.operations
+
+    @property
+    def can_delete(self) -> bool:
+        return self.can("delete")
+
+
 @dataclass(frozen=True)
 class PanelConfig:
-    """Everything an adapter needs to reach one panel; decrypted secrets, no model."""
+    """Everything an adapter needs to reach one panel; decrypted secrets, no model.
+
+    `settings` holds exactly the kind's declared `config_fields` (secrets decrypted), validated
+    by `PanelAdapter.config_for`; the common columns every kind has are plain attributes.
+    """
 
     api_url: str  # scheme://host:port of the admin API
-    api_key: str
-    access_code: str = ""
+    public_url: str = ""  # what customers' players reach (scheme://host:port)
     timeout: float = 10.0
     verify_tls: bool = True
-    username: str = ""  # for panels that log in with a user (Ministra basic auth)
-    password: str = ""
-    options: dict = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # tuning knobs for tests/tools
+
+    def __getattr__(self, name: str) -> Any:
+        # A kind's own fields read like attributes (config.access_code); unknown ones still fail.
+        settings = self.__dict__.get("settings") or {}
+        if name in settings:
+            return settings[name]
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    """What `access()` needs to know about one line; built by the caller, never a model."""
+
+    username: str
+    password: str
+    mac: str = ""  # a MAG/Formuler box's MAC, "" for apps
+    device: str = ""  # "mag" for boxes
+
+
+@dataclass(frozen=True)
+class AccessItem:
+    """One thing a customer types into a player (a URL, a port, a portal address)."""
+
+    key: str  # stable name (templates may ask for one: access.server_url)
+    label: str
+    value: str
+    secret: bool = False  # holds the password: show with care
+
+
+@dataclass(frozen=True)
+class AccessSection:
+    """A group of access items with a title and a sentence saying what it is for."""
+
+    title: str
+    items: tuple[AccessItem, ...]
+    intro: str = ""
+
+
+@dataclass(frozen=True)
+class LineAccess:
+    """How a customer reaches a line, as the panel's kind says: sections of items, and set-up
+    steps. Templates may iterate `sections`/`items`, or name an item: `access.server_url`."""
+
+    sections: tuple[AccessSection, ...]
+    steps: tuple[str, ...] = ()  # how to set up a player, one sentence each
+    hint: str = ""  # the one-sentence version, for short pages and mails
+    extras: tuple[AccessItem, ...] = ()  # named items pages may pick, not listed in mails
+
+    @property
+    def items(self) -> tuple[AccessItem, ...]:
+        return (*(item for section in self.sections for item in section.items), *self.extras)
+
+    @property
+    def details(self) -> tuple[AccessItem, ...]:
+        """The sections' items except the line's own username and password, for pages that
+        show the login already."""
+        login = {"username", "password"}
+        return tuple(
+            item for section in self.sections for item in section.items if item.key not in login
+        )
+
+    @property
+    def with_password(self) -> tuple[AccessItem, ...]:
+        """The details that carry the password (they change when it does)."""
+        return tuple(item for item in self.details if item.secret)
+
+    def get(self, key: str, default: str = "") -> str:
+        for item in self.items:
+            if item.key == key:
+                return item.value
+        return default
+
+    def __getitem__(self, key: str) -> str:
+        # Django templates try a dictionary lookup first: {{ access.m3u_url }}.
+        for item in self.items:
+            if item.key == key:
+                return item.value
+        raise KeyError(key)
+
+    def __getattr__(self, name: str) -> str:
+        # Named items read like attributes in Python too (access.server_url).
+        if name.startswith("_") or "sections" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 @dataclass(frozen=True)
@@ -105,11 +322,15 @@ class LineSpec:
     password: str
     max_connections: int
     expires_at: datetime | None  # None = never expires
+    # XUI One's plan fields as attributes, kept for its adapter and contract tests; the
+    # operation layer passes `mapping` only, which wins over these when it has the field.
     bouquets: tuple[int, ...] = ()
     outputs: tuple[str, ...] = ("m3u8", "ts")
     notes: str = ""  # admin notes; carries our order reference so a retry can recognise the line
     is_trial: bool = False
     mac: str = ""  # MAG/Formuler devices
+    # The plan's mapping onto this panel: exactly the kind's `plan_fields`.
+    mapping: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,14 +365,61 @@ class HealthReport:
 
 
 class PanelAdapter(abc.ABC):
-    """Base class of every panel kind. Subclasses declare `kind`, `label` and `supports`."""
+    """Base class of every panel kind.
+
+    A kind declares, besides its `kind` and `label`:
+    * `config_fields`: its own connection settings (the admin form, TOML keys, validation;
+      `secret` ones stored encrypted). The common columns (api_url, public_url, timeout,
+      verify_tls, ...) are every kind's and are not repeated here.
+    * `plan_fields`: how a plan maps onto one of its panels (bouquets and outputs, a package).
+    * `capabilities`: what it can do; the operation layer adapts to what it cannot.
+    * `access(config, facts)`: how a customer reaches a line on it.
+    """
 
     kind: ClassVar[str]
     label: ClassVar[str]
     supports: ClassVar[frozenset[str]] = OPERATIONS
+    config_fields: ClassVar[tuple[ConfigField, ...]] = ()
+    plan_fields: ClassVar[tuple[ConfigField, ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: PanelConfig):
         self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # One source of truth: `supports` (read by `require`) follows the declared capabilities.
+        if "capabilities" in cls.__dict__ and "supports" not in cls.__dict__:
+            cls.supports = cls.capabilities.operations
+
+    @classmethod
+    def config_for(
+        cls,
+        *,
+        api_url: str,
+        public_url: str = "",
+        timeout: float = 10.0,
+        verify_tls: bool = True,
+        settings: Mapping[str, Any] | None = None,
+    ) -> PanelConfig:
+        """A config holding exactly this kind's declared fields, validated (FieldError)."""
+        return PanelConfig(
+            api_url=api_url,
+            public_url=public_url,
+            timeout=timeout,
+            verify_tls=verify_tls,
+            settings=fields_clean(cls.config_fields, settings or {}),
+        )
+
+    @classmethod
+    def mapping_clean(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A plan mapping with exactly this kind's `plan_fields`, validated (FieldError)."""
+        return fields_clean(cls.plan_fields, values, what="mapping keys")
+
+    @classmethod
+    @abc.abstractmethod
+    def access(cls, config: PanelConfig, facts: LineFacts) -> LineAccess:
+        """What a customer needs to reach the line: URLs, ports, portal addresses."""
 
     def require(self, operation: str) -> None:
         if operation not in self.supports:

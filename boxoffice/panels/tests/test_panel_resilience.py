@@ -57,8 +57,8 @@ def second_plan(second_emulator):
         name="Second panel",
         kind="xui_one",
         api_url=second_emulator.base_url,
-        access_code="adminapi1",
-        api_key=XUI_TEST_API_KEY,
+        settings={"access_code": "adminapi1"},
+        secrets={"api_key": XUI_TEST_API_KEY},
         public_url=second_emulator.base_url,
         timeout_seconds=1.0,
     )
@@ -70,7 +70,9 @@ def second_plan(second_emulator):
         price=Decimal("9.99"),
         currency="EUR",
     )
-    PlanPanel.objects.create(plan=plan, panel=other, bouquets=[1], outputs=["m3u8", "ts"])
+    PlanPanel.objects.create(
+        plan=plan, panel=other, mapping={"bouquets": [1], "outputs": ["m3u8", "ts"]}
+    )
     return plan
 
 

@@ -38,7 +38,7 @@ def make_panel(plan=None, **fields) -> Panel:
         **fields,
     )
     if plan is not None:
-        PlanPanel.objects.create(plan=plan, panel=panel, bouquets=[1])
+        PlanPanel.objects.create(plan=plan, panel=panel, mapping={"bouquets": [1]})
     return panel
 
 

@@ -116,8 +116,8 @@ def test_it_moves_a_line_to_another_panel(admin_client, line, run_tasks, xui_emu
             name="Second panel",
             kind="xui_one",
             api_url=other.base_url,
-            access_code="adminapi1",
-            api_key="other-key",
+            settings={"access_code": "adminapi1"},
+            secrets={"api_key": "other-key"},
             public_url=other.base_url,
             timeout_seconds=1.0,
         )

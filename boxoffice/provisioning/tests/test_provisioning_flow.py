@@ -13,9 +13,9 @@ from django.utils import timezone
 from boxoffice.billing.services import order_mark_paid
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import line_change_password, line_extend, line_suspend
-from boxoffice.provisioning.urls_for_line import line_access
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +49,7 @@ def test_it_creates_exactly_one_active_line_for_a_paid_order(
     assert line.expires_at and abs((line.expires_at - expected).total_seconds()) < 60
     assert str(row["id"]) == line.panel_line_id
 
-    access = line_access(line)
+    access = line_access_for(line)
     info = httpx.get(access.player_api_url).json()
     assert info["user_info"]["auth"] == 1
     assert info["user_info"]["status"] == "Active"
@@ -213,7 +213,7 @@ def test_it_leaves_every_other_field_intact(
 def test_it_stops_for_review_and_alerts_once_when_the_panel_refuses(
     make_order, run_tasks, xui_emulator, panel, smtp_inbox
 ):
-    Panel.objects.filter(pk=panel.pk).update(api_key="wrong-key")
+    Panel.objects.filter(pk=panel.pk).update(secrets={"api_key": "wrong-key"})
     orders = [make_order() for _ in range(3)]
     for order in orders:
         order_mark_paid(order=order)
@@ -282,12 +282,14 @@ def test_it_moves_a_line_to_another_panel_with_the_same_login(
             name="Second",
             kind="xui_one",
             api_url=second.base_url,
-            access_code="adminapi1",
-            api_key="second-key",
+            settings={"access_code": "adminapi1"},
+            secrets={"api_key": "second-key"},
             public_url=second.base_url,
             timeout_seconds=1.0,
         )
-        PlanPanel.objects.create(plan=plan, panel=target, bouquets=[1, 2], outputs=["m3u8", "ts"])
+        PlanPanel.objects.create(
+            plan=plan, panel=target, mapping={"bouquets": [1, 2], "outputs": ["m3u8", "ts"]}
+        )
         line_move(line=line, panel=target)
         run_tasks()
         line.refresh_from_db()

@@ -20,15 +20,19 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
 from boxoffice.panels.adapters.base import (
     OPERATIONS,
     Bouquet,
+    Capabilities,
+    ConfigField,
     DeviceTaken,
     HealthReport,
+    LineAccess,
+    LineFacts,
     LineNotFound,
     LineSpec,
     PanelAdapter,
@@ -38,6 +42,7 @@ from boxoffice.panels.adapters.base import (
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.xui_one.access import URL_STYLES, xui_line_access
 from boxoffice.panels.adapters.xui_one.client import XuiOneClient
 
 OUTPUT_IDS = {"m3u8": 1, "ts": 2, "rtmp": 3}
@@ -74,7 +79,39 @@ class XuiOneAdapter(PanelAdapter):
     # recorded probe 13). get_lines does not list MAG lines, so a device is found by its MAC
     # (get_mags); the line's id is what extend/suspend/resume act on, because disable_mag and
     # friends are a silent no-op on XUI.
-    supports = OPERATIONS
+    capabilities = Capabilities(operations=OPERATIONS, devices=True)
+    config_fields = (
+        ConfigField("access_code", "Access code", help="XUI One Admin API access code"),
+        ConfigField(
+            "api_key",
+            "API key",
+            secret=True,
+            help="Stored encrypted. Leave empty to keep the current key.",
+        ),
+        ConfigField("m3u_style", "M3U style", kind="choice", choices=URL_STYLES, default="get_php"),
+        ConfigField("epg_style", "EPG style", kind="choice", choices=URL_STYLES, default="get_php"),
+    )
+    plan_fields = (
+        ConfigField(
+            "bouquets",
+            "Bouquets",
+            kind="int_list",
+            help="Bouquet ids on this panel",
+            invalid="bouquets must be a list of bouquet ids (whole numbers)",
+        ),
+        ConfigField(
+            "outputs",
+            "Outputs",
+            kind="choice_list",
+            choices=tuple((o, o) for o in OUTPUT_IDS),
+            default=("m3u8", "ts"),
+            help='Stream outputs, e.g. ["m3u8", "ts"]',
+        ),
+    )
+
+    @classmethod
+    def access(cls, config: PanelConfig, facts: LineFacts) -> LineAccess:
+        return xui_line_access(config, facts)
 
     def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
         super().__init__(config)
@@ -91,7 +128,7 @@ class XuiOneAdapter(PanelAdapter):
         _check_new_credential("password", spec.password)
         if spec.max_connections < 0:
             raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
-        outputs = _output_ids(spec.outputs)
+        outputs = _output_ids(_spec_outputs(spec))
 
         data: list[tuple[str, str]] = [
             ("username", spec.username),
@@ -100,7 +137,7 @@ class XuiOneAdapter(PanelAdapter):
             ("enabled", "1"),
             ("admin_enabled", "1"),
             *_expiry_fields(_unix_seconds(spec.expires_at)),
-            ("bouquets_selected", _json_ints(spec.bouquets)),
+            ("bouquets_selected", _json_ints(_spec_bouquets(spec))),
             *(("access_output[]", str(number)) for number in outputs),
             ("admin_notes", spec.notes),
         ]
@@ -140,7 +177,7 @@ class XuiOneAdapter(PanelAdapter):
             ("username", spec.username),
             ("password", spec.password),
             *_expiry_fields(_unix_seconds(spec.expires_at)),
-            ("bouquets_selected", _json_ints(spec.bouquets)),
+            ("bouquets_selected", _json_ints(_spec_bouquets(spec))),
             ("admin_notes", spec.notes),
         ]
         if spec.is_trial:
@@ -425,9 +462,9 @@ def _edit_payload(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[s
     fields.update(_expiry_fields(_seconds_or_none(row.get("exp_date"))))
     fields["bouquets_selected"] = _json_ints(_int_list(row.get("bouquet")))
     for name in KEPT_COLUMNS:
-        value = row.get(name)
-        if value is not None:
-            fields[name] = str(value)
+        kept = row.get(name)
+        if kept is not None:
+            fields[name] = str(kept)
     for flag in PRESENCE_FLAGS:
         if _int(row.get(flag), 0) == 1:
             fields[flag] = "1"
@@ -456,6 +493,14 @@ def _unix_seconds(moment: datetime | None) -> int | None:
     if moment.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware (XUI gets absolute UTC seconds)")
     return math.floor(moment.timestamp())
+
+
+def _spec_bouquets(spec: LineSpec) -> tuple[int, ...]:
+    return tuple(spec.mapping["bouquets"]) if "bouquets" in spec.mapping else spec.bouquets
+
+
+def _spec_outputs(spec: LineSpec) -> tuple[str, ...]:
+    return tuple(spec.mapping["outputs"]) if spec.mapping.get("outputs") else spec.outputs
 
 
 def _json_ints(numbers: Any) -> str:
@@ -513,7 +558,7 @@ def _not_found(line_id: str) -> LineNotFound:
 # Reading rows ---------------------------------------------------------------------------------
 
 
-def _is_row(value: Any) -> bool:
+def _is_row(value: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and value.get("id") is not None and "username" in value
 
 

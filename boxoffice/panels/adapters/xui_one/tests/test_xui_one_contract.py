@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
-from boxoffice.panels.adapters.base import PanelConfig, PanelLine
+from boxoffice.panels.adapters.base import PanelLine
 from boxoffice.panels.adapters.contract import PanelAdapterContract
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
@@ -24,11 +24,10 @@ class TestXuiOneContract(PanelAdapterContract):
 
     @pytest.fixture
     def adapter(self, xui_emulator) -> Iterator[XuiOneAdapter]:
-        config = PanelConfig(
+        config = XuiOneAdapter.config_for(
             api_url=xui_emulator.base_url,
-            api_key=XUI_TEST_API_KEY,
-            access_code=xui_emulator.access_code,
             timeout=1.0,
+            settings={"api_key": XUI_TEST_API_KEY, "access_code": xui_emulator.access_code},
         )
         adapter = XuiOneAdapter(config)
         yield adapter

@@ -13,7 +13,6 @@ import pytest
 from boxoffice.panels.adapters.base import (
     LineNotFound,
     LineSpec,
-    PanelConfig,
     PermanentPanelError,
     TransientPanelError,
     UsernameTaken,
@@ -122,8 +121,10 @@ def panel() -> FakePanel:
 
 @pytest.fixture
 def adapter(panel: FakePanel) -> XuiOneAdapter:
-    config = PanelConfig(
-        api_url="http://panel.example:25500/", api_key=API_KEY, access_code="adminapi1", timeout=2
+    config = XuiOneAdapter.config_for(
+        api_url="http://panel.example:25500/",
+        timeout=2,
+        settings={"api_key": API_KEY, "access_code": "adminapi1"},
     )
     return XuiOneAdapter(config, transport=httpx.MockTransport(panel.handler))
 

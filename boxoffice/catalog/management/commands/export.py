@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from boxoffice.catalog.config_as_code import config_export
+
+
+class Command(BaseCommand):
+    help = (
+        "Print every panel and plan as a TOML file `boxoffice apply` accepts (secrets as "
+        "<field>_env names, never their values)."
+    )
+
+    def handle(self, *args, **options):
+        self.stdout.write(config_export())
