@@ -15,8 +15,6 @@ from django.utils import timezone
 
 from boxoffice.billing.services import order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel
-from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
-from boxoffice.emulators.xui_one import XuiOneEmulator
 from boxoffice.messaging.models import Message
 from boxoffice.panels.adapters.base import TransientPanelError
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
@@ -43,12 +41,8 @@ def _path(url: str) -> str:
 
 
 @pytest.fixture
-def second_emulator():
-    emulator = XuiOneEmulator(
-        host="127.0.0.1", port=0, access_code="adminapi1", api_key=XUI_TEST_API_KEY
-    ).start()
-    yield emulator
-    emulator.stop()
+def second_emulator(xui_emulator_factory):
+    return xui_emulator_factory()
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def second_plan(second_emulator):
         kind="xui_one",
         api_url=second_emulator.base_url,
         access_code="adminapi1",
-        api_key=XUI_TEST_API_KEY,
+        api_key=second_emulator.api_key,
         public_url=second_emulator.base_url,
         timeout_seconds=1.0,
     )
@@ -351,7 +345,7 @@ def test_it_stops_for_review_when_the_mac_belongs_to_someone_else_on_the_panel(
     settings.PAYMENT_GATEWAYS = ["manual"]
     xui_emulator.panel.admin_request(
         {
-            "api_key": XUI_TEST_API_KEY,
+            "api_key": xui_emulator.api_key,
             "action": "create_mag",
             "mac": "00:1A:79:AB:CD:EF",
             "bouquets_selected": "[1]",

@@ -268,16 +268,15 @@ def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(
 
 
 def test_it_moves_a_line_to_another_panel_with_the_same_login(
-    make_order, run_tasks, xui_emulator, plan, smtp_inbox
+    make_order, run_tasks, xui_emulator, xui_emulator_factory, plan, smtp_inbox
 ):
     from boxoffice.catalog.models import PlanPanel
-    from boxoffice.emulators.xui_one.server import XuiOneEmulator
     from boxoffice.provisioning.services import line_move
 
     line = _paid_line(
         make_order, run_tasks, preferred_username="mover", preferred_password="Moving123"
     )
-    with XuiOneEmulator(port=0, access_code="adminapi1", api_key="second-key") as second:
+    with xui_emulator_factory(api_key="second-key") as second:
         target = Panel.objects.create(
             name="Second",
             kind="xui_one",

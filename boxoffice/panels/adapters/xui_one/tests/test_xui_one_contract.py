@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
 from boxoffice.panels.adapters.base import PanelConfig, PanelLine
 from boxoffice.panels.adapters.contract import PanelAdapterContract
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
@@ -26,7 +25,7 @@ class TestXuiOneContract(PanelAdapterContract):
     def adapter(self, xui_emulator) -> Iterator[XuiOneAdapter]:
         config = PanelConfig(
             api_url=xui_emulator.base_url,
-            api_key=XUI_TEST_API_KEY,
+            api_key=xui_emulator.api_key,
             access_code=xui_emulator.access_code,
             timeout=1.0,
         )
@@ -72,7 +71,7 @@ class TestXuiOneContract(PanelAdapterContract):
         ]
         response = httpx.post(
             self.emulator.admin_url,
-            params={"api_key": XUI_TEST_API_KEY, "action": "edit_line"},
+            params={"api_key": self.emulator.api_key, "action": "edit_line"},
             content=urlencode(form),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             timeout=5,

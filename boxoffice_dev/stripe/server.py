@@ -27,9 +27,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from boxoffice.emulators.stripe.page import checkout_page, page_message, success_location
-from boxoffice.emulators.stripe.state import StripeState
-from boxoffice.emulators.stripe.wire import (
+from boxoffice_dev.stripe.page import checkout_page, page_message, success_location
+from boxoffice_dev.stripe.state import StripeState
+from boxoffice_dev.stripe.wire import (
     API_VERSION,
     EmulatorError,
     decode_form,
