@@ -69,12 +69,13 @@ def second_plan(second_emulator):
 
 
 def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing(
-    make_order, plan, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
+    make_order, plan, panel, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
 ):
     from boxoffice.provisioning.worker import task_worker
 
-    # One byte every 0.3 s: every read is far inside the 1 s timeout, the answer takes minutes.
-    xui_emulator.set_faults(mode="drip", latency_ms=300)
+    # One byte every 0.15 s: every read is far inside the 0.5 s timeout, the answer takes minutes.
+    Panel.objects.filter(pk=panel.pk).update(timeout_seconds=0.5)
+    xui_emulator.set_faults(mode="drip", latency_ms=150)
     slow_order, fast_order = make_order(plan=plan), make_order(plan=second_plan)
     stop = threading.Event()
     threads = [
@@ -107,7 +108,7 @@ def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing
         stop.set()
         for t in threads:
             t.join(timeout=10)
-    assert elapsed < 3.0  # the 1 s panel timeout is the whole call's budget
+    assert elapsed < 2.0  # the 0.5 s panel timeout is the whole call's budget
     assert slow.status == PanelOperation.Status.PENDING  # retried later, nothing lost
     assert len(second_emulator.lines()) == 1
 
@@ -319,11 +320,13 @@ def test_it_registers_a_mag_box_on_the_panel_and_mails_the_portal_url(
 
 
 def test_it_registers_the_mag_box_once_when_the_panel_acted_then_hung(
-    plan, run_tasks, xui_emulator, smtp_inbox, settings
+    plan, panel, run_tasks, xui_emulator, smtp_inbox, settings
 ):
     settings.PAYMENT_GATEWAYS = ["manual"]
+    # A short timeout, so the test waits out 0.4 s rather than the fixture's 1 s.
+    Panel.objects.filter(pk=panel.pk).update(timeout_seconds=0.4)
     order = _checkout_mag(plan, "00:1A:79:AB:CD:EF")
-    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=1500, count=1)
+    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=800, count=1)
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         order_mark_paid(order=order)

@@ -15,7 +15,8 @@ from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
 
 class TestXuiOneContract(PanelAdapterContract):
-    timeout_fault_latency_ms = 1500
+    # Short, so the timeout test waits out 0.5 s: the emulator answers on loopback in ms.
+    timeout_fault_latency_ms = 800
 
     @pytest.fixture(autouse=True)
     def _emulator(self, xui_emulator):
@@ -27,7 +28,7 @@ class TestXuiOneContract(PanelAdapterContract):
             api_url=xui_emulator.base_url,
             api_key=xui_emulator.api_key,
             access_code=xui_emulator.access_code,
-            timeout=1.0,
+            timeout=0.5,
         )
         adapter = XuiOneAdapter(config)
         yield adapter
