@@ -36,9 +36,9 @@ test-postgres: install
 	fi
 
 # The quick loop while coding: no browser, no subprocesses, not the emulators' own tests
-# (boxoffice_dev/tests, marker `emulator`); `make test` runs them all.
+# (boxoffice_dev/tests, marker `emulator`), on both cores (pytest-xdist); `make test` runs them all.
 test-fast: install
-	env -u DATABASE_URL $(BIN)/pytest -m "not browser and not multiprocess and not emulator"
+	env -u DATABASE_URL $(BIN)/pytest -n 2 -m "not browser and not multiprocess and not emulator"
 
 lint: install
 	$(BIN)/ruff check boxoffice boxoffice_dev
