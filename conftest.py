@@ -13,6 +13,22 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, then: the test database is migrated once, with every permission row.
+    After each transactional test Django empties every table and sends post_migrate again, whose
+    create_permissions writes them all anew: a tenth of the whole run. Nothing here reads
+    permission rows (operators are superusers), so later transactional tests run without them;
+    content types are still made anew (the admin log points at them)."""
+    from django.contrib.auth.management import create_permissions
+    from django.db.models.signals import post_migrate
+
+    uid = "django.contrib.auth.management.create_permissions"
+    post_migrate.disconnect(dispatch_uid=uid)
+    yield
+    post_migrate.connect(create_permissions, dispatch_uid=uid)
+
+
 @pytest.fixture(autouse=True)
 def _fast_policies(settings):
     settings.PROVISIONING = {

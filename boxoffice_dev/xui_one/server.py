@@ -451,7 +451,7 @@ class XuiOneEmulator:
         self._port = httpd.server_address[1]
         self._thread = threading.Thread(
             target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # stop() waits at most this long
             name=f"xui-one-emulator:{self._port}",
             daemon=True,
         )
