@@ -35,21 +35,22 @@ test-postgres: install
 		echo "== PostgreSQL at $(PG_URL) does not answer: skipping the PostgreSQL run"; \
 	fi
 
-# The quick loop while coding: no browser, no subprocesses.
+# The quick loop while coding: no browser, no subprocesses, not the emulators' own tests
+# (boxoffice_dev/tests, marker `emulator`), on both cores (pytest-xdist); `make test` runs them all.
 test-fast: install
-	env -u DATABASE_URL $(BIN)/pytest -m "not browser and not multiprocess"
+	env -u DATABASE_URL $(BIN)/pytest -n 2 -m "not browser and not multiprocess and not emulator"
 
 # ruff (style, bugs, no hidden function-local imports), the one-way dependency contract between
 # the apps (import-linter, pyproject [tool.importlinter]) and mypy on adapters and services.
 lint: install
-	$(BIN)/ruff check boxoffice
-	$(BIN)/ruff format --check boxoffice
+	$(BIN)/ruff check boxoffice boxoffice_dev
+	$(BIN)/ruff format --check boxoffice boxoffice_dev
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format boxoffice
-	$(BIN)/ruff check --fix boxoffice
+	$(BIN)/ruff format boxoffice boxoffice_dev
+	$(BIN)/ruff check --fix boxoffice boxoffice_dev
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/test-* test-artifacts

@@ -1,15 +1,32 @@
-"""Shared test fixtures: emulators over real HTTP on loopback, a panel and plan wired to them,
-and an in-process task runner for the durable queue."""
+"""Shared test fixtures: emulators over real HTTP on loopback (boxoffice_dev), a panel and plan
+(wired to the panel emulator when the test asks for `xui_emulator`), and an in-process task
+runner for the durable queue."""
 
 from __future__ import annotations
 
 import pytest
 
 pytest_plugins = [
-    "boxoffice.emulators.fixtures_xui",
-    "boxoffice.emulators.fixtures_stripe",
-    "boxoffice.emulators.fixtures_smtp",
+    "boxoffice_dev.fixtures_xui",
+    "boxoffice_dev.fixtures_stripe",
+    "boxoffice_dev.fixtures_smtp",
 ]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, then: the test database is migrated once, with every permission row.
+    After each transactional test Django empties every table and sends post_migrate again, whose
+    create_permissions writes them all anew: a tenth of the whole run. Nothing here reads
+    permission rows (operators are superusers), so later transactional tests run without them;
+    content types are still made anew (the admin log points at them)."""
+    from django.contrib.auth.management import create_permissions
+    from django.db.models.signals import post_migrate
+
+    uid = "django.contrib.auth.management.create_permissions"
+    post_migrate.disconnect(dispatch_uid=uid)
+    yield
+    post_migrate.connect(create_permissions, dispatch_uid=uid)
 
 
 @pytest.fixture(autouse=True)
@@ -26,19 +43,45 @@ def _fast_policies(settings):
     # database access may still clear it.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # WhiteNoise indexes every static file (unfold's thousands) each time a middleware chain is
+    # built, i.e. for every test Client; tests fetch no static file through it, so let it look
+    # files up on request instead (what it does under DEBUG).
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture(scope="session")
+def unused_panel_url():
+    """An address where no panel answers: a loopback port held bound and never listened on, so
+    every call is refused at once and nobody else can take the port during the session."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
 
 
 @pytest.fixture
-def panel(db, xui_emulator):
+def panel(db, request, unused_panel_url):
+    """The test panel row. It points at the XUI One emulator when the test asks for
+    `xui_emulator` (the tests that really talk to the panel); otherwise at an address where
+    nothing answers, so a test that needs only the row (or a plan) starts no server and a call it
+    did not mean to make fails loudly instead of passing by luck."""
     from boxoffice.panels.models import Panel
 
+    if "xui_emulator" in request.fixturenames:
+        url = request.getfixturevalue("xui_emulator").base_url
+    else:
+        url = unused_panel_url
     return Panel.objects.create(
         name="Test panel",
         kind="xui_one",
-        api_url=xui_emulator.base_url,
+        api_url=url,
         settings={"access_code": "adminapi1"},
         secrets={"api_key": "test-api-key"},
-        public_url=xui_emulator.base_url,
+        public_url=url,
         timeout_seconds=1.0,
     )
 

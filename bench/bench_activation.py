@@ -44,8 +44,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from boxoffice.emulators.smtp_inbox import LocalInbox
-    from boxoffice.emulators.xui_one.server import XuiOneEmulator
+    from boxoffice_dev.smtp_inbox import LocalInbox
+    from boxoffice_dev.xui_one.server import XuiOneEmulator
 
     call_command("migrate", verbosity=0)
     panel_emu = XuiOneEmulator(port=0, access_code="adminapi1", api_key="bench-key").start()
@@ -60,8 +60,8 @@ def main() -> None:
     from django.test import Client
 
     from boxoffice.billing.services import order_create
-    from boxoffice.customers.services import customer_create
     from boxoffice.catalog.models import Plan, PlanPanel
+    from boxoffice.customers.services import customer_create
     from boxoffice.messaging.models import Message
     from boxoffice.panels.models import Panel
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -83,6 +84,12 @@ ALLOWED_HOSTS = env_list(
 SITE_NAME = env_str("SITE_NAME", "Boxoffice Demo TV")
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@boxoffice.localhost")
 
+# The development tools (panel and Stripe emulators, the local inbox and its back-office pages)
+# are a package beside the product, boxoffice_dev, installed with the `dev` extra for `make run`
+# and the tests. Never in production; the product never imports it, settings only name it.
+DEV_TOOLS_APP = "boxoffice_dev"
+DEV_TOOLS = not PRODUCTION and importlib.util.find_spec(DEV_TOOLS_APP) is not None
+
 INSTALLED_APPS = [
     "unfold",
     "unfold.contrib.filters",
@@ -111,7 +118,7 @@ INSTALLED_APPS = [
     "boxoffice.insights",
     "boxoffice.api",
     "boxoffice.runtime",
-    "boxoffice.emulators",
+    *([DEV_TOOLS_APP] if DEV_TOOLS else []),
 ]
 
 MIDDLEWARE = [
@@ -421,10 +428,10 @@ UNFOLD = {
                         "link": "/admin/provisioning/workerheartbeat/",
                     },
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
-                    # The local inbox is not mounted in production (boxoffice/urls.py).
+                    # The local inbox is mounted only with the development tools (boxoffice/urls.py).
                     *(
                         []
-                        if PRODUCTION
+                        if not DEV_TOOLS
                         else [
                             {"title": "Local inbox", "icon": "mail", "link": "/backoffice/inbox/"}
                         ]

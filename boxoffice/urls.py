@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponse
@@ -16,11 +17,11 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("boxoffice/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     # The local inbox shows mail caught by the loopback SMTP server of `make run`: a development
-    # tool, never mounted in production.
+    # tool (boxoffice_dev), mounted only where settings install it, never in production.
     *(
-        []
-        if settings.PRODUCTION
-        else [path("backoffice/inbox/", include("boxoffice.emulators.urls"))]
+        [path("backoffice/inbox/", include(f"{settings.DEV_TOOLS_APP}.urls"))]
+        if apps.is_installed(settings.DEV_TOOLS_APP)
+        else []
     ),
     path("backoffice/", include("boxoffice.insights.urls")),
     path("billing/", include("boxoffice.billing.urls")),

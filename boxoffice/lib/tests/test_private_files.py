@@ -1,15 +1,12 @@
-"""The local secrets and the SQLite database are readable by their owner only; the local inbox
-(a development tool) is not mounted in production."""
+"""The local secrets and the SQLite database are readable by their owner only."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 
 import pytest
 from django.db.utils import ConnectionHandler
-from django.urls import Resolver404, clear_url_caches, resolve
 
 from boxoffice.lib.tests.settings_under import settings_under
 
@@ -90,28 +87,3 @@ def test_it_uses_the_private_backend_for_the_embedded_database(monkeypatch, tmp_
     namespace = settings_under(monkeypatch, tmp_path)
 
     assert namespace["DATABASES"]["default"]["ENGINE"] == "boxoffice.lib.sqlite"
-
-
-@pytest.fixture
-def urlconf_for(settings):
-    import boxoffice.urls
-
-    def load(*, production: bool):
-        settings.PRODUCTION = production
-        clear_url_caches()
-        importlib.reload(boxoffice.urls)
-
-    yield load
-    settings.PRODUCTION = False
-    importlib.reload(boxoffice.urls)
-    clear_url_caches()
-
-
-def test_it_mounts_the_local_inbox_only_outside_production(urlconf_for):
-    urlconf_for(production=False)
-    assert resolve("/backoffice/inbox/").namespace == "inbox"
-
-    urlconf_for(production=True)
-    with pytest.raises(Resolver404):
-        resolve("/backoffice/inbox/")
-    assert resolve("/backoffice/review/").url_name == "review"

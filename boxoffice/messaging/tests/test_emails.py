@@ -289,7 +289,9 @@ def test_it_sends_the_bank_transfer_instructions(direct_order, smtp_inbox, run_t
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_mails_credentials_that_work_on_the_panel(make_order, run_tasks, smtp_inbox):
+def test_it_mails_credentials_that_work_on_the_panel(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
     from boxoffice.billing.services import order_mark_paid
 
     order = make_order()

@@ -246,16 +246,15 @@ def test_it_drops_the_delay_notice_once_the_line_is_active(
 
 
 def test_it_tells_the_customer_the_new_server_when_a_line_moves(
-    make_order, run_tasks, xui_emulator, plan, smtp_inbox
+    make_order, run_tasks, xui_emulator, xui_emulator_factory, plan, smtp_inbox
 ):
     from boxoffice.catalog.models import PlanPanel
-    from boxoffice.emulators.xui_one.server import XuiOneEmulator
     from boxoffice.provisioning.services import line_move
 
     line = _paid_line(
         make_order, run_tasks, preferred_username="mover", preferred_password="Mv12345x"
     )
-    with XuiOneEmulator(port=0, access_code="adminapi1", api_key="second-key") as second:
+    with xui_emulator_factory(api_key="second-key") as second:
         target = Panel.objects.create(
             name="Second",
             kind="xui_one",

@@ -16,7 +16,6 @@ import pytest
 
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.customers.models import Customer
-from boxoffice.emulators.smtp_inbox import message_paths, summarize_message
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line
@@ -88,8 +87,7 @@ def _credentials_received(inbox) -> Counter:
 def _credentials_arrivals(inbox) -> dict[str, list[datetime]]:
     """When the SMTP server stored each credentials mail, by recipient, oldest first."""
     arrivals: dict[str, list[datetime]] = {}
-    for path in reversed(message_paths(inbox.directory)):
-        summary = summarize_message(path)
+    for summary in inbox.summaries():
         if "login is ready" in summary.subject:
             arrivals.setdefault(summary.to, []).append(summary.received_at)
     return arrivals

@@ -15,8 +15,6 @@ from django.utils import timezone
 
 from boxoffice.billing.services import order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel
-from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
-from boxoffice.emulators.xui_one import XuiOneEmulator
 from boxoffice.messaging.models import Message
 from boxoffice.panels.adapters.base import TransientPanelError
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
@@ -43,12 +41,8 @@ def _path(url: str) -> str:
 
 
 @pytest.fixture
-def second_emulator():
-    emulator = XuiOneEmulator(
-        host="127.0.0.1", port=0, access_code="adminapi1", api_key=XUI_TEST_API_KEY
-    ).start()
-    yield emulator
-    emulator.stop()
+def second_emulator(xui_emulator_factory):
+    return xui_emulator_factory()
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def second_plan(second_emulator):
         kind="xui_one",
         api_url=second_emulator.base_url,
         settings={"access_code": "adminapi1"},
-        secrets={"api_key": XUI_TEST_API_KEY},
+        secrets={"api_key": second_emulator.api_key},
         public_url=second_emulator.base_url,
         timeout_seconds=1.0,
     )
@@ -77,12 +71,13 @@ def second_plan(second_emulator):
 
 
 def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing(
-    make_order, plan, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
+    make_order, plan, panel, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
 ):
     from boxoffice.runtime.worker import task_worker
 
-    # One byte every 0.3 s: every read is far inside the 1 s timeout, the answer takes minutes.
-    xui_emulator.set_faults(mode="drip", latency_ms=300)
+    # One byte every 0.15 s: every read is far inside the 0.5 s timeout, the answer takes minutes.
+    Panel.objects.filter(pk=panel.pk).update(timeout_seconds=0.5)
+    xui_emulator.set_faults(mode="drip", latency_ms=150)
     slow_order, fast_order = make_order(plan=plan), make_order(plan=second_plan)
     stop = threading.Event()
     threads = [
@@ -115,7 +110,7 @@ def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing
         stop.set()
         for t in threads:
             t.join(timeout=10)
-    assert elapsed < 3.0  # the 1 s panel timeout is the whole call's budget
+    assert elapsed < 2.0  # the 0.5 s panel timeout is the whole call's budget
     assert slow.status == PanelOperation.Status.PENDING  # retried later, nothing lost
     assert len(second_emulator.lines()) == 1
 
@@ -327,11 +322,13 @@ def test_it_registers_a_mag_box_on_the_panel_and_mails_the_portal_url(
 
 
 def test_it_registers_the_mag_box_once_when_the_panel_acted_then_hung(
-    plan, run_tasks, xui_emulator, smtp_inbox, settings
+    plan, panel, run_tasks, xui_emulator, smtp_inbox, settings
 ):
     settings.PAYMENT_GATEWAYS = ["manual"]
+    # A short timeout, so the test waits out 0.4 s rather than the fixture's 1 s.
+    Panel.objects.filter(pk=panel.pk).update(timeout_seconds=0.4)
     order = _checkout_mag(plan, "00:1A:79:AB:CD:EF")
-    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=1500, count=1)
+    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=800, count=1)
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         order_mark_paid(order=order)
@@ -353,7 +350,7 @@ def test_it_stops_for_review_when_the_mac_belongs_to_someone_else_on_the_panel(
     settings.PAYMENT_GATEWAYS = ["manual"]
     xui_emulator.panel.admin_request(
         {
-            "api_key": XUI_TEST_API_KEY,
+            "api_key": xui_emulator.api_key,
             "action": "create_mag",
             "mac": "00:1A:79:AB:CD:EF",
             "bouquets_selected": "[1]",

@@ -106,12 +106,10 @@ def test_it_resets_the_password_on_the_panel_and_in_the_portal(
     assert new in mail.get_body(("plain",)).get_content()
 
 
-def test_it_moves_a_line_to_another_panel(admin_client, line, run_tasks, xui_emulator):
-    from boxoffice.emulators.xui_one import XuiOneEmulator
-
-    with XuiOneEmulator(
-        host="127.0.0.1", port=0, access_code="adminapi1", api_key="other-key"
-    ) as other:
+def test_it_moves_a_line_to_another_panel(
+    admin_client, line, run_tasks, xui_emulator, xui_emulator_factory
+):
+    with xui_emulator_factory(api_key="other-key") as other:
         target = Panel.objects.create(
             name="Second panel",
             kind="xui_one",

@@ -130,9 +130,11 @@ def test_it_retries_at_growing_intervals_then_creates_once_when_the_panel_is_bac
 
 
 def test_it_adopts_the_line_when_the_panel_acted_then_timed_out(
-    make_order, run_tasks, xui_emulator, smtp_inbox
+    make_order, run_tasks, panel, xui_emulator, smtp_inbox
 ):
-    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=1500, count=1)
+    # A short timeout, so the test waits out 0.4 s rather than the fixture's 1 s.
+    Panel.objects.filter(pk=panel.pk).update(timeout_seconds=0.4)
+    xui_emulator.set_faults(mode="act_then_timeout", latency_ms=800, count=1)
     order = make_order(preferred_username="slowpanel")
     with time_machine.travel(timezone.now(), tick=True) as clock:
         order_mark_paid(order=order)
@@ -268,16 +270,15 @@ def test_it_tells_a_waiting_customer_once_that_the_line_is_on_its_way(
 
 
 def test_it_moves_a_line_to_another_panel_with_the_same_login(
-    make_order, run_tasks, xui_emulator, plan, smtp_inbox
+    make_order, run_tasks, xui_emulator, xui_emulator_factory, plan, smtp_inbox
 ):
     from boxoffice.catalog.models import PlanPanel
-    from boxoffice.emulators.xui_one.server import XuiOneEmulator
     from boxoffice.provisioning.services import line_move
 
     line = _paid_line(
         make_order, run_tasks, preferred_username="mover", preferred_password="Moving123"
     )
-    with XuiOneEmulator(port=0, access_code="adminapi1", api_key="second-key") as second:
+    with xui_emulator_factory(api_key="second-key") as second:
         target = Panel.objects.create(
             name="Second",
             kind="xui_one",

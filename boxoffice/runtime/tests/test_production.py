@@ -1,13 +1,20 @@
 """A production start refuses what is only safe on a laptop: the emulators' published secrets,
-the demo bank account, a missing secret, DEBUG, a plain-http site, an unknown gateway."""
+the demo bank account, a missing secret, DEBUG, a plain-http site, an unknown gateway; and it
+runs without the development tools (emulators, local inbox)."""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
 
 import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+from django.urls import Resolver404, clear_url_caches, resolve
 
+import boxoffice.urls
 from boxoffice.lib.tests.settings_under import PRODUCTION_KEYS, settings_under
 from boxoffice.runtime.production import production_settings_check, production_settings_problems
 
@@ -189,3 +196,62 @@ def test_it_answers_only_the_site_host_in_production_by_default(monkeypatch, tmp
     )
 
     assert production["ALLOWED_HOSTS"] == ["tv.example.com"]
+
+
+def _sidebar_links(namespace: dict) -> list[str]:
+    return [
+        item["link"]
+        for group in namespace["UNFOLD"]["SIDEBAR"]["navigation"]
+        for item in group["items"]
+    ]
+
+
+def test_it_installs_the_development_tools_only_outside_production(monkeypatch, tmp_path):
+    local = settings_under(monkeypatch, tmp_path / "local")
+    production = settings_under(
+        monkeypatch, tmp_path / "prod", BOXOFFICE_ENV="production", **PRODUCTION_KEYS
+    )
+
+    assert "boxoffice_dev" in local["INSTALLED_APPS"]
+    assert "/backoffice/inbox/" in _sidebar_links(local)
+    assert "boxoffice_dev" not in production["INSTALLED_APPS"]
+    assert not [app for app in production["INSTALLED_APPS"] if app.startswith("boxoffice_dev")]
+    assert "/backoffice/inbox/" not in _sidebar_links(production)
+    assert "/backoffice/review/" in _sidebar_links(production)
+
+
+def test_it_runs_without_the_development_tools_where_they_are_not_installed(monkeypatch, tmp_path):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "boxoffice_dev" else find_spec(name, *args),
+    )
+
+    local = settings_under(monkeypatch, tmp_path / "local")
+
+    assert "boxoffice_dev" not in local["INSTALLED_APPS"]
+    assert "/backoffice/inbox/" not in _sidebar_links(local)
+
+
+def _reload_urls() -> None:
+    clear_url_caches()
+    importlib.reload(boxoffice.urls)
+
+
+def test_it_mounts_no_local_inbox_under_production_settings(monkeypatch, tmp_path):
+    production = settings_under(
+        monkeypatch, tmp_path / "prod", BOXOFFICE_ENV="production", **PRODUCTION_KEYS
+    )
+    assert resolve("/backoffice/inbox/").namespace == "inbox"  # this test run: local settings
+
+    try:
+        with override_settings(INSTALLED_APPS=production["INSTALLED_APPS"]):
+            _reload_urls()
+            assert not apps.is_installed("boxoffice_dev")
+            with pytest.raises(Resolver404):
+                resolve("/backoffice/inbox/")
+            assert resolve("/backoffice/review/").url_name == "review"
+    finally:
+        _reload_urls()
+    assert resolve("/backoffice/inbox/").namespace == "inbox"

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
+from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 DEMO_OPERATOR = ("admin@boxoffice.localhost", "boxoffice-demo")
 DEMO_TOML = Path(__file__).resolve().parents[3] / "catalog" / "demo.toml"
@@ -55,6 +56,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, panel_port, stripe_port, no_demo=False, **options):
+        # The emulators and the local inbox are the development package beside the product.
+        if not apps.is_installed(settings.DEV_TOOLS_APP):
+            raise CommandError(
+                f"boxoffice run needs the development tools ({settings.DEV_TOOLS_APP}): "
+                "install them with pip install -e '.[dev]' and run outside production "
+                "(BOXOFFICE_ENV unset)."
+            )
         os.environ.setdefault("DEMO_PANEL_API_KEY", "demo-panel-key")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")

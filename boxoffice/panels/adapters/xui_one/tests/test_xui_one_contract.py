@@ -9,14 +9,14 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
 from boxoffice.panels.adapters.base import PanelLine
 from boxoffice.panels.adapters.contract import PanelAdapterContract
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
 
 class TestXuiOneContract(PanelAdapterContract):
-    timeout_fault_latency_ms = 1500
+    # Short, so the timeout test waits out 0.5 s: the emulator answers on loopback in ms.
+    timeout_fault_latency_ms = 800
 
     @pytest.fixture(autouse=True)
     def _emulator(self, xui_emulator):
@@ -26,8 +26,8 @@ class TestXuiOneContract(PanelAdapterContract):
     def adapter(self, xui_emulator) -> Iterator[XuiOneAdapter]:
         config = XuiOneAdapter.config_for(
             api_url=xui_emulator.base_url,
-            timeout=1.0,
-            settings={"api_key": XUI_TEST_API_KEY, "access_code": xui_emulator.access_code},
+            timeout=0.5,
+            settings={"api_key": xui_emulator.api_key, "access_code": xui_emulator.access_code},
         )
         adapter = XuiOneAdapter(config)
         yield adapter
@@ -71,7 +71,7 @@ class TestXuiOneContract(PanelAdapterContract):
         ]
         response = httpx.post(
             self.emulator.admin_url,
-            params={"api_key": XUI_TEST_API_KEY, "action": "edit_line"},
+            params={"api_key": self.emulator.api_key, "action": "edit_line"},
             content=urlencode(form),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             timeout=5,

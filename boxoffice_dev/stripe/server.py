@@ -27,9 +27,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from boxoffice.emulators.stripe.page import checkout_page, page_message, success_location
-from boxoffice.emulators.stripe.state import StripeState
-from boxoffice.emulators.stripe.wire import (
+from boxoffice_dev.stripe.page import checkout_page, page_message, success_location
+from boxoffice_dev.stripe.state import StripeState
+from boxoffice_dev.stripe.wire import (
     API_VERSION,
     EmulatorError,
     decode_form,
@@ -80,9 +80,9 @@ class StripeEmulator(StripeState):
         self.port = self._httpd.server_address[1]
         self._stopping.clear()
         self._threads = [
-            # A short poll interval makes stop() quick; tests start one emulator each.
+            # A short poll interval makes stop() quick (at most 10 ms); tests start one each.
             threading.Thread(
-                target=self._httpd.serve_forever, args=(0.05,), name="stripe-emulator-http"
+                target=self._httpd.serve_forever, args=(0.01,), name="stripe-emulator-http"
             ),
             threading.Thread(target=self._delivery_loop, name="stripe-emulator-webhooks"),
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from boxoffice.emulators.stripe.wire import format_amount
+from boxoffice_dev.stripe.wire import format_amount
 
 
 def success_location(session: dict[str, Any]) -> str:

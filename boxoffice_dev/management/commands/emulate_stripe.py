@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from boxoffice.emulators.management.serve import serve_until_stopped
-from boxoffice.emulators.stripe import StripeEmulator
+from boxoffice_dev.management.serve import serve_until_stopped
+from boxoffice_dev.stripe import StripeEmulator
 
 
 class Command(BaseCommand):

@@ -118,6 +118,10 @@ class LocalInbox:
         """Every stored message, oldest first."""
         return [_parse(path) for path in reversed(message_paths(self.directory))]
 
+    def summaries(self) -> list[InboxMessage]:
+        """What `messages()` holds, as the inbox pages list it (received_at, to, subject, ...)."""
+        return [summarize_message(path) for path in reversed(message_paths(self.directory))]
+
     def wait_for(self, count: int, timeout: float = 5) -> list[EmailMessage]:
         """Block until at least `count` messages are stored; return them all, oldest first."""
         deadline = time.monotonic() + timeout

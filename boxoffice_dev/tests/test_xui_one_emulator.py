@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-# `xui_emulator` comes from the boxoffice.emulators.fixtures_xui plugin (root conftest.py).
-from boxoffice.emulators.fixtures_xui import XUI_TEST_API_KEY
-from boxoffice.emulators.xui_one import XuiOneEmulator
+# `xui_emulator` comes from the boxoffice_dev.fixtures_xui plugin (root conftest.py).
+from boxoffice_dev.fixtures_xui import XUI_TEST_API_KEY
+from boxoffice_dev.xui_one import XuiOneEmulator
 
 OUTPUTS = {"access_output[]": ["1", "2"]}
 # One client for the module: building an httpx.Client (its TLS context) costs more than a request.

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from boxoffice.emulators import inbox_views
+from boxoffice_dev import inbox_views
 
 app_name = "inbox"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from boxoffice.emulators.management.serve import serve_until_stopped
-from boxoffice.emulators.smtp_inbox import LocalInbox
+from boxoffice_dev.management.serve import serve_until_stopped
+from boxoffice_dev.smtp_inbox import LocalInbox
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from boxoffice.emulators.smtp_inbox import (
+from boxoffice_dev.smtp_inbox import (
     MessageNotFound,
     message_paths,
     read_message,

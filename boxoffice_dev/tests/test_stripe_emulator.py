@@ -10,8 +10,8 @@ import httpx
 import pytest
 import stripe
 
-from boxoffice.emulators.stripe import StripeEmulator
-from boxoffice.emulators.stripe.wire import decode_form
+from boxoffice_dev.stripe import StripeEmulator
+from boxoffice_dev.stripe.wire import decode_form
 
 SUCCESS_URL = "http://shop.test/checkout/done/?session={CHECKOUT_SESSION_ID}"
 CANCEL_URL = "http://shop.test/checkout/cancelled/"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from boxoffice.emulators.stripe import StripeEmulator
+from boxoffice_dev.stripe import StripeEmulator
 
 
 @pytest.fixture

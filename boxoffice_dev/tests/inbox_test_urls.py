@@ -3,5 +3,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("backoffice/inbox/", include("boxoffice.emulators.urls")),
+    path("backoffice/inbox/", include("boxoffice_dev.urls")),
 ]

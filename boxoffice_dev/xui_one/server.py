@@ -15,7 +15,7 @@ then the body one byte every ``latency_ms``, default 2000: never a read timeout,
 ``huge`` (HTTP 200 without Content-Length and 60 MB of body; the bytes written before the client
 hung up are in ``huge_bytes_sent``).
 
-Stdlib only, no Django: ``python -m boxoffice.emulators.xui_one --port 8100`` works anywhere.
+Stdlib only, no Django: ``python -m boxoffice_dev.xui_one --port 8100`` works anywhere.
 """
 
 from __future__ import annotations
@@ -451,7 +451,7 @@ class XuiOneEmulator:
         self._port = httpd.server_address[1]
         self._thread = threading.Thread(
             target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # stop() waits at most this long
             name=f"xui-one-emulator:{self._port}",
             daemon=True,
         )
@@ -542,11 +542,13 @@ class XuiOneEmulator:
             self._rate, self._random = float(rate), random.Random(seed)
 
     def reset(self) -> None:
+        """Back to a fresh start without a restart: no lines, no faults, an empty log."""
         self.panel.reset()
         with self._lock:
             self._mode, self._latency_ms, self._count = "ok", 0, None
-            self._rate = 1.0
+            self._rate, self._random = 1.0, random.Random()
             self._request_log.clear()
+            self.huge_bytes_sent = 0
 
     def _take_fault(self) -> tuple[str, int]:
         with self._lock:
@@ -566,7 +568,7 @@ class XuiOneEmulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run without Django: ``python -m boxoffice.emulators.xui_one --port 8100``."""
+    """Run without Django: ``python -m boxoffice_dev.xui_one --port 8100``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from boxoffice.emulators.stripe.wire import (
+from boxoffice_dev.stripe.wire import (
     API_VERSION,
     EVENT_TYPES,
     EXPIRES_MAX_SECONDS,

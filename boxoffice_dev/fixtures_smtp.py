@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from boxoffice.emulators.smtp_inbox import LocalInbox
+from boxoffice_dev.smtp_inbox import LocalInbox
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from boxoffice.emulators.management.serve import serve_until_stopped
-from boxoffice.emulators.xui_one import FAULT_MODES, XuiOneEmulator
+from boxoffice_dev.management.serve import serve_until_stopped
+from boxoffice_dev.xui_one import FAULT_MODES, XuiOneEmulator
 
 
 class Command(BaseCommand):

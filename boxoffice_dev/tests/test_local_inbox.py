@@ -5,14 +5,14 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 
-from boxoffice.emulators.smtp_inbox import (
+from boxoffice_dev.smtp_inbox import (
     MESSAGE_ID_RE,
     MessageNotFound,
     list_messages,
     read_message,
 )
 
-TEST_URLS = "boxoffice.emulators.tests.inbox_test_urls"
+TEST_URLS = "boxoffice_dev.tests.inbox_test_urls"
 HTML = (
     '<p>Your line is ready: <a href="https://tv.example.test/portal/">open the portal</a></p>'
     "<script>alert('x')</script>"

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class EmulatorsConfig(AppConfig):
-    name = "boxoffice.emulators"
-    label = "emulators"
