@@ -37,8 +37,11 @@ test-postgres: install
 
 # The quick loop while coding: no browser, no subprocesses, not the emulators' own tests
 # (boxoffice_dev/tests, marker `emulator`), on both cores (pytest-xdist); `make test` runs them all.
+# Bytecode (and pytest's rewritten test modules) is cached here even where the environment says
+# PYTHONDONTWRITEBYTECODE: recompiling every module on every run costs seconds per worker.
 test-fast: install
-	env -u DATABASE_URL $(BIN)/pytest -n 2 -m "not browser and not multiprocess and not emulator"
+	env -u DATABASE_URL -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n 2 \
+		-m "not browser and not multiprocess and not emulator and not slow"
 
 # ruff (style, bugs, no hidden function-local imports), the one-way dependency contract between
 # the apps (import-linter, pyproject [tool.importlinter]) and mypy on adapters and services.

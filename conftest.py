@@ -184,7 +184,7 @@ def wait_until():
             value = predicate()
             if value:
                 return value
-            time.sleep(0.05)
+            time.sleep(0.01)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
     return wait

@@ -83,3 +83,28 @@ def test_it_generates_keys_in_production_before_any_key_exists(tmp_path):
     assert len(values["SECRET_KEY"]) >= 50
     fernet = Fernet(values["FIELD_ENCRYPTION_KEYS"].encode())
     assert fernet.decrypt(fernet.encrypt(b"line password")) == b"line password"
+
+
+def test_it_installs_no_development_tools_and_mounts_no_local_inbox_in_production(tmp_path):
+    # In a process of its own: swapping INSTALLED_APPS inside the test run would rebuild the app
+    # registry (and the admin's) under every later test.
+    code = (
+        "from django.apps import apps\n"
+        "from django.urls import Resolver404, resolve\n"
+        "print('dev-tools-installed' if apps.is_installed('boxoffice_dev') else 'no-dev-tools')\n"
+        "try:\n"
+        "    resolve('/backoffice/inbox/')\n"
+        "    print('inbox-mounted')\n"
+        "except Resolver404:\n"
+        "    print('no-inbox')\n"
+        "print(resolve('/backoffice/review/').url_name)\n"
+    )
+    local = _boxoffice("shell", "--no-imports", "-c", code, env=_env(tmp_path / "local"))
+    production = _boxoffice(
+        "shell", "--no-imports", "-c", code, env=_env(tmp_path / "prod", **PRODUCTION)
+    )
+
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.split() == ["dev-tools-installed", "inbox-mounted", "review"]
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.split() == ["no-dev-tools", "no-inbox", "review"]

@@ -70,6 +70,7 @@ def second_plan(second_emulator):
     return plan
 
 
+@pytest.mark.slow
 def test_it_ends_a_dripping_call_at_its_deadline_while_other_panels_keep_flowing(
     make_order, plan, panel, second_plan, xui_emulator, second_emulator, smtp_inbox, wait_until
 ):
@@ -160,6 +161,7 @@ def test_it_puts_the_operation_in_review_with_one_alert_when_the_adapter_raises_
     assert len(_alert_subjects()) == 1
 
 
+@pytest.mark.slow
 def test_it_keeps_one_incident_and_one_alert_for_a_flapping_panel(
     make_order, run_tasks, panel, xui_emulator, smtp_inbox
 ):

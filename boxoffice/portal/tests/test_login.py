@@ -290,6 +290,7 @@ def test_it_limits_the_admin_login_too(client, db, password_checks):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [LOGIN, "/admin/login/"])
 def test_it_holds_the_limit_under_forty_concurrent_wrong_logins(path, password_checks):
     customer = Customer.objects.create(email="jane.doe@example.test")

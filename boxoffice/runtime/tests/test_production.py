@@ -11,10 +11,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.test import override_settings
-from django.urls import Resolver404, clear_url_caches, resolve
 
-import boxoffice.urls
 from boxoffice.lib.tests.settings_under import PRODUCTION_KEYS, settings_under
 from boxoffice.runtime.production import production_settings_check, production_settings_problems
 
@@ -232,26 +229,3 @@ def test_it_runs_without_the_development_tools_where_they_are_not_installed(monk
 
     assert "boxoffice_dev" not in local["INSTALLED_APPS"]
     assert "/backoffice/inbox/" not in _sidebar_links(local)
-
-
-def _reload_urls() -> None:
-    clear_url_caches()
-    importlib.reload(boxoffice.urls)
-
-
-def test_it_mounts_no_local_inbox_under_production_settings(monkeypatch, tmp_path):
-    production = settings_under(
-        monkeypatch, tmp_path / "prod", BOXOFFICE_ENV="production", **PRODUCTION_KEYS
-    )
-    assert resolve("/backoffice/inbox/").namespace == "inbox"  # this test run: local settings
-
-    try:
-        with override_settings(INSTALLED_APPS=production["INSTALLED_APPS"]):
-            _reload_urls()
-            assert not apps.is_installed("boxoffice_dev")
-            with pytest.raises(Resolver404):
-                resolve("/backoffice/inbox/")
-            assert resolve("/backoffice/review/").url_name == "review"
-    finally:
-        _reload_urls()
-    assert resolve("/backoffice/inbox/").namespace == "inbox"
