@@ -3,6 +3,14 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldAdminURLInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import ConfigField, PanelAdapter
@@ -25,19 +33,34 @@ PANEL_EDITABLE_GROUPS = [
 
 
 def _form_field(spec: ConfigField) -> forms.Field:
+    """A form field for one of the kind's declared settings, with the back office's widgets."""
     common = {"label": spec.label, "help_text": spec.help, "required": False}
     if spec.secret:
         # Write-only in the back office: shown never, replaced only when a new one is typed.
-        return forms.CharField(widget=forms.PasswordInput(render_value=False), **common)
+        return forms.CharField(widget=UnfoldAdminPasswordWidget(render_value=False), **common)
     if spec.kind == "bool":
-        return forms.BooleanField(initial=spec.initial(), **common)
+        return forms.BooleanField(
+            initial=spec.initial(), widget=UnfoldBooleanSwitchWidget(), **common
+        )
     if spec.kind == "int":
-        return forms.IntegerField(initial=spec.initial(), **common)
+        return forms.IntegerField(
+            initial=spec.initial(), widget=UnfoldAdminIntegerFieldWidget(), **common
+        )
     if spec.kind == "url":
-        return forms.URLField(initial=spec.initial(), assume_scheme="https", **common)
+        return forms.URLField(
+            initial=spec.initial(),
+            assume_scheme="https",
+            widget=UnfoldAdminURLInputWidget(),
+            **common,
+        )
     if spec.kind == "choice":
-        return forms.ChoiceField(choices=spec.choices, initial=spec.initial(), **common)
-    return forms.CharField(initial=spec.initial(), **common)
+        return forms.ChoiceField(
+            choices=spec.choices,
+            initial=spec.initial(),
+            widget=UnfoldAdminSelectWidget(),
+            **common,
+        )
+    return forms.CharField(initial=spec.initial(), widget=UnfoldAdminTextInputWidget(), **common)
 
 
 class PanelForm(forms.ModelForm):
