@@ -25,8 +25,9 @@ from boxoffice.panels.adapters.base import FieldError, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Panel
 
-# The columns every kind has; each kind adds its declared fields (see panel_keys).
-COMMON_PANEL_KEYS = {
+# The columns every kind has, in the order an export writes them; each kind adds its declared
+# fields (see panel_keys).
+PANEL_EXPORT_ORDER = (
     "name",
     "kind",
     "api_url",
@@ -38,8 +39,9 @@ COMMON_PANEL_KEYS = {
     "timeout_seconds",
     "max_concurrency",
     "priority",
-}
-PLAN_KEYS = {
+)
+COMMON_PANEL_KEYS = set(PANEL_EXPORT_ORDER)
+PLAN_EXPORT_ORDER = (
     "slug",
     "name",
     "description",
@@ -52,8 +54,8 @@ PLAN_KEYS = {
     "allow_mag",
     "active",
     "sort_order",
-    "panels",
-}
+)
+PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels"}
 TOP_KEYS = {"panel", "plan"}
 
 
@@ -430,35 +432,6 @@ def _plan_mappings_sync(plan: Plan, mappings: dict, panels_by_name: dict[str, Pa
 
 
 # --- Export ------------------------------------------------------------------------------------
-
-PANEL_EXPORT_ORDER = (
-    "name",
-    "kind",
-    "api_url",
-    "public_url",
-    "capacity",
-    "regions",
-    "enabled",
-    "verify_tls",
-    "timeout_seconds",
-    "max_concurrency",
-    "priority",
-)
-PLAN_EXPORT_ORDER = (
-    "slug",
-    "name",
-    "description",
-    "duration_days",
-    "connections",
-    "price",
-    "currency",
-    "trial",
-    "username_strategy",
-    "allow_mag",
-    "active",
-    "sort_order",
-)
-
 
 def secret_env_name(panel_name: str, field_name: str) -> str:
     """The environment variable an exported file names for a panel's secret field."""
