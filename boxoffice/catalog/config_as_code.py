@@ -433,6 +433,7 @@ def _plan_mappings_sync(plan: Plan, mappings: dict, panels_by_name: dict[str, Pa
 
 # --- Export ------------------------------------------------------------------------------------
 
+
 def secret_env_name(panel_name: str, field_name: str) -> str:
     """The environment variable an exported file names for a panel's secret field."""
     stem = re.sub(r"[^A-Za-z0-9]+", "_", panel_name).strip("_").upper() or "PANEL"
