@@ -48,13 +48,29 @@ class NoPanelAvailable(Exception):
     """No enabled panel carries this plan, has room, and serves the region."""
 
 
-def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> Panel:
+def _takes_devices(panel: Panel) -> bool:
+    cls = panel.kind_class
+    return cls is not None and cls.capabilities.devices
+
+
+def panels_take_devices(*, plan) -> bool:
+    """Whether any enabled panel carrying the plan is of a kind that registers MAG/Formuler
+    boxes (its capabilities say so): checkout offers a box only then."""
+    return any(
+        _takes_devices(p) for p in Panel.objects.filter(enabled=True, plan_mappings__plan=plan)
+    )
+
+
+def panel_choose(
+    *, plan, country: str = "", override: Panel | None = None, device: str = ""
+) -> Panel:
     """Pick the panel for a new line.
 
-    Manual override wins. Otherwise: panels mapped to the plan, enabled, below capacity; those
-    serving the customer's region first (a panel with no regions serves everyone); then higher
-    priority; then the lowest fill ratio (capacity-based balancing). A panel that is down is still
-    chosen when it is the only fit: the operation waits for it instead of failing the order.
+    Manual override wins. Otherwise: panels mapped to the plan, enabled, below capacity, and for
+    a MAG/Formuler box (`device="mag"`) of a kind that registers devices; those serving the
+    customer's region first (a panel with no regions serves everyone); then higher priority; then
+    the lowest fill ratio (capacity-based balancing). A panel that is down is still chosen when it
+    is the only fit: the operation waits for it instead of failing the order.
     """
     if override is not None:
         return override
@@ -64,6 +80,13 @@ def panel_choose(*, plan, country: str = "", override: Panel | None = None) -> P
         )
     )
     candidates = [p for p in candidates if p.used < p.capacity]
+    if device == "mag":
+        candidates = [p for p in candidates if _takes_devices(p)]
+        if not candidates:
+            raise NoPanelAvailable(
+                f"no enabled panel with free capacity that registers MAG/Formuler boxes carries "
+                f"plan {plan.slug!r}"
+            )
     if not candidates:
         raise NoPanelAvailable(f"no enabled panel with free capacity carries plan {plan.slug!r}")
     country = (country or "").upper()

@@ -25,7 +25,9 @@ def line_reserve_for_order(*, order) -> Line:
     if existing:  # a second confirmation of the same order: one line per order, always
         return existing
     plan = order.plan
-    panel = panel_choose(plan=plan, country=order.country, override=order.panel_override)
+    panel = panel_choose(
+        plan=plan, country=order.country, override=order.panel_override, device=order.device
+    )
     mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
     # The kind's plan fields as the line keeps them, defaults filled in.
     plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()

@@ -12,6 +12,7 @@ from boxoffice.billing.services import CheckoutData
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_find, email_normalise
+from boxoffice.panels.services import panels_take_devices
 
 OTHER_COUNTRY = "other"
 KNOWN_ADDRESS = "known_address"
@@ -221,7 +222,8 @@ class CheckoutForm(forms.Form):
                 "4 to 32 letters and digits. Leave empty and we pick a readable one; "
                 "if someone already has yours, we add a few digits."
             )
-        if not plan.allow_mag:
+        # A box is offered where the plan allows one and a panel carrying it can register it.
+        if not plan.allow_mag or not panels_take_devices(plan=plan):
             del self.fields["device"]
             del self.fields["mac_address"]
         self.fields["gateway"].choices = gateways

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.models import Order
-from boxoffice.catalog.models import Plan
+from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
+from boxoffice.panels.models import Panel
 from boxoffice.storefront.forms import mac_address_normalise
 
 
@@ -20,9 +21,23 @@ def gateways(settings):
 
 
 def _plan(**kwargs) -> Plan:
+    """A plan carried by an XUI One panel (a kind that registers boxes); the panel is never
+    called by these tests."""
     kwargs.setdefault("slug", "monthly")
     kwargs.setdefault("name", "Monthly")
-    return Plan.objects.create(duration_days=30, price=Decimal("9.99"), currency="EUR", **kwargs)
+    plan = Plan.objects.create(duration_days=30, price=Decimal("9.99"), currency="EUR", **kwargs)
+    panel, _ = Panel.objects.get_or_create(
+        name="Checkout panel",
+        defaults={
+            "kind": "xui_one",
+            "api_url": "http://127.0.0.1:9",
+            "public_url": "http://tv.example.test",
+            "settings": {"access_code": "adminapi1"},
+            "secrets": {"api_key": "unused"},
+        },
+    )
+    PlanPanel.objects.create(plan=plan, panel=panel)
+    return plan
 
 
 def _valid(**overrides) -> dict:
