@@ -184,6 +184,33 @@ def test_admin_post_without_csrf_token_is_refused(db, panel):
     assert response.status_code == 403
 
 
+# --- F6: PanelConfig's repr carries the decrypted API key (gateway configs hide theirs) -------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F6: PanelConfig.settings holds secrets, in repr")
+def test_f6_panel_config_repr_hides_the_api_key(panel):
+    config = panel.adapter_config()
+    assert config.api_key == "test-api-key"
+    assert "test-api-key" not in repr(config)
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F6: LineFacts repr carries the line password")
+def test_f6_line_facts_repr_hides_the_password():
+    from boxoffice.panels.adapters.base import LineFacts
+
+    assert "pw-Secret-9" not in repr(LineFacts(username="u1234", password="pw-Secret-9"))
+
+
+def test_gateway_config_repr_hides_its_secrets(settings):
+    from boxoffice.billing.gateways.stripe.adapter import StripeConfig
+
+    settings.STRIPE_SECRET_KEY = "sk_live_hidden_1"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_hidden_2"
+    text = repr(StripeConfig.from_settings(settings))
+    assert "sk_live_hidden_1" not in text
+    assert "whsec_hidden_2" not in text
+
+
 # --- checked and sound -----------------------------------------------------------------------
 
 
