@@ -211,6 +211,31 @@ def test_gateway_config_repr_hides_its_secrets(settings):
     assert "whsec_hidden_2" not in text
 
 
+# --- F7: `boxoffice apply` on a file that is not UTF-8 ends in a traceback ---------------------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F7: UnicodeDecodeError is not an OSError")
+def test_f7_apply_a_binary_file_is_a_command_error(db, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    bad = tmp_path / "panels.toml"
+    bad.write_bytes(b'[[panel]]\nname = "\xff\xfe"\n')
+    with pytest.raises(CommandError):
+        call_command("apply", str(bad))
+
+
+# --- F8: export gives two panels the same secret variable -------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING F8: secret_env_name collides")
+@pytest.mark.parametrize(("a", "b"), [("Panel A", "panel-a"), ("Пульт", "Ωλ")])
+def test_f8_export_names_each_panels_secret_variable_apart(db, a, b):
+    for name in (a, b):
+        config_apply(text=PANEL.replace('"P"', f'"{name}"') + f'api_key = "key-of-{name}"\n')
+    names = [line for line in config_export().splitlines() if line.startswith("api_key_env")]
+    assert len(set(names)) == 2, names
+
+
 # --- checked and sound -----------------------------------------------------------------------
 
 
