@@ -272,3 +272,44 @@ def test_dev_tools_off_in_this_settings_module_when_production_flag_set():
     # settings.DEV_TOOLS is computed from BOXOFFICE_ENV at import; the production run itself
     # is covered by test_production (own process).
     assert settings.DEV_TOOLS_APP == "boxoffice_dev"
+
+
+def test_checkout_refuses_a_gateway_that_is_not_enabled(client, plan, settings):
+    from boxoffice.billing.models import Order
+
+    settings.PAYMENT_GATEWAYS = ["stripe"]
+    response = client.post(
+        f"/checkout/{plan.slug}/",
+        {
+            "email": "a@example.test",
+            "name": "A",
+            "country": "DE",
+            "device": "app",
+            "gateway": "manual",
+        },
+    )
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["gateway"]
+    assert not Order.objects.exists()
+
+
+def test_bank_transfer_instructions_are_escaped_on_the_status_page(client, plan, settings):
+    from boxoffice.billing.models import Order
+
+    settings.PAYMENT_GATEWAYS = ["manual"]
+    settings.BANK_TRANSFER_DETAILS = "<script>alert(1)</script>\nIBAN X"
+    response = client.post(
+        f"/checkout/{plan.slug}/",
+        {
+            "email": "b@example.test",
+            "name": "B",
+            "country": "DE",
+            "device": "app",
+            "gateway": "manual",
+        },
+    )
+    assert response.status_code in (302, 303)
+    page = client.get(response["Location"]).content.decode()
+    assert Order.objects.count() == 1
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
