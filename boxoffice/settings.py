@@ -47,7 +47,7 @@ def _local_default(value: str) -> str:
 
 def _local_secret(name: str, env_name: str, generate) -> str:
     """A secret from the environment; locally, generated once into ./var/ and reused."""
-    value = os.environ.get(env_name)
+    value = env_str(env_name)
     if value:
         return value
     if PRODUCTION:

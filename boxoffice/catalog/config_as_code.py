@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from boxoffice.catalog.models import Plan, PlanPanel
+from boxoffice.lib.env import SETTINGS_VARIABLES
 from boxoffice.panels.adapters.base import FieldError, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Panel
@@ -245,8 +246,6 @@ def _panel_stage(
             setattr(panel, key, value)
     if cls is not None:
         _panel_settings_stage(panel, cls, item, where, loc, problems)
-    if not isinstance(panel.regions, list):
-        problems.append(f'{loc.at(*where, "regions")}: regions must be a list like ["DE", "AT"]')
     _model_problems(panel, where, loc, problems, exclude=exclude)
     return _StagedPanel(panel, is_new, before != _panel_snapshot(panel))
 
@@ -264,7 +263,11 @@ def _panel_settings_stage(
         env_key = f"{f.name}_env"
         if f.secret and env_key in item:
             env_name = item[env_key]
-            value = os.environ.get(env_name) if isinstance(env_name, str) else None
+            refusal = secret_env_refusal(env_name, f.name)
+            if refusal:
+                problems.append(f"{loc.at(*where, env_key)}: {refusal}")
+                continue
+            value = os.environ.get(env_name)
             if value is None:
                 problems.append(
                     f"{loc.at(*where, env_key)}: environment variable {env_name} is not set"
@@ -272,6 +275,28 @@ def _panel_settings_stage(
                 continue
         if value is not None:
             panel.setting_set(f.name, value)
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
+
+
+def secret_env_refusal(env_name: object, field_name: str) -> str:
+    """Why `<field>_env = env_name` may not fill a panel's secret field, or "". A file must not
+    copy the site's own secrets (SECRET_KEY, FIELD_ENCRYPTION_KEYS, DATABASE_URL, the gateways'
+    keys…) into a panel, whose client would send them to the address the same file names: the
+    variable must be named for the field (`…_<FIELD>`, e.g. DEMO_PANEL_API_KEY for `api_key`)
+    and be none of the variables the settings read."""
+    suffix = f"_{field_name.upper()}"
+    if not isinstance(env_name, str) or not _ENV_NAME.fullmatch(env_name):
+        return "name an environment variable in capitals, digits and _ (e.g. MY_PANEL_API_KEY)"
+    if not env_name.endswith(suffix) or env_name == suffix.lstrip("_"):
+        return f"the variable's name must end in {suffix} (e.g. MY_PANEL{suffix}), not {env_name}"
+    if env_name in SETTINGS_VARIABLES:
+        return (
+            f"{env_name} is one of Boxoffice's own settings: a panel secret needs a variable of "
+            "its own"
+        )
+    return ""
 
 
 def _panels_save(staged: list[_StagedPanel], result: ApplyResult) -> None:
@@ -445,6 +470,7 @@ def config_export() -> str:
     Secret fields are written as `<field>_env` naming an environment variable
     (`secret_env_name`), never their value."""
     out: list[str] = []
+    used_env: set[str] = set()
     for panel in Panel.objects.order_by("name"):
         out.append("[[panel]]")
         for key in PANEL_EXPORT_ORDER:
@@ -453,6 +479,9 @@ def config_export() -> str:
         for f in cls.config_fields if cls else ():
             if f.secret:
                 env = secret_env_name(panel.name, f.name)
+                if env in used_env:  # two names that spell alike ("Panel A", "panel-a")
+                    env = secret_env_name(f"{panel.name} {panel.pk}", f.name)
+                used_env.add(env)
                 out.append(f"{f.name}_env = {_toml_value(env)}")
             elif f.name in panel.settings:
                 out.append(f"{f.name} = {_toml_value(panel.settings[f.name])}")

@@ -7,11 +7,14 @@ first key encrypts, every key decrypts, so keys can be rotated without a flag da
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "fernet:"
 
@@ -86,6 +89,16 @@ class EncryptedTextField(models.TextField):
         return encrypt_str(str(value))
 
 
+class UnreadableSecrets(dict):
+    """What an encrypted JSON column holds when FIELD_ENCRYPTION_KEYS cannot decrypt it (a key
+    rotated away): empty, so pages that load the row keep working, and the token itself kept,
+    so saving the row again does not destroy what a restored key could still read."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+
 class EncryptedJSONField(models.TextField):
     """A JSON object stored encrypted as one token; Python code sees a plain dict.
 
@@ -103,7 +116,11 @@ class EncryptedJSONField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return {}
-        return json.loads(decrypt_str(value))
+        try:
+            return json.loads(decrypt_str(value))
+        except ValueError:
+            logger.error("a stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS")
+            return UnreadableSecrets(value)
 
     def to_python(self, value):
         if isinstance(value, dict):
@@ -115,6 +132,8 @@ class EncryptedJSONField(models.TextField):
         return json.loads(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, UnreadableSecrets) and not value:
+            return value.token  # nothing new typed: keep what a restored key can still read
         if not value:
             return ""
         return encrypt_str(json.dumps(value, sort_keys=True))

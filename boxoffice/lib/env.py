@@ -13,13 +13,23 @@ from django.core.exceptions import ImproperlyConfigured
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+# Every variable the settings read (through these helpers): the site's own configuration and
+# secrets. Nothing else may copy them elsewhere (a TOML file's `<secret>_env`, for one).
+SETTINGS_VARIABLES: set[str] = {"DJANGO_SETTINGS_MODULE"}
 
-def env_str(name: str, default: str = "") -> str:
+
+def _read(name: str, default: str | None = None) -> str | None:
+    SETTINGS_VARIABLES.add(name)
     return os.environ.get(name, default)
 
 
+def env_str(name: str, default: str = "") -> str:
+    value = _read(name, default)
+    return default if value is None else value
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
+    raw = _read(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -31,7 +41,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+    raw = _read(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -41,7 +51,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+    raw = _read(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -51,7 +61,7 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
-    raw = os.environ.get(name)
+    raw = _read(name)
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -61,7 +71,7 @@ def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
     """Django's SECURE_PROXY_SSL_HEADER from `HTTP_X_FORWARDED_PROTO` (the header's value then
     must be `https`), a header name as sent (`X-Forwarded-Proto`), or `NAME=value`
     (`X-Forwarded-Ssl=on`). Unset or empty: None (no proxy is trusted)."""
-    raw = os.environ.get(name, "").strip()
+    raw = (_read(name) or "").strip()
     if not raw:
         return None
     header, _, value = raw.partition("=")

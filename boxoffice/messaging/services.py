@@ -169,7 +169,11 @@ def message_send(*, message_id: int, connection=None) -> str:
     if message is None:
         return "not_due"
     check = _STALE_CHECKS.get(message.kind)
-    reason = check(message) if check else ""
+    try:
+        reason = check(message) if check else ""
+    except Exception as exc:  # the owning app's check is buggy: retried, then review + alert
+        logger.exception("the stale check of message %s (%s) raised", message.pk, message.kind)
+        return _message_failed(message, exc)
     if reason:
         Message.objects.filter(pk=message.pk, status=S.SENDING).update(
             status=S.DROPPED, lease_expires_at=None, last_error=f"not sent: {reason}"[:1000]

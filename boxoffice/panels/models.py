@@ -91,6 +91,13 @@ class Panel(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        regions = self.regions or []
+        if not isinstance(regions, list) or not all(
+            isinstance(r, str) and 2 <= len(r.strip()) <= 8 for r in regions
+        ):
+            raise ValidationError(
+                {"regions": 'a list of region or country codes, like ["DE", "AT"]'}
+            )
         cls = self.kind_class
         if cls is None:
             return  # the kind itself is reported as "not a valid choice"

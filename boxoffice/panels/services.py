@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.messaging.services import operator_alert_send
-from boxoffice.panels.adapters.base import LineAccess, LineFacts
+from boxoffice.panels.adapters.base import (
+    AccessItem,
+    AccessSection,
+    FieldError,
+    LineAccess,
+    LineFacts,
+)
 from boxoffice.panels.adapters.registry import adapter_class
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.signals import panel_back_up
@@ -29,7 +35,24 @@ def line_access(
     """How a customer reaches a line on this panel, as the panel's kind says (URLs, ports,
     portal addresses). No I/O: built from the panel's settings and the line's login."""
     facts = LineFacts(username=username, password=password, mac=mac, device=device)
-    return adapter_class(panel.kind).access(panel.adapter_config(), facts)
+    try:
+        return adapter_class(panel.kind).access(panel.adapter_config(), facts)
+    except (ValueError, FieldError) as exc:
+        # A kind no longer installed, or settings its kind refuses: the customer still gets
+        # their login (the operator sees the panel's problem in the back office and the logs).
+        logger.error("panel %s: no access details for its lines: %s", panel.name, exc)
+        login = AccessSection(
+            title="Your login",
+            items=(
+                AccessItem(key="username", label="Username", value=username),
+                AccessItem(key="password", label="Password", value=password, secret=True),
+            ),
+        )
+        return LineAccess(
+            sections=(login,),
+            hint="The server details follow from your provider; write to support if they "
+            "have not arrived.",
+        )
 
 
 def line_access_for(line) -> LineAccess:
@@ -163,7 +186,19 @@ def panel_mark_up(*, panel: Panel) -> bool:
             resolved_at__isnull=True,
             recovered_at__isnull=True,
         ).update(recovered_at=now)
-        panel_back_up.send(sender=Panel, panel=panel)
+        # A receiver's bug must not turn a panel that answered into a failed probe: each one
+        # runs on its own, and what raised is logged and audited (the scheduler re-drives the
+        # waiting operations anyway once the panel is up).
+        for receiver, outcome in panel_back_up.send_robust(sender=Panel, panel=panel):
+            if isinstance(outcome, Exception):
+                logger.error(
+                    "panel %s back up: receiver %s failed: %r", panel.name, receiver, outcome
+                )
+                audit_record(
+                    subject=panel,
+                    action="panel.back_up_receiver_failed",
+                    data={"receiver": getattr(receiver, "__qualname__", str(receiver))},
+                )
     return bool(was_down)
 
 

@@ -181,9 +181,9 @@ BAD_FILES = {
     ),
     "missing env var": (
         VALID_PANEL.replace("Fresh panel", "Bad panel").replace(
-            'api_key = "fresh-key"', 'api_key_env = "BOXOFFICE_TEST_UNSET_KEY"'
+            'api_key = "fresh-key"', 'api_key_env = "BOXOFFICE_TEST_UNSET_API_KEY"'
         ),
-        "environment variable BOXOFFICE_TEST_UNSET_KEY is not set",
+        "environment variable BOXOFFICE_TEST_UNSET_API_KEY is not set",
     ),
     "invalid toml": ("[[plan]\nslug = ", "not valid TOML"),
     "plan defined twice": (
@@ -199,7 +199,7 @@ BAD_FILES = {
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_it_refuses_a_bad_file_and_changes_nothing(case, db, demo_key, tmp_path, monkeypatch):
-    monkeypatch.delenv("BOXOFFICE_TEST_UNSET_KEY", raising=False)
+    monkeypatch.delenv("BOXOFFICE_TEST_UNSET_API_KEY", raising=False)
     apply(DEMO)
     before = catalogue_dump()
     fragment, reason = BAD_FILES[case]

@@ -223,7 +223,8 @@ class PanelConfig:
     public_url: str = ""  # what customers' players reach (scheme://host:port)
     timeout: float = 10.0
     verify_tls: bool = True
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    # Out of repr: it holds the kind's decrypted secrets, and a traceback must not show them.
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)  # tuning knobs for tests/tools
 
     def __getattr__(self, name: str) -> Any:
@@ -239,7 +240,7 @@ class LineFacts:
     """What `access()` needs to know about one line; built by the caller, never a model."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     mac: str = ""  # a MAG/Formuler box's MAC, "" for apps
     device: str = ""  # "mag" for boxes
 
@@ -319,7 +320,7 @@ class LineSpec:
     """A line as Boxoffice wants it on the panel."""
 
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a traceback
     max_connections: int
     expires_at: datetime | None  # None = never expires
     # XUI One's plan fields as attributes, kept for its adapter and contract tests; the
@@ -339,7 +340,7 @@ class PanelLine:
 
     panel_line_id: str
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a traceback
     max_connections: int
     expires_at: datetime | None
     bouquets: tuple[int, ...] = ()

@@ -19,6 +19,10 @@ class Command(BaseCommand):
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{file} is not UTF-8 text (byte {exc.start}): save it as UTF-8; nothing changed"
+            ) from None
         try:
             result = config_apply(text=text, dry_run=dry_run)
         except ConfigError as exc:

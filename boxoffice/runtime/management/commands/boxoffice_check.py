@@ -1,6 +1,7 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from boxoffice.lib.crypto import UnreadableSecrets
 from boxoffice.panels.models import Panel
 
 
@@ -16,6 +17,14 @@ class Command(BaseCommand):
                 "no enabled panel: add one in the back office or with `boxoffice apply`"
             )
         for panel in panels:
+            if isinstance(panel.secrets, UnreadableSecrets):
+                failures += 1
+                self.stdout.write(
+                    f"FAIL  {panel.name}: its stored secrets cannot be decrypted with "
+                    "FIELD_ENCRYPTION_KEYS (a key rotated away?): restore the key, or type the "
+                    "secrets again in the back office"
+                )
+                continue
             try:
                 report = panel.adapter().health()
             except ValueError as exc:  # e.g. a stored key that FIELD_ENCRYPTION_KEYS cannot decrypt

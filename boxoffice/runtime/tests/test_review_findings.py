@@ -1,10 +1,9 @@
-"""Security review of "A house that grows" (branch review): proofs of the findings.
-
-Each `xfail(strict=True)` test asserts the behaviour the product SHOULD have and fails today,
-which proves the finding; when the finding is fixed the test passes and strict xfail turns it
-red, so whoever fixes it removes the marker. The plain tests pin down places that were checked
-and found sound.
-"""
+"""What a security review of "A house that grows" found, each kept as a test of the fix
+(F1-F10: a TOML `<secret>_env` copying the site's own secrets to a panel URL, undecryptable
+secrets turning pages into 500s, unchecked regions, a raising signal receiver failing a probe,
+secrets in reprs, a non-UTF-8 file, colliding export names, a raising stale check leaving a mail
+unrecorded, a retired panel kind breaking the portal); the rest pin down places that were checked
+and found sound."""
 
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ public_url = "http://127.0.0.1:8200"
 # --- F1: `<secret>_env` reads ANY environment variable ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F1: *_env may name the Django secrets")
 @pytest.mark.parametrize("env_name", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL"])
 def test_f1_secret_env_cannot_name_the_sites_own_secrets(db, monkeypatch, env_name):
     # In production these variables are set (settings require them); the file needs no more
@@ -40,9 +38,9 @@ def test_f1_secret_env_cannot_name_the_sites_own_secrets(db, monkeypatch, env_na
     assert not Panel.objects.exists()
 
 
-def test_f1_proof_the_copied_secret_is_sent_to_the_url_the_file_chose(db, monkeypatch):
-    """Today's behaviour, end to end: whoever writes the file reads the site's SECRET_KEY on
-    a server of their own (here a capture server on a free loopback port)."""
+def test_f1_the_sites_secret_never_reaches_the_url_a_file_chose(db, monkeypatch):
+    """The attack end to end: a file naming SECRET_KEY for a panel's API key, with a capture
+    server of its own as the panel. The file is refused, nothing is saved, nothing is sent."""
     import http.server
     import threading
 
@@ -65,24 +63,27 @@ def test_f1_proof_the_copied_secret_is_sent_to_the_url_the_file_chose(db, monkey
     try:
         monkeypatch.setenv("SECRET_KEY", settings.SECRET_KEY)
         url = f"http://127.0.0.1:{server.server_port}"
-        config_apply(
-            text=PANEL.replace("http://127.0.0.1:8200", url)
-            + 'access_code = "x"\napi_key_env = "SECRET_KEY"\n'
-        )
-        Panel.objects.get(name="P").adapter().health()
+        with pytest.raises(ConfigError, match="SECRET_KEY"):
+            config_apply(
+                text=PANEL.replace("http://127.0.0.1:8200", url)
+                + 'access_code = "x"\napi_key_env = "SECRET_KEY"\n'
+            )
     finally:
         server.shutdown()
         server.server_close()
-    from urllib.parse import parse_qs, urlsplit
+    assert not Panel.objects.exists()
+    assert seen == []
 
-    [path] = seen
-    assert parse_qs(urlsplit(path).query)["api_key"] == [settings.SECRET_KEY]
+
+def test_f1_a_variable_named_for_the_field_is_taken(db, monkeypatch):
+    monkeypatch.setenv("MY_PANEL_API_KEY", "k-from-env")
+    config_apply(text=PANEL + 'api_key_env = "MY_PANEL_API_KEY"\n')
+    assert Panel.objects.get().secrets["api_key"] == "k-from-env"
 
 
 # --- F2: a wrong FIELD_ENCRYPTION_KEYS turns every page that loads a panel into a 500 -----------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F2: undecryptable Panel.secrets -> 500")
 def test_f2_panel_list_survives_a_rotated_away_key(admin_client, db, settings):
     config_apply(text=PANEL + 'api_key = "k-123"\n')
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key lost
@@ -91,7 +92,6 @@ def test_f2_panel_list_survives_a_rotated_away_key(admin_client, db, settings):
     assert response.status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F2: export dies on an undecryptable row")
 def test_f2_export_survives_a_rotated_away_key(db, settings):
     # Export writes no secret values at all, yet loading the row decrypts Panel.secrets.
     config_apply(text=PANEL + 'api_key = "k-123"\n')
@@ -99,7 +99,6 @@ def test_f2_export_survives_a_rotated_away_key(db, settings):
     assert "api_key_env" in config_export()
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F2: the customer-facing checkout 500s too")
 def test_f2_checkout_survives_a_rotated_away_key(client, db, settings, plan):
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     client.raise_request_exception = False
@@ -109,7 +108,6 @@ def test_f2_checkout_survives_a_rotated_away_key(client, db, settings, plan):
 # --- F3: TOML `regions` items are not checked (any JSON is stored) -----------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F3: regions items of any type are saved")
 @pytest.mark.parametrize("regions", ["[{a = 1}]", "[1, 2]", '[["DE"]]'])
 def test_f3_regions_must_be_a_list_of_codes(db, regions):
     with pytest.raises(ConfigError):
@@ -130,7 +128,6 @@ def test_other_bad_types_are_config_errors(db, line):
 # --- F4: a panel_back_up receiver that raises turns a successful probe into a failure -----------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F4: signal sent with send(), not send_robust()")
 def test_f4_a_failing_receiver_does_not_count_as_a_failed_probe(panel, xui_emulator):
     from boxoffice.panels.signals import panel_back_up
     from boxoffice.provisioning.reconcile import panel_probe_and_drain
@@ -187,14 +184,12 @@ def test_admin_post_without_csrf_token_is_refused(db, panel):
 # --- F6: PanelConfig's repr carries the decrypted API key (gateway configs hide theirs) -------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F6: PanelConfig.settings holds secrets, in repr")
 def test_f6_panel_config_repr_hides_the_api_key(panel):
     config = panel.adapter_config()
     assert config.api_key == "test-api-key"
     assert "test-api-key" not in repr(config)
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F6: LineFacts repr carries the line password")
 def test_f6_line_facts_repr_hides_the_password():
     from boxoffice.panels.adapters.base import LineFacts
 
@@ -214,7 +209,6 @@ def test_gateway_config_repr_hides_its_secrets(settings):
 # --- F7: `boxoffice apply` on a file that is not UTF-8 ends in a traceback ---------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F7: UnicodeDecodeError is not an OSError")
 def test_f7_apply_a_binary_file_is_a_command_error(db, tmp_path):
     from django.core.management import CommandError, call_command
 
@@ -227,7 +221,6 @@ def test_f7_apply_a_binary_file_is_a_command_error(db, tmp_path):
 # --- F8: export gives two panels the same secret variable -------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F8: secret_env_name collides")
 @pytest.mark.parametrize(("a", "b"), [("Panel A", "panel-a"), ("Пульт", "Ωλ")])
 def test_f8_export_names_each_panels_secret_variable_apart(db, a, b):
     for name in (a, b):
@@ -239,7 +232,6 @@ def test_f8_export_names_each_panels_secret_variable_apart(db, a, b):
 # --- F9: a stale check that raises leaves the mail SENDING with no error recorded ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F9: stale check exception is not recorded")
 def test_f9_a_raising_stale_check_ends_in_a_recorded_state(db):
     from boxoffice.messaging import services as messaging
     from boxoffice.messaging.models import Message
@@ -268,7 +260,6 @@ def test_f9_a_raising_stale_check_ends_in_a_recorded_state(db):
 # --- F10: a customer's portal page 500s when the line's panel kind is no longer registered -----
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING F10: line_access_for raises on an unknown kind")
 def test_f10_portal_survives_a_panel_of_a_retired_kind(client, panel, plan):
     from datetime import timedelta
 
@@ -309,9 +300,9 @@ def test_export_never_writes_a_secret_value(db):
 
 
 def test_unset_env_is_a_clear_error_and_nothing_is_applied(db, monkeypatch):
-    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
-    with pytest.raises(ConfigError, match="NOPE_NOT_SET is not set"):
-        config_apply(text=PANEL + 'api_key_env = "NOPE_NOT_SET"\n')
+    monkeypatch.delenv("NOPE_NOT_SET_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="NOPE_NOT_SET_API_KEY is not set"):
+        config_apply(text=PANEL + 'api_key_env = "NOPE_NOT_SET_API_KEY"\n')
     assert not Panel.objects.exists()
 
 
