@@ -213,9 +213,7 @@ def _order_reserve_line(*, order: Order) -> None:
             else:
                 line_reserve_for_order(order=order)
     except LineNotConvertible as exc:
-        order_flag_for_review(
-            order=order, reason=f"paid, but {exc}", action="order.needs_review"
-        )
+        order_flag_for_review(order=order, reason=f"paid, but {exc}", action="order.needs_review")
         logger.error("conversion order %s paid but not applied: %s", order.reference, exc)
     except NoPanelAvailable as exc:
         # Paid but nowhere to put the line: keep the money, tell the operator.
@@ -436,11 +434,8 @@ def checkout_begin(
             device=data.device,
             mac_address=data.mac_address,
             country=data.country,
-            **(
-                {"kind": Order.Kind.CONVERSION, "target_line": converting}
-                if converting is not None
-                else {}
-            ),
+            kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
+            target_line=converting,
         )
     status_url = status_url_for(order)
     try:
