@@ -467,6 +467,9 @@ SIGN_IN_LIMITS = {
 # Checkout submissions per client in SIGN_IN_LIMIT_WINDOW_MINUTES: each may create an account or
 # tell that an address already has one, so a script cannot do either in bulk.
 CHECKOUT_LIMIT_PER_IP = env_int("CHECKOUT_LIMIT_PER_IP", 20)
+# One free trial per e-mail address, per device MAC and per client address (IPv6: per /64)
+# within this many days.
+TRIAL_WINDOW_DAYS = env_int("TRIAL_WINDOW_DAYS", 30)
 # How many reverse proxies in front of `boxoffice web` append to X-Forwarded-For. 0: trust only
 # REMOTE_ADDR (anything else lets a client pick its own address and dodge the limits).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

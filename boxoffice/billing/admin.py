@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
-from boxoffice.billing.models import Order, Payment, WebhookEvent
+from boxoffice.billing.models import Order, Payment, TrialClaim, WebhookEvent
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
 
@@ -106,3 +106,17 @@ class WebhookEventAdmin(ModelAdmin):
             f"{done} events sent back to processing; events that did not stop are unchanged.",
             messages.SUCCESS,
         )
+
+
+@admin.register(TrialClaim)
+class TrialClaimAdmin(ModelAdmin):
+    """Who had a free trial: read-only; deleting a claim lets that e-mail, box or connection
+    take a trial again before the window ends."""
+
+    list_display = ["claimed_at", "kind", "value", "order"]
+    list_filter = ["kind"]
+    search_fields = ["value", "order__reference"]
+    readonly_fields = ["kind", "value", "order", "claimed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -44,6 +44,7 @@ class Order(models.Model):
         RENEWAL = "renewal", "Renewal"
         UPGRADE = "upgrade", "Upgrade"
         ADDON = "addon", "Add-on"
+        CONVERSION = "conversion", "Trial converted to paid"
 
     class Status(models.TextChoices):
         AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
@@ -196,3 +197,30 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.event_type} {self.event_id}"
+
+
+class TrialClaim(models.Model):
+    """One free trial taken by one identity: an e-mail address, a device MAC or a client address
+    (an IPv6 client as its /64). Unique per identity, so two concurrent checkouts can never both
+    take it; a claim older than TRIAL_WINDOW_DAYS is taken over by a conditional UPDATE
+    (`billing/trials.py`)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "E-mail address"
+        MAC = "mac", "Device MAC"
+        IP = "ip", "Client address"
+
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    value = models.CharField(max_length=254)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="trial_claims"
+    )
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="unique_trial_claim"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

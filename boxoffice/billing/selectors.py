@@ -86,6 +86,8 @@ def order_progress(order: Order) -> OrderProgress:
             f"Questions? Write to {settings.SUPPORT_EMAIL}.",
             finished=True,
         )
+    if order.kind == Order.Kind.CONVERSION:
+        return _conversion_progress(order)
     line = order.lines.select_related("panel", "plan").first()
     if line and line.status in (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED):
         if line.status == Line.Status.ACTIVE and status_page_shows_login(order=order, line=line):
@@ -147,4 +149,28 @@ def order_progress(order: Order) -> OrderProgress:
         "provisioning",
         "Payment received: setting up your line",
         "This usually takes a few seconds.",
+    )
+
+
+def _conversion_progress(order: Order) -> OrderProgress:
+    """A paid trial conversion: done when the panel has lifted the trial flag."""
+    op = order.operations.filter(kind=PanelOperation.Kind.END_TRIAL).first()
+    if op is not None and op.status == PanelOperation.Status.SUCCEEDED:
+        return OrderProgress(
+            "active",
+            "Your subscription is active",
+            "Your trial line is now a paid one, with the same username and password.",
+            finished=True,
+            sign_in_for_login=True,
+        )
+    if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
+        return OrderProgress(
+            "review",
+            "Your payment is safe; we are switching your line by hand",
+            "Something needs a person's attention. We will e-mail you as soon as it is done.",
+        )
+    return OrderProgress(
+        "provisioning",
+        "Payment received: switching your trial to the paid plan",
+        "This usually takes a few seconds; your player keeps working meanwhile.",
     )

@@ -29,11 +29,13 @@ from boxoffice.billing.gateways.base import (
 )
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.trials import trial_claim
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_create
 from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.services import NoPanelAvailable
+from boxoffice.provisioning.conversion import LineNotConvertible, line_convert_trial_for_order
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.reservation import line_reserve_for_order
 from boxoffice.provisioning.services import line_suspend
@@ -205,7 +207,14 @@ def _order_reserve_line(*, order: Order) -> None:
 
     try:
         with transaction.atomic():
-            line_reserve_for_order(order=order)
+            if order.kind == Order.Kind.CONVERSION:
+                # The trial line becomes the paid one: same line, same login (conversion.py).
+                line_convert_trial_for_order(order=order)
+            else:
+                line_reserve_for_order(order=order)
+    except LineNotConvertible as exc:
+        order_flag_for_review(order=order, reason=f"paid, but {exc}", action="order.needs_review")
+        logger.error("conversion order %s paid but not applied: %s", order.reference, exc)
     except NoPanelAvailable as exc:
         # Paid but nowhere to put the line: keep the money, tell the operator.
         order_flag_for_review(order=order, reason=str(exc), action="order.needs_review")
@@ -388,12 +397,29 @@ def checkout_begin(
     data: CheckoutData,
     status_url_for: Callable[[Order], str],
     customer: Customer | None = None,
+    client_address: str = "",
+    converting: Line | None = None,
 ) -> CheckoutResult:
     """Create the order and hand the customer to the payment method they chose.
 
     `customer` is the signed-in customer; without one the address must be new here, and a
     passwordless account is made for it (raises CustomerExists otherwise: whoever uses a known
-    address signs in first, so an order never joins an account its buyer does not control)."""
+    address signs in first, so an order never joins an account its buyer does not control).
+
+    A trial plan is free: no gateway, the trial is claimed for the e-mail, the box's MAC and
+    `client_address` (TrialRefused, and nothing is created, when one had a trial within the
+    window) and the order is paid at once, reserving its line the usual way. `converting`: the
+    customer's trial line this paid order turns into a paid one (`Order.Kind.CONVERSION`)."""
+    if plan.is_trial:
+        if converting is not None:
+            raise ValueError("a trial cannot convert a line")
+        return _trial_checkout(
+            plan=plan,
+            data=data,
+            status_url_for=status_url_for,
+            customer=customer,
+            client_address=client_address,
+        )
     adapter = gateway_for(data.gateway)
     with transaction.atomic():
         if customer is None:
@@ -408,6 +434,8 @@ def checkout_begin(
             device=data.device,
             mac_address=data.mac_address,
             country=data.country,
+            kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
+            target_line=converting,
         )
     status_url = status_url_for(order)
     try:
@@ -437,6 +465,39 @@ def checkout_begin(
 
             bank_transfer_instructions_email_send(order=order, instructions=start.instructions)
     return CheckoutResult(order=order, redirect_url=start.redirect_url or status_url)
+
+
+def _trial_checkout(
+    *,
+    plan: Plan,
+    data: CheckoutData,
+    status_url_for: Callable[[Order], str],
+    customer: Customer | None,
+    client_address: str,
+) -> CheckoutResult:
+    # One transaction: a refused trial leaves no account, no order and no claim behind.
+    with transaction.atomic():
+        if customer is None:
+            customer = customer_create(email=data.email, name=data.name, country=data.country)
+        order = order_create(
+            customer=customer,
+            name=data.name,
+            plan=plan,
+            preferred_username=data.preferred_username,
+            preferred_password=data.preferred_password,
+            device=data.device,
+            mac_address=data.mac_address,
+            country=data.country,
+        )
+        trial_claim(
+            order=order,
+            email=customer.email,
+            mac_address=data.mac_address,
+            client_address=client_address,
+        )
+        # Nothing to pay: the order is paid now and its line reserved the usual way.
+        order_mark_paid(order=order, note="free trial", amount=Decimal("0"))
+    return CheckoutResult(order=order, redirect_url=status_url_for(order))
 
 
 # What a failed, expired, refunded or disputed payment makes of the order and its ledger.

@@ -15,6 +15,7 @@ class PlanAdmin(ModelAdmin):
         "name",
         "slug",
         "duration_days",
+        "duration_hours",
         "connections",
         "price",
         "currency",

@@ -47,6 +47,7 @@ PLAN_EXPORT_ORDER = (
     "name",
     "description",
     "duration_days",
+    "duration_hours",
     "connections",
     "price",
     "currency",
@@ -490,6 +491,8 @@ def config_export() -> str:
         out.append("[[plan]]")
         for key in PLAN_EXPORT_ORDER:
             value = plan.is_trial if key == "trial" else getattr(plan, key)
+            if value is None:  # an optional key left unset (duration_hours)
+                continue
             out.append(f"{key} = {_toml_value(str(value) if key == 'price' else value)}")
         for mapping in plan.panel_mappings.select_related("panel").order_by("panel__name"):
             out.append("")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -21,6 +22,14 @@ class Plan(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     duration_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # A period shorter than a day (a 24 h or 48 h trial): when set, it is the plan's period
+    # instead of duration_days.
+    duration_hours = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="When set, the period in hours instead of days (e.g. 24 for a one-day trial)",
+    )
     connections = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     price = models.DecimalField(
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
@@ -41,6 +50,19 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def duration(self) -> timedelta:
+        """One period of the plan."""
+        if self.duration_hours:
+            return timedelta(hours=self.duration_hours)
+        return timedelta(days=self.duration_days)
+
+    def clean(self) -> None:
+        super().clean()
+        # A trial is free: checkout reserves its line without any payment.
+        if self.is_trial and self.price is not None and self.price != 0:
+            raise ValidationError({"price": "A trial plan is free: its price must be 0."})
 
 
 class PlanPanel(models.Model):

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
+from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import email_normalise
 from boxoffice.lib.ratelimit import SignInGuard, SignInThrottled, client_ip
 from boxoffice.portal.tasks import password_reset_send
@@ -66,3 +67,30 @@ class CustomerPasswordResetForm(PasswordResetForm):
 
     def save(self, **kwargs) -> None:
         password_reset_send.enqueue(email_normalise(self.cleaned_data["email"]))
+
+
+class TrialConvertForm(forms.Form):
+    """Which paid plan a trial line becomes, and how to pay it."""
+
+    plan = forms.ModelChoiceField(
+        label="Paid plan",
+        queryset=Plan.objects.none(),
+        empty_label=None,
+        error_messages={"required": "Choose a plan.", "invalid_choice": "Choose a plan."},
+    )
+    gateway = forms.ChoiceField(
+        label="How would you like to pay?",
+        error_messages={"required": "Choose how you would like to pay."},
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, plans, gateways: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+        self.fields["plan"].label_from_instance = lambda p: (
+            f"{p.name} · {p.price} {p.currency} · {p.connections} connection"
+            f"{'s' if p.connections != 1 else ''}"
+        )
+        self.fields["gateway"].choices = gateways
+        if len(gateways) == 1:
+            self.fields["gateway"].initial = gateways[0][0]

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from boxoffice.billing.models import Order
+from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
 from boxoffice.panels.services import line_access_for
@@ -93,3 +94,9 @@ def customer_orders_awaiting_payment(*, customer: Customer) -> QuerySet[Order]:
         .select_related("plan")
         .order_by("-created_at", "-id")
     )
+
+
+def trial_conversion_plans(*, line: Line) -> QuerySet[Plan]:
+    """The paid plans a trial line can become: on sale and carried by the line's panel (the line
+    stays where it is)."""
+    return Plan.objects.filter(active=True, is_trial=False, panel_mappings__panel=line.panel_id)

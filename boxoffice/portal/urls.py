@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("password/", views.password_change, name="password"),
+    path("lines/<int:line_id>/convert/", views.trial_convert, name="trial_convert"),
     path("password/reset/", views.PortalPasswordResetView.as_view(), name="password_reset"),
     path(
         "password/reset/sent/",

@@ -7,13 +7,16 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from boxoffice.billing.gateways.base import UnableToTakePayment
+from boxoffice.billing.gateways.registry import enabled_gateways
+from boxoffice.billing.services import CheckoutData, checkout_begin
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
     SignInLinkInvalid,
@@ -27,10 +30,21 @@ from boxoffice.customers.services import (
     sign_in_links_revoke,
 )
 from boxoffice.lib.ratelimit import client_ip
-from boxoffice.portal.forms import CustomerPasswordResetForm, MagicLinkRequestForm, PortalLoginForm
-from boxoffice.portal.selectors import customer_orders_awaiting_payment, customer_subscriptions
+from boxoffice.portal.forms import (
+    CustomerPasswordResetForm,
+    MagicLinkRequestForm,
+    PortalLoginForm,
+    TrialConvertForm,
+)
+from boxoffice.portal.selectors import (
+    customer_orders_awaiting_payment,
+    customer_subscriptions,
+    trial_conversion_plans,
+)
 from boxoffice.portal.services import portal_link_request_allowed
 from boxoffice.portal.tasks import sign_in_link_send
+from boxoffice.provisioning.conversion import line_convertible
+from boxoffice.provisioning.models import Line
 
 CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
 # Where a sign-in link's token waits between the click in the mail and the button press, so the
@@ -80,6 +94,51 @@ def overview(request: HttpRequest) -> HttpResponse:
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
     }
     return render(request, "portal/overview.html", context)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def trial_convert(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Turn one of the customer's trial lines into a paid plan: a paid order of that plan
+    targeting the line, which keeps its username and password."""
+    customer = customer_for_user(request.user)
+    if customer is None:
+        return render(request, "portal/no_customer.html")
+    line = get_object_or_404(
+        Line.objects.select_related("plan", "panel"), pk=line_id, customer=customer
+    )
+    problem = line_convertible(line, customer=customer)
+    form = TrialConvertForm(
+        request.POST or None, plans=trial_conversion_plans(line=line), gateways=enabled_gateways()
+    )
+    if not problem and request.method == "POST" and form.is_valid():
+        data = CheckoutData(
+            email=customer.email,
+            name=customer.name,
+            preferred_username="",
+            preferred_password="",
+            device=line.device,
+            mac_address=line.mac_address,
+            country=customer.country,
+            gateway=form.cleaned_data["gateway"],
+        )
+        try:
+            result = checkout_begin(
+                plan=form.cleaned_data["plan"],
+                data=data,
+                customer=customer,
+                converting=line,
+                status_url_for=lambda order: request.build_absolute_uri(
+                    reverse("storefront:order_status", args=[order.status_token])
+                ),
+            )
+        except UnableToTakePayment as exc:
+            form.add_error(None, str(exc))
+        else:
+            return HttpResponseRedirect(result.redirect_url, status=303)
+    context = {"line": line, "form": form, "problem": problem}
+    return render(request, "portal/trial_convert.html", context)
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

@@ -125,7 +125,10 @@ def _line_take_next_name(line: Line) -> None:
 
 
 def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
-    duration = timedelta(days=int(op.params.get("duration_days") or line.plan.duration_days))
+    if op.params.get("duration_hours"):  # a period shorter than a day (a 24 h trial)
+        duration = timedelta(hours=int(op.params["duration_hours"]))
+    else:
+        duration = timedelta(days=int(op.params.get("duration_days") or line.plan.duration_days))
     # Expiry counts from when the line really starts, so waiting for a panel costs no paid days.
     expires_at = line.expires_at or (timezone.now() + duration).replace(microsecond=0)
     return LineSpec(

@@ -147,6 +147,17 @@ def line_password_changed_email_send(*, line: Line, operation_id: int) -> Messag
     )
 
 
+def trial_converted_email_send(*, line: Line, operation_id: int) -> Message:
+    """The trial line is a paid one now: same login, the new expiry. Once per conversion."""
+    return _line_email_send(
+        line=line,
+        kind="trial_converted",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} subscription is active",
+        expires=format_expiry(line.expires_at) if line.expires_at else "",
+    )
+
+
 # Why a line was suspended, in the customer's words, and what they can do about it.
 _SUSPENSION_REASONS = {
     "payment refunded": (

@@ -124,6 +124,30 @@ def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
     }
 
 
+def _end_trial_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
+    expires_at = op.params.get("expires_at")
+    return adapter.end_trial(
+        panel_line_id_of(op, line),
+        expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        max_connections=int(op.params["connections"]),
+    )
+
+
+def _end_trial_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    if result is None:
+        return {}
+    audit_record(
+        subject=line, action="line.trial_converted", data={"operation": op.pk, "plan": op.params}
+    )
+    return {
+        "is_trial": result.is_trial,
+        "expires_at": result.expires_at,
+        "connections": result.max_connections,
+        "plan_id": int(op.params["plan"]),
+        "status": Line.Status.ACTIVE,
+    }
+
+
 def _delete_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> None:
     try:
         adapter.delete(panel_line_id_of(op, line))
@@ -167,6 +191,11 @@ HANDLERS: dict[str, Handler] = {
         record=lambda op, line, result: (
             {"connections": result.max_connections} if result is not None else {}
         ),
+    ),
+    Op.Kind.END_TRIAL: Handler(
+        run=_end_trial_run,
+        record=_end_trial_record,
+        mail=lambda op, line, _: emails.trial_converted_email_send(line=line, operation_id=op.pk),
     ),
     Op.Kind.SUSPEND: Handler(
         run=lambda op, line, adapter: adapter.suspend(panel_line_id_of(op, line)),

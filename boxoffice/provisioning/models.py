@@ -73,6 +73,7 @@ class PanelOperation(models.Model):
         EXTEND = "extend", "Extend expiry"
         CHANGE_PASSWORD = "change_password", "Change password"
         SET_CONNECTIONS = "set_connections", "Change connections"
+        END_TRIAL = "end_trial", "Convert trial to paid"
         SUSPEND = "suspend", "Suspend"
         RESUME = "resume", "Resume"
         DELETE = "delete", "Delete"

@@ -78,7 +78,8 @@ def line_reserve_for_order(*, order) -> Line:
             "adjusted": adjusted,
         },
     )
-    operation_create(
-        line=line, kind=Op.Kind.CREATE, order=order, params={"duration_days": plan.duration_days}
-    )
+    params = {"duration_days": plan.duration_days}
+    if plan.duration_hours:
+        params["duration_hours"] = plan.duration_hours
+    operation_create(line=line, kind=Op.Kind.CREATE, order=order, params=params)
     return line

@@ -226,9 +226,12 @@ class CheckoutForm(forms.Form):
         if not plan.allow_mag or not panels_take_devices(plan=plan):
             del self.fields["device"]
             del self.fields["mac_address"]
-        self.fields["gateway"].choices = gateways
-        if len(gateways) == 1:
-            self.fields["gateway"].initial = gateways[0][0]
+        if plan.is_trial:
+            del self.fields["gateway"]  # a free trial: nothing to pay
+        else:
+            self.fields["gateway"].choices = gateways
+            if len(gateways) == 1:
+                self.fields["gateway"].initial = gateways[0][0]
 
     @property
     def asks_for_line_login(self) -> bool:
@@ -311,5 +314,5 @@ class CheckoutForm(forms.Form):
             device=data.get("device", Order.Device.APP),
             mac_address=data.get("mac_address", ""),
             country=data["country"],
-            gateway=data["gateway"],
+            gateway=data.get("gateway", ""),
         )

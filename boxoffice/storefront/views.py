@@ -20,6 +20,7 @@ from boxoffice.billing.services import (
     order_checkout_restart,
     order_confirm_on_return,
 )
+from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.lib.ratelimit import client_ip, rate_hit
@@ -56,7 +57,10 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
                 status_url_for=lambda order: request.build_absolute_uri(
                     reverse("storefront:order_status", args=[order.status_token])
                 ),
+                client_address=client_ip(request),
             )
+        except TrialRefused as exc:
+            form.add_error(None, str(exc))
         except CustomerExists:
             # Another checkout took the address a moment ago: the same offer as for a known one.
             form.add_error("email", form.known_address_error())

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
-from boxoffice.billing.models import WebhookEvent
+from boxoffice.billing.models import TrialClaim, WebhookEvent
 from boxoffice.billing.services import order_create
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
@@ -65,6 +65,7 @@ def rows(db):
         gateway="stripe", event_id="evt_1", event_type="checkout.session.completed", payload={}
     )
     Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary="timeout")
+    TrialClaim.objects.create(kind=TrialClaim.Kind.EMAIL, value=customer.email, order=order)
     assert AuditEvent.objects.exists()  # order_create wrote one
     Group.objects.create(name="Operators")
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)

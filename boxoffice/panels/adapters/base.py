@@ -22,6 +22,7 @@ OPERATIONS = frozenset(
         "extend",
         "change_password",
         "set_connections",
+        "end_trial",
         "suspend",
         "resume",
         "delete",
@@ -475,3 +476,10 @@ class PanelAdapter(abc.ABC):
     def line_activity(self, panel_line_id: str) -> PanelLine:
         """The line with its activity fields (active connections, last active)."""
         return self.get_line(panel_line_id)
+
+    def end_trial(
+        self, panel_line_id: str, *, expires_at: datetime | None, max_connections: int
+    ) -> PanelLine:
+        """Make a trial line a paid one: the trial flag off, the paid expiry and connections,
+        the same username and password. Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels cannot end a trial", code="unsupported")

@@ -291,6 +291,34 @@ class XuiOneAdapter(PanelAdapter):
             applied=lambda row: _int(row.get("max_connections"), -1) == max_connections,
         )
 
+    def end_trial(
+        self, panel_line_id: str, *, expires_at: datetime | None, max_connections: int
+    ) -> PanelLine:
+        """One edit_line that writes the whole line back without `is_trial` (a presence flag:
+        leaving it out is what clears it), with the paid expiry and connections."""
+        self.require("end_trial")
+        if max_connections < 0:
+            raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
+        seconds = _unix_seconds(expires_at)
+
+        def change(fields: dict[str, str]) -> None:
+            fields.pop("is_trial", None)
+            fields.pop("exp_date", None)
+            fields.pop("no_expire", None)
+            fields.update(_expiry_fields(seconds))
+            fields["max_connections"] = str(max_connections)
+
+        return self._edit(
+            panel_line_id,
+            change,
+            column="is_trial",
+            applied=lambda row: (
+                _int(row.get("is_trial"), 1) == 0
+                and _seconds_or_none(row.get("exp_date")) == seconds
+                and _int(row.get("max_connections"), -1) == max_connections
+            ),
+        )
+
     # disable_line/enable_line run a single `UPDATE lines SET enabled = …` (reference §1.3), so
     # nothing else on the line can be lost, there is no read-then-write window in which another
     # change (a renewal) could be overwritten, and a banned line (admin_enabled) stays banned.
