@@ -7,7 +7,7 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -31,6 +31,8 @@ from boxoffice.portal.forms import CustomerPasswordResetForm, MagicLinkRequestFo
 from boxoffice.portal.selectors import customer_orders_awaiting_payment, customer_subscriptions
 from boxoffice.portal.services import portal_link_request_allowed
 from boxoffice.portal.tasks import sign_in_link_send
+from boxoffice.provisioning.lifecycle import line_renewable, renewal_pay_token
+from boxoffice.provisioning.models import Line
 
 CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
 # Where a sign-in link's token waits between the click in the mail and the button press, so the
@@ -80,6 +82,19 @@ def overview(request: HttpRequest) -> HttpResponse:
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
     }
     return render(request, "portal/overview.html", context)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET"])
+def renew(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Renew (or renew early) one of the signed-in customer's lines: its renewal checkout,
+    prefilled (no typing, no new account)."""
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    if line is None or not line_renewable(line):
+        raise Http404
+    return redirect("storefront:renew", token=renewal_pay_token(line))
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

@@ -27,6 +27,7 @@ from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.provisioning.lifecycle import lines_lifecycle_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
     worker_heartbeat_beat,
@@ -138,6 +139,7 @@ def _scheduler_loop(
         ("paid orders", orders_provision_paid),
         ("stale pending payments", orders_flag_stale_pending),
         ("webhook events", webhook_events_redrive),
+        ("renewal lifecycle", lines_lifecycle_run),
         ("mail", mail),
     ]
 
