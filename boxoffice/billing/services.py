@@ -437,15 +437,16 @@ def renewal_checkout_begin(
             f"{line.username} is {line.get_status_display().lower()}: it cannot be renewed."
         )
     adapter = gateway_for(gateway)
+    first = line.order
     with transaction.atomic():
         order = order_create(
             customer=line.customer,
-            name=line.order.name if line.order_id else line.customer.name,
+            name=first.name if first is not None else line.customer.name,
             plan=line.plan,
             gateway=gateway,
             device=line.device,
             mac_address=line.mac_address,
-            country=line.order.country if line.order_id else "",
+            country=first.country if first is not None else "",
             kind=Order.Kind.RENEWAL,
             target_line=line,
         )

@@ -67,7 +67,6 @@ class Subscription:
         return "Renew early" if running else "Renew"
 
 
-
 def customer_lines(*, customer: Customer) -> QuerySet[Line]:
     return (
         Line.objects.filter(customer=customer)
