@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.catalog.models import Plan
 from boxoffice.provisioning import emails
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.paylinks import renewal_pay_line, renewal_pay_token
@@ -134,16 +135,24 @@ def lines_lifecycle_run() -> dict[str, int]:
     Each line in its own transaction: one that fails is logged and the others still run."""
     counts = {"reminded": 0, "grace": 0, "suspended": 0, "terminated": 0, "winback": 0}
     now = timezone.now()
-    lines = Line.objects.filter(is_trial=False, expires_at__isnull=False).exclude(
-        panel_line_id=""
-    ).filter(
-        status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED]
-    ) | Line.objects.filter(
+    # Only lines near their expiry (the longest reminder offset of any plan) or past it.
+    furthest = max(
+        (max(days or [0]) for days in Plan.objects.values_list("reminder_days", flat=True)),
+        default=0,
+    )
+    near = Line.objects.filter(
+        is_trial=False,
+        expires_at__isnull=False,
+        expires_at__lte=now + timedelta(days=furthest + 1),
+        status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED],
+    ).exclude(panel_line_id="")
+    terminated = Line.objects.filter(
         is_trial=False,
         stage=Stage.TERMINATED,
         suspension_reason=OVERDUE,
         expires_at__gte=now - timedelta(days=400),
     )
+    lines = near | terminated
     for pk in lines.values_list("pk", flat=True):
         try:
             with transaction.atomic():

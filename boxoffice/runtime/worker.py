@@ -126,6 +126,18 @@ def _scheduler_loop(
         if any(counts.values()):
             logger.info("scheduler: %s", counts)
 
+    lifecycle_due = 0.0
+
+    def lifecycle() -> None:
+        # Reminders and stages move by the day: a pass every RENEWAL_LIFECYCLE_SECONDS.
+        nonlocal lifecycle_due
+        if time.monotonic() < lifecycle_due:
+            return
+        lifecycle_due = time.monotonic() + settings.RENEWAL_LIFECYCLE_SECONDS
+        counts = lines_lifecycle_run()
+        if any(counts.values()):
+            logger.info("scheduler: renewal lifecycle %s", counts)
+
     def mail() -> None:
         # What the fast path did not finish (refused, or its sender killed).
         sent = messages_deliver_due()
@@ -139,7 +151,7 @@ def _scheduler_loop(
         ("paid orders", orders_provision_paid),
         ("stale pending payments", orders_flag_stale_pending),
         ("webhook events", webhook_events_redrive),
-        ("renewal lifecycle", lines_lifecycle_run),
+        ("renewal lifecycle", lifecycle),
         ("mail", mail),
     ]
 
