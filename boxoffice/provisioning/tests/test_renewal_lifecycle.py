@@ -17,6 +17,7 @@ import time_machine
 from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_create, order_mark_paid
+from boxoffice.messaging.emails import format_expiry
 from boxoffice.messaging.models import Message
 from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
 from boxoffice.provisioning.models import Line, PanelOperation
@@ -247,7 +248,8 @@ def test_the_same_renewal_webhook_twice_extends_once(
     assert line.expires_at == before + timedelta(days=30)
     [row] = xui_emulator.lines()
     assert int(row["exp_date"]) == int((before + timedelta(days=30)).timestamp())
-    assert Message.objects.filter(kind="line_renewed").count() == 1
+    [renewed] = Message.objects.filter(kind="line_renewed")
+    assert format_expiry(before + timedelta(days=30)) in renewed.body_text
     assert Line.objects.count() == 1
 
 
