@@ -38,6 +38,8 @@ Stage = Line.Stage
 # The suspension reason the lifecycle writes; only lines suspended for it are resumed on payment.
 OVERDUE = "payment overdue"
 _OPEN = (Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW)
+# Open operations that change what the lifecycle decides (a stuck password change does not).
+_WAIT_FOR = (Op.Kind.EXTEND, Op.Kind.SUSPEND, Op.Kind.RESUME, Op.Kind.DELETE, Op.Kind.MOVE)
 __all__ = ["renewal_pay_line", "renewal_pay_token"]  # the pay link, for billing and pages
 
 
@@ -172,8 +174,8 @@ def _line_step(line: Line, now: datetime) -> str:
         return _winback(line, now)
     if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
         return ""  # a dispute or an operator's decision: not ours to touch
-    if line.operations.filter(status__in=_OPEN).exists():
-        return ""  # a renewal (or any change) is on its way to the panel: wait for it
+    if line.operations.filter(status__in=_OPEN, kind__in=_WAIT_FOR).exists():
+        return ""  # a renewal, a suspension or a resumption is on its way: wait for it
     if now < expires_at:
         return _remind(line, now)
     overdue = now - expires_at

@@ -6,6 +6,7 @@ read from the emulator at every step, and the mails are counted by kind."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -305,3 +306,35 @@ def test_a_paid_renewal_of_a_terminated_line_waits_for_a_person(make_order, run_
     renewal.refresh_from_db()
     assert renewal.status == Order.Status.PAID and renewal.needs_review
     assert not PanelOperation.objects.filter(kind="extend").exists()
+
+
+def test_a_worker_back_after_days_sends_only_the_nearest_reminder_and_none_to_trials(
+    make_order, client, settings
+):
+    order = make_order()
+    panel = order.plan.panel_mappings.get().panel
+    with time_machine.travel(T0, tick=False):
+
+        def line(username, **kwargs):
+            return Line.objects.create(
+                customer=order.customer,
+                plan=order.plan,
+                panel=panel,
+                username=username,
+                password="x",
+                panel_line_id=username,
+                status=Line.Status.ACTIVE,
+                expires_at=T0 + timedelta(days=2),
+                **kwargs,
+            )
+
+        paying, trial = line("paying"), line("trial", is_trial=True)
+        assert lines_lifecycle_run()["reminded"] == 1
+        assert lines_lifecycle_run()["reminded"] == 0  # once per line, period and offset
+    [mail] = Message.objects.filter(kind="renewal_reminder")
+    assert mail.line_id == paying.pk and "ends in 2 days" in mail.subject
+    assert not Message.objects.filter(line=trial).exists()
+    # Its one-click link opens this line's renewal checkout.
+    [link] = re.findall(r"https?://\S+/renew/\S+/", mail.body_text)
+    page = client.get(link.removeprefix(settings.SITE_URL))
+    assert page.status_code == 200 and b"paying" in page.content

@@ -199,3 +199,28 @@ def test_nobody_signed_out_is_shown_another_customers_line_at_checkout(client, l
     page = client.get(f"/checkout/{plan.slug}/").content.decode()
 
     assert "alicetv" not in page
+
+
+def test_the_portal_shows_the_stage_and_offers_renew_once_expired(client, line_a):
+    Line.objects.filter(pk=line_a.pk).update(
+        status=Line.Status.EXPIRED,
+        stage=Line.Stage.GRACE,
+        expires_at=timezone.now() - timedelta(days=1),
+    )
+    _signed_in(client, line_a.customer)
+
+    overview = client.get("/portal/").content.decode()
+
+    assert "Grace period" in overview
+    assert f'href="/portal/lines/{line_a.pk}/renew/">Renew</a>' in overview
+
+
+def test_a_known_address_at_checkout_is_told_to_sign_in_to_renew(client, line_a, plan):
+    page = client.post(
+        f"/checkout/{plan.slug}/",
+        {"email": line_a.customer.email, "name": "Jane", "country": "DE", "gateway": "manual"},
+    ).content.decode()
+
+    assert "renew the line you already have" in page
+    assert "alicetv" not in page  # nothing about the account before signing in
+    assert not Order.objects.exists()
