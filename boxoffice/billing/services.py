@@ -34,7 +34,11 @@ from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_create
 from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.services import NoPanelAvailable
-from boxoffice.provisioning.lifecycle import LineNotRenewable, line_renew_for_order, line_renewable
+from boxoffice.provisioning.lifecycle import (
+    LineNotRenewable,
+    line_offered_for_renewal,
+    line_renew_for_order,
+)
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.reservation import line_reserve_for_order
 from boxoffice.provisioning.services import line_suspend
@@ -432,9 +436,10 @@ def renewal_checkout_begin(
     """A renewal order for `line` (its customer, plan, device: nothing to type again) and the
     hand-off to the chosen payment method. Paid, it extends that same line on its panel.
     Raises LineNotRenewableHere, or UnableToTakePayment / ValueError from the gateway."""
-    if not line_renewable(line):
+    if not line_offered_for_renewal(line):
         raise LineNotRenewableHere(
-            f"{line.username} is {line.get_status_display().lower()}: it cannot be renewed."
+            f"{line.username} is {line.get_status_display().lower()}: it cannot be renewed "
+            "from here. Write to us and we will help."
         )
     adapter = gateway_for(gateway)
     first = line.order

@@ -13,7 +13,7 @@ from boxoffice.billing.models import Order
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
 from boxoffice.panels.services import line_access_for
-from boxoffice.provisioning.lifecycle import line_renewable
+from boxoffice.provisioning.lifecycle import line_offered_for_renewal
 from boxoffice.provisioning.models import Line, PanelOperation
 
 # Badge class per line status (site.css: badge-ok, badge-warn, badge-bad).
@@ -58,7 +58,7 @@ class Subscription:
 
     @property
     def renewable(self) -> bool:
-        return line_renewable(self.line)
+        return line_offered_for_renewal(self.line)
 
     @property
     def renew_label(self) -> str:

@@ -31,7 +31,7 @@ from boxoffice.portal.forms import CustomerPasswordResetForm, MagicLinkRequestFo
 from boxoffice.portal.selectors import customer_orders_awaiting_payment, customer_subscriptions
 from boxoffice.portal.services import portal_link_request_allowed
 from boxoffice.portal.tasks import sign_in_link_send
-from boxoffice.provisioning.lifecycle import line_renewable, renewal_pay_token
+from boxoffice.provisioning.lifecycle import line_offered_for_renewal, renewal_pay_token
 from boxoffice.provisioning.models import Line
 
 CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
@@ -92,7 +92,7 @@ def renew(request: HttpRequest, line_id: int) -> HttpResponse:
     prefilled (no typing, no new account)."""
     customer = customer_for_user(request.user)
     line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
-    if line is None or not line_renewable(line):
+    if line is None or not line_offered_for_renewal(line):
         raise Http404
     return redirect("storefront:renew", token=renewal_pay_token(line))
 

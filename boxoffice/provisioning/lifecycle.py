@@ -55,6 +55,14 @@ def line_renewable(line: Line) -> bool:
     )
 
 
+def line_offered_for_renewal(line: Line) -> bool:
+    """What the portal, the checkout and the pay link offer: a renewable line, except one
+    suspended for another reason than non-payment (a dispute: paying would not resume it)."""
+    if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return False
+    return line_renewable(line)
+
+
 # --- stages ------------------------------------------------------------------------------------
 
 

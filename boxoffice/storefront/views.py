@@ -26,7 +26,11 @@ from boxoffice.billing.services import (
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.lib.ratelimit import client_ip, rate_hit
-from boxoffice.provisioning.lifecycle import line_renewable, renewal_pay_line, renewal_pay_token
+from boxoffice.provisioning.lifecycle import (
+    line_offered_for_renewal,
+    renewal_pay_line,
+    renewal_pay_token,
+)
 from boxoffice.provisioning.models import Line
 from boxoffice.storefront.forms import CheckoutForm
 from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
@@ -89,7 +93,7 @@ def _renewable_lines(customer, plan: Plan) -> list[dict]:
     return [
         {"line": line, "url": reverse("storefront:renew", args=[renewal_pay_token(line)])}
         for line in lines
-        if line_renewable(line)
+        if line_offered_for_renewal(line)
     ]
 
 
@@ -127,7 +131,7 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         "line": line,
         "plan": line.plan,
-        "renewable": line_renewable(line),
+        "renewable": line_offered_for_renewal(line),
         "expired": bool(line.expires_at and line.expires_at <= timezone.now()),
         "gateways": gateways,
         "error": error,

@@ -224,3 +224,17 @@ def test_a_known_address_at_checkout_is_told_to_sign_in_to_renew(client, line_a,
     assert "renew the line you already have" in page
     assert "alicetv" not in page  # nothing about the account before signing in
     assert not Order.objects.exists()
+
+
+def test_a_line_suspended_for_a_dispute_is_not_offered_for_renewal(client, line_a):
+    Line.objects.filter(pk=line_a.pk).update(
+        status=Line.Status.SUSPENDED, suspension_reason="payment disputed", stage="suspended"
+    )
+    _signed_in(client, line_a.customer)
+
+    overview = client.get("/portal/").content.decode()
+    posted = client.post(f"/renew/{renewal_pay_token(line_a)}/", {"gateway": "manual"})
+
+    assert f"/portal/lines/{line_a.pk}/renew/" not in overview
+    assert client.get(f"/portal/lines/{line_a.pk}/renew/").status_code == 404
+    assert posted.status_code == 400 and not Order.objects.exists()
