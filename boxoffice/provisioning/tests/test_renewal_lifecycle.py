@@ -5,6 +5,7 @@ read from the emulator at every step, and the mails are counted by kind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -20,6 +21,8 @@ from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.messaging.emails import format_expiry
 from boxoffice.messaging.models import Message
+from boxoffice.panels.adapters.registry import registered_kind
+from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.reconcile import lines_mark_expired
@@ -338,3 +341,30 @@ def test_a_worker_back_after_days_sends_only_the_nearest_reminder_and_none_to_tr
     [link] = re.findall(r"https?://\S+/renew/\S+/", mail.body_text)
     page = client.get(link.removeprefix(settings.SITE_URL))
     assert page.status_code == 200 and b"paying" in page.content
+
+
+class _XuiWithoutDelete(XuiOneAdapter):
+    """XUI One as a kind that declares no delete: termination is suspend + expire now."""
+
+    kind = "xui_without_delete"
+    capabilities = dataclasses.replace(
+        XuiOneAdapter.capabilities, operations=XuiOneAdapter.capabilities.operations - {"delete"}
+    )
+
+
+def test_termination_on_a_kind_without_delete_disables_and_expires_the_line(
+    make_order, run_tasks, xui_emulator, smtp_inbox, panel
+):
+    with registered_kind(_XuiWithoutDelete), time_machine.travel(T0, tick=False) as clock:
+        panel.kind = _XuiWithoutDelete.kind
+        panel.save(update_fields=["kind"])
+        life = Life(clock, make_order, run_tasks, xui_emulator)
+        for n in range(1, 62):
+            life.day(n)
+        row = life.row()
+        assert row is not None and str(row["enabled"]) == "0"
+        assert life.panel_expiry() == T0 + 61 * DAY - timedelta(hours=3)  # expired when closed
+        assert life.line.stage == Line.Stage.TERMINATED
+        op = PanelOperation.objects.get(kind="delete")
+        assert op.params["done_as"] == "suspend+expire_now"
+    assert _mails()["line_terminated"] == 1
