@@ -121,6 +121,8 @@ def line_renew_for_order(*, order) -> PanelOperation:
         raise LineNotRenewable(
             f"line {line.username} is {line.get_status_display().lower()}: it cannot be renewed"
         )
+    if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
+        raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
     expires_at = renewal_expiry(line=line, days=order.plan.duration_days)
     op = operation_create(
         line=line,

@@ -368,3 +368,27 @@ def test_termination_on_a_kind_without_delete_disables_and_expires_the_line(
         op = PanelOperation.objects.get(kind="delete")
         assert op.params["done_as"] == "suspend+expire_now"
     assert _mails()["line_terminated"] == 1
+
+
+def test_a_renewal_paid_while_the_termination_is_on_its_way_waits_for_a_person(
+    make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Life(clock, make_order, run_tasks, xui_emulator)
+        for n in (23, 27, 30, 31, 34):
+            life.day(n)
+        assert life.line.stage == Line.Stage.SUSPENDED
+        xui_emulator.set_faults(mode="down")
+        life.day(61)  # the termination is queued; the panel does not answer
+        assert PanelOperation.objects.get(kind="delete").status != "succeeded"
+        order = order_create(
+            customer=life.line.customer,
+            plan=life.line.plan,
+            gateway="manual",
+            kind=Order.Kind.RENEWAL,
+            target_line=life.line,
+        )
+        assert order_mark_paid(order=order)
+        order.refresh_from_db()
+        assert order.needs_review and "being terminated" in order.review_reason
+        assert not PanelOperation.objects.filter(kind="extend").exists()
