@@ -191,6 +191,10 @@ def _line_step(line: Line, now: datetime) -> str:
     overdue = now - expires_at
     period = expires_at.strftime("%Y%m%d%H%M%S")
     if line.status != Line.Status.SUSPENDED:
+        if line.stage != Stage.GRACE and overdue >= timedelta(days=plan.terminate_after_days):
+            # Expired for longer than the whole lifecycle before this pass ever saw it (a line
+            # from before renewals existed): never suspended and deleted in one go unannounced.
+            return ""
         if overdue < timedelta(days=plan.grace_days):
             return "grace" if line_stage_set(line=line, stage=Stage.GRACE, why="expired") else ""
         line_stage_set(line=line, stage=Stage.GRACE, why="expired")

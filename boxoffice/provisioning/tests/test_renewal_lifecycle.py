@@ -392,3 +392,21 @@ def test_a_renewal_paid_while_the_termination_is_on_its_way_waits_for_a_person(
         order.refresh_from_db()
         assert order.needs_review and "being terminated" in order.review_reason
         assert not PanelOperation.objects.filter(kind="extend").exists()
+
+
+def test_a_line_expired_long_before_the_lifecycle_existed_is_left_alone(make_order):
+    order = make_order()
+    line = Line.objects.create(
+        customer=order.customer,
+        plan=order.plan,
+        panel=order.plan.panel_mappings.get().panel,
+        username="old",
+        password="x",
+        panel_line_id="5",
+        status=Line.Status.EXPIRED,
+        expires_at=T0 - timedelta(days=45),
+    )
+    with time_machine.travel(T0, tick=False):
+        assert not any(lines_lifecycle_run().values())
+    assert not PanelOperation.objects.filter(line=line).exists()
+    assert not Message.objects.filter(line=line).exists()
