@@ -452,6 +452,10 @@ AUTHENTICATION_BACKENDS = [
 # Single-use sign-in links: one asked for on the sign-in page works for minutes; the one in the
 # credentials e-mail for days (it may be read tomorrow), still only once.
 SIGN_IN_LINK_MINUTES = env_int("SIGN_IN_LINK_MINUTES", 30)
+# A renewal pay link (reminder mails) opens the renewal checkout of one line, this many days.
+RENEWAL_PAY_LINK_DAYS = env_int("RENEWAL_PAY_LINK_DAYS", 30)
+# How often the worker's scheduler walks the renewal lifecycle (reminders, grace, suspension).
+RENEWAL_LIFECYCLE_SECONDS = env_float("RENEWAL_LIFECYCLE_SECONDS", 60.0)
 SIGN_IN_WELCOME_LINK_DAYS = env_int("SIGN_IN_WELCOME_LINK_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_MINUTES", 60) * 60
 SIGN_IN_LIMITS = {

@@ -88,6 +88,8 @@ def order_progress(order: Order) -> OrderProgress:
         )
     if order.kind == Order.Kind.CONVERSION:
         return _conversion_progress(order)
+    if order.kind == Order.Kind.RENEWAL:
+        return _renewal_progress(order)
     line = order.lines.select_related("panel", "plan").first()
     if line and line.status in (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED):
         if line.status == Line.Status.ACTIVE and status_page_shows_login(order=order, line=line):
@@ -149,6 +151,32 @@ def order_progress(order: Order) -> OrderProgress:
         "provisioning",
         "Payment received: setting up your line",
         "This usually takes a few seconds.",
+    )
+
+
+def _renewal_progress(order: Order) -> OrderProgress:
+    """A paid renewal: its extend operation says where it is. This page never shows a login
+    (the customer has it; the portal shows it)."""
+    op = order.operations.filter(kind=PanelOperation.Kind.EXTEND).order_by("pk").first()
+    if op is not None and op.status == PanelOperation.Status.SUCCEEDED:
+        expiry = timezone.localtime(op.line.expires_at) if op.line.expires_at else None
+        until = f" It now runs until {expiry:%d %B %Y, %H:%M}." if expiry else ""
+        return OrderProgress(
+            "active",
+            "Your subscription is renewed",
+            f"Thank you: the same login keeps working.{until}",
+            finished=True,
+        )
+    if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
+        return OrderProgress(
+            "review",
+            "Your payment is safe; we are renewing your line by hand",
+            "Something needs a person's attention. We e-mail you as soon as it is done.",
+        )
+    return OrderProgress(
+        "provisioning",
+        "Payment received: renewing your line",
+        "This usually takes a few seconds. Your line keeps its login.",
     )
 
 

@@ -36,6 +36,11 @@ from boxoffice.customers.services import customer_create
 from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.services import NoPanelAvailable
 from boxoffice.provisioning.conversion import LineNotConvertible, line_convert_trial_for_order
+from boxoffice.provisioning.lifecycle import (
+    LineNotRenewable,
+    line_offered_for_renewal,
+    line_renew_for_order,
+)
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.reservation import line_reserve_for_order
 from boxoffice.provisioning.services import line_suspend
@@ -204,7 +209,15 @@ def order_mark_paid(
 def _order_reserve_line(*, order: Order) -> None:
     """Reserve the paid order's line in the caller's transaction; a paid order nowhere to go is
     in the review queue with one alert, never an exception that loses the payment."""
-
+    if order.kind == Order.Kind.RENEWAL and order.target_line_id:
+        # A renewal extends its line (one operation per order); a line that cannot be extended
+        # any more (terminated meanwhile) leaves the money recorded and a person to decide.
+        try:
+            with transaction.atomic():
+                line_renew_for_order(order=order)
+        except LineNotRenewable as exc:
+            order_flag_for_review(order=order, reason=f"paid renewal: {exc}")
+        return
     try:
         with transaction.atomic():
             if order.kind == Order.Kind.CONVERSION:
@@ -437,6 +450,44 @@ def checkout_begin(
             kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
             target_line=converting,
         )
+    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
+class LineNotRenewableHere(Exception):
+    """This line cannot be renewed from a checkout (terminated, or not created yet)."""
+
+
+def renewal_checkout_begin(
+    *, line: Line, gateway: str, status_url_for: Callable[[Order], str]
+) -> CheckoutResult:
+    """A renewal order for `line` (its customer, plan, device: nothing to type again) and the
+    hand-off to the chosen payment method. Paid, it extends that same line on its panel.
+    Raises LineNotRenewableHere, or UnableToTakePayment / ValueError from the gateway."""
+    if not line_offered_for_renewal(line):
+        raise LineNotRenewableHere(
+            f"{line.username} is {line.get_status_display().lower()}: it cannot be renewed "
+            "from here. Write to us and we will help."
+        )
+    adapter = gateway_for(gateway)
+    first = line.order
+    with transaction.atomic():
+        order = order_create(
+            customer=line.customer,
+            name=first.name if first is not None else line.customer.name,
+            plan=line.plan,
+            gateway=gateway,
+            device=line.device,
+            mac_address=line.mac_address,
+            country=first.country if first is not None else "",
+            kind=Order.Kind.RENEWAL,
+            target_line=line,
+        )
+    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
+def _checkout_start(
+    *, order: Order, adapter: GatewayAdapter, status_url_for: Callable[[Order], str]
+) -> CheckoutResult:
     status_url = status_url_for(order)
     try:
         start = adapter.start_checkout(

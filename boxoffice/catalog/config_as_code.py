@@ -56,6 +56,10 @@ PLAN_EXPORT_ORDER = (
     "allow_mag",
     "active",
     "sort_order",
+    "reminder_days",
+    "grace_days",
+    "terminate_after_days",
+    "winback_days",
 )
 PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels"}
 TOP_KEYS = {"panel", "plan"}

@@ -10,6 +10,17 @@ from django.db import models
 from boxoffice.panels.adapters.base import FieldError
 
 
+def default_reminder_days() -> list[int]:
+    return [7, 3, 0]
+
+
+def reminder_days_validate(value) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 365 for d in value
+    ):
+        raise ValidationError("a list of whole days before expiry, e.g. [7, 3, 0]")
+
+
 class Plan(models.Model):
     """What a customer buys: a duration, a number of connections, a price."""
 
@@ -40,6 +51,24 @@ class Plan(models.Model):
         max_length=10, choices=UsernameStrategy.choices, default=UsernameStrategy.HYBRID
     )
     allow_mag = models.BooleanField(default=True, help_text="Offer MAG/Formuler boxes at checkout")
+    # The renewal lifecycle of a one-time-payment line (provisioning/lifecycle.py).
+    reminder_days = models.JSONField(
+        default=default_reminder_days,
+        blank=True,
+        validators=[reminder_days_validate],
+        help_text="Days before expiry a renewal reminder is mailed, e.g. [7, 3, 0]",
+    )
+    grace_days = models.PositiveSmallIntegerField(
+        default=3, help_text="Days after expiry before the line is suspended on the panel"
+    )
+    terminate_after_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Days after expiry before an unpaid line is terminated on the panel",
+    )
+    winback_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Days after termination a win-back mail is sent (0: none)"
+    )
     active = models.BooleanField(default=True)
     sort_order = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -63,6 +92,11 @@ class Plan(models.Model):
         # A trial is free: checkout reserves its line without any payment.
         if self.is_trial and self.price is not None and self.price != 0:
             raise ValidationError({"price": "A trial plan is free: its price must be 0."})
+        if self.terminate_after_days is not None and self.grace_days is not None:
+            if self.terminate_after_days <= self.grace_days:
+                raise ValidationError(
+                    {"terminate_after_days": "terminate after the grace period has ended"}
+                )
 
 
 class PlanPanel(models.Model):

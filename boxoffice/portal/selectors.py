@@ -14,7 +14,8 @@ from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
 from boxoffice.panels.services import line_access_for
-from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.lifecycle import line_offered_for_renewal
+from boxoffice.provisioning.models import Line, PanelOperation
 
 # Badge class per line status (site.css: badge-ok, badge-warn, badge-bad).
 _BADGES = {
@@ -32,6 +33,8 @@ class Subscription:
     badge: str
     days_left: int | None  # whole calendar days until expiry; negative once past
     access: LineAccess | None  # only for active lines
+    # Paid, not yet on the panel: the new expiry shows only once the panel confirms.
+    renewal_on_its_way: bool = False
 
     @property
     def being_set_up(self) -> bool:
@@ -54,6 +57,16 @@ class Subscription:
     def is_mag(self) -> bool:
         return self.line.device == "mag"
 
+    @property
+    def renewable(self) -> bool:
+        return line_offered_for_renewal(self.line)
+
+    @property
+    def renew_label(self) -> str:
+        """ "Renew early" while the line still runs, "Renew" once it has stopped."""
+        running = self.line.status == Line.Status.ACTIVE and (self.days_left or 0) >= 0
+        return "Renew early" if running else "Renew"
+
 
 def customer_lines(*, customer: Customer) -> QuerySet[Line]:
     return (
@@ -68,6 +81,14 @@ def customer_subscriptions(
 ) -> list[Subscription]:
     today = timezone.localdate(now or timezone.now())
     subscriptions = []
+    renewing = set(
+        PanelOperation.objects.filter(
+            line__customer=customer,
+            kind=PanelOperation.Kind.EXTEND,
+            status__in=[PanelOperation.Status.PENDING, PanelOperation.Status.RUNNING],
+            params__renewal=True,
+        ).values_list("line_id", flat=True)
+    )
     for line in customer_lines(customer=customer):
         days_left = None
         if line.expires_at:
@@ -80,6 +101,7 @@ def customer_subscriptions(
                 badge=_BADGES.get(line.status, ""),
                 days_left=days_left,
                 access=line_access_for(line) if line.status == Line.Status.ACTIVE else None,
+                renewal_on_its_way=line.pk in renewing,
             )
         )
     return subscriptions

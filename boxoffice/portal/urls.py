@@ -5,6 +5,7 @@ from boxoffice.portal import views
 app_name = "portal"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("lines/<int:line_id>/renew/", views.renew, name="renew"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("password/", views.password_change, name="password"),

@@ -7,7 +7,7 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -44,6 +44,7 @@ from boxoffice.portal.selectors import (
 from boxoffice.portal.services import portal_link_request_allowed
 from boxoffice.portal.tasks import sign_in_link_send
 from boxoffice.provisioning.conversion import line_convertible
+from boxoffice.provisioning.lifecycle import line_offered_for_renewal, renewal_pay_token
 from boxoffice.provisioning.models import Line
 
 CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
@@ -139,6 +140,19 @@ def trial_convert(request: HttpRequest, line_id: int) -> HttpResponse:
             return HttpResponseRedirect(result.redirect_url, status=303)
     context = {"line": line, "form": form, "problem": problem}
     return render(request, "portal/trial_convert.html", context)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET"])
+def renew(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Renew (or renew early) one of the signed-in customer's lines: its renewal checkout,
+    prefilled (no typing, no new account)."""
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    if line is None or not line_offered_for_renewal(line):
+        raise Http404
+    return redirect("storefront:renew", token=renewal_pay_token(line))
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

@@ -70,11 +70,12 @@ class LineAdmin(ModelAdmin):
         "plan",
         "panel",
         "status",
+        "stage",
         "connections",
         "expires_at",
         "username_adjusted",
     ]
-    list_filter = ["status", "panel", "plan", "username_adjusted"]
+    list_filter = ["status", "stage", "panel", "plan", "username_adjusted"]
     search_fields = ["username", "customer__email", "order__reference", "panel_line_id"]
     # What the panel holds changes only through operations (the buttons below the form), so the
     # form cannot claim a change the panel never saw.
@@ -84,6 +85,8 @@ class LineAdmin(ModelAdmin):
         "panel",
         "username",
         "status",
+        "stage",
+        "suspension_reason",
         "connections",
         "plan_mapping",
         "device",

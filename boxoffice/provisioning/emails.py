@@ -16,6 +16,7 @@ from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
 from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.paylinks import renewal_pay_token
 
 
 def _template(kind: str) -> str:
@@ -164,6 +165,11 @@ _SUSPENSION_REASONS = {
         "the payment for this subscription was refunded.",
         "To keep watching, renew your subscription from your account.",
     ),
+    "payment overdue": (
+        "the subscription expired and its renewal has not been paid.",
+        "Renew it with the button below: your line works again the moment the payment is "
+        "confirmed, with the same login.",
+    ),
     "payment disputed": (
         "the payment for this subscription was disputed with your bank or card issuer.",
         "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
@@ -181,6 +187,7 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
             "Contact us to find out how to resume it.",
         ),
     )
+    overdue = reason.strip().lower() == "payment overdue"
     return _line_email_send(
         line=line,
         kind="line_suspended",
@@ -188,4 +195,97 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
         subject=f"Your {settings.SITE_NAME} line is suspended",
         reason=why,
         what_to_do=what_to_do,
+        pay_url=renewal_pay_url(renewal_pay_token(line)) if overdue else "",
     )
+
+
+# --- the renewal lifecycle (provisioning/lifecycle.py) -----------------------------------------
+
+
+def renewal_pay_url(token: str) -> str:
+    return site_link(reverse("storefront:renew", kwargs={"token": token}))
+
+
+def message_exists(dedupe_key: str) -> bool:
+    return Message.objects.filter(dedupe_key=dedupe_key).exists()
+
+
+def _lifecycle_email_send(
+    *, line: Line, kind: str, dedupe_key: str, subject: str, **extra: Any
+) -> Message:
+    return email_send(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        to_email=line.customer.email,
+        template=_template(kind),
+        subject=subject,
+        context=lambda: {
+            "name": greeting_name(_order_name(line.order)),
+            "line": line,
+            "plan": line.plan,
+            "expires": format_expiry(line.expires_at) if line.expires_at else "",
+            "pay_url": renewal_pay_url(renewal_pay_token(line)),
+            "portal_url": portal_url(),
+            **extra,
+        },
+        customer=line.customer,
+        order=line.order,
+        line=line,
+    )
+
+
+def renewal_reminder_email_send(*, line: Line, dedupe_key: str, days: int) -> Message:
+    """Before expiry: when it ends, and a one-click pay link for this line."""
+    when = "today" if days <= 0 else ("tomorrow" if days == 1 else f"in {days} days")
+    return _lifecycle_email_send(
+        line=line,
+        kind="renewal_reminder",
+        dedupe_key=dedupe_key,
+        subject=f"Your {settings.SITE_NAME} subscription ends {when}",
+        when=when,
+    )
+
+
+def line_renewed_email_send(*, line: Line, operation_id: int) -> Message:
+    """The panel confirmed the renewal: the new expiry, once per renewal."""
+    return _lifecycle_email_send(
+        line=line,
+        kind="line_renewed",
+        dedupe_key=f"line_renewed:operation:{operation_id}",
+        subject=f"Your {settings.SITE_NAME} subscription is renewed",
+    )
+
+
+def line_terminated_email_send(*, line: Line, operation_id: int) -> Message:
+    """Unpaid past the plan's termination point: the line is gone; how to start again."""
+    return _lifecycle_email_send(
+        line=line,
+        kind="line_terminated",
+        dedupe_key=f"line_terminated:operation:{operation_id}",
+        subject=f"Your {settings.SITE_NAME} line has been closed",
+        plans_url=site_link(reverse("storefront:plans")),
+    )
+
+
+def winback_email_send(*, line: Line, dedupe_key: str) -> Message:
+    """Some time after termination: an invitation to come back."""
+    return _lifecycle_email_send(
+        line=line,
+        kind="winback",
+        dedupe_key=dedupe_key,
+        subject=f"We miss you at {settings.SITE_NAME}",
+        plans_url=site_link(reverse("storefront:plans")),
+    )
+
+
+@stale_check_register("renewal_reminder")
+def _reminder_is_stale(message: Message) -> str:
+    line = Line.objects.filter(pk=message.line_id).first() if message.line_id else None
+    if line is None:
+        return ""
+    if line.stage not in (Line.Stage.ACTIVE, Line.Stage.REMINDED, Line.Stage.GRACE):
+        return "the line is no longer waiting for its renewal"
+    # The reminder's key names the expiry it was about; a renewed line has another.
+    if line.expires_at and f":{line.expires_at:%Y%m%d%H%M%S}:" not in (message.dedupe_key or ""):
+        return "the line was renewed"
+    return ""

@@ -29,6 +29,7 @@ from boxoffice.panels.adapters.base import (
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning import emails
 from boxoffice.provisioning.creation import line_create_once
+from boxoffice.provisioning.lifecycle import OVERDUE, stage_audit
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import operation_enqueue
 
@@ -118,9 +119,52 @@ def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
     if result is None:
         return {}
     expired = line.status == Line.Status.EXPIRED
-    return {
+    fields: Fields = {
         "expires_at": result.expires_at,
         "status": Line.Status.ACTIVE if expired else line.status,
+    }
+    ahead = result.expires_at is not None and result.expires_at > timezone.now()
+    if ahead and line.stage in (Line.Stage.REMINDED, Line.Stage.GRACE):
+        fields |= stage_audit(line=line, stage=Line.Stage.ACTIVE, why="extended")
+    if (
+        ahead
+        and op.params.get("renewal")
+        and line.status == Line.Status.SUSPENDED
+        and line.suspension_reason == OVERDUE
+    ):
+        # Paid after the suspension for non-payment: resumed now that the panel has the new
+        # expiry (never a line suspended for a dispute or by an operator).
+        resume = PanelOperation.objects.create(
+            line=line,
+            panel=line.panel,
+            order=op.order,
+            kind=Op.Kind.RESUME,
+            params={"after_renewal": op.pk},
+            idempotency_key=f"renewal-resume:{op.pk}",
+        )
+        operation_enqueue(operation=resume)
+    return fields
+
+
+def _extend_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
+    if op.params.get("renewal"):
+        emails.line_renewed_email_send(line=line, operation_id=op.pk)
+
+
+def _suspend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    reason = str(op.params.get("reason", ""))[:100]
+    return {
+        "status": Line.Status.SUSPENDED,
+        "suspension_reason": reason,
+        **stage_audit(line=line, stage=Line.Stage.SUSPENDED, why=reason or "suspended"),
+    }
+
+
+def _resume_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    return {
+        "status": Line.Status.ACTIVE,
+        "suspension_reason": "",
+        **stage_audit(line=line, stage=Line.Stage.ACTIVE, why="resumed"),
     }
 
 
@@ -158,7 +202,18 @@ def _delete_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> None:
 
 def _delete_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
     # The cleanup after a move removes the old copy; the line itself lives on.
-    return {} if op.params.get("panel_line_id") else {"status": Line.Status.CANCELLED}
+    if op.params.get("panel_line_id"):
+        return {}
+    why = str(op.params.get("reason") or "terminated")
+    return {
+        "status": Line.Status.CANCELLED,
+        **stage_audit(line=line, stage=Line.Stage.TERMINATED, why=why),
+    }
+
+
+def _delete_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
+    if op.params.get("reason") == OVERDUE and not op.params.get("panel_line_id"):
+        emails.line_terminated_email_send(line=line, operation_id=op.pk)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -174,7 +229,7 @@ HANDLERS: dict[str, Handler] = {
         record=_move_record,
         mail=lambda op, line, _: emails.line_moved_email_send(line=line, operation_id=op.pk),
     ),
-    Op.Kind.EXTEND: Handler(run=_extend_run, record=_extend_record),
+    Op.Kind.EXTEND: Handler(run=_extend_run, record=_extend_record, mail=_extend_mail),
     Op.Kind.CHANGE_PASSWORD: Handler(
         run=lambda op, line, adapter: adapter.change_password(
             panel_line_id_of(op, line), op.secret
@@ -199,14 +254,14 @@ HANDLERS: dict[str, Handler] = {
     ),
     Op.Kind.SUSPEND: Handler(
         run=lambda op, line, adapter: adapter.suspend(panel_line_id_of(op, line)),
-        record=lambda op, line, result: {"status": Line.Status.SUSPENDED},
+        record=_suspend_record,
         mail=lambda op, line, _: emails.line_suspended_email_send(
             line=line, operation_id=op.pk, reason=op.params.get("reason", "")
         ),
     ),
     Op.Kind.RESUME: Handler(
         run=lambda op, line, adapter: adapter.resume(panel_line_id_of(op, line)),
-        record=lambda op, line, result: {"status": Line.Status.ACTIVE},
+        record=_resume_record,
     ),
-    Op.Kind.DELETE: Handler(run=_delete_run, record=_delete_record),
+    Op.Kind.DELETE: Handler(run=_delete_run, record=_delete_record, mail=_delete_mail),
 }

@@ -19,6 +19,13 @@ class Line(models.Model):
         EXPIRED = "expired", "Expired"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Stage(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REMINDED = "reminded", "Reminded"
+        GRACE = "grace", "Grace period"
+        SUSPENDED = "suspended", "Suspended"
+        TERMINATED = "terminated", "Terminated"
+
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="lines"
     )
@@ -42,6 +49,10 @@ class Line(models.Model):
     mac_address = models.CharField(max_length=17, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    # Where the line is in the renewal lifecycle (provisioning/lifecycle.py); every change is
+    # in the audit trail. The suspension reason tells a non-payment apart from a dispute.
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.ACTIVE)
+    suspension_reason = models.CharField(max_length=100, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

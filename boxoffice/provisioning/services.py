@@ -24,10 +24,23 @@ Op = PanelOperation
 
 
 def operation_create(
-    *, line: Line, kind: str, params: dict | None = None, secret: str = "", order=None
+    *,
+    line: Line,
+    kind: str,
+    params: dict | None = None,
+    secret: str = "",
+    order=None,
+    idempotency_key: str | None = None,
 ) -> PanelOperation:
+    extra = {"idempotency_key": idempotency_key} if idempotency_key else {}
     op = PanelOperation.objects.create(
-        line=line, panel=line.panel, order=order, kind=kind, params=params or {}, secret=secret
+        line=line,
+        panel=line.panel,
+        order=order,
+        kind=kind,
+        params=params or {},
+        secret=secret,
+        **extra,
     )
     audit_record(subject=op, action="operation.queued", data={"kind": kind, "line": line.pk})
     operation_enqueue(operation=op)
@@ -62,16 +75,28 @@ def line_set_connections(*, line: Line, connections: int, order=None) -> PanelOp
     )
 
 
-def line_suspend(*, line: Line, reason: str = "") -> PanelOperation:
-    return operation_create(line=line, kind=Op.Kind.SUSPEND, params={"reason": reason})
+def line_suspend(
+    *, line: Line, reason: str = "", idempotency_key: str | None = None
+) -> PanelOperation:
+    return operation_create(
+        line=line,
+        kind=Op.Kind.SUSPEND,
+        params={"reason": reason},
+        idempotency_key=idempotency_key,
+    )
 
 
-def line_resume(*, line: Line) -> PanelOperation:
-    return operation_create(line=line, kind=Op.Kind.RESUME)
+def line_resume(*, line: Line, idempotency_key: str | None = None) -> PanelOperation:
+    return operation_create(line=line, kind=Op.Kind.RESUME, idempotency_key=idempotency_key)
 
 
-def line_delete(*, line: Line) -> PanelOperation:
-    return operation_create(line=line, kind=Op.Kind.DELETE)
+def line_delete(
+    *, line: Line, reason: str = "", idempotency_key: str | None = None
+) -> PanelOperation:
+    params = {"reason": reason} if reason else {}
+    return operation_create(
+        line=line, kind=Op.Kind.DELETE, params=params, idempotency_key=idempotency_key
+    )
 
 
 def line_move(*, line: Line, panel: Panel, actor: str = "operator") -> PanelOperation:

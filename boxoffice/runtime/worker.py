@@ -27,6 +27,7 @@ from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.provisioning.lifecycle import lines_lifecycle_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
     worker_heartbeat_beat,
@@ -125,6 +126,18 @@ def _scheduler_loop(
         if any(counts.values()):
             logger.info("scheduler: %s", counts)
 
+    lifecycle_due = 0.0
+
+    def lifecycle() -> None:
+        # Reminders and stages move by the day: a pass every RENEWAL_LIFECYCLE_SECONDS.
+        nonlocal lifecycle_due
+        if time.monotonic() < lifecycle_due:
+            return
+        lifecycle_due = time.monotonic() + settings.RENEWAL_LIFECYCLE_SECONDS
+        counts = lines_lifecycle_run()
+        if any(counts.values()):
+            logger.info("scheduler: renewal lifecycle %s", counts)
+
     def mail() -> None:
         # What the fast path did not finish (refused, or its sender killed).
         sent = messages_deliver_due()
@@ -138,6 +151,7 @@ def _scheduler_loop(
         ("paid orders", orders_provision_paid),
         ("stale pending payments", orders_flag_stale_pending),
         ("webhook events", webhook_events_redrive),
+        ("renewal lifecycle", lifecycle),
         ("mail", mail),
     ]
 

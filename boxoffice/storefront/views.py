@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,16 +15,24 @@ from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
 from boxoffice.billing.models import Order, status_token_hash
 from boxoffice.billing.selectors import OrderProgress, order_progress
 from boxoffice.billing.services import (
+    LineNotRenewableHere,
     OrderNotRestartable,
     checkout_begin,
     order_cancel_by_customer,
     order_checkout_restart,
     order_confirm_on_return,
+    renewal_checkout_begin,
 )
 from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.lib.ratelimit import client_ip, rate_hit
+from boxoffice.provisioning.lifecycle import (
+    line_offered_for_renewal,
+    renewal_pay_line,
+    renewal_pay_token,
+)
+from boxoffice.provisioning.models import Line
 from boxoffice.storefront.forms import CheckoutForm
 from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
 
@@ -69,8 +78,69 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             # 303: the browser follows with a GET, and Back does not offer to re-post the form.
             return HttpResponseRedirect(result.redirect_url, status=303)
-    context = {"form": form, "offer": plan_offer(plan), "throttled": throttled}
+    context = {
+        "form": form,
+        "offer": plan_offer(plan),
+        "throttled": throttled,
+        "renewable_lines": _renewable_lines(customer, plan),
+    }
     return render(request, "storefront/checkout.html", context)
+
+
+def _renewable_lines(customer, plan: Plan) -> list[dict]:
+    """A returning, signed-in customer is offered to renew a line of this plan instead of
+    opening a second one (a known address signs in first: accounts belong to whoever controls
+    the address, so nobody else is shown this)."""
+    if customer is None:
+        return []
+    lines = Line.objects.filter(customer=customer, plan=plan).exclude(panel_line_id="")
+    return [
+        {"line": line, "url": reverse("storefront:renew", args=[renewal_pay_token(line)])}
+        for line in lines
+        if line_offered_for_renewal(line)
+    ]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def renew(request: HttpRequest, token: str) -> HttpResponse:
+    """The renewal checkout of one line, opened by its pay link: the line's plan and expiry,
+    the payment methods, one click. Never a sign-in, never the line's password."""
+    line = renewal_pay_line(token)
+    if line is None:
+        return render(request, "storefront/renew_invalid.html", status=400)
+    gateways = enabled_gateways()
+    error = ""
+    if request.method == "POST":
+        gateway = request.POST.get("gateway", "")
+        if gateway not in {kind for kind, _ in gateways}:
+            error = "Choose how you want to pay."
+        elif not _checkout_allowed(request):
+            error = "Too many orders from your network in a short time. Please try again later."
+        else:
+            try:
+                result = renewal_checkout_begin(
+                    line=line,
+                    gateway=gateway,
+                    status_url_for=lambda order: request.build_absolute_uri(
+                        reverse("storefront:order_status", args=[order.status_token])
+                    ),
+                )
+            except LineNotRenewableHere as exc:
+                error = str(exc)
+            except UnableToTakePayment as exc:
+                error = str(exc)
+            else:
+                return HttpResponseRedirect(result.redirect_url, status=303)
+    context = {
+        "line": line,
+        "plan": line.plan,
+        "renewable": line_offered_for_renewal(line),
+        "expired": bool(line.expires_at and line.expires_at <= timezone.now()),
+        "gateways": gateways,
+        "error": error,
+    }
+    return render(request, "storefront/renew.html", context, status=400 if error else 200)
 
 
 def _checkout_allowed(request: HttpRequest) -> bool:

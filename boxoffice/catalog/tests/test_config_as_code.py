@@ -271,3 +271,35 @@ def test_it_refuses_another_kinds_key_naming_the_allowed_ones(db, tmp_path):
     message = str(caught.value)
     assert "unknown key 'username'" in message
     assert "access_code" in message and "api_key_env" in message and "m3u_style" in message
+
+
+def test_it_applies_and_exports_the_renewal_lifecycle_settings_of_a_plan(db, demo_key, tmp_path):
+    apply(DEMO)
+    assert Plan.objects.get(slug="monthly").reminder_days == [7, 3, 0]  # the defaults
+    text = DEMO.read_text().replace(
+        'slug = "monthly"',
+        'slug = "monthly"\nreminder_days = [10, 1]\ngrace_days = 5\n'
+        "terminate_after_days = 45\nwinback_days = 0",
+        1,
+    )
+    out = apply(write(tmp_path, text))
+
+    assert out.strip() == "updated   plan monthly"
+    plan = Plan.objects.get(slug="monthly")
+    assert (plan.reminder_days, plan.grace_days, plan.terminate_after_days) == ([10, 1], 5, 45)
+    assert plan.winback_days == 0
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    assert "reminder_days = [10, 1]" in exported.getvalue()
+    assert "nothing to change" in apply(write(tmp_path, exported.getvalue()))
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['reminder_days = "7,3"', "reminder_days = [-1]", "grace_days = 40\nterminate_after_days = 30"],
+)
+def test_it_refuses_lifecycle_settings_that_make_no_sense(line, db, demo_key, tmp_path):
+    text = DEMO.read_text().replace('slug = "monthly"', f'slug = "monthly"\n{line}', 1)
+    with pytest.raises(CommandError):
+        apply(write(tmp_path, text))
+    assert not Plan.objects.filter(slug="monthly").exists()

@@ -1,0 +1,254 @@
+"""The renewal lifecycle of a one-time-payment line: renewing it, and what happens when money
+does not come.
+
+- A paid renewal order extends its line (`line_renew_for_order`, in the payment's transaction):
+  one `extend` operation per order (its idempotency key), whose new expiry is computed once —
+  max(current expiry, now) + the plan's duration, counting extends already queued — and stored
+  on the operation, so a retry sends the same date. The line's expiry changes only when the
+  panel has confirmed (handlers.py); a line suspended for non-payment is then resumed.
+- The scheduler's pass `lines_lifecycle_run` walks the stages, per plan settings:
+  active → reminded (mails at `reminder_days` before expiry) → grace (expired, `grace_days`)
+  → suspended on the panel (reason "payment overdue") → terminated (`terminate_after_days`
+  after expiry, a delete the kind's capabilities adapt) → a win-back mail `winback_days` after
+  termination. Lines suspended for any other reason (a dispute, an operator) are left alone.
+- Every stage change is in the audit trail (`line_stage_set`).
+- The pay link in those mails is a signed, expiring token for one line (`renewal_pay_token`):
+  it opens that line's renewal checkout and nothing else (never a sign-in, never the password).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from boxoffice.audit.services import audit_record
+from boxoffice.catalog.models import Plan
+from boxoffice.provisioning import emails
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.paylinks import renewal_pay_line, renewal_pay_token
+from boxoffice.provisioning.services import line_delete, line_suspend, operation_create
+
+logger = logging.getLogger(__name__)
+Op = PanelOperation
+Stage = Line.Stage
+
+# The suspension reason the lifecycle writes; only lines suspended for it are resumed on payment.
+OVERDUE = "payment overdue"
+_OPEN = (Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW)
+# Open operations that change what the lifecycle decides (a stuck password change does not).
+_WAIT_FOR = (Op.Kind.EXTEND, Op.Kind.SUSPEND, Op.Kind.RESUME, Op.Kind.DELETE, Op.Kind.MOVE)
+__all__ = ["renewal_pay_line", "renewal_pay_token"]  # the pay link, for billing and pages
+
+
+class LineNotRenewable(Exception):
+    """The line cannot be extended (never created on its panel, or terminated)."""
+
+
+def line_renewable(line: Line) -> bool:
+    """A line on its panel that a payment can extend. A trial is not: it converts to a paid
+    plan instead (provisioning/conversion.py), which also lifts the panel's trial flag."""
+    return (
+        bool(line.panel_line_id)
+        and not line.is_trial
+        and line.status
+        in (
+            Line.Status.ACTIVE,
+            Line.Status.EXPIRED,
+            Line.Status.SUSPENDED,
+        )
+    )
+
+
+def line_offered_for_renewal(line: Line) -> bool:
+    """What the portal, the checkout and the pay link offer: a renewable line, except one
+    suspended for another reason than non-payment (a dispute: paying would not resume it)."""
+    if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return False
+    return line_renewable(line)
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def line_stage_set(*, line: Line, stage: str, why: str = "") -> bool:
+    """Move the line to `stage` (a conditional UPDATE, audited once). True if it changed."""
+    previous = line.stage
+    if previous == stage:
+        return False
+    changed = Line.objects.filter(pk=line.pk, stage=previous).update(
+        stage=stage, updated_at=timezone.now()
+    )
+    if changed:
+        line.stage = stage
+        audit_record(
+            subject=line, action="line.stage", data={"from": previous, "to": stage, "why": why}
+        )
+    return bool(changed)
+
+
+def stage_audit(*, line: Line, stage: str, why: str) -> dict:
+    """For a handler's `record`: the stage field to save, audited when it changes."""
+    if line.stage == stage:
+        return {}
+    audit_record(
+        subject=line, action="line.stage", data={"from": line.stage, "to": stage, "why": why}
+    )
+    return {"stage": stage}
+
+
+# --- renewing ----------------------------------------------------------------------------------
+
+
+def renewal_expiry(*, line: Line, days: int) -> datetime:
+    """max(current expiry, now, any extend already queued) + days, to the second."""
+    now = timezone.now()
+    base = max(line.expires_at or now, now)
+    for params in line.operations.filter(kind=Op.Kind.EXTEND, status__in=_OPEN).values_list(
+        "params", flat=True
+    ):
+        try:
+            base = max(base, datetime.fromisoformat(params["expires_at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return (base + timedelta(days=days)).replace(microsecond=0)
+
+
+def line_renew_for_order(*, order) -> PanelOperation:
+    """A paid renewal order extends its line: one operation per order, ever. Runs inside the
+    caller's transaction (the one that marks the order paid). Raises LineNotRenewable."""
+    key = f"renewal:order:{order.pk}"
+    existing = PanelOperation.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    line = Line.objects.select_for_update().get(pk=order.target_line_id)
+    if not line_renewable(line):
+        raise LineNotRenewable(
+            f"line {line.username} is {line.get_status_display().lower()}: it cannot be renewed"
+        )
+    if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
+        raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
+    expires_at = renewal_expiry(line=line, days=order.plan.duration_days)
+    op = operation_create(
+        line=line,
+        kind=Op.Kind.EXTEND,
+        order=order,
+        params={"expires_at": expires_at.isoformat(), "renewal": True},
+        idempotency_key=key,
+    )
+    audit_record(
+        subject=line,
+        action="line.renewal_queued",
+        data={"order": order.reference, "expires_at": expires_at.isoformat()},
+    )
+    return op
+
+
+# --- the scheduler's pass ----------------------------------------------------------------------
+
+
+def lines_lifecycle_run() -> dict[str, int]:
+    """One pass over lines with an expiry: reminders, grace, suspension, termination, win-back.
+    Each line in its own transaction: one that fails is logged and the others still run."""
+    counts = {"reminded": 0, "grace": 0, "suspended": 0, "terminated": 0, "winback": 0}
+    now = timezone.now()
+    # Only lines near their expiry (the longest reminder offset of any plan) or past it.
+    furthest = max(
+        (max(days or [0]) for days in Plan.objects.values_list("reminder_days", flat=True)),
+        default=0,
+    )
+    near = Line.objects.filter(
+        is_trial=False,
+        expires_at__isnull=False,
+        expires_at__lte=now + timedelta(days=furthest + 1),
+        status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED],
+    ).exclude(panel_line_id="")
+    terminated = Line.objects.filter(
+        is_trial=False,
+        stage=Stage.TERMINATED,
+        suspension_reason=OVERDUE,
+        expires_at__gte=now - timedelta(days=400),
+    )
+    lines = near | terminated
+    for pk in lines.values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                line = Line.objects.select_related("plan", "customer").get(pk=pk)
+                what = _line_step(line, now)
+            if what:
+                counts[what] += 1
+        except Exception:
+            logger.exception("renewal lifecycle of line %s failed", pk)
+    return counts
+
+
+def _line_step(line: Line, now: datetime) -> str:
+    plan = line.plan
+    expires_at = line.expires_at
+    if line.stage == Stage.TERMINATED:
+        return _winback(line, now)
+    if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return ""  # a dispute or an operator's decision: not ours to touch
+    if line.operations.filter(status__in=_OPEN, kind__in=_WAIT_FOR).exists():
+        return ""  # a renewal, a suspension or a resumption is on its way: wait for it
+    if now < expires_at:
+        return _remind(line, now)
+    overdue = now - expires_at
+    period = expires_at.strftime("%Y%m%d%H%M%S")
+    if line.status != Line.Status.SUSPENDED:
+        if line.stage != Stage.GRACE and overdue >= timedelta(days=plan.terminate_after_days):
+            # Expired for longer than the whole lifecycle before this pass ever saw it (a line
+            # from before renewals existed): never suspended and deleted in one go unannounced.
+            return ""
+        if overdue < timedelta(days=plan.grace_days):
+            return "grace" if line_stage_set(line=line, stage=Stage.GRACE, why="expired") else ""
+        line_stage_set(line=line, stage=Stage.GRACE, why="expired")
+        line_suspend(
+            line=line, reason=OVERDUE, idempotency_key=f"overdue-suspend:{line.pk}:{period}"
+        )
+        return "suspended"
+    if overdue >= timedelta(days=plan.terminate_after_days):
+        line_delete(
+            line=line, reason=OVERDUE, idempotency_key=f"overdue-terminate:{line.pk}:{period}"
+        )
+        return "terminated"
+    return ""
+
+
+def _remind(line: Line, now: datetime) -> str:
+    plan = line.plan
+    today = timezone.localdate(now)
+    expiry_day = timezone.localdate(line.expires_at)
+    # The nearest offset that is due; offsets not shorter than the plan would remind at once.
+    due = [
+        d
+        for d in (plan.reminder_days or [])
+        if d < plan.duration_days and today >= expiry_day - timedelta(days=d)
+    ]
+    if not due:
+        return ""
+    days = min(due)
+    key = f"renewal_reminder:line:{line.pk}:{line.expires_at:%Y%m%d%H%M%S}:{days}"
+    if emails.message_exists(key):
+        return ""
+    emails.renewal_reminder_email_send(line=line, dedupe_key=key, days=(expiry_day - today).days)
+    line_stage_set(line=line, stage=Stage.REMINDED, why=f"reminder {days} days before expiry")
+    return "reminded"
+
+
+def _winback(line: Line, now: datetime) -> str:
+    plan = line.plan
+    if not plan.winback_days:
+        return ""
+    due = line.expires_at + timedelta(days=plan.terminate_after_days + plan.winback_days)
+    if now < due:
+        return ""
+    if line.customer.lines.filter(status=Line.Status.ACTIVE).exists():
+        return ""  # back already, with another line
+    key = f"winback:line:{line.pk}:{line.expires_at:%Y%m%d%H%M%S}"
+    if emails.message_exists(key):
+        return ""
+    emails.winback_email_send(line=line, dedupe_key=key)
+    return "winback"
