@@ -4,8 +4,6 @@ transaction, so a crash can never leave a paid order without queued provisioning
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +14,6 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.billing.emails import (
-    bank_transfer_instructions_email_send,
     payment_pending_email_send,
 )
 from boxoffice.billing.gateways import base as gw
@@ -25,20 +22,16 @@ from boxoffice.billing.gateways.base import (
     CheckoutRequest,
     GatewayAdapter,
     PaymentUpdate,
-    UnableToTakePayment,
 )
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment
-from boxoffice.billing.trials import trial_claim
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
-from boxoffice.customers.services import customer_create
 from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.services import NoPanelAvailable
 from boxoffice.provisioning.conversion import LineNotConvertible, line_convert_trial_for_order
 from boxoffice.provisioning.lifecycle import (
     LineNotRenewable,
-    line_offered_for_renewal,
     line_renew_for_order,
 )
 from boxoffice.provisioning.models import Line
@@ -383,174 +376,6 @@ def orders_flag_stale_pending() -> int:
     return flagged
 
 
-# --- Checkout --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckoutData:
-    email: str
-    name: str
-    preferred_username: str
-    preferred_password: str
-    device: str  # "app" | "mag"
-    mac_address: str  # normalised "00:1A:79:AB:CD:EF" or ""
-    country: str  # ISO alpha-2 upper or ""
-    gateway: str
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    order: Order
-    redirect_url: str
-
-
-def checkout_begin(
-    *,
-    plan: Plan,
-    data: CheckoutData,
-    status_url_for: Callable[[Order], str],
-    customer: Customer | None = None,
-    client_address: str = "",
-    converting: Line | None = None,
-) -> CheckoutResult:
-    """Create the order and hand the customer to the payment method they chose.
-
-    `customer` is the signed-in customer; without one the address must be new here, and a
-    passwordless account is made for it (raises CustomerExists otherwise: whoever uses a known
-    address signs in first, so an order never joins an account its buyer does not control).
-
-    A trial plan is free: no gateway, the trial is claimed for the e-mail, the box's MAC and
-    `client_address` (TrialRefused, and nothing is created, when one had a trial within the
-    window) and the order is paid at once, reserving its line the usual way. `converting`: the
-    customer's trial line this paid order turns into a paid one (`Order.Kind.CONVERSION`)."""
-    if plan.is_trial:
-        if converting is not None:
-            raise ValueError("a trial cannot convert a line")
-        return _trial_checkout(
-            plan=plan,
-            data=data,
-            status_url_for=status_url_for,
-            customer=customer,
-            client_address=client_address,
-        )
-    adapter = gateway_for(data.gateway)
-    with transaction.atomic():
-        if customer is None:
-            customer = customer_create(email=data.email, name=data.name, country=data.country)
-        order = order_create(
-            customer=customer,
-            name=data.name,
-            plan=plan,
-            gateway=data.gateway,
-            preferred_username=data.preferred_username,
-            preferred_password=data.preferred_password,
-            device=data.device,
-            mac_address=data.mac_address,
-            country=data.country,
-            kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
-            target_line=converting,
-        )
-    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
-
-
-class LineNotRenewableHere(Exception):
-    """This line cannot be renewed from a checkout (terminated, or not created yet)."""
-
-
-def renewal_checkout_begin(
-    *, line: Line, gateway: str, status_url_for: Callable[[Order], str]
-) -> CheckoutResult:
-    """A renewal order for `line` (its customer, plan, device: nothing to type again) and the
-    hand-off to the chosen payment method. Paid, it extends that same line on its panel.
-    Raises LineNotRenewableHere, or UnableToTakePayment / ValueError from the gateway."""
-    if not line_offered_for_renewal(line):
-        raise LineNotRenewableHere(
-            f"{line.username} is {line.get_status_display().lower()}: it cannot be renewed "
-            "from here. Write to us and we will help."
-        )
-    adapter = gateway_for(gateway)
-    first = line.order
-    with transaction.atomic():
-        order = order_create(
-            customer=line.customer,
-            name=first.name if first is not None else line.customer.name,
-            plan=line.plan,
-            gateway=gateway,
-            device=line.device,
-            mac_address=line.mac_address,
-            country=first.country if first is not None else "",
-            kind=Order.Kind.RENEWAL,
-            target_line=line,
-        )
-    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
-
-
-def _checkout_start(
-    *, order: Order, adapter: GatewayAdapter, status_url_for: Callable[[Order], str]
-) -> CheckoutResult:
-    status_url = status_url_for(order)
-    try:
-        start = adapter.start_checkout(
-            checkout_request(order, success_url=status_url, cancel_url=status_url)
-        )
-    except UnableToTakePayment:
-        Order.objects.filter(pk=order.pk).update(
-            status=Order.Status.CANCELLED, review_reason="payment could not start"
-        )
-        audit_record(
-            subject=order, action="order.cancelled", data={"reason": "gateway refused checkout"}
-        )
-        raise
-    with transaction.atomic():
-        order.gateway_reference = start.gateway_reference
-        fields = ["gateway_reference", "updated_at"]
-        if start.instructions:
-            # Waiting for a transfer is a pending payment: the review-queue timeout applies.
-            order.status = Order.Status.PAYMENT_PENDING
-            order.pending_since = timezone.now()
-            fields += ["status", "pending_since"]
-        order.save(update_fields=fields)
-        if start.instructions:
-            # The instructions are owed from now on: their row commits with the pending state
-            # (rendered here, sent after commit; the outbox retries a refused hand-off).
-
-            bank_transfer_instructions_email_send(order=order, instructions=start.instructions)
-    return CheckoutResult(order=order, redirect_url=start.redirect_url or status_url)
-
-
-def _trial_checkout(
-    *,
-    plan: Plan,
-    data: CheckoutData,
-    status_url_for: Callable[[Order], str],
-    customer: Customer | None,
-    client_address: str,
-) -> CheckoutResult:
-    # One transaction: a refused trial leaves no account, no order and no claim behind.
-    with transaction.atomic():
-        if customer is None:
-            customer = customer_create(email=data.email, name=data.name, country=data.country)
-        order = order_create(
-            customer=customer,
-            name=data.name,
-            plan=plan,
-            preferred_username=data.preferred_username,
-            preferred_password=data.preferred_password,
-            device=data.device,
-            mac_address=data.mac_address,
-            country=data.country,
-        )
-        trial_claim(
-            order=order,
-            email=customer.email,
-            mac_address=data.mac_address,
-            client_address=client_address,
-        )
-        # Nothing to pay: the order is paid now and its line reserved the usual way.
-        order_mark_paid(order=order, note="free trial", amount=Decimal("0"))
-    return CheckoutResult(order=order, redirect_url=status_url_for(order))
-
-
 # What a failed, expired, refunded or disputed payment makes of the order and its ledger.
 _UPDATE_STATES = {
     gw.FAILED: (Order.Status.FAILED, Payment.Status.FAILED),
@@ -781,104 +606,3 @@ def order_review_dismiss(*, order: Order, actor: str) -> None:
         actor=actor,
         data={"reason": order.review_reason},
     )
-
-
-# --- The customer back from the gateway's page -------------------------------------------------
-
-# Orders the customer may pay again, or cancel, from the status page.
-_RESTARTABLE = (Order.Status.AWAITING_PAYMENT, Order.Status.FAILED, Order.Status.EXPIRED)
-
-
-class OrderNotRestartable(Exception):
-    """The order is paid, being paid or closed: nothing to pay or cancel any more."""
-
-
-def order_confirm_on_return(*, order: Order) -> str:
-    """The customer is back on the status page: ask the gateway (outside any transaction) about
-    the order's checkout and apply what it says through the path the webhook takes, so a paid
-    order shows as paid on the first screen. The webhook, when it lands, changes nothing."""
-    if order.status not in (Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING):
-        return "ignored"
-    adapter = order_gateway(order)
-    if adapter is None or not adapter.captures_on_return:
-        return "unknown"
-    update = adapter.checkout_status(checkout_ref(order))
-    if update is None or update.status not in (gw.CONFIRMED, gw.PENDING):
-        return "unknown"
-    if update.order_reference and update.order_reference != order.reference:
-        return "ignored"
-    result = payment_update_apply(order=order, update=update)
-    audit_record(subject=order, action="order.confirmed_on_return", data={"result": result})
-    order.refresh_from_db()
-    return result
-
-
-def _checkout_close(order: Order) -> bool:
-    """Close the order's open checkout; True when it turns out it was paid meanwhile (then the
-    payment is applied and nothing else must happen)."""
-    update = gateway_for(order.gateway).checkout_close(checkout_ref(order))
-    if update is not None and update.status in (gw.CONFIRMED, gw.PENDING):
-        payment_update_apply(order=order, update=update)
-        return True
-    return False
-
-
-def order_checkout_restart(*, order: Order, status_url: str, replacing: str) -> str:
-    """A fresh checkout for the same order (the customer left the payment page or the payment
-    failed). `replacing` is the checkout the customer saw, so a second click does not replace
-    the fresh one. Returns where to send the customer. Raises UnableToTakePayment."""
-    adapter = order_gateway(order)
-    if order.status not in _RESTARTABLE or adapter is None or not adapter.hosted_page:
-        raise OrderNotRestartable(order.reference)
-    if replacing != order.gateway_reference:
-        return status_url
-    if _checkout_close(order):
-        return status_url
-    start = adapter.start_checkout(
-        checkout_request(
-            order, success_url=status_url, cancel_url=status_url, replacing=order.gateway_reference
-        )
-    )
-    with transaction.atomic():
-        moved = Order.objects.filter(
-            pk=order.pk, status__in=_RESTARTABLE, gateway_reference=replacing
-        ).update(
-            status=Order.Status.AWAITING_PAYMENT,
-            gateway_reference=start.gateway_reference,
-            updated_at=timezone.now(),
-        )
-        if moved:
-            audit_record(
-                subject=order,
-                action="order.checkout_restarted",
-                actor="customer",
-                data={"replaced": replacing, "checkout": start.gateway_reference},
-            )
-    return (start.redirect_url or status_url) if moved else status_url
-
-
-def order_cancel_by_customer(*, order: Order) -> str:
-    """The customer gives up on an unpaid order: its checkout is closed first (so it cannot be
-    paid after we call it cancelled). Returns "cancelled", "paid" (it was, meanwhile) or
-    "ignored". Raises UnableToTakePayment when the gateway cannot be reached."""
-    if order.status not in _RESTARTABLE:
-        return "ignored"
-    try:
-        paid = _checkout_close(order)
-    except ValueError:  # a gateway this installation no longer has: nothing to close there
-        paid = False
-    if paid:
-        return "paid"
-    with transaction.atomic():
-        done = Order.objects.filter(pk=order.pk, status__in=_RESTARTABLE).update(
-            status=Order.Status.CANCELLED, updated_at=timezone.now()
-        )
-        if done:
-            audit_record(
-                subject=order,
-                action="order.cancelled",
-                actor="customer",
-                data={"reason": "cancelled by the customer"},
-            )
-    order.refresh_from_db()
-    return "cancelled" if done else "ignored"

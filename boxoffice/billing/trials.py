@@ -21,11 +21,12 @@ class TrialRefused(Exception):
 def _refusal(kind: str) -> str:
     days = settings.TRIAL_WINDOW_DAYS
     when = f"in the last {days} day{'s' if days != 1 else ''}"
-    return {
+    refusals: dict[str, str] = {
         TrialClaim.Kind.EMAIL: f"This e-mail address has already had a free trial {when}.",
         TrialClaim.Kind.MAC: f"This box (its MAC address) has already had a free trial {when}.",
         TrialClaim.Kind.IP: f"A free trial has already been taken from your connection {when}.",
-    }[kind] + " Choose one of our paid plans to keep watching."
+    }
+    return refusals[kind] + " Choose one of our paid plans to keep watching."
 
 
 def trial_claim(*, order: Order, email: str, mac_address: str, client_address: str) -> None:

@@ -14,9 +14,9 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
-from boxoffice.billing.services import CheckoutData, checkout_begin
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
     SignInLinkInvalid,

@@ -39,8 +39,8 @@ def line_convert_trial_for_order(*, order) -> PanelOperation:
         return existing
     line = Line.objects.select_for_update().filter(pk=order.target_line_id).first()
     problem = line_convertible(line, customer=order.customer)
-    if problem:
-        raise LineNotConvertible(problem)
+    if problem or line is None:
+        raise LineNotConvertible(problem or "the trial line is gone")
     if Op.objects.filter(
         line=line, kind=Op.Kind.END_TRIAL, status__in=[Op.Status.PENDING, Op.Status.RUNNING]
     ).exists():

@@ -187,6 +187,8 @@ def lines_lifecycle_run() -> dict[str, int]:
 def _line_step(line: Line, now: datetime) -> str:
     plan = line.plan
     expires_at = line.expires_at
+    if expires_at is None:
+        return ""  # a line that never expires has nothing to renew
     if line.stage == Stage.TERMINATED:
         return _winback(line, now)
     if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
@@ -240,7 +242,7 @@ def _remind(line: Line, now: datetime) -> str:
 
 def _winback(line: Line, now: datetime) -> str:
     plan = line.plan
-    if not plan.winback_days:
+    if not plan.winback_days or line.expires_at is None:
         return ""
     due = line.expires_at + timedelta(days=plan.terminate_after_days + plan.winback_days)
     if now < due:

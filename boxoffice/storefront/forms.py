@@ -7,8 +7,8 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from boxoffice.billing.checkout import CheckoutData
 from boxoffice.billing.models import Order
-from boxoffice.billing.services import CheckoutData
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_find, email_normalise

@@ -10,11 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from boxoffice.billing.gateways.base import UnableToTakePayment
-from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
-from boxoffice.billing.models import Order, status_token_hash
-from boxoffice.billing.selectors import OrderProgress, order_progress
-from boxoffice.billing.services import (
+from boxoffice.billing.checkout import (
     LineNotRenewableHere,
     OrderNotRestartable,
     checkout_begin,
@@ -23,6 +19,10 @@ from boxoffice.billing.services import (
     order_confirm_on_return,
     renewal_checkout_begin,
 )
+from boxoffice.billing.gateways.base import UnableToTakePayment
+from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
+from boxoffice.billing.models import Order, status_token_hash
+from boxoffice.billing.selectors import OrderProgress, order_progress
 from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user

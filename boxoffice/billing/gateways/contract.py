@@ -27,17 +27,16 @@ from typing import ClassVar
 import pytest
 from django.urls import reverse
 
-from boxoffice.billing.gateways.base import GatewayAdapter
-from boxoffice.billing.gateways.registry import gateway_class
-from boxoffice.billing.models import Order, Payment, WebhookEvent
-from boxoffice.billing.services import (
+from boxoffice.billing.checkout import (
     CheckoutData,
     CheckoutResult,
     checkout_begin,
-    checkout_request,
     order_confirm_on_return,
-    order_refund,
 )
+from boxoffice.billing.gateways.base import GatewayAdapter
+from boxoffice.billing.gateways.registry import gateway_class
+from boxoffice.billing.models import Order, Payment, WebhookEvent
+from boxoffice.billing.services import checkout_request, order_refund
 
 
 class GatewayDriver(abc.ABC):

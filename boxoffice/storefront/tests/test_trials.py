@@ -16,8 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.models import Order, Payment, TrialClaim
-from boxoffice.billing.services import CheckoutData, checkout_begin, order_create, order_mark_paid
+from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
