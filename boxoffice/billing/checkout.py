@@ -94,22 +94,35 @@ def checkout_begin(
         )
     adapter = gateway_for(data.gateway)
     with transaction.atomic():
-        if customer is None:
-            customer = customer_create(email=data.email, name=data.name, country=data.country)
-        order = order_create(
-            customer=customer,
-            name=data.name,
+        order = _order_from_checkout(
             plan=plan,
+            data=data,
+            customer=customer,
             gateway=data.gateway,
-            preferred_username=data.preferred_username,
-            preferred_password=data.preferred_password,
-            device=data.device,
-            mac_address=data.mac_address,
-            country=data.country,
             kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
             target_line=converting,
         )
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
+def _order_from_checkout(
+    *, plan: Plan, data: CheckoutData, customer: Customer | None, **extra
+) -> Order:
+    """The order the checkout form describes, for the signed-in customer or a new passwordless
+    one (the caller's transaction)."""
+    if customer is None:
+        customer = customer_create(email=data.email, name=data.name, country=data.country)
+    return order_create(
+        customer=customer,
+        name=data.name,
+        plan=plan,
+        preferred_username=data.preferred_username,
+        preferred_password=data.preferred_password,
+        device=data.device,
+        mac_address=data.mac_address,
+        country=data.country,
+        **extra,
+    )
 
 
 class LineNotRenewableHere(Exception):
@@ -187,18 +200,8 @@ def _trial_checkout(
 ) -> CheckoutResult:
     # One transaction: a refused trial leaves no account, no order and no claim behind.
     with transaction.atomic():
-        if customer is None:
-            customer = customer_create(email=data.email, name=data.name, country=data.country)
-        order = order_create(
-            customer=customer,
-            name=data.name,
-            plan=plan,
-            preferred_username=data.preferred_username,
-            preferred_password=data.preferred_password,
-            device=data.device,
-            mac_address=data.mac_address,
-            country=data.country,
-        )
+        order = _order_from_checkout(plan=plan, data=data, customer=customer)
+        customer = order.customer
         trial_claim(
             order=order,
             email=customer.email,
