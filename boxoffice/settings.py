@@ -414,6 +414,7 @@ UNFOLD = {
                 "title": "Operations",
                 "items": [
                     {"title": "Review queue", "icon": "rule", "link": "/backoffice/review/"},
+                    {"title": "Renewals", "icon": "event_repeat", "link": "/backoffice/renewals/"},
                     {"title": "Orders", "icon": "receipt_long", "link": "/admin/billing/order/"},
                     {"title": "Lines", "icon": "live_tv", "link": "/admin/provisioning/line/"},
                     {

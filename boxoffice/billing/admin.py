@@ -4,8 +4,28 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import Order, Payment, TrialClaim, WebhookEvent
+from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
+from boxoffice.provisioning.admin import line_page_sections
+
+
+def _line_payments_section(line) -> tuple[str, list[tuple[str, str]]]:
+    billing = lines_billing([line])[line.pk]
+    last = (
+        f"{billing.last_paid_at:%Y-%m-%d %H:%M}, {billing.last_amount} {billing.last_currency}"
+        f" ({billing.last_gateway})"
+        if billing.last_paid_at
+        else "none recorded"
+    )
+    return "Payments", [
+        ("Renews by", billing.mode),
+        ("Last payment", last),
+        ("Failed payments since", str(billing.failures)),
+    ]
+
+
+line_page_sections.append(_line_payments_section)
 
 
 class PaymentInline(TabularInline):

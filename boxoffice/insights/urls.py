@@ -5,6 +5,7 @@ from boxoffice.insights import views
 app_name = "backoffice"
 urlpatterns = [
     path("review/", views.review_queue, name="review"),
+    path("renewals/", views.renewals, name="renewals"),
     path("review/orders/<int:pk>/", views.review_order, name="review_order"),
     path(
         "review/orders/<int:pk>/confirm-transfer/",

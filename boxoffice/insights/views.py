@@ -1,15 +1,20 @@
-"""Operator pages beside the admin: the review queue."""
+"""Operator pages beside the admin: the review queue and the renewals of the week."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from boxoffice.billing.gateways.registry import kinds_with
-from boxoffice.billing.models import Order
+from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
     TransferNotConfirmable,
@@ -20,7 +25,8 @@ from boxoffice.billing.services import (
 from boxoffice.insights.forms import BankTransferConfirmForm
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_retry_now
-from boxoffice.provisioning.models import PanelOperation
+from boxoffice.provisioning.lifecycle import OVERDUE, line_next_step
+from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import operation_retry_now
 
 
@@ -142,3 +148,67 @@ def confirm_transfer(request, pk: int):
         "refusal": refusal,
     }
     return render(request, "insights/confirm_transfer.html", context, status=status)
+
+
+# The renewals page's tabs: which lines each shows (all: every line expiring or at risk).
+_RENEWAL_TABS = {
+    "all": "Expiring or at risk",
+    "expiring": "Expiring this week",
+    "grace": "In grace",
+    "suspended": "Suspended for non-payment",
+}
+
+
+@staff_member_required
+def renewals(request):
+    """Lines expiring in the next 7 days or at risk (in grace, suspended for non-payment), with
+    counts, each with how it renews, its last payment, its failures and the next step."""
+    now = timezone.now()
+    week = now + timedelta(days=7)
+    lines = Line.objects.filter(is_trial=False).exclude(panel_line_id="")
+    expiring = Q(status=Line.Status.ACTIVE, expires_at__gt=now, expires_at__lte=week)
+    # Expired and not suspended yet (lines that lapsed long before renewals existed excluded).
+    grace = Q(
+        status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED],
+        expires_at__lte=now,
+        expires_at__gt=now - timedelta(days=60),
+    ) & ~Q(stage=Line.Stage.TERMINATED)
+    suspended = Q(status=Line.Status.SUSPENDED, suspension_reason=OVERDUE)
+    filters = {"expiring": expiring, "grace": grace, "suspended": suspended}
+    tab = request.GET.get("show", "all")
+    if tab not in _RENEWAL_TABS:
+        tab = "all"
+    chosen = filters.get(tab, expiring | grace | suspended)
+    rows = (
+        lines.filter(chosen)
+        .select_related("customer", "plan", "panel")
+        .order_by("expires_at", "pk")
+    )
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    billing = lines_billing(page.object_list)
+    entries = []
+    for line in page.object_list:
+        when, what = line_next_step(line, now)
+        entries.append({"line": line, "billing": billing[line.pk], "next_at": when, "next": what})
+    week_ago = now - timedelta(days=7)
+    counts = {
+        "expiring": lines.filter(expiring).count(),
+        "grace": lines.filter(grace).count(),
+        "suspended": lines.filter(suspended).count(),
+        "renewed": Order.objects.filter(
+            kind=Order.Kind.RENEWAL, status=Order.Status.PAID, paid_at__gte=week_ago
+        ).count(),
+        "failed_payments": Payment.objects.filter(
+            status=Payment.Status.FAILED, created_at__gte=week_ago
+        ).count(),
+    }
+    context = {
+        **admin.site.each_context(request),
+        "title": "Renewals this week",
+        "tab": tab,
+        "tabs": _RENEWAL_TABS,
+        "counts": counts,
+        "entries": entries,
+        "page": page,
+    }
+    return render(request, "insights/renewals.html", context)

@@ -11,6 +11,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.forms import LineOperateForm
+from boxoffice.provisioning.lifecycle import line_next_step
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.reconcile import operations_in_incident
 from boxoffice.provisioning.selectors import line_panel_state
@@ -60,6 +61,25 @@ class OperationInline(TabularInline):
     max_num = 0
     fields = ["kind", "status", "attempts", "next_attempt_at", "last_error", "created_at"]
     readonly_fields = fields
+
+
+# Sections other apps add to a line's page, each `fn(line) -> (title, [(label, value), ...])`
+# (billing adds how the line renews and its payments: it sits above provisioning).
+line_page_sections: list = []
+
+
+def _line_sections(line: Line) -> list[dict]:
+    when, what = line_next_step(line)
+    rows = [
+        ("Stage", line.get_stage_display()),
+        ("Expires", f"{line.expires_at:%Y-%m-%d %H:%M}" if line.expires_at else "never"),
+        ("Next step", f"{what}, {when:%Y-%m-%d %H:%M}" if what and when else what or "—"),
+    ]
+    sections = [{"title": "Renewal", "rows": rows}]
+    for section in line_page_sections:
+        title, extra = section(line)
+        sections.append({"title": title, "rows": extra})
+    return sections
 
 
 @admin.register(Line)
@@ -120,6 +140,7 @@ class LineAdmin(ModelAdmin):
         if line is not None:
             extra_context.update(
                 panel_state=line_panel_state(line=line),
+                line_sections=_line_sections(line),
                 operate_url=reverse("admin:provisioning_line_operate", args=[line.pk]),
                 operate_actions=OPERATOR_ACTIONS,
                 operate_panels=Panel.objects.filter(enabled=True).exclude(pk=line.panel_id),

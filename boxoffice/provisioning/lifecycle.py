@@ -254,3 +254,40 @@ def _winback(line: Line, now: datetime) -> str:
         return ""
     emails.winback_email_send(line=line, dedupe_key=key)
     return "winback"
+
+
+# --- what the operator sees --------------------------------------------------------------------
+
+
+def line_next_step(line: Line, now: datetime | None = None) -> tuple[datetime | None, str]:
+    """When the lifecycle acts on this line next and what it will do, by the line's plan
+    settings (the same rules as `_line_step`): for the back office's renewals page."""
+    now = now or timezone.now()
+    plan = line.plan
+    expires_at = line.expires_at
+    if expires_at is None or line.is_trial:
+        return None, ""
+    if line.stage == Stage.TERMINATED:
+        if plan.winback_days and line.suspension_reason == OVERDUE:
+            return (
+                expires_at + timedelta(days=plan.terminate_after_days + plan.winback_days),
+                "win-back mail",
+            )
+        return None, ""
+    if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return None, f"left alone (suspended: {line.suspension_reason or 'by an operator'})"
+    if now < expires_at:
+        expiry_day = timezone.localdate(expires_at)
+        today = timezone.localdate(now)
+        upcoming = sorted(
+            (d for d in (plan.reminder_days or []) if d < plan.duration_days),
+            reverse=True,
+        )
+        for days in upcoming:
+            if expiry_day - timedelta(days=days) > today:
+                when = expires_at - timedelta(days=days)
+                return when, f"reminder ({days} days before expiry)"
+        return expires_at, "expires; grace begins"
+    if line.status != Line.Status.SUSPENDED:
+        return expires_at + timedelta(days=plan.grace_days), "suspension for non-payment"
+    return expires_at + timedelta(days=plan.terminate_after_days), "termination"

@@ -194,6 +194,16 @@ def test_it_shows_the_panels_live_state_and_the_operations(admin_client, line, r
     assert 'data-status="succeeded"' in html
 
 
+def test_it_shows_how_the_line_renews_its_last_payment_and_next_step(admin_client, line):
+    url = reverse("admin:provisioning_line_change", args=[line.pk])
+    html = admin_client.get(url).content.decode()
+    order = line.order
+    assert "<th class=\"text-left\">Renews by</th><td>one-time payments</td>" in html
+    assert f"{order.amount} {order.currency} (manual)" in html  # the paid order's payment
+    assert "<th class=\"text-left\">Failed payments since</th><td>0</td>" in html
+    assert "reminder (7 days before expiry)" in html  # the plan's first offset, not yet due
+
+
 def test_it_says_so_when_the_panel_does_not_answer(admin_client, line, xui_emulator):
     xui_emulator.set_faults(mode="down")
     url = reverse("admin:provisioning_line_change", args=[line.pk])
