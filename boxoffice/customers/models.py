@@ -25,6 +25,10 @@ class Customer(models.Model):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     locale = models.CharField(max_length=10, default="en")
     marketing_opt_in = models.BooleanField(default=False)
+    # Unsubscribed from every mail that is not transactional (win-back, offers): credentials,
+    # receipts, renewal notices and security mail still go out. Set by the link in those mails
+    # (and RFC 8058 one-click), cleared when the customer opts back in from the portal.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

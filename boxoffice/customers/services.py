@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -253,3 +254,45 @@ def sign_in_links_purge(*, older_than_days: int = 30) -> int:
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted, _ = SignInLink.objects.filter(expires_at__lt=cutoff).delete()
     return deleted
+
+
+# --- unsubscribing from non-transactional mail -------------------------------------------------
+
+_UNSUBSCRIBE_SALT = "boxoffice.customers.unsubscribe"
+
+
+def unsubscribe_token(customer: Customer) -> str:
+    """The key of a customer's unsubscribe link: signed with SECRET_KEY, for one customer, with
+    no expiry (RFC 8058 links must keep working); it can only unsubscribe, never sign in."""
+    return signing.dumps(customer.pk, salt=_UNSUBSCRIBE_SALT, compress=False)
+
+
+def unsubscribe_customer(token: str) -> Customer | None:
+    try:
+        pk = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(pk, int):
+        return None
+    return Customer.objects.filter(pk=pk).first()
+
+
+def customer_unsubscribe(*, customer: Customer, how: str) -> bool:
+    """Stop every non-transactional mail to this customer; True when it changed something."""
+    changed = Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=timezone.now()
+    )
+    if changed:
+        audit_record(subject=customer, action="customer.unsubscribed", data={"how": how})
+    customer.refresh_from_db(fields=["unsubscribed_at"])
+    return bool(changed)
+
+
+def customer_resubscribe(*, customer: Customer) -> bool:
+    changed = Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).update(
+        unsubscribed_at=None
+    )
+    if changed:
+        audit_record(subject=customer, action="customer.resubscribed", data={})
+    customer.refresh_from_db(fields=["unsubscribed_at"])
+    return bool(changed)

@@ -70,16 +70,25 @@ def email_send(
     order: Any = None,
     line: Any = None,
     in_worker: bool = False,
+    unsubscribe_url: str = "",
 ) -> Message:
     """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
     is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
     recorded is left to the outbox. `context` is called only when a new message is rendered.
-    `customer`, `order` and `line` are the rows the message is about (for the back office)."""
+    `customer`, `order` and `line` are the rows the message is about (for the back office).
+    A non-transactional mail passes its `unsubscribe_url`: a link at its foot and the
+    `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
             return existing
-    rendered = email_render(template=template, subject=subject, context=context())
+    values = context()
+    headers = _reply_to_support()
+    if unsubscribe_url:
+        values["unsubscribe_url"] = unsubscribe_url
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    rendered = email_render(template=template, subject=subject, context=values)
     message, created = message_create(
         kind=kind,
         to_email=to_email,
@@ -87,7 +96,7 @@ def email_send(
         body_text=rendered.text,
         body_html=rendered.html,
         dedupe_key=dedupe_key,
-        headers=_reply_to_support(),
+        headers=headers,
         customer=customer,
         order=order,
         line=line,

@@ -25,4 +25,6 @@ urlpatterns = [
     path("magic/request/", views.magic_link_request, name="magic_request"),
     path("magic/confirm/", views.magic_confirm, name="magic_confirm"),
     path("magic/<str:token>/", views.magic_link, name="magic"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/<str:token>/again/", views.resubscribe, name="resubscribe"),
 ]

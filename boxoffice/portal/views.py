@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
@@ -23,11 +24,15 @@ from boxoffice.customers.services import (
     customer_for_user,
     customer_is_portal_user,
     customer_mark_verified,
+    customer_resubscribe,
+    customer_unsubscribe,
     lifetime_in_words,
     safe_next_path,
     sign_in_link_check,
     sign_in_link_use,
     sign_in_links_revoke,
+    unsubscribe_customer,
+    unsubscribe_token,
 )
 from boxoffice.lib.ratelimit import client_ip
 from boxoffice.portal.forms import (
@@ -93,6 +98,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "needs_password": not request.user.has_usable_password(),
         "subscriptions": customer_subscriptions(customer=customer),
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
+        "unsubscribe_token": unsubscribe_token(customer),
     }
     return render(request, "portal/overview.html", context)
 
@@ -280,3 +286,34 @@ class PortalPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             sign_in_links_revoke(customer=customer)
         messages.success(self.request, "Your password is saved. You are signed in.")
         return response
+
+
+# The unsubscribe link of non-transactional mail (win-back, offers). GET only shows the button
+# (mail scanners fetch links); POST unsubscribes. Exempt from CSRF because RFC 8058 one-click
+# comes as a POST from the mailbox provider with no cookie: the signed token is the permission,
+# and it can do nothing but stop mail. Subscribing again is a CSRF-protected form.
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    customer = unsubscribe_customer(token)
+    if customer is None:
+        return render(request, "portal/unsubscribe.html", {"invalid": True}, status=400)
+    done = customer.unsubscribed_at is not None
+    if request.method == "POST":
+        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        customer_unsubscribe(customer=customer, how="one-click" if one_click else "link")
+        done = True
+    context = {"done": done, "token": token, "email": customer.email}
+    return render(request, "portal/unsubscribe.html", context)
+
+
+@never_cache
+@require_http_methods(["POST"])
+def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    customer = unsubscribe_customer(token)
+    if customer is None:
+        return render(request, "portal/unsubscribe.html", {"invalid": True}, status=400)
+    customer_resubscribe(customer=customer)
+    context = {"done": False, "resubscribed": True, "token": token, "email": customer.email}
+    return render(request, "portal/unsubscribe.html", context)

@@ -10,7 +10,11 @@ from django.conf import settings
 from django.urls import reverse
 
 from boxoffice.customers.models import SignInLink
-from boxoffice.customers.services import lifetime_in_words, sign_in_link_issue
+from boxoffice.customers.services import (
+    lifetime_in_words,
+    sign_in_link_issue,
+    unsubscribe_token,
+)
 from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
@@ -211,7 +215,13 @@ def message_exists(dedupe_key: str) -> bool:
 
 
 def _lifecycle_email_send(
-    *, line: Line, kind: str, dedupe_key: str, subject: str, **extra: Any
+    *,
+    line: Line,
+    kind: str,
+    dedupe_key: str,
+    subject: str,
+    unsubscribe_url: str = "",
+    **extra: Any,
 ) -> Message:
     return email_send(
         kind=kind,
@@ -231,6 +241,7 @@ def _lifecycle_email_send(
         customer=line.customer,
         order=line.order,
         line=line,
+        unsubscribe_url=unsubscribe_url,
     )
 
 
@@ -275,7 +286,18 @@ def winback_email_send(*, line: Line, dedupe_key: str) -> Message:
         dedupe_key=dedupe_key,
         subject=f"We miss you at {settings.SITE_NAME}",
         plans_url=site_link(reverse("storefront:plans")),
+        unsubscribe_url=site_link(
+            reverse("portal:unsubscribe", args=[unsubscribe_token(line.customer)])
+        ),
     )
+
+
+@stale_check_register("winback")
+def _winback_is_stale(message: Message) -> str:
+    customer = message.customer
+    if customer is not None and customer.unsubscribed_at is not None:
+        return "the customer unsubscribed"
+    return ""
 
 
 @stale_check_register("renewal_reminder")

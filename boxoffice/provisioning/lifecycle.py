@@ -247,6 +247,8 @@ def _winback(line: Line, now: datetime) -> str:
     due = line.expires_at + timedelta(days=plan.terminate_after_days + plan.winback_days)
     if now < due:
         return ""
+    if line.customer.unsubscribed_at is not None:
+        return ""  # no come-back mail to a customer who asked for none
     if line.customer.lines.filter(status=Line.Status.ACTIVE).exists():
         return ""  # back already, with another line
     key = f"winback:line:{line.pk}:{line.expires_at:%Y%m%d%H%M%S}"

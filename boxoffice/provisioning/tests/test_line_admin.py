@@ -198,9 +198,9 @@ def test_it_shows_how_the_line_renews_its_last_payment_and_next_step(admin_clien
     url = reverse("admin:provisioning_line_change", args=[line.pk])
     html = admin_client.get(url).content.decode()
     order = line.order
-    assert "<th class=\"text-left\">Renews by</th><td>one-time payments</td>" in html
+    assert '<th class="text-left">Renews by</th><td>one-time payments</td>' in html
     assert f"{order.amount} {order.currency} (manual)" in html  # the paid order's payment
-    assert "<th class=\"text-left\">Failed payments since</th><td>0</td>" in html
+    assert '<th class="text-left">Failed payments since</th><td>0</td>' in html
     assert "reminder (7 days before expiry)" in html  # the plan's first offset, not yet due
 
 
