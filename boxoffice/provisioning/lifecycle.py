@@ -286,9 +286,12 @@ def line_next_step(line: Line, now: datetime | None = None) -> tuple[datetime | 
             reverse=True,
         )
         for days in upcoming:
-            if expiry_day - timedelta(days=days) > today:
-                when = expires_at - timedelta(days=days)
-                return when, f"reminder ({days} days before expiry)"
+            day = expiry_day - timedelta(days=days)
+            if day > today:
+                # The pass sends a reminder on its day (local time), from its first run.
+                when = timezone.make_aware(datetime.combine(day, datetime.min.time()))
+                label = "on the expiry day" if days == 0 else f"{days} days before expiry"
+                return when, f"reminder ({label})"
         return expires_at, "expires; grace begins"
     if line.status != Line.Status.SUSPENDED:
         return expires_at + timedelta(days=plan.grace_days), "suspension for non-payment"

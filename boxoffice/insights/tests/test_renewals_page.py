@@ -132,7 +132,8 @@ def test_the_next_step_follows_the_plan_settings(plan):
 
     when, what = line_next_step(soon, now)
     assert what == "reminder (3 days before expiry)"
-    assert when == soon.expires_at - timedelta(days=3)
+    day = timezone.localdate(soon.expires_at) - timedelta(days=3)  # sent from that day's start
+    assert (timezone.localdate(when), when.hour, when.minute) == (day, 0, 0)
     assert line_next_step(expired, now) == (
         expired.expires_at + timedelta(days=3),
         "suspension for non-payment",
