@@ -29,6 +29,24 @@ def _refusal(kind: str) -> str:
     return refusals[kind] + " Choose one of our paid plans to keep watching."
 
 
+# Mailboxes that ignore dots in the local part (one inbox, many spellings).
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def trial_email_identity(email: str) -> str:
+    """The mailbox behind an address, for the one-trial-per-address rule: lower case, without a
+    `+tag` (sub-addressing reaches the same inbox at every large provider), and for Gmail
+    without dots. Only the trial claim uses it: the account keeps the address as typed."""
+    local, at, domain = (email or "").strip().lower().rpartition("@")
+    if not at or not local:
+        return (email or "").strip().lower()
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        domain = _DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"
+
+
 def trial_claim(*, order: Order, email: str, mac_address: str, client_address: str) -> None:
     """Claim the trial for each identity given (empty ones are skipped), in the caller's
     transaction; raises TrialRefused (the caller's transaction then rolls back) for the first
@@ -36,7 +54,7 @@ def trial_claim(*, order: Order, email: str, mac_address: str, client_address: s
     now = timezone.now()
     cutoff = now - timedelta(days=settings.TRIAL_WINDOW_DAYS)
     identities = (
-        (TrialClaim.Kind.EMAIL, email),
+        (TrialClaim.Kind.EMAIL, trial_email_identity(email)),
         (TrialClaim.Kind.MAC, mac_address),
         (TrialClaim.Kind.IP, client_address),
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.models import Order, Payment, TrialClaim
 from boxoffice.billing.services import order_create, order_mark_paid
-from boxoffice.billing.trials import TrialRefused
+from boxoffice.billing.trials import TrialRefused, trial_email_identity
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_portal_user
@@ -156,6 +156,33 @@ def test_a_trial_is_refused_for_a_reused_email(client, trial_plan):
     assert again.status_code == 200
     assert "This e-mail address has already had a free trial" in again.text
     assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ("tina.trial@gmail.com", "TinaTrial+tv2@googlemail.com"),
+        ("tina@example.test", "tina+second@example.test"),
+    ],
+)
+def test_a_trial_is_refused_for_another_spelling_of_the_same_mailbox(
+    client, trial_plan, first, again
+):
+    assert _post(client, _form(first)).status_code == 303
+    before = _counts()
+
+    second = _post(client, _form(again), ip="198.51.100.7")
+
+    assert second.status_code == 200
+    assert "This e-mail address has already had a free trial" in second.text
+    assert _counts() == before
+
+
+def test_the_trial_identity_of_an_address():
+    assert trial_email_identity("J.Doe+x@GMail.com") == "jdoe@gmail.com"
+    assert trial_email_identity("j.doe+x@example.test") == "j.doe@example.test"  # dots matter
+    assert trial_email_identity("+only@example.test") == "+only@example.test"
+    assert trial_email_identity("no-at-sign") == "no-at-sign"
 
 
 @pytest.mark.django_db
