@@ -69,6 +69,12 @@ class Plan(models.Model):
     winback_days = models.PositiveSmallIntegerField(
         default=14, help_text="Days after termination a win-back mail is sent (0: none)"
     )
+    winback_text = models.TextField(
+        blank=True,
+        max_length=2000,
+        help_text="Your words in the win-back mail (plain text; empty: the shipped text), "
+        "e.g. an offer to come back",
+    )
     active = models.BooleanField(default=True)
     sort_order = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

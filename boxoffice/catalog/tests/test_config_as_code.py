@@ -279,7 +279,8 @@ def test_it_applies_and_exports_the_renewal_lifecycle_settings_of_a_plan(db, dem
     text = DEMO.read_text().replace(
         'slug = "monthly"',
         'slug = "monthly"\nreminder_days = [10, 1]\ngrace_days = 5\n'
-        "terminate_after_days = 45\nwinback_days = 0",
+        "terminate_after_days = 45\nwinback_days = 0\n"
+        'winback_text = "Come back: 20 % off your next month."',
         1,
     )
     out = apply(write(tmp_path, text))
@@ -288,6 +289,7 @@ def test_it_applies_and_exports_the_renewal_lifecycle_settings_of_a_plan(db, dem
     plan = Plan.objects.get(slug="monthly")
     assert (plan.reminder_days, plan.grace_days, plan.terminate_after_days) == ([10, 1], 5, 45)
     assert plan.winback_days == 0
+    assert plan.winback_text == "Come back: 20 % off your next month."
     exported = io.StringIO()
     call_command("export", stdout=exported)
     assert "reminder_days = [10, 1]" in exported.getvalue()

@@ -40,12 +40,17 @@ def _lapsed_line(plan, customer, username: str) -> Line:
 def test_the_winback_mail_unsubscribes_in_one_click_and_the_next_is_skipped(
     plan, customer, smtp_inbox
 ):
+    plan.winback_text = "Come back <b>now</b>: 20 % off your next month."
+    plan.save()
     _lapsed_line(plan, customer, "firsttv")
     assert lines_lifecycle_run()["winback"] == 1
     (mail,) = smtp_inbox.wait_for(1)
     url = "".join(str(mail["List-Unsubscribe"]).split()).strip("<>")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert url in mail.get_body(("plain",)).get_content()
+    # The operator's words, in both parts (escaped in the HTML one).
+    assert "Come back <b>now</b>: 20 % off" in mail.get_body(("plain",)).get_content()
+    assert "Come back &lt;b&gt;now&lt;/b&gt;: 20 % off" in mail.get_body(("html",)).get_content()
     path = url.split("://", 1)[1].split("/", 1)[1]
 
     # A mail scanner's GET changes nothing; the provider's POST has no cookie and no CSRF token.
