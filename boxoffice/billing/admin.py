@@ -1,9 +1,17 @@
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 
-from boxoffice.billing.models import Order, Payment, TrialClaim, WebhookEvent
+from boxoffice.billing.models import (
+    BusinessDetails,
+    Invoice,
+    Order,
+    Payment,
+    TaxRate,
+    TrialClaim,
+    WebhookEvent,
+)
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
@@ -66,6 +74,7 @@ class OrderAdmin(ModelAdmin):
     readonly_fields = [
         "reference",
         "confirm_transfer",
+        "invoice_links",
         "status",
         "amount",
         "currency",
@@ -85,6 +94,17 @@ class OrderAdmin(ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    @admin.display(description="Invoices")
+    def invoice_links(self, order: Order) -> str:
+        invoices = list(order.invoices.order_by("pk")) if order.pk else []
+        if not invoices:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("backoffice:invoice_pdf", args=[i.pk]), i.number) for i in invoices),
+        )
 
     @admin.display(description="Bank transfer")
     def confirm_transfer(self, order: Order) -> str:
@@ -140,3 +160,55 @@ class TrialClaimAdmin(ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(BusinessDetails)
+class BusinessDetailsAdmin(ModelAdmin):
+    """One row: the issuer on every invoice. Invoices already issued keep their details."""
+
+    def has_add_permission(self, request):
+        return not BusinessDetails.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(ModelAdmin):
+    list_display = ["country", "name", "rate"]
+    search_fields = ["country"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ModelAdmin):
+    """Issued invoices and credit notes: read only (corrections are credit notes)."""
+
+    list_display = ["number", "kind", "issued_at", "customer", "total", "currency", "pdf_link"]
+    list_filter = ["kind", "series", "currency"]
+    search_fields = ["number", "customer__email", "order__reference"]
+    list_select_related = ["customer"]
+    exclude = ["pdf"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invoice._meta.fields if f.name != "pdf"] + ["pdf_link"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice: Invoice) -> str:
+        return format_html(
+            '<a href="{}">{}.pdf</a>',
+            reverse("backoffice:invoice_pdf", args=[invoice.pk]),
+            invoice.number,
+        )

@@ -224,3 +224,129 @@ class TrialClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+# --- invoices ----------------------------------------------------------------------------------
+
+
+class BusinessDetails(models.Model):
+    """The operator's legal details, printed on every invoice (one row, edited in the back
+    office). An issued invoice keeps the details it was issued with."""
+
+    legal_name = models.CharField(max_length=200, blank=True)
+    address = models.TextField(blank=True, help_text="Postal address, as it prints")
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    vat_id = models.CharField("VAT number", max_length=40, blank=True)
+    registration = models.CharField(
+        max_length=200, blank=True, help_text="Company register and number, if any"
+    )
+    email = models.EmailField(blank=True)
+    prices_include_tax = models.BooleanField(
+        default=True,
+        help_text="Plan prices include tax (consumer prices). Off: tax is added at checkout.",
+    )
+    invoice_footer = models.TextField(blank=True, help_text="Printed at the foot of invoices")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "business details"
+
+    def __str__(self) -> str:
+        return self.legal_name or "Business details"
+
+    @classmethod
+    def current(cls) -> BusinessDetails:
+        details = cls.objects.filter(pk=1).first()
+        if details is None:
+            details = cls(pk=1, legal_name=settings.SITE_NAME, email=settings.SUPPORT_EMAIL)
+        return details
+
+    @property
+    def issues_invoices(self) -> bool:
+        """An invoice names its issuer: none is issued before the legal name and address are
+        filled in (`boxoffice check` and the back office say so)."""
+        return bool(self.pk and self.legal_name.strip() and self.address.strip())
+
+
+class TaxRate(models.Model):
+    """The tax charged to customers in one country (VAT, GST…); none: no tax on invoices."""
+
+    country = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2")
+    rate = models.DecimalField(max_digits=5, decimal_places=2, help_text="Percent, e.g. 19.00")
+    name = models.CharField(max_length=20, default="VAT")
+
+    class Meta:
+        ordering = ["country"]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.name} {self.rate} %"
+
+
+class InvoiceSeries(models.Model):
+    """The counter of one numbering series (e.g. INV-2026): the next number is taken under a
+    row lock in the transaction that issues the invoice, so numbers have no gaps — a rolled
+    back payment gives its number back."""
+
+    key = models.CharField(max_length=20, unique=True)
+    next_number = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class InvoiceImmutable(Exception):
+    """An issued invoice is never changed: corrections are credit notes."""
+
+
+class Invoice(models.Model):
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
+    series = models.CharField(max_length=20)
+    sequence = models.PositiveIntegerField()
+    number = models.CharField(max_length=32, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="invoices"
+    )
+    # The payment this invoice is for (or the refund a credit note is for): one each.
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice"
+    )
+    credits = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    currency = models.CharField(max_length=3)
+    net = models.DecimalField(max_digits=10, decimal_places=2)
+    tax = models.DecimalField(max_digits=10, decimal_places=2)
+    total = models.DecimalField(max_digits=10, decimal_places=2)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    tax_name = models.CharField(max_length=20, blank=True)
+    tax_country = models.CharField(max_length=2, blank=True)
+    prices_include_tax = models.BooleanField(default=True)
+    # Snapshots: what the invoice says, whatever changes later.
+    seller = models.JSONField(default=dict)
+    buyer = models.JSONField(default=dict)
+    items = models.JSONField(default=list)
+    # Rendered once, on first use, from the snapshot; kept so every copy is the same file.
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "sequence"], name="unique_invoice_number")
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args, **kwargs):
+        # Issued once; afterwards only the rendered file may be stored (by invoicing.py).
+        if self.pk is not None and set(kwargs.get("update_fields") or ()) != {"pdf"}:
+            raise InvoiceImmutable(f"invoice {self.number} is issued and cannot change")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise InvoiceImmutable(f"invoice {self.number} is issued and cannot be deleted")

@@ -24,6 +24,7 @@ from boxoffice.billing.gateways.base import (
     PaymentUpdate,
 )
 from boxoffice.billing.gateways.registry import gateway_for
+from boxoffice.billing.invoicing import credit_note_issue, invoice_issue, price_with_tax
 from boxoffice.billing.models import Order, Payment
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
@@ -104,19 +105,21 @@ def order_create(
     name: str = "",
 ) -> Order:
     # The price is frozen on the order: a later catalogue change does not alter what was sold.
+    # Where prices exclude tax, the customer's country's tax is added here (invoicing.py).
+    country = (country or customer.country or "").upper()
     order = Order.objects.create(
         customer=customer,
         name=name,
         plan=plan,
         kind=kind,
-        amount=plan.price,
+        amount=price_with_tax(plan.price, country),
         currency=plan.currency,
         gateway=gateway,
         preferred_username=preferred_username,
         preferred_password=preferred_password,
         device=device,
         mac_address=mac_address,
-        country=(country or customer.country or "").upper(),
+        country=country,
         target_line=target_line,
     )
     audit_record(
@@ -185,6 +188,7 @@ def order_mark_paid(
             payment.received_on = received_on
             payment.bank_reference = bank_reference
             payment.save(update_fields=["received_on", "bank_reference"])
+        invoice_issue(order=locked, payment=payment)
         audit_record(
             subject=locked,
             action="order.paid",
@@ -469,7 +473,7 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             refunded = update.amount if update.amount is not None else so_far
             if update.amount is not None and refunded <= so_far:
                 return "ignored"
-            payment_record(
+            refund = payment_record(
                 order=locked,
                 status=Payment.Status.REFUNDED,
                 amount=-(refunded - so_far),
@@ -477,6 +481,7 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 source_event=source_event,
                 note="partial refund",
             )
+            credit_note_issue(order=locked, refund=refund)
             order_flag_for_review(
                 order=locked,
                 reason=(
@@ -495,13 +500,15 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             amount = update.amount if update.amount is not None else locked.amount
             if update.status == gw.REFUNDED:  # the total so far: what earlier rows lack
                 amount -= _refunded_so_far(locked)
-            payment_record(
+            movement = payment_record(
                 order=locked,
                 status=payment_status,
                 amount=-amount,
                 gateway_payment_id=update.gateway_payment_id,
                 source_event=source_event,
             )
+            if update.status == gw.REFUNDED:
+                credit_note_issue(order=locked, refund=movement)
             audit_record(subject=locked, action=f"order.{target}")
             # Money taken back: the service stops. The line stays on the panel, suspended, so the
             # operator can resume it if the dispute is won.

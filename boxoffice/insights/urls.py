@@ -6,6 +6,7 @@ app_name = "backoffice"
 urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("renewals/", views.renewals, name="renewals"),
+    path("invoices/<int:pk>/pdf", views.invoice_pdf_download, name="invoice_pdf"),
     path("review/orders/<int:pk>/", views.review_order, name="review_order"),
     path(
         "review/orders/<int:pk>/confirm-transfer/",

@@ -8,12 +8,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from boxoffice.billing.gateways.registry import kinds_with
-from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.invoicing import invoice_filename, invoice_pdf
+from boxoffice.billing.models import Invoice, Order, Payment
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
@@ -212,3 +214,16 @@ def renewals(request):
         "page": page,
     }
     return render(request, "insights/renewals.html", context)
+
+
+@staff_member_required
+def invoice_pdf_download(request, pk: int):
+    invoice = get_object_or_404(Invoice.objects.select_related("order"), pk=pk)
+    return _pdf_response(invoice)
+
+
+def _pdf_response(invoice: Invoice) -> HttpResponse:
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{invoice_filename(invoice)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response

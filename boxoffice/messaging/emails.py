@@ -71,6 +71,7 @@ def email_send(
     line: Any = None,
     in_worker: bool = False,
     unsubscribe_url: str = "",
+    attachments: list[dict[str, str]] | None = None,
 ) -> Message:
     """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
     is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
@@ -100,6 +101,7 @@ def email_send(
         customer=customer,
         order=order,
         line=line,
+        attachments=attachments,
     )
     if created:
         message_send_after_commit(message=message, in_worker=in_worker)

@@ -33,6 +33,10 @@ class Message(models.Model):
     last_error = models.TextField(blank=True)
     # Extra headers (Reply-To), kept on the row so a retry sends the same mail.
     headers = models.JSONField(default=dict, blank=True)
+    # Files sent with the mail, as references the owning app turns into bytes at each attempt
+    # ([{"provider": "invoice_pdf", "ref": "12"}], see `attachment_provider_register`): the
+    # row stays small and a retry sends the same file.
+    attachments = models.JSONField(default=list, blank=True)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     # A sender claims the row until then; past it, a killed sender's row is due again.
     lease_expires_at = models.DateTimeField(null=True, blank=True)

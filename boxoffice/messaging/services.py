@@ -51,6 +51,7 @@ def message_create(
     customer=None,
     order=None,
     line=None,
+    attachments: list[dict[str, str]] | None = None,
 ) -> tuple[Message, bool]:
     """Record a message to send (no I/O). Returns (message, created); with a dedupe key seen
     before, the existing row comes back and nothing new is queued. Call it inside the
@@ -72,6 +73,7 @@ def message_create(
                 customer=customer,
                 order=order,
                 line=line,
+                attachments=attachments or [],
             )
     except IntegrityError:
         return Message.objects.get(dedupe_key=dedupe_key), False
@@ -142,6 +144,35 @@ def stale_check_register(kind: str) -> Callable[[StaleCheck], StaleCheck]:
     return register
 
 
+# Attachment providers: `fn(ref) -> (filename, content, mimetype)`, registered by the app that
+# owns the file (billing renders invoice PDFs), so messaging imports no app above it.
+Attachment = tuple[str, bytes, str]
+AttachmentProvider = Callable[[str], Attachment]
+_ATTACHMENT_PROVIDERS: dict[str, AttachmentProvider] = {}
+
+
+def attachment_provider_register(
+    name: str,
+) -> Callable[[AttachmentProvider], AttachmentProvider]:
+    def register(fn: AttachmentProvider) -> AttachmentProvider:
+        _ATTACHMENT_PROVIDERS[name] = fn
+        return fn
+
+    return register
+
+
+def _attachments(message: Message) -> list[Attachment]:
+    """The message's files, from their providers; a missing provider or a provider that raises
+    fails this attempt (retried, then review), never a mail sent without its file."""
+    files = []
+    for item in message.attachments or []:
+        provider = _ATTACHMENT_PROVIDERS.get(str(item.get("provider", "")))
+        if provider is None:
+            raise LookupError(f"no attachment provider {item.get('provider')!r}")
+        files.append(provider(str(item.get("ref", ""))))
+    return files
+
+
 def _is_permanent(exc: Exception) -> bool:
     """A 5xx refusal will be refused again; anything else (4xx, a dead relay) may pass later."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -180,6 +211,11 @@ def message_send(*, message_id: int, connection=None) -> str:
         )
         logger.info("message %s (%s) dropped: %s", message.pk, message.kind, reason)
         return "dropped"
+    try:
+        files = _attachments(message)
+    except Exception as exc:
+        logger.exception("the attachments of message %s (%s) failed", message.pk, message.kind)
+        return _message_failed(message, exc)
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body_text,
@@ -189,6 +225,8 @@ def message_send(*, message_id: int, connection=None) -> str:
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
+    for filename, content, mimetype in files:
+        email.attach(filename, content, mimetype)
     own_connection = connection is None
     if own_connection:
         connection = get_connection(fail_silently=False)

@@ -26,5 +26,6 @@ urlpatterns = [
     path("magic/confirm/", views.magic_confirm, name="magic_confirm"),
     path("magic/<str:token>/", views.magic_link, name="magic"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("invoices/<str:number>.pdf", views.invoice_download, name="invoice"),
     path("unsubscribe/<str:token>/again/", views.resubscribe, name="resubscribe"),
 ]

@@ -18,6 +18,8 @@ from django.views.decorators.http import require_http_methods
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
+from boxoffice.billing.invoicing import invoice_filename, invoice_pdf
+from boxoffice.billing.models import Invoice
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
     SignInLinkInvalid,
@@ -99,6 +101,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "subscriptions": customer_subscriptions(customer=customer),
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
         "unsubscribe_token": unsubscribe_token(customer),
+        "invoices": customer.invoices.select_related("order").order_by("-issued_at", "-pk")[:24],
     }
     return render(request, "portal/overview.html", context)
 
@@ -317,3 +320,19 @@ def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
     customer_resubscribe(customer=customer)
     context = {"done": False, "resubscribed": True, "token": token, "email": customer.email}
     return render(request, "portal/unsubscribe.html", context)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET"])
+def invoice_download(request: HttpRequest, number: str) -> HttpResponse:
+    """One of the signed-in customer's invoices or credit notes as PDF; anyone else's: 404."""
+    customer = customer_for_user(request.user)
+    if customer is None:
+        raise Http404
+    invoice = get_object_or_404(
+        Invoice.objects.select_related("order"), number=number, customer=customer
+    )
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice_filename(invoice)}"'
+    return response
