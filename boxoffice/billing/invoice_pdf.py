@@ -105,7 +105,7 @@ def invoice_render_pdf(invoice: Invoice) -> bytes:
         ("Total", invoice.total, True),
     ):
         pdf.set_font("DejaVu", "B" if bold else "", 11 if bold else 10)
-        pdf.cell(130, 7, label, align="R")
+        pdf.cell(pdf.epw - 50, 7, label, align="R")
         pdf.cell(50, 7, _money(value, currency), align="R", **NEXT)
     pdf.set_font("DejaVu", "", 9)
     pdf.ln(4)

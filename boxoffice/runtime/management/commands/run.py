@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -19,12 +20,30 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from boxoffice.billing.models import BusinessDetails, TaxRate
+
 DEMO_OPERATOR = ("admin@boxoffice.localhost", "boxoffice-demo")
 DEMO_TOML = Path(__file__).resolve().parents[3] / "catalog" / "demo.toml"
 
 
 # Where the demo catalogue expects the panel emulator; `boxoffice run` moves it to --panel-port.
 DEMO_PANEL_ORIGIN = "http://127.0.0.1:8100"
+
+
+def _demo_business_details() -> None:
+    """Invoices need the operator's legal details; the demo has made-up ones (edit them in the
+    back office) and German VAT, so a demo order shows a whole invoice. Never overwritten."""
+    if not BusinessDetails.objects.exists():
+        BusinessDetails.objects.create(
+            pk=1,
+            legal_name=f"{settings.SITE_NAME} (demo operator)",
+            address="1 Example Street\n10115 Berlin",
+            country="DE",
+            vat_id="DE000000000",
+            email=settings.SUPPORT_EMAIL,
+            invoice_footer="Demo invoice issued by a Boxoffice test installation.",
+        )
+    TaxRate.objects.get_or_create(country="DE", defaults={"rate": Decimal("19.00")})
 
 
 def demo_catalogue(*, panel_port: int) -> Path:
@@ -71,6 +90,7 @@ class Command(BaseCommand):
             call_command(
                 "createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True
             )
+            _demo_business_details()
         py = [sys.executable, "-m", "boxoffice.cli"]
         var = settings.VAR_DIR
         inbox_port = settings.EMAIL_PORT
