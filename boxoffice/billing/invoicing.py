@@ -91,11 +91,11 @@ def _seller(details: BusinessDetails) -> dict:
 def _buyer(order: Order) -> dict:
     customer = order.customer
     return {
-        "name": order.name or customer.name,
+        "name": customer.billing_name or order.name or customer.name,
         "email": customer.email,
         "country": order.country or customer.country,
-        "address": getattr(customer, "billing_address", ""),
-        "vat_id": getattr(customer, "vat_id", ""),
+        "address": customer.billing_address,
+        "vat_id": customer.vat_id,
     }
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from boxoffice.catalog.models import Plan
+from boxoffice.customers.models import Customer
 from boxoffice.customers.services import email_normalise
 from boxoffice.lib.ratelimit import SignInGuard, SignInThrottled, client_ip
 from boxoffice.portal.tasks import password_reset_send
@@ -94,3 +95,28 @@ class TrialConvertForm(forms.Form):
         self.fields["gateway"].choices = gateways
         if len(gateways) == 1:
             self.fields["gateway"].initial = gateways[0][0]
+
+
+class BillingDetailsForm(forms.ModelForm):
+    """Who the customer's invoices are made out to, from the next invoice on."""
+
+    class Meta:
+        model = Customer
+        fields = ["billing_name", "billing_address", "vat_id"]
+        labels = {
+            "billing_name": "Name or company on invoices",
+            "billing_address": "Billing address",
+            "vat_id": "VAT number (businesses)",
+        }
+        widgets = {
+            "billing_name": forms.TextInput(attrs={"autocomplete": "organization"}),
+            "billing_address": forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
+        }
+
+    def clean_vat_id(self) -> str:
+        value = "".join(self.cleaned_data.get("vat_id", "").split()).upper()
+        if value and not (value[:2].isalpha() and value[2:].isalnum() and 4 <= len(value) <= 16):
+            raise forms.ValidationError(
+                "A VAT number starts with its country code, e.g. DE123456789."
+            )
+        return value

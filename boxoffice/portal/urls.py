@@ -27,5 +27,6 @@ urlpatterns = [
     path("magic/<str:token>/", views.magic_link, name="magic"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("invoices/<str:number>.pdf", views.invoice_download, name="invoice"),
+    path("billing-details/", views.billing_details, name="billing_details"),
     path("unsubscribe/<str:token>/again/", views.resubscribe, name="resubscribe"),
 ]

@@ -38,6 +38,7 @@ from boxoffice.customers.services import (
 )
 from boxoffice.lib.ratelimit import client_ip
 from boxoffice.portal.forms import (
+    BillingDetailsForm,
     CustomerPasswordResetForm,
     MagicLinkRequestForm,
     PortalLoginForm,
@@ -336,3 +337,20 @@ def invoice_download(request: HttpRequest, number: str) -> HttpResponse:
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{invoice_filename(invoice)}"'
     return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def billing_details(request: HttpRequest) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    if customer is None:
+        return render(request, "portal/no_customer.html")
+    form = BillingDetailsForm(request.POST or None, instance=customer)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved: your next invoices are made out to these details.")
+        return redirect("portal:overview")
+    return render(
+        request, "portal/billing_details.html", {"form": form}, status=400 if form.errors else 200
+    )

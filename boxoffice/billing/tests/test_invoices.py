@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 from pypdf import PdfReader
 
 from boxoffice.billing.gateways import base as gw
@@ -230,3 +231,34 @@ def test_the_back_office_downloads_any_invoice_and_cannot_edit_one(
     assert change.status_code == 403
     invoice.refresh_from_db()
     assert invoice.total == Decimal("9.99")
+
+
+@pytest.mark.django_db
+def test_billing_details_from_the_portal_go_on_the_next_invoice_only(business, plan, customer):
+    first = Invoice.objects.get(order=_paid(plan, customer))
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(customer_portal_user(customer=customer))
+    page = browser.get("/portal/billing-details/")
+    token = str(page.context["csrf_token"])
+
+    refused = browser.post(
+        "/portal/billing-details/", {"vat_id": "123", "csrfmiddlewaretoken": token}
+    )
+    assert refused.status_code == 400 and "starts with its country code" in refused.text
+    saved = browser.post(
+        "/portal/billing-details/",
+        {
+            "billing_name": "Петров Медиа ООО",
+            "billing_address": "ул. Ленина 1\nМосква",
+            "vat_id": "de 123 456 789",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert saved.status_code == 302
+    assert browser.post("/portal/billing-details/", {"vat_id": ""}).status_code == 403  # CSRF
+
+    second = Invoice.objects.get(order=_paid(plan, customer))
+    text = _text(invoice_pdf(second))
+    assert "Петров Медиа ООО" in text and "ул. Ленина 1" in text and "DE123456789" in text
+    first.refresh_from_db()
+    assert first.buyer["name"] == "Jane Doe" and "Петров" not in _text(invoice_pdf(first))
