@@ -1,12 +1,19 @@
 from django.contrib import admin
 from unfold.admin import ModelAdmin, TabularInline
 
-from boxoffice.catalog.models import Plan, PlanPanel
+from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 
 
 class PlanPanelInline(TabularInline):
     model = PlanPanel
     extra = 0
+
+
+class PlanPriceInline(TabularInline):
+    model = PlanPrice
+    extra = 0
+    verbose_name = "price in another currency"
+    verbose_name_plural = "prices in other currencies"
 
 
 @admin.register(Plan)
@@ -25,4 +32,4 @@ class PlanAdmin(ModelAdmin):
     list_filter = ["active", "username_strategy", "is_trial"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [PlanPanelInline]
+    inlines = [PlanPriceInline, PlanPanelInline]

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from boxoffice.catalog.models import Plan, PlanPanel
+from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.lib.env import SETTINGS_VARIABLES
 from boxoffice.panels.adapters.base import FieldError, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
@@ -62,7 +62,7 @@ PLAN_EXPORT_ORDER = (
     "winback_days",
     "winback_text",
 )
-PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels"}
+PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels", "prices"}
 TOP_KEYS = {"panel", "plan"}
 
 
@@ -324,6 +324,7 @@ class _StagedPlan:
     is_new: bool
     changed: bool
     mappings: dict[str, dict]
+    prices: dict[str, Decimal] | None = None  # None: the file says nothing about them
 
 
 def _plans_stage(
@@ -358,7 +359,7 @@ def _plan_stage(
     before = _plan_snapshot(plan)
     bad_price = False
     for key, value in item.items():
-        if key == "panels":
+        if key in ("panels", "prices"):
             continue
         if key == "trial":
             plan.is_trial = value
@@ -373,7 +374,42 @@ def _plan_stage(
     # A price that is not a number is reported once, not again as "cannot be null".
     _model_problems(plan, where, loc, problems, exclude=["price"] if bad_price else ())
     mappings = _plan_mappings_stage(i, slug, item, panels_by_name, loc, problems)
-    return _StagedPlan(plan, is_new, before != _plan_snapshot(plan), mappings)
+    prices = _plan_prices_stage(where, plan, item.get("prices"), loc, problems)
+    return _StagedPlan(plan, is_new, before != _plan_snapshot(plan), mappings, prices)
+
+
+def _plan_prices_stage(where, plan: Plan, value, loc, problems: list[str]):
+    """`prices = { GBP = "8.49", USD = "10.99" }`: the plan's price in other currencies."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.append(
+            f'{loc.at(*where, "prices")}: prices must be a table like {{ GBP = "8.49" }}'
+        )
+        return None
+    prices: dict[str, Decimal] = {}
+    for currency, amount in value.items():
+        code = str(currency).upper()
+        if len(code) != 3 or not code.isalpha() or code == (plan.currency or "").upper():
+            problems.append(
+                f"{loc.at(*where, 'prices')}: {currency!r} is not another currency's "
+                "three-letter code"
+            )
+            continue
+        try:
+            price = Decimal(str(amount))
+        except InvalidOperation:
+            price = Decimal("-1")
+        if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.01")):
+            problems.append(
+                f"{loc.at(*where, 'prices')}: the {code} price {amount!r} is not an amount"
+            )
+            continue
+        if plan.is_trial and price:
+            problems.append(f"{loc.at(*where, 'prices')}: a trial plan is free in every currency")
+            continue
+        prices[code] = price
+    return prices
 
 
 def _plan_mappings_stage(
@@ -423,6 +459,8 @@ def _plans_save(
         if one.is_new or one.changed:
             one.plan.save()
         mapping_changed = _plan_mappings_sync(one.plan, one.mappings, panels_by_name)
+        if one.prices is not None:
+            mapping_changed = _plan_prices_sync(one.plan, one.prices) or mapping_changed
         if one.is_new:
             result.created.append(label)
         elif one.changed or mapping_changed:
@@ -458,6 +496,24 @@ def _plan_mappings_sync(plan: Plan, mappings: dict, panels_by_name: dict[str, Pa
     stale = PlanPanel.objects.filter(plan=plan).exclude(panel_id__in=wanted)
     if mappings and stale.exists():
         stale.delete()
+        changed = True
+    return changed
+
+
+def _plan_prices_sync(plan: Plan, prices: dict[str, Decimal]) -> bool:
+    have = {p.currency: p for p in PlanPrice.objects.filter(plan=plan)}
+    changed = False
+    for currency, amount in prices.items():
+        current = have.pop(currency, None)
+        if current is None:
+            PlanPrice.objects.create(plan=plan, currency=currency, amount=amount)
+            changed = True
+        elif current.amount != amount:
+            current.amount = amount
+            current.save(update_fields=["amount"])
+            changed = True
+    if have:
+        PlanPrice.objects.filter(pk__in=[p.pk for p in have.values()]).delete()
         changed = True
     return changed
 
@@ -499,6 +555,9 @@ def config_export() -> str:
             if value is None:  # an optional key left unset (duration_hours)
                 continue
             out.append(f"{key} = {_toml_value(str(value) if key == 'price' else value)}")
+        prices = [f"{p.currency} = {_toml_value(str(p.amount))}" for p in plan.prices.all()]
+        if prices:
+            out.append("prices = { " + ", ".join(prices) + " }")
         for mapping in plan.panel_mappings.select_related("panel").order_by("panel__name"):
             out.append("")
             out.append(f"[plan.panels.{_toml_value(mapping.panel.name)}]")

@@ -86,6 +86,18 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def price_in(self, currency: str) -> tuple[Decimal, str]:
+        """(price, currency): the plan's price in `currency` where it has one, else its own."""
+        currency = (currency or "").upper()
+        if currency and currency != self.currency:
+            for price in self.prices.all():  # prefetched on pages that list plans
+                if price.currency == currency:
+                    return price.amount, price.currency
+        return self.price, self.currency
+
+    def currencies(self) -> list[str]:
+        return [self.currency, *sorted(p.currency for p in self.prices.all())]
+
     @property
     def duration(self) -> timedelta:
         """One period of the plan."""
@@ -103,6 +115,36 @@ class Plan(models.Model):
                 raise ValidationError(
                     {"terminate_after_days": "terminate after the grace period has ended"}
                 )
+
+
+class PlanPrice(models.Model):
+    """The plan's price in another currency, set by the operator (never converted at a rate):
+    customers whose currency it is see and pay this price."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="prices")
+    currency = models.CharField(max_length=3, help_text="ISO 4217, e.g. GBP")
+    amount = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "currency"], name="unique_plan_currency")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} {self.amount} {self.currency}"
+
+    def clean(self) -> None:
+        super().clean()
+        self.currency = (self.currency or "").upper()
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise ValidationError({"currency": "a three-letter ISO 4217 code, e.g. GBP"})
+        if self.plan_id and self.currency == self.plan.currency:
+            raise ValidationError({"currency": "that is already the plan's own currency"})
+        if self.plan_id and self.plan.is_trial and self.amount:
+            raise ValidationError({"amount": "A trial plan is free in every currency."})
 
 
 class PlanPanel(models.Model):

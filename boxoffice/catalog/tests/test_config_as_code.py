@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,32 @@ def test_it_refuses_lifecycle_settings_that_make_no_sense(line, db, demo_key, tm
     with pytest.raises(CommandError):
         apply(write(tmp_path, text))
     assert not Plan.objects.filter(slug="monthly").exists()
+
+
+def test_it_applies_and_exports_prices_in_other_currencies(db, demo_key, tmp_path):
+    apply(DEMO)
+    plan = Plan.objects.get(slug="monthly")
+    assert plan.price_in("gbp") == (Decimal("8.49"), "GBP")
+    assert plan.price_in("JPY") == (Decimal("9.99"), "EUR")  # none in yen: its own price
+    text = DEMO.read_text().replace(
+        'prices = { GBP = "8.49", USD = "10.99" }', 'prices = { GBP = "8.99" }', 1
+    )
+    assert apply(write(tmp_path, text)).strip().startswith("updated   plan monthly")
+    assert plan.currencies() == ["EUR", "GBP"]  # USD dropped with the file
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    assert 'prices = { GBP = "8.99" }' in exported.getvalue()
+    assert "nothing to change" in apply(write(tmp_path, exported.getvalue()))
+
+
+@pytest.mark.parametrize(
+    "prices", ['{ EUR = "9.99" }', '{ GB = "1" }', '{ GBP = "-1" }', '{ GBP = "abc" }', '"GBP"']
+)
+def test_it_refuses_prices_that_are_not_other_currencies_amounts(db, demo_key, tmp_path, prices):
+    text = DEMO.read_text().replace(
+        'prices = { GBP = "8.49", USD = "10.99" }', f"prices = {prices}", 1
+    )
+    with pytest.raises(CommandError) as caught:
+        apply(write(tmp_path, text))
+    assert "line " in str(caught.value)
+    assert not Plan.objects.filter(slug="monthly").exists()  # nothing applied

@@ -33,6 +33,8 @@ def _form(plan: Plan, **changes) -> dict:
         "winback_days": 14,
         "panel_mappings-TOTAL_FORMS": 0,
         "panel_mappings-INITIAL_FORMS": 0,
+        "prices-TOTAL_FORMS": 0,
+        "prices-INITIAL_FORMS": 0,
     }
     data.update(changes)
     return data

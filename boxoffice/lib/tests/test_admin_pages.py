@@ -10,9 +10,10 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
-from boxoffice.billing.models import TrialClaim, WebhookEvent
+from boxoffice.billing.models import BusinessDetails, TaxRate, TrialClaim, WebhookEvent
+from boxoffice.billing.services import order_mark_paid
 from boxoffice.billing.services import order_create
-from boxoffice.catalog.models import Plan, PlanPanel
+from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Incident, Panel
@@ -38,7 +39,12 @@ def rows(db):
         slug="monthly", name="Monthly", duration_days=30, price=Decimal("9.99")
     )
     PlanPanel.objects.create(plan=plan, panel=panel, mapping={"bouquets": [1], "outputs": ["ts"]})
+    PlanPrice.objects.create(plan=plan, currency="GBP", amount=Decimal("8.49"))
+    BusinessDetails.objects.create(pk=1, legal_name="Demo Streams", address="1 Street")
+    TaxRate.objects.create(country="DE", rate=Decimal("19"))
     customer = Customer.objects.create(email="jane@example.test", name="Jane", country="DE")
+    paid = order_create(customer=customer, plan=plan, gateway="manual")
+    order_mark_paid(order=paid, gateway_payment_id="pay_1")  # its invoice
     order = order_create(customer=customer, plan=plan, gateway="manual")
     line = Line.objects.create(
         customer=customer,
