@@ -159,6 +159,18 @@ def trial_converted_email_send(*, line: Line, operation_id: int) -> Message:
     )
 
 
+def line_plan_changed_email_send(*, line: Line, operation_id: int) -> Message:
+    """A paid upgrade or add-on is on the panel: the plan and connections now, the same login
+    and expiry. Once per operation."""
+    return _line_email_send(
+        line=line,
+        kind="line_plan_changed",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} subscription is upgraded",
+        expires=format_expiry(line.expires_at) if line.expires_at else "",
+    )
+
+
 # Why a line was suspended, in the customer's words, and what they can do about it.
 _SUSPENSION_REASONS = {
     "payment refunded": (
