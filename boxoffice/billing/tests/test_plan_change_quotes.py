@@ -130,9 +130,12 @@ def test_a_plan_of_another_period_is_charged_over_its_own_period(panel, customer
 
 def test_a_cheaper_plan_per_day_is_a_downgrade_for_the_next_renewal(panel, customer):
     basic = _plan(panel, "basic", price="10.00")
-    yearly = _plan(panel, "yearly", days=365, price="100.00")
-    lite = _plan(panel, "lite", price="7.00")
-    plus = _plan(panel, "plus", price="15.00", connections=2)
+    for slug, days, price in (
+        ("yearly", 365, "100.00"),
+        ("lite", 30, "7.00"),
+        ("plus", 30, "15.00"),
+    ):
+        _plan(panel, slug, days=days, price=price)
     Plan.objects.create(
         slug="usd", name="USD", duration_days=30, price=Decimal("20"), currency="USD"
     )
