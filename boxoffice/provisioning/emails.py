@@ -214,6 +214,17 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
 # --- the renewal lifecycle (provisioning/lifecycle.py) -----------------------------------------
 
 
+def extra_connections_offer_url(line: Line) -> str:
+    """Where a mail offering extra connections links (the welcome sequence's day-7 mail): the
+    line's add-on page in the portal (signing in first), or "" when its plan sells none."""
+    plan = line.plan
+    if line.is_trial or not plan.sells_extra_connections:
+        return ""
+    if line.extra_connections >= plan.max_extra_connections:
+        return ""
+    return site_link(reverse("portal:addon", args=[line.pk]))
+
+
 def renewal_pay_url(token: str) -> str:
     return site_link(reverse("storefront:renew", kwargs={"token": token}))
 

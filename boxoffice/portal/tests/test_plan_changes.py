@@ -446,3 +446,36 @@ def test_the_back_office_shows_a_downgrade_waiting_for_the_next_renewal(
     page = admin_client.get(f"/admin/provisioning/line/{running_line.pk}/change/").content.decode()
     assert "changes to Plus at next renewal" in listing
     assert "changes to Plus at next renewal" in page
+
+
+@pytest.mark.django_db
+def test_the_day_7_mail_can_link_to_the_add_on_page_of_a_plan_that_sells_them(
+    settings, running_line, plus, customer
+):
+    from boxoffice.provisioning.emails import extra_connections_offer_url
+
+    settings.SITE_URL = "https://tv.example.test"
+    assert extra_connections_offer_url(running_line) == (
+        f"https://tv.example.test/portal/lines/{running_line.pk}/connections/"
+    )
+    running_line.plan = plus  # sells none
+    assert extra_connections_offer_url(running_line) == ""
+    # The link needs a sign-in, and then opens only the customer's own line.
+    anonymous = Client().get(f"/portal/lines/{running_line.pk}/connections/")
+    assert anonymous.status_code == 302 and "/portal/login/" in anonymous["Location"]
+
+
+@pytest.mark.django_db
+def test_the_renewal_page_shows_the_add_on_and_the_scheduled_plan(running_line, plus, panel):
+    from boxoffice.provisioning.lifecycle import renewal_pay_token
+
+    lite = _plan(panel, "lite", price="7.00", connections=1, bouquets=[1])
+    Line.objects.filter(pk=running_line.pk).update(extra_connections=1, connections=2)
+    page = Client().get(f"/renew/{renewal_pay_token(running_line)}/").content.decode()
+    # Basic 10.00 + one extra connection at 3.00.
+    assert "Renew · 13.00 EUR" in page and "+ 1 extra connection at 3.00 EUR" in page
+
+    Line.objects.filter(pk=running_line.pk).update(next_plan=lite)
+    page = Client().get(f"/renew/{renewal_pay_token(running_line)}/").content.decode()
+    # Lite sells no extra connections: 7.00, and the line changes with this renewal.
+    assert "Renew · 7.00 EUR" in page and "changes from Basic to Lite" in page
