@@ -185,18 +185,45 @@ class PlanChangeRefused(Exception):
     """This upgrade or add-on cannot be bought for this line; the message says why."""
 
 
+class QuoteChanged(PlanChangeRefused):
+    """The figures computed now are higher than those the customer saw (a cent, by rounding,
+    as time passed): nothing is charged without showing them again."""
+
+    def __init__(self, message: str, *, quote: Quote):
+        super().__init__(message)
+        self.quote = quote
+
+
+def _quote_within(quote: Quote, shown: Decimal | None) -> None:
+    # Time only shortens the remaining period, so the price falls; rounding each figure can
+    # still add a cent. Never charge more than the page showed.
+    if shown is not None and quote.pay > shown:
+        raise QuoteChanged(
+            f"The price changed since you opened this page: it is now {quote.pay} "
+            f"{quote.currency}. Check it and continue again.",
+            quote=quote,
+        )
+
+
 def upgrade_checkout_begin(
-    *, line: Line, plan: Plan, gateway: str, status_url_for: Callable[[Order], str]
+    *,
+    line: Line,
+    plan: Plan,
+    gateway: str,
+    status_url_for: Callable[[Order], str],
+    shown: Decimal | None = None,
 ) -> CheckoutResult:
     """An upgrade order for `line` to `plan`, its figures computed now and frozen on the order
     (billing/plan_changes.py), and the hand-off to the chosen payment method. Nothing to pay
-    (seconds left) is paid at once. Raises PlanChangeRefused, UnableToTakePayment."""
+    (seconds left) is paid at once. `shown`: what the customer saw; never charged more
+    (QuoteChanged). Raises PlanChangeRefused, UnableToTakePayment."""
     problem = line_plan_change_refusal(line, operation="change_plan")
     if problem:
         raise PlanChangeRefused(f"{line.username} cannot be upgraded now: {problem}.")
     if plan not in plan_change_targets(line=line) or not is_upgrade(line=line, plan=plan):
         raise PlanChangeRefused("That plan is not an upgrade offered for this line.")
     quote = upgrade_quote(line=line, plan=plan)
+    _quote_within(quote, shown)
     return _quoted_checkout(
         line=line,
         plan=plan,
@@ -208,7 +235,12 @@ def upgrade_checkout_begin(
 
 
 def addon_checkout_begin(
-    *, line: Line, count: int, gateway: str, status_url_for: Callable[[Order], str]
+    *,
+    line: Line,
+    count: int,
+    gateway: str,
+    status_url_for: Callable[[Order], str],
+    shown: Decimal | None = None,
 ) -> CheckoutResult:
     """An add-on order: `count` more extra connections for the line's remaining time."""
     problem = line_plan_change_refusal(line, operation="set_connections")
@@ -218,6 +250,7 @@ def addon_checkout_begin(
         quote = addon_quote(line=line, count=count)
     except ValueError as exc:
         raise PlanChangeRefused(f"{exc}.") from None
+    _quote_within(quote, shown)
     return _quoted_checkout(
         line=line,
         plan=line.plan,

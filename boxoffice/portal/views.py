@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -186,6 +188,16 @@ def _own_line(request: HttpRequest, line_id: int) -> tuple[object, Line]:
     return customer, line
 
 
+def _shown(request: HttpRequest, name: str) -> Decimal:
+    """The amount the page showed for the chosen item (its hidden field). Missing or not a
+    number: zero, so anything to pay is shown again before it is charged."""
+    try:
+        shown = Decimal(request.POST.get(name, ""))
+    except InvalidOperation:
+        return Decimal("0")
+    return shown if shown.is_finite() else Decimal("0")
+
+
 def _status_url_for(request: HttpRequest):
     return lambda order: request.build_absolute_uri(
         reverse("storefront:order_status", args=[order.status_token])
@@ -211,6 +223,7 @@ def change_plan(request: HttpRequest, line_id: int) -> HttpResponse:
                     plan=choice.plan,
                     gateway=form.cleaned_data["gateway"],
                     status_url_for=_status_url_for(request),
+                    shown=_shown(request, f"shown-{choice.plan.pk}"),
                 )
             except (PlanChangeRefused, UnableToTakePayment) as exc:
                 form.add_error(None, str(exc))
@@ -272,6 +285,7 @@ def addon(request: HttpRequest, line_id: int) -> HttpResponse:
                 count=form.cleaned_data["count"],
                 gateway=form.cleaned_data["gateway"],
                 status_url_for=_status_url_for(request),
+                shown=_shown(request, f"shown-{form.cleaned_data['count']}"),
             )
         except (PlanChangeRefused, UnableToTakePayment) as exc:
             form.add_error(None, str(exc))

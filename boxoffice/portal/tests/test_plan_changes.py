@@ -5,6 +5,7 @@ emulator over HTTP, read back after every change. Figures worked out by hand in 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -94,11 +95,13 @@ def _portal(customer) -> Client:
 
 
 def _submit(client: Client, path: str, data: dict):
-    """Get the form, then post it with the token it set, as a browser would."""
+    """Get the form, then post it with the token it set and the amounts it showed (its hidden
+    fields), as a browser would."""
     page = client.get(path)
     assert page.status_code == 200, page.content.decode()[:500]
     token = client.cookies["csrftoken"].value
-    return client.post(path, {"csrfmiddlewaretoken": token, **data})
+    shown = dict(re.findall(r'name="(shown-\d+)" value="([0-9.]+)"', page.content.decode()))
+    return client.post(path, {"csrfmiddlewaretoken": token, **shown, **data})
 
 
 def _row(emulator, line: Line) -> dict:
@@ -479,3 +482,26 @@ def test_the_renewal_page_shows_the_add_on_and_the_scheduled_plan(running_line, 
     page = Client().get(f"/renew/{renewal_pay_token(running_line)}/").content.decode()
     # Lite sells no extra connections: 7.00, and the line changes with this renewal.
     assert "Renew · 7.00 EUR" in page and "changes from Basic to Lite" in page
+
+
+@pytest.mark.django_db
+def test_nothing_is_charged_above_the_amount_the_page_showed(running_line, plus):
+    client = Client()
+    client.force_login(customer_portal_user(customer=running_line.customer))
+    path = f"/portal/lines/{running_line.pk}/plan/"
+    # 12 days left: 15 × 12/30 − 10 × 12/30 = 6.00 − 4.00 = 2.00, but the page said 1.99.
+    answer = client.post(path, {"plan": plus.pk, "gateway": "manual", f"shown-{plus.pk}": "1.99"})
+    assert answer.status_code == 400
+    body = answer.content.decode()
+    assert "The price changed since you opened this page: it is now 2.00 EUR" in body
+    assert not Order.objects.exists()
+    for shown in ("", "NaN", "abc"):  # missing or tampered: shown again, nothing charged
+        answer = client.post(
+            path, {"plan": plus.pk, "gateway": "manual", f"shown-{plus.pk}": shown}
+        )
+        assert answer.status_code == 400
+    assert not Order.objects.exists()
+    # What the page showed, or more, is fine: the order is the amount computed now (2.00).
+    answer = client.post(path, {"plan": plus.pk, "gateway": "manual", f"shown-{plus.pk}": "2.00"})
+    assert answer.status_code == 303
+    assert Order.objects.get().amount == Decimal("2.00")
