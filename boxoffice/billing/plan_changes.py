@@ -250,6 +250,10 @@ class RenewalTerms:
 
 def renewal_terms(line: Line) -> RenewalTerms:
     plan = line.next_plan if line.next_plan_id and line.next_plan_id != line.plan_id else None
+    if plan is not None and plan not in plan_change_targets(line=line):
+        # Taken off sale (or off the line's server) since it was chosen: the line renews as
+        # it is rather than into a plan the panel could not be given.
+        plan = None
     target = plan or line.plan
     extras = extras_kept(target, line.extra_connections)
     return RenewalTerms(

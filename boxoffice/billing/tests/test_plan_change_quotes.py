@@ -203,3 +203,16 @@ def test_the_renewal_after_charges_the_add_on_and_a_downgrade_renews_as_its_plan
         "to_plan": yearly.pk,
         "extra_connections": 0,
     }
+
+
+def test_a_scheduled_plan_taken_off_sale_is_not_renewed_into(panel, customer):
+    basic = _plan(panel, "basic", price="10.00")
+    lite = _plan(panel, "lite", price="7.00")
+    line = _line(panel, customer, basic, left=12 * DAY)
+    line.next_plan = lite
+    assert renewal_terms(line).plan == lite
+
+    Plan.objects.filter(pk=lite.pk).update(active=False)
+    line.next_plan = Plan.objects.get(pk=lite.pk)
+    terms = renewal_terms(line)
+    assert (terms.plan, terms.amount, terms.changes_plan) == (basic, Decimal("10.00"), False)

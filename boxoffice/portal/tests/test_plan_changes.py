@@ -505,3 +505,31 @@ def test_nothing_is_charged_above_the_amount_the_page_showed(running_line, plus)
     answer = client.post(path, {"plan": plus.pk, "gateway": "manual", f"shown-{plus.pk}": "2.00"})
     assert answer.status_code == 303
     assert Order.objects.get().amount == Decimal("2.00")
+
+
+@pytest.mark.django_db
+def test_a_renewal_into_a_cancelled_downgrade_or_of_a_plan_left_since_goes_to_review(
+    running_line, plus, panel
+):
+    from boxoffice.provisioning.plan_changes import line_downgrade_cancel, line_downgrade_schedule
+
+    lite = _plan(panel, "lite", price="7.00", connections=1, bouquets=[1])
+    line_downgrade_schedule(line=running_line, plan=lite)
+    into_lite = renewal_checkout_begin(
+        line=running_line, gateway="manual", status_url_for=lambda o: "/"
+    ).order
+    assert into_lite.plan == lite and into_lite.quote["plan_change"]["to_plan"] == lite.pk
+    line_downgrade_cancel(line=running_line)
+    _confirm(into_lite)
+    into_lite.refresh_from_db()
+    assert into_lite.needs_review and "no change to Lite is scheduled" in into_lite.review_reason
+
+    # A renewal of Basic started, then the line moved to Plus, then the renewal is paid.
+    of_basic = renewal_checkout_begin(
+        line=running_line, gateway="manual", status_url_for=lambda o: "/"
+    ).order
+    Line.objects.filter(pk=running_line.pk).update(plan=plus)
+    _confirm(of_basic)
+    of_basic.refresh_from_db()
+    assert of_basic.needs_review and "is on Plus" in of_basic.review_reason
+    assert not PanelOperation.objects.exists()
