@@ -6,7 +6,7 @@
   its mapping (bouquets/outputs or package), the expiry unchanged, the same login. The line's
   plan, connections and mapping change when the panel has confirmed (handlers.py), then a mail.
 - Add-on (`Order.Kind.ADDON`): one `set_connections` keyed `addon:order:<pk>`, connections =
-  the plan's + the extras now bought.
+  the line's + the extras now bought.
 - The quote was priced for the remaining time until one expiry: if the line's expiry moved
   before the payment (a renewal or an operator's extension, also one still queued), or its plan
   or extras changed, the payment goes to the review queue (PlanChangeNotApplicable): a person
@@ -141,11 +141,13 @@ def line_addon_for_order(*, order) -> PanelOperation:
         return existing
     line = _locked_line_for(order, operation="set_connections")
     extras = int(order.quote.get("extra_to", 0))
+    # On top of what the line has (an operator may have given it more than its plan's).
+    added = extras - int(order.quote.get("extra_from", 0))
     op = operation_create(
         line=line,
         kind=Op.Kind.SET_CONNECTIONS,
         order=order,
-        params={"connections": line.plan.connections + extras, "extra_connections": extras},
+        params={"connections": line.connections + added, "extra_connections": extras},
         idempotency_key=key,
     )
     audit_record(
