@@ -61,6 +61,7 @@ class OrderAdmin(ModelAdmin):
         "reference",
         "customer",
         "plan",
+        "kind",
         "status",
         "amount",
         "currency",
@@ -78,6 +79,8 @@ class OrderAdmin(ModelAdmin):
         "status",
         "amount",
         "currency",
+        # An upgrade's or add-on's figures, frozen at checkout (billing/plan_changes.py).
+        "quote",
         "gateway",
         "gateway_reference",
         "created_at",

@@ -22,6 +22,14 @@ from boxoffice.billing.gateways.base import (
 )
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order
+from boxoffice.billing.plan_changes import (
+    Quote,
+    addon_quote,
+    is_upgrade,
+    plan_change_targets,
+    renewal_terms,
+    upgrade_quote,
+)
 from boxoffice.billing.services import (
     checkout_ref,
     checkout_request,
@@ -38,6 +46,7 @@ from boxoffice.provisioning.lifecycle import (
     line_offered_for_renewal,
 )
 from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.plan_changes import line_plan_change_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -141,19 +150,142 @@ def renewal_checkout_begin(
             "from here. Write to us and we will help."
         )
     adapter = gateway_for(gateway)
-    first = line.order
+    # The next period: a scheduled downgrade's plan, with the add-on connections it keeps.
+    terms = renewal_terms(line)
     with transaction.atomic():
-        order = order_create(
-            customer=line.customer,
-            name=first.name if first is not None else line.customer.name,
-            plan=line.plan,
+        order = _line_order_create(
+            line=line,
+            plan=terms.plan,
             gateway=gateway,
-            device=line.device,
-            mac_address=line.mac_address,
-            country=first.country if first is not None else "",
             kind=Order.Kind.RENEWAL,
-            target_line=line,
+            amount=terms.amount,
+            quote=terms.as_json(line),
         )
+    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
+def _line_order_create(*, line: Line, plan: Plan, gateway: str, kind: str, **extra) -> Order:
+    """An order about an existing line: its customer, device and name, nothing to type."""
+    first = line.order
+    return order_create(
+        customer=line.customer,
+        name=first.name if first is not None else line.customer.name,
+        plan=plan,
+        gateway=gateway,
+        device=line.device,
+        mac_address=line.mac_address,
+        country=first.country if first is not None else "",
+        kind=kind,
+        target_line=line,
+        **extra,
+    )
+
+
+class PlanChangeRefused(Exception):
+    """This upgrade or add-on cannot be bought for this line; the message says why."""
+
+
+class QuoteChanged(PlanChangeRefused):
+    """The figures computed now are higher than those the customer saw (a cent, by rounding,
+    as time passed): nothing is charged without showing them again."""
+
+    def __init__(self, message: str, *, quote: Quote):
+        super().__init__(message)
+        self.quote = quote
+
+
+def _quote_within(quote: Quote, shown: Decimal | None) -> None:
+    # Time only shortens the remaining period, so the price falls; rounding each figure can
+    # still add a cent. Never charge more than the page showed.
+    if shown is not None and quote.pay > shown:
+        raise QuoteChanged(
+            f"The price changed since you opened this page: it is now {quote.pay} "
+            f"{quote.currency}. Check it and continue again.",
+            quote=quote,
+        )
+
+
+def upgrade_checkout_begin(
+    *,
+    line: Line,
+    plan: Plan,
+    gateway: str,
+    status_url_for: Callable[[Order], str],
+    shown: Decimal | None = None,
+) -> CheckoutResult:
+    """An upgrade order for `line` to `plan`, its figures computed now and frozen on the order
+    (billing/plan_changes.py), and the hand-off to the chosen payment method. Nothing to pay
+    (seconds left) is paid at once. `shown`: what the customer saw; never charged more
+    (QuoteChanged). Raises PlanChangeRefused, UnableToTakePayment."""
+    problem = line_plan_change_refusal(line, operation="change_plan")
+    if problem:
+        raise PlanChangeRefused(f"{line.username} cannot be upgraded now: {problem}.")
+    if plan not in plan_change_targets(line=line) or not is_upgrade(line=line, plan=plan):
+        raise PlanChangeRefused("That plan is not an upgrade offered for this line.")
+    quote = upgrade_quote(line=line, plan=plan)
+    _quote_within(quote, shown)
+    return _quoted_checkout(
+        line=line,
+        plan=plan,
+        gateway=gateway,
+        quote=quote,
+        kind=Order.Kind.UPGRADE,
+        status_url_for=status_url_for,
+    )
+
+
+def addon_checkout_begin(
+    *,
+    line: Line,
+    count: int,
+    gateway: str,
+    status_url_for: Callable[[Order], str],
+    shown: Decimal | None = None,
+) -> CheckoutResult:
+    """An add-on order: `count` more extra connections for the line's remaining time."""
+    problem = line_plan_change_refusal(line, operation="set_connections")
+    if problem:
+        raise PlanChangeRefused(f"{line.username} cannot get extra connections now: {problem}.")
+    try:
+        quote = addon_quote(line=line, count=count)
+    except ValueError as exc:
+        raise PlanChangeRefused(f"{exc}.") from None
+    _quote_within(quote, shown)
+    return _quoted_checkout(
+        line=line,
+        plan=line.plan,
+        gateway=gateway,
+        quote=quote,
+        kind=Order.Kind.ADDON,
+        status_url_for=status_url_for,
+    )
+
+
+def _quoted_checkout(
+    *,
+    line: Line,
+    plan: Plan,
+    gateway: str,
+    quote: Quote,
+    kind: str,
+    status_url_for: Callable[[Order], str],
+) -> CheckoutResult:
+    adapter = gateway_for(gateway) if quote.pay > 0 else None
+    with transaction.atomic():
+        order = _line_order_create(
+            line=line,
+            plan=plan,
+            gateway=gateway,
+            kind=kind,
+            amount=quote.pay,
+            quote=quote.as_json(),
+        )
+        audit_record(subject=order, action="order.quoted", data=quote.as_json())
+        if adapter is None:
+            # The last seconds of a period: nothing to charge, the change is made at once.
+            order_mark_paid(order=order, note="nothing to pay", amount=Decimal("0"))
+    if adapter is None:
+        return CheckoutResult(order=order, redirect_url=status_url_for(order))
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
 
 

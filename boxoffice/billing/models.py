@@ -93,6 +93,10 @@ class Order(models.Model):
         "provisioning.Line", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    # An upgrade's, add-on's or plan-changing renewal's figures, frozen at checkout (the amount
+    # is computed from them once): what was quoted, for which expiry (billing/plan_changes.py).
+    quote = models.JSONField(default=dict, blank=True)
+
     needs_review = models.BooleanField(default=False, db_index=True)
     review_reason = models.CharField(max_length=255, blank=True)
 

@@ -90,6 +90,8 @@ def order_progress(order: Order) -> OrderProgress:
         return _conversion_progress(order)
     if order.kind == Order.Kind.RENEWAL:
         return _renewal_progress(order)
+    if order.kind in (Order.Kind.UPGRADE, Order.Kind.ADDON):
+        return _plan_change_progress(order)
     line = order.lines.select_related("panel", "plan").first()
     if line and line.status in (Line.Status.ACTIVE, Line.Status.SUSPENDED, Line.Status.EXPIRED):
         if line.status == Line.Status.ACTIVE and status_page_shows_login(order=order, line=line):
@@ -177,6 +179,37 @@ def _renewal_progress(order: Order) -> OrderProgress:
         "provisioning",
         "Payment received: renewing your line",
         "This usually takes a few seconds. Your line keeps its login.",
+    )
+
+
+def _plan_change_progress(order: Order) -> OrderProgress:
+    """A paid upgrade or add-on: done when the panel has the new plan or connections."""
+    op = (
+        order.operations.filter(
+            kind__in=[PanelOperation.Kind.CHANGE_PLAN, PanelOperation.Kind.SET_CONNECTIONS]
+        )
+        .select_related("line__plan")
+        .first()
+    )
+    if op is not None and op.status == PanelOperation.Status.SUCCEEDED:
+        line = op.line
+        return OrderProgress(
+            "active",
+            "Your subscription is upgraded",
+            f"Your line is now on {line.plan.name} with {line.connections} connection"
+            f"{'s' if line.connections != 1 else ''}, the same login and the same expiry.",
+            finished=True,
+        )
+    if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
+        return OrderProgress(
+            "review",
+            "Your payment is safe; we are changing your line by hand",
+            "Something needs a person's attention. We e-mail you as soon as it is done.",
+        )
+    return OrderProgress(
+        "provisioning",
+        "Payment received: upgrading your line",
+        "This usually takes a few seconds. Your line keeps its login and expiry.",
     )
 
 

@@ -36,6 +36,11 @@ from boxoffice.provisioning.lifecycle import (
     line_renew_for_order,
 )
 from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.plan_changes import (
+    PlanChangeNotApplicable,
+    line_addon_for_order,
+    line_change_plan_for_order,
+)
 from boxoffice.provisioning.reservation import line_reserve_for_order
 from boxoffice.provisioning.services import line_suspend
 
@@ -103,8 +108,11 @@ def order_create(
     kind: str = Order.Kind.NEW,
     target_line=None,
     name: str = "",
+    amount: Decimal | None = None,
+    quote: dict | None = None,
 ) -> Order:
     # The price is frozen on the order: a later catalogue change does not alter what was sold.
+    # `amount`: an upgrade's, an add-on's or a renewal with extras (their `quote` says how).
     # Where prices exclude tax, the customer's country's tax is added here (invoicing.py).
     country = (country or customer.country or "").upper()
     order = Order.objects.create(
@@ -112,7 +120,8 @@ def order_create(
         name=name,
         plan=plan,
         kind=kind,
-        amount=price_with_tax(plan.price, country),
+        amount=price_with_tax(plan.price if amount is None else amount, country),
+        quote=quote or {},
         currency=plan.currency,
         gateway=gateway,
         preferred_username=preferred_username,
@@ -214,6 +223,18 @@ def _order_reserve_line(*, order: Order) -> None:
                 line_renew_for_order(order=order)
         except LineNotRenewable as exc:
             order_flag_for_review(order=order, reason=f"paid renewal: {exc}")
+        return
+    if order.kind in (Order.Kind.UPGRADE, Order.Kind.ADDON) and order.target_line_id:
+        # The same line changes on its panel (plan_changes.py); a quote the line no longer
+        # fits (renewed meanwhile) leaves the money recorded and a person to decide.
+        try:
+            with transaction.atomic():
+                if order.kind == Order.Kind.UPGRADE:
+                    line_change_plan_for_order(order=order)
+                else:
+                    line_addon_for_order(order=order)
+        except PlanChangeNotApplicable as exc:
+            order_flag_for_review(order=order, reason=f"paid {order.get_kind_display()}: {exc}")
         return
     try:
         with transaction.atomic():

@@ -61,7 +61,10 @@ PLAN_EXPORT_ORDER = (
     "terminate_after_days",
     "winback_days",
     "winback_text",
+    "extra_connection_price",
+    "max_extra_connections",
 )
+_MONEY_KEYS = ("price", "extra_connection_price")
 PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels", "prices"}
 TOP_KEYS = {"panel", "plan"}
 
@@ -357,22 +360,22 @@ def _plan_stage(
     plan = Plan.objects.filter(slug=slug).first() or Plan(slug=slug)
     is_new = plan.pk is None
     before = _plan_snapshot(plan)
-    bad_price = False
+    bad_prices: list[str] = []
     for key, value in item.items():
         if key in ("panels", "prices"):
             continue
         if key == "trial":
             plan.is_trial = value
-        elif key == "price":
+        elif key in _MONEY_KEYS:
             try:
-                plan.price = Decimal(str(value))
+                setattr(plan, key, Decimal(str(value)))
             except InvalidOperation:
-                bad_price = True
-                problems.append(f"{loc.at(*where, 'price')}: price {value!r} is not a number")
+                bad_prices.append(key)
+                problems.append(f"{loc.at(*where, key)}: {key} {value!r} is not a number")
         elif key in PLAN_KEYS:
             setattr(plan, key, value)
     # A price that is not a number is reported once, not again as "cannot be null".
-    _model_problems(plan, where, loc, problems, exclude=["price"] if bad_price else ())
+    _model_problems(plan, where, loc, problems, exclude=bad_prices)
     mappings = _plan_mappings_stage(i, slug, item, panels_by_name, loc, problems)
     prices = _plan_prices_stage(where, plan, item.get("prices"), loc, problems)
     return _StagedPlan(plan, is_new, before != _plan_snapshot(plan), mappings, prices)
@@ -554,7 +557,7 @@ def config_export() -> str:
             value = plan.is_trial if key == "trial" else getattr(plan, key)
             if value is None:  # an optional key left unset (duration_hours)
                 continue
-            out.append(f"{key} = {_toml_value(str(value) if key == 'price' else value)}")
+            out.append(f"{key} = {_toml_value(str(value) if key in _MONEY_KEYS else value)}")
         prices = [f"{p.currency} = {_toml_value(str(p.amount))}" for p in plan.prices.all()]
         if prices:
             out.append("prices = { " + ", ".join(prices) + " }")

@@ -50,6 +50,19 @@ class Plan(models.Model):
     username_strategy = models.CharField(
         max_length=10, choices=UsernameStrategy.choices, default=UsernameStrategy.HYBRID
     )
+    # Add-on extra connections (billing/plan_changes.py): the price of one extra connection for
+    # one period of the plan; empty = the plan sells none.
+    extra_connection_price = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Price of one extra connection per plan period (empty: no add-on offered)",
+    )
+    max_extra_connections = models.PositiveSmallIntegerField(
+        default=0, help_text="How many extra connections one line may buy on this plan"
+    )
     allow_mag = models.BooleanField(default=True, help_text="Offer MAG/Formuler boxes at checkout")
     # The renewal lifecycle of a one-time-payment line (provisioning/lifecycle.py).
     reminder_days = models.JSONField(
@@ -105,8 +118,22 @@ class Plan(models.Model):
             return timedelta(hours=self.duration_hours)
         return timedelta(days=self.duration_days)
 
+    def mapping_on(self, panel_id: int) -> dict | None:
+        """What a line of this plan holds on that panel (PlanPanel.for_line), or None when the
+        plan is not sold there."""
+        mapping = self.panel_mappings.select_related("panel").filter(panel_id=panel_id).first()
+        return mapping.for_line() if mapping is not None else None
+
+    @property
+    def sells_extra_connections(self) -> bool:
+        return self.extra_connection_price is not None and self.max_extra_connections > 0
+
     def clean(self) -> None:
         super().clean()
+        if self.is_trial and self.sells_extra_connections:
+            raise ValidationError(
+                {"max_extra_connections": "A trial plan sells no extra connections."}
+            )
         # A trial is free: checkout reserves its line without any payment.
         if self.is_trial and self.price is not None and self.price != 0:
             raise ValidationError({"price": "A trial plan is free: its price must be 0."})

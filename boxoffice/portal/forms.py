@@ -120,3 +120,66 @@ class BillingDetailsForm(forms.ModelForm):
                 "A VAT number starts with its country code, e.g. DE123456789."
             )
         return value
+
+
+class PlanChangeForm(forms.Form):
+    """Which plan a line moves to (an upgrade paid now, or a downgrade at the next renewal),
+    and how to pay an upgrade. Only the plans listed for the line are valid choices."""
+
+    plan = forms.TypedChoiceField(
+        label="New plan",
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose a plan.",
+            "invalid_choice": "Choose one of the plans shown for this line.",
+        },
+    )
+    gateway = forms.ChoiceField(
+        label="How would you like to pay?",
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose how you would like to pay."},
+    )
+
+    def __init__(self, *args, choices, gateways: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.by_pk = {choice.plan.pk: choice for choice in choices}
+        self.fields["plan"].choices = [(c.plan.pk, c.plan.name) for c in choices]
+        self.fields["gateway"].choices = gateways
+        if gateways:
+            self.fields["gateway"].initial = gateways[0][0]
+
+    def clean(self):
+        data = super().clean()
+        choice = self.by_pk.get(data.get("plan")) if data.get("plan") is not None else None
+        data["choice"] = choice
+        if choice is not None and choice.upgrade and choice.quote and choice.quote.pay > 0:
+            if not data.get("gateway"):
+                self.add_error("gateway", "Choose how you would like to pay.")
+        return data
+
+
+class AddonForm(forms.Form):
+    """How many extra connections to add, and how to pay them."""
+
+    count = forms.TypedChoiceField(
+        label="Extra connections to add",
+        coerce=int,
+        error_messages={
+            "required": "Choose how many connections to add.",
+            "invalid_choice": "Choose one of the numbers shown.",
+        },
+    )
+    gateway = forms.ChoiceField(
+        label="How would you like to pay?",
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose how you would like to pay."},
+    )
+
+    def __init__(self, *args, counts: list[int], gateways: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["count"].choices = [(n, str(n)) for n in counts]
+        self.fields["gateway"].choices = gateways
+        if gateways:
+            self.fields["gateway"].initial = gateways[0][0]

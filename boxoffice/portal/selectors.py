@@ -16,6 +16,11 @@ from boxoffice.panels.adapters.base import LineAccess
 from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.lifecycle import line_offered_for_renewal
 from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.plan_changes import (
+    BUSY_KINDS,
+    OPEN_STATUSES,
+    line_plan_change_refusal,
+)
 
 # Badge class per line status (site.css: badge-ok, badge-warn, badge-bad).
 _BADGES = {
@@ -35,6 +40,8 @@ class Subscription:
     access: LineAccess | None  # only for active lines
     # Paid, not yet on the panel: the new expiry shows only once the panel confirms.
     renewal_on_its_way: bool = False
+    # A change to its plan, connections or expiry is on its way (nothing more offered now).
+    changing: bool = False
 
     @property
     def being_set_up(self) -> bool:
@@ -62,6 +69,23 @@ class Subscription:
         return line_offered_for_renewal(self.line)
 
     @property
+    def plan_changeable(self) -> bool:
+        """Offered "Change plan": a running paid line (plan_changes.py)."""
+        return not line_plan_change_refusal(self.line, operation="change_plan", busy=self.changing)
+
+    @property
+    def extra_connections_offered(self) -> bool:
+        """Offered "Add a connection": its plan sells more than the line has."""
+        plan = self.line.plan
+        return (
+            plan.sells_extra_connections
+            and self.line.extra_connections < plan.max_extra_connections
+            and not line_plan_change_refusal(
+                self.line, operation="set_connections", busy=self.changing
+            )
+        )
+
+    @property
     def renew_label(self) -> str:
         """ "Renew early" while the line still runs, "Renew" once it has stopped."""
         running = self.line.status == Line.Status.ACTIVE and (self.days_left or 0) >= 0
@@ -71,7 +95,7 @@ class Subscription:
 def customer_lines(*, customer: Customer) -> QuerySet[Line]:
     return (
         Line.objects.filter(customer=customer)
-        .select_related("plan", "panel")
+        .select_related("plan", "panel", "next_plan")
         .order_by("-created_at", "-id")
     )
 
@@ -81,14 +105,16 @@ def customer_subscriptions(
 ) -> list[Subscription]:
     today = timezone.localdate(now or timezone.now())
     subscriptions = []
-    renewing = set(
-        PanelOperation.objects.filter(
-            line__customer=customer,
-            kind=PanelOperation.Kind.EXTEND,
-            status__in=[PanelOperation.Status.PENDING, PanelOperation.Status.RUNNING],
-            params__renewal=True,
-        ).values_list("line_id", flat=True)
-    )
+    # One read of the open operations that change plans, connections or expiry: the paid
+    # renewals on their way, and the lines nothing more is offered for until they are done.
+    renewing, busy = set(), set()
+    for line_id, kind, status, params in PanelOperation.objects.filter(
+        line__customer=customer, kind__in=BUSY_KINDS, status__in=OPEN_STATUSES
+    ).values_list("line_id", "kind", "status", "params"):
+        busy.add(line_id)
+        running = status in (PanelOperation.Status.PENDING, PanelOperation.Status.RUNNING)
+        if kind == PanelOperation.Kind.EXTEND and running and (params or {}).get("renewal"):
+            renewing.add(line_id)
     for line in customer_lines(customer=customer):
         days_left = None
         if line.expires_at:
@@ -102,6 +128,7 @@ def customer_subscriptions(
                 days_left=days_left,
                 access=line_access_for(line) if line.status == Line.Status.ACTIVE else None,
                 renewal_on_its_way=line.pk in renewing,
+                changing=line.pk in busy,
             )
         )
     return subscriptions

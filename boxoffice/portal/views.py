@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -15,11 +17,24 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from boxoffice.billing.checkout import CheckoutData, checkout_begin
+from boxoffice.billing.checkout import (
+    CheckoutData,
+    PlanChangeRefused,
+    addon_checkout_begin,
+    checkout_begin,
+    upgrade_checkout_begin,
+)
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
 from boxoffice.billing.invoicing import invoice_filename, invoice_pdf
 from boxoffice.billing.models import Invoice
+from boxoffice.billing.plan_changes import (
+    ADDON_RULE,
+    RULE,
+    addon_quote,
+    plan_change_choices,
+    renewal_terms,
+)
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
     SignInLinkInvalid,
@@ -38,9 +53,11 @@ from boxoffice.customers.services import (
 )
 from boxoffice.lib.ratelimit import client_ip
 from boxoffice.portal.forms import (
+    AddonForm,
     BillingDetailsForm,
     CustomerPasswordResetForm,
     MagicLinkRequestForm,
+    PlanChangeForm,
     PortalLoginForm,
     TrialConvertForm,
 )
@@ -54,6 +71,11 @@ from boxoffice.portal.tasks import sign_in_link_send
 from boxoffice.provisioning.conversion import line_convertible
 from boxoffice.provisioning.lifecycle import line_offered_for_renewal, renewal_pay_token
 from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.plan_changes import (
+    line_downgrade_cancel,
+    line_downgrade_schedule,
+    line_plan_change_refusal,
+)
 
 CUSTOMER_BACKEND = "boxoffice.customers.backends.CustomerBackend"
 # Where a sign-in link's token waits between the click in the mail and the button press, so the
@@ -163,6 +185,133 @@ def renew(request: HttpRequest, line_id: int) -> HttpResponse:
     if line is None or not line_offered_for_renewal(line):
         raise Http404
     return redirect("storefront:renew", token=renewal_pay_token(line))
+
+
+def _own_line(request: HttpRequest, line_id: int) -> tuple[object, Line]:
+    """The signed-in customer and one of their lines (another customer's line: 404)."""
+    customer = customer_for_user(request.user)
+    if customer is None:
+        raise Http404
+    line = get_object_or_404(
+        Line.objects.select_related("plan", "panel", "next_plan"), pk=line_id, customer=customer
+    )
+    return customer, line
+
+
+def _shown(request: HttpRequest, name: str) -> Decimal:
+    """The amount the page showed for the chosen item (its hidden field). Missing or not a
+    number: zero, so anything to pay is shown again before it is charged."""
+    try:
+        shown = Decimal(request.POST.get(name, ""))
+    except InvalidOperation:
+        return Decimal("0")
+    return shown if shown.is_finite() else Decimal("0")
+
+
+def _status_url_for(request: HttpRequest):
+    return lambda order: request.build_absolute_uri(
+        reverse("storefront:order_status", args=[order.status_token])
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_plan(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Change a line's plan: an upgrade with its figures shown before paying (paid now, the
+    expiry unchanged), or a downgrade recorded for the next renewal."""
+    _, line = _own_line(request, line_id)
+    problem = line_plan_change_refusal(line, operation="change_plan")
+    choices = [] if problem else plan_change_choices(line=line)
+    form = PlanChangeForm(request.POST or None, choices=choices, gateways=enabled_gateways())
+    if not problem and request.method == "POST" and form.is_valid():
+        choice = form.cleaned_data["choice"]
+        if choice.upgrade:
+            try:
+                result = upgrade_checkout_begin(
+                    line=line,
+                    plan=choice.plan,
+                    gateway=form.cleaned_data["gateway"],
+                    status_url_for=_status_url_for(request),
+                    shown=_shown(request, f"shown-{choice.plan.pk}"),
+                )
+            except (PlanChangeRefused, UnableToTakePayment) as exc:
+                form.add_error(None, str(exc))
+            else:
+                return HttpResponseRedirect(result.redirect_url, status=303)
+        else:
+            line_downgrade_schedule(line=line, plan=choice.plan)
+            messages.success(
+                request, f"{line.username} changes to {choice.plan.name} at its next renewal."
+            )
+            return redirect("portal:overview")
+    context = {
+        "line": line,
+        "form": form,
+        "problem": problem,
+        "upgrades": [c for c in choices if c.upgrade],
+        "downgrades": [c for c in choices if not c.upgrade],
+        "rule": RULE,
+        "renewal": renewal_terms(line),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "portal/change_plan.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def downgrade_cancel(request: HttpRequest, line_id: int) -> HttpResponse:
+    _, line = _own_line(request, line_id)
+    if line_downgrade_cancel(line=line):
+        messages.success(request, f"{line.username} stays on {line.plan.name}.")
+    return redirect("portal:overview")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def addon(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Buy extra connections for a line: priced for the time left until its expiry, shown
+    before paying; every renewal after includes them."""
+    _, line = _own_line(request, line_id)
+    problem = line_plan_change_refusal(line, operation="set_connections")
+    plan = line.plan
+    if not problem and not plan.sells_extra_connections:
+        problem = f"{plan.name} has no extra connections to add"
+    available = max(plan.max_extra_connections - line.extra_connections, 0)
+    if not problem and not available:
+        problem = f"this line has every extra connection {plan.name} allows"
+    quotes = [] if problem else [addon_quote(line=line, count=n) for n in range(1, available + 1)]
+    form = AddonForm(
+        request.POST or None,
+        counts=[q.extra_to - q.extra_from for q in quotes],
+        gateways=enabled_gateways(),
+    )
+    if not problem and request.method == "POST" and form.is_valid():
+        try:
+            result = addon_checkout_begin(
+                line=line,
+                count=form.cleaned_data["count"],
+                gateway=form.cleaned_data["gateway"],
+                status_url_for=_status_url_for(request),
+                shown=_shown(request, f"shown-{form.cleaned_data['count']}"),
+            )
+        except (PlanChangeRefused, UnableToTakePayment) as exc:
+            form.add_error(None, str(exc))
+        else:
+            return HttpResponseRedirect(result.redirect_url, status=303)
+    context = {
+        "line": line,
+        "form": form,
+        "problem": problem,
+        "quotes": quotes,
+        "rule": ADDON_RULE.format(
+            price=plan.extra_connection_price, currency=plan.currency, days=plan.duration_days
+        ),
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "portal/addon.html", context, status=status)
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

@@ -93,6 +93,7 @@ class LineAdmin(ModelAdmin):
         "stage",
         "connections",
         "expires_at",
+        "plan_change",
         "username_adjusted",
     ]
     list_filter = ["status", "stage", "panel", "plan", "username_adjusted"]
@@ -108,6 +109,8 @@ class LineAdmin(ModelAdmin):
         "stage",
         "suspension_reason",
         "connections",
+        "extra_connections",
+        "plan_change",
         "plan_mapping",
         "device",
         "mac_address",
@@ -120,11 +123,16 @@ class LineAdmin(ModelAdmin):
         "order",
     ]
     exclude = ["password"]
-    list_select_related = ["customer", "plan", "panel"]
+    list_select_related = ["customer", "plan", "panel", "next_plan"]
     inlines = [OperationInline]
     action_form = LineActionForm
     actions = ["move_to_panel"]
     change_form_outer_after_template = "provisioning/admin/line_operations.html"
+
+    @admin.display(description="Next renewal")
+    def plan_change(self, line: Line) -> str:
+        """A downgrade the customer chose (portal): applied by the line's next renewal."""
+        return f"changes to {line.next_plan} at next renewal" if line.next_plan_id else ""
 
     def get_urls(self):
         operate = self.admin_site.admin_view(require_POST(self.operate_view))

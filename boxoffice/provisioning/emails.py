@@ -163,6 +163,18 @@ def trial_converted_email_send(*, line: Line, operation_id: int) -> Message:
     )
 
 
+def line_plan_changed_email_send(*, line: Line, operation_id: int) -> Message:
+    """A paid upgrade or add-on is on the panel: the plan and connections now, the same login
+    and expiry. Once per operation."""
+    return _line_email_send(
+        line=line,
+        kind="line_plan_changed",
+        operation_id=operation_id,
+        subject=f"Your {settings.SITE_NAME} subscription is upgraded",
+        expires=format_expiry(line.expires_at) if line.expires_at else "",
+    )
+
+
 # Why a line was suspended, in the customer's words, and what they can do about it.
 _SUSPENSION_REASONS = {
     "payment refunded": (
@@ -204,6 +216,17 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
 
 
 # --- the renewal lifecycle (provisioning/lifecycle.py) -----------------------------------------
+
+
+def extra_connections_offer_url(line: Line) -> str:
+    """Where a mail offering extra connections links (the welcome sequence's day-7 mail): the
+    line's add-on page in the portal (signing in first), or "" when its plan sells none."""
+    plan = line.plan
+    if line.is_trial or not plan.sells_extra_connections:
+        return ""
+    if line.extra_connections >= plan.max_extra_connections:
+        return ""
+    return site_link(reverse("portal:addon", args=[line.pk]))
 
 
 def renewal_pay_url(token: str) -> str:

@@ -110,9 +110,51 @@ def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fi
 
 
 def _extend_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
-    return adapter.extend(
-        panel_line_id_of(op, line), datetime.fromisoformat(op.params["expires_at"])
+    expires_at = datetime.fromisoformat(op.params["expires_at"])
+    if op.params.get("plan"):
+        # A renewal into the downgrade the customer chose: expiry and plan in one change.
+        return _change_plan_run(op, line, adapter, new_expiry=expires_at)
+    return adapter.extend(panel_line_id_of(op, line), expires_at)
+
+
+def _change_plan_run(
+    op: PanelOperation, line: Line, adapter: PanelAdapter, new_expiry: datetime | None = None
+) -> PanelLine:
+    return adapter.change_plan(
+        panel_line_id_of(op, line),
+        max_connections=int(op.params["connections"]),
+        mapping=op.params.get("mapping") or {},
+        new_expiry=new_expiry,
     )
+
+
+def _plan_fields(op: PanelOperation, result: PanelLine) -> Fields:
+    """The line's plan as the panel now has it (an upgrade, or a renewal into a downgrade)."""
+    audit_record(
+        subject=op.line,
+        action="line.plan_changed",
+        data={"operation": op.pk, "from": op.line.plan_id, "to": op.params["plan"]},
+    )
+    return {
+        "plan_id": int(op.params["plan"]),
+        "connections": result.max_connections,
+        "extra_connections": int(op.params.get("extra_connections", 0)),
+        "plan_mapping": op.params.get("mapping") or {},
+        "next_plan_id": None,
+    }
+
+
+def _change_plan_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    return _plan_fields(op, result) if result is not None else {}
+
+
+def _set_connections_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
+    if result is None:
+        return {}
+    fields: Fields = {"connections": result.max_connections}
+    if "extra_connections" in op.params:  # an add-on bought
+        fields["extra_connections"] = int(op.params["extra_connections"])
+    return fields
 
 
 def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
@@ -123,6 +165,8 @@ def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
         "expires_at": result.expires_at,
         "status": Line.Status.ACTIVE if expired else line.status,
     }
+    if op.params.get("plan"):
+        fields |= _plan_fields(op, result)
     ahead = result.expires_at is not None and result.expires_at > timezone.now()
     if ahead and line.stage in (Line.Stage.REMINDED, Line.Stage.GRACE):
         fields |= stage_audit(line=line, stage=Line.Stage.ACTIVE, why="extended")
@@ -243,9 +287,17 @@ HANDLERS: dict[str, Handler] = {
         run=lambda op, line, adapter: adapter.set_connections(
             panel_line_id_of(op, line), int(op.params["connections"])
         ),
-        record=lambda op, line, result: (
-            {"connections": result.max_connections} if result is not None else {}
+        record=_set_connections_record,
+        mail=lambda op, line, _: (
+            emails.line_plan_changed_email_send(line=line, operation_id=op.pk)
+            if op.order_id
+            else None
         ),
+    ),
+    Op.Kind.CHANGE_PLAN: Handler(
+        run=_change_plan_run,
+        record=_change_plan_record,
+        mail=lambda op, line, _: emails.line_plan_changed_email_send(line=line, operation_id=op.pk),
     ),
     Op.Kind.END_TRIAL: Handler(
         run=_end_trial_run,

@@ -37,7 +37,7 @@ Stage = Line.Stage
 
 # The suspension reason the lifecycle writes; only lines suspended for it are resumed on payment.
 OVERDUE = "payment overdue"
-_OPEN = (Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW)
+_OPEN = OPEN_STATUSES = (Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW)
 # Open operations that change what the lifecycle decides (a stuck password change does not).
 _WAIT_FOR = (Op.Kind.EXTEND, Op.Kind.SUSPEND, Op.Kind.RESUME, Op.Kind.DELETE, Op.Kind.MOVE)
 __all__ = ["renewal_pay_line", "renewal_pay_token"]  # the pay link, for billing and pages
@@ -131,11 +131,14 @@ def line_renew_for_order(*, order) -> PanelOperation:
     if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
         raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
     expires_at = renewal_expiry(line=line, days=order.plan.duration_days)
+    params: dict = {"expires_at": expires_at.isoformat(), "renewal": True}
+    if order.plan_id != line.plan_id:
+        params |= _renewal_plan_change(order=order, line=line)
     op = operation_create(
         line=line,
         kind=Op.Kind.EXTEND,
         order=order,
-        params={"expires_at": expires_at.isoformat(), "renewal": True},
+        params=params,
         idempotency_key=key,
     )
     audit_record(
@@ -144,6 +147,29 @@ def line_renew_for_order(*, order) -> PanelOperation:
         data={"order": order.reference, "expires_at": expires_at.isoformat()},
     )
     return op
+
+
+def _renewal_plan_change(*, order, line: Line) -> dict:
+    """A renewal of another plan than the line's: the downgrade the customer chose
+    (`Line.next_plan`, frozen on the order at checkout), applied with the extend in one change
+    on the panel. Anything else (the line was upgraded after this renewal was started, or the
+    downgrade was cancelled) is a person's decision: LineNotRenewable sends it to review."""
+    change = (order.quote or {}).get("plan_change") or {}
+    if change.get("from_plan") != line.plan_id or line.next_plan_id != order.plan_id:
+        raise LineNotRenewable(
+            f"the renewal was paid for {order.plan.name}, but line {line.username} is on "
+            f"{line.plan.name} and no change to {order.plan.name} is scheduled"
+        )
+    mapping = order.plan.mapping_on(line.panel_id)
+    if mapping is None:
+        raise LineNotRenewable(f"{order.plan.name} is not sold on the line's server")
+    extras = int(change.get("extra_connections", 0))
+    return {
+        "plan": order.plan_id,
+        "connections": order.plan.connections + extras,
+        "extra_connections": extras,
+        "mapping": mapping,
+    }
 
 
 # --- the scheduler's pass ----------------------------------------------------------------------

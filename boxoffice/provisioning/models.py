@@ -42,6 +42,13 @@ class Line(models.Model):
         default=False, help_text="The requested name was taken, so a suffix was added"
     )
     connections = models.PositiveSmallIntegerField(default=1)
+    # Extra connections bought as an add-on on top of the plan's (connections = plan's + these).
+    extra_connections = models.PositiveSmallIntegerField(default=0)
+    # A downgrade the customer chose: the next renewal is of this plan, and its extend changes
+    # the line to it on the panel (billing/plan_changes.py). Null: renews as it is.
+    next_plan = models.ForeignKey(
+        "catalog.Plan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The plan's mapping onto the panel as reserved: exactly the panel kind's plan fields.
     plan_mapping = models.JSONField(default=dict, blank=True)
     is_trial = models.BooleanField(default=False)
@@ -85,6 +92,7 @@ class PanelOperation(models.Model):
         CHANGE_PASSWORD = "change_password", "Change password"
         SET_CONNECTIONS = "set_connections", "Change connections"
         END_TRIAL = "end_trial", "Convert trial to paid"
+        CHANGE_PLAN = "change_plan", "Change plan"
         SUSPEND = "suspend", "Suspend"
         RESUME = "resume", "Resume"
         DELETE = "delete", "Delete"

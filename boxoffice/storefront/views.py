@@ -22,6 +22,7 @@ from boxoffice.billing.checkout import (
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
 from boxoffice.billing.models import Order, status_token_hash
+from boxoffice.billing.plan_changes import renewal_terms
 from boxoffice.billing.selectors import OrderProgress, order_progress
 from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan
@@ -132,9 +133,11 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
                 error = str(exc)
             else:
                 return HttpResponseRedirect(result.redirect_url, status=303)
+    terms = renewal_terms(line)  # a scheduled downgrade's plan, add-on connections included
     context = {
         "line": line,
-        "plan": line.plan,
+        "plan": terms.plan,
+        "terms": terms,
         "renewable": line_offered_for_renewal(line),
         "expired": bool(line.expires_at and line.expires_at <= timezone.now()),
         "gateways": gateways,

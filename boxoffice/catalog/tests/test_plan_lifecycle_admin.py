@@ -31,6 +31,7 @@ def _form(plan: Plan, **changes) -> dict:
         "grace_days": 3,
         "terminate_after_days": 30,
         "winback_days": 14,
+        "max_extra_connections": 0,  # the page renders the default
         "panel_mappings-TOTAL_FORMS": 0,
         "panel_mappings-INITIAL_FORMS": 0,
         "prices-TOTAL_FORMS": 0,

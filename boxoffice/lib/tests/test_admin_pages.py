@@ -11,8 +11,7 @@ from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.models import BusinessDetails, TaxRate, TrialClaim, WebhookEvent
-from boxoffice.billing.services import order_mark_paid
-from boxoffice.billing.services import order_create
+from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message

@@ -23,6 +23,7 @@ OPERATIONS = frozenset(
         "change_password",
         "set_connections",
         "end_trial",
+        "change_plan",
         "suspend",
         "resume",
         "delete",
@@ -483,3 +484,17 @@ class PanelAdapter(abc.ABC):
         """Make a trial line a paid one: the trial flag off, the paid expiry and connections,
         the same username and password. Kinds that can override this."""
         raise UnsupportedOperation(f"{self.label} panels cannot end a trial", code="unsupported")
+
+    def change_plan(
+        self,
+        panel_line_id: str,
+        *,
+        max_connections: int,
+        mapping: Mapping[str, Any],
+        new_expiry: datetime | None = None,
+    ) -> PanelLine:
+        """Move a line to another plan in one change: its connections and the plan's mapping
+        (the kind's `plan_fields`: bouquets and outputs, a package), and with `new_expiry` its
+        expiry too (a renewal that changes the plan); without it the expiry stays as stored.
+        The same username and password. Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels cannot change plans", code="unsupported")

@@ -61,6 +61,11 @@ class PanelAdapterContract:
         "set_connections": frozenset({"max_connections"}),
         "suspend": frozenset({"enabled"}),
         "resume": frozenset({"enabled"}),
+        # A plan change: connections and the plan fields' columns (a package elsewhere).
+        "change_plan": frozenset({"max_connections", "bouquet", "allowed_outputs"}),
+        "change_plan_renewing": frozenset(
+            {"max_connections", "bouquet", "allowed_outputs", "exp_date"}
+        ),
     }
     # Bookkeeping columns a panel may rewrite on any save (timestamps, caches).
     volatile_columns: ClassVar[frozenset[str]] = frozenset()
@@ -348,6 +353,56 @@ class PanelAdapterContract:
         assert result.max_connections == 5
         assert result.expires_at == spec.expires_at
         assert adapter.get_line(result.panel_line_id).max_connections == 5
+
+    def other_plan_mapping(self, adapter: PanelAdapter) -> dict[str, Any]:
+        """A mapping unlike the one `make_spec` gives a line (override for package kinds)."""
+        mapping: dict[str, Any] = {}
+        if "bouquets" in self.plan_field_names():
+            can_list = self.can("list_bouquets")
+            mapping["bouquets"] = [b.id for b in adapter.list_bouquets()[1:4]] if can_list else []
+        if "outputs" in self.plan_field_names():
+            mapping["outputs"] = ["ts"]
+        return mapping
+
+    def assert_plan(self, line: PanelLine, mapping: dict[str, Any], connections: int) -> None:
+        assert line.max_connections == connections
+        if "bouquets" in mapping:
+            assert set(line.bouquets) == set(mapping["bouquets"])
+        if "outputs" in mapping:
+            assert set(line.outputs) == set(mapping["outputs"])
+
+    @needs("change_plan")
+    def test_it_changes_the_plan_without_touching_anything_else(self, adapter, panel_lines):
+        mapping = self.other_plan_mapping(adapter)
+        spec, result = self.edited_line(
+            adapter,
+            panel_lines,
+            "change_plan",
+            lambda line_id: adapter.change_plan(line_id, max_connections=4, mapping=mapping),
+        )
+        for line in (result, adapter.get_line(result.panel_line_id)):
+            self.assert_plan(line, mapping, 4)
+            assert line.expires_at == spec.expires_at  # the expiry stays
+            assert (line.username, line.password) == (spec.username, spec.password)
+
+    @needs("change_plan")
+    def test_it_changes_the_plan_and_the_expiry_of_a_renewal_in_one_change(
+        self, adapter, panel_lines
+    ):
+        mapping = self.other_plan_mapping(adapter)
+        renewed = datetime.now(UTC).replace(microsecond=0) + timedelta(days=60, seconds=3)
+        spec, result = self.edited_line(
+            adapter,
+            panel_lines,
+            "change_plan_renewing",
+            lambda line_id: adapter.change_plan(
+                line_id, max_connections=1, mapping=mapping, new_expiry=renewed
+            ),
+        )
+        line = adapter.get_line(result.panel_line_id)
+        self.assert_plan(line, mapping, 1)
+        assert line.expires_at == renewed
+        assert (line.username, line.password) == (spec.username, spec.password)
 
     @needs("suspend", "resume")
     def test_it_suspends_and_resumes_without_touching_anything_else(self, adapter, panel_lines):

@@ -18,7 +18,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -319,6 +319,45 @@ class XuiOneAdapter(PanelAdapter):
             ),
         )
 
+    def change_plan(
+        self,
+        panel_line_id: str,
+        *,
+        max_connections: int,
+        mapping: Mapping[str, Any],
+        new_expiry: datetime | None = None,
+    ) -> PanelLine:
+        """One edit_line writing the whole line back with the new plan's connections, bouquets
+        and outputs (and a renewal's expiry), every other column as stored: a partial edit
+        would reset the rest, credentials included (reference §1.4)."""
+        self.require("change_plan")
+        if max_connections < 0:
+            raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
+        bouquets = [int(n) for n in mapping.get("bouquets") or ()]
+        outputs = _output_ids(tuple(mapping.get("outputs") or ("m3u8", "ts")))
+        seconds = _unix_seconds(new_expiry) if new_expiry is not None else None
+
+        def change(fields: dict[str, str], lists: dict[str, list[str]]) -> None:
+            fields["max_connections"] = str(max_connections)
+            fields["bouquets_selected"] = _json_ints(bouquets)
+            lists["access_output[]"] = [str(n) for n in outputs]
+            if new_expiry is not None:
+                fields.pop("exp_date", None)
+                fields.pop("no_expire", None)
+                fields.update(_expiry_fields(seconds))
+
+        def applied(row: dict[str, Any]) -> bool:
+            return (
+                _int(row.get("max_connections"), -1) == max_connections
+                and sorted(_int_list(row.get("bouquet"))) == sorted(bouquets)
+                and sorted(_int_list(row.get("allowed_outputs"))) == outputs
+                and (new_expiry is None or _seconds_or_none(row.get("exp_date")) == seconds)
+            )
+
+        return self._edit(
+            panel_line_id, lambda fields: None, column="plan", applied=applied, change_lists=change
+        )
+
     # disable_line/enable_line run a single `UPDATE lines SET enabled = …` (reference §1.3), so
     # nothing else on the line can be lost, there is no read-then-write window in which another
     # change (a renewal) could be overwritten, and a banned line (admin_enabled) stays banned.
@@ -419,11 +458,14 @@ class XuiOneAdapter(PanelAdapter):
         column: str,
         applied: Callable[[dict[str, Any]], bool],
         new_secret: str = "",
+        change_lists: Callable[[dict[str, str], dict[str, list[str]]], None] | None = None,
     ) -> PanelLine:
         line_id = _line_id(panel_line_id)
         stored = self._get_row(line_id)
         fields, lists = _edit_payload(stored)
         change(fields)
+        if change_lists is not None:
+            change_lists(fields, lists)
         data = [("id", line_id), *fields.items()]
         data += [(name, value) for name, values in lists.items() for value in values]
 

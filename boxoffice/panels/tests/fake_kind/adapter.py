@@ -60,7 +60,7 @@ class FakeKindAdapter(PanelAdapter):
     kind = "fake_kind"
     label = "Fake kind"
     capabilities = Capabilities(
-        operations=OPERATIONS - {"delete", "create_device", "list_bouquets"}
+        operations=OPERATIONS - {"delete", "create_device", "list_bouquets", "change_plan"}
     )
     config_fields = (
         ConfigField("username", "Reseller username", required=True),
