@@ -64,6 +64,7 @@ class CheckoutData:
     mac_address: str  # normalised "00:1A:79:AB:CD:EF" or ""
     country: str  # ISO alpha-2 upper or ""
     gateway: str
+    currency: str = ""  # the one the page showed the price in ("": the plan's own)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def _order_from_checkout(
         device=data.device,
         mac_address=data.mac_address,
         country=data.country,
+        currency=data.currency,
         **extra,
     )
 
@@ -159,6 +161,7 @@ def renewal_checkout_begin(
             gateway=gateway,
             kind=Order.Kind.RENEWAL,
             amount=terms.amount,
+            currency=terms.currency,
             quote=terms.as_json(line),
         )
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)

@@ -231,11 +231,13 @@ class RenewalTerms:
     amount: Decimal
     extra_connections: int
     changes_plan: bool
+    currency: str = ""
 
     def as_json(self, line: Line) -> dict:
         quote: dict = {
             "kind": "renewal",
-            "plan_price": str(self.plan.price),
+            "plan_price": str(self.plan.price_in(self.currency)[0]),
+            "currency": self.currency or self.plan.currency,
             "extra_connections": self.extra_connections,
             "extra_connection_price": str(self.plan.extra_connection_price or "0"),
         }
@@ -256,9 +258,22 @@ def renewal_terms(line: Line) -> RenewalTerms:
         plan = None
     target = plan or line.plan
     extras = extras_kept(target, line.extra_connections)
+    amount, currency = plan_value(target, extras), target.currency
+    paid_in = line_currency(line)
+    if not extras and paid_in != target.currency:
+        # A line bought in another currency renews in it where the plan has a price in it
+        # (add-on connections are priced in the plan's own currency only).
+        amount, currency = target.price_in(paid_in)
     return RenewalTerms(
         plan=target,
-        amount=plan_value(target, extras),
+        amount=amount,
         extra_connections=extras,
         changes_plan=plan is not None,
+        currency=currency,
     )
+
+
+def line_currency(line: Line) -> str:
+    """The currency the line was bought in (its first order's), or its plan's."""
+    first = line.order
+    return (first.currency if first is not None else line.plan.currency).upper()

@@ -110,19 +110,24 @@ def order_create(
     name: str = "",
     amount: Decimal | None = None,
     quote: dict | None = None,
+    currency: str = "",
 ) -> Order:
     # The price is frozen on the order: a later catalogue change does not alter what was sold.
     # `amount`: an upgrade's, an add-on's or a renewal with extras (their `quote` says how).
     # Where prices exclude tax, the customer's country's tax is added here (invoicing.py).
     country = (country or customer.country or "").upper()
+    # `currency`: the customer's, where the plan has a price in it (else the plan's own).
+    if amount is None:
+        amount, currency = plan.price_in(currency)
+    currency = (currency or plan.currency).upper()
     order = Order.objects.create(
         customer=customer,
         name=name,
         plan=plan,
         kind=kind,
-        amount=price_with_tax(plan.price if amount is None else amount, country),
+        amount=price_with_tax(amount, country),
         quote=quote or {},
-        currency=plan.currency,
+        currency=currency,
         gateway=gateway,
         preferred_username=preferred_username,
         preferred_password=preferred_password,

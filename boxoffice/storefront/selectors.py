@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from boxoffice.billing.models import Order
-from boxoffice.catalog.models import Plan
+from boxoffice.catalog.models import Plan, PlanPrice
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class PlanOffer:
     screens: str  # "2 screens at once"
     monthly_price: Decimal | None  # set for plans longer than one month, to compare fairly
     devices: tuple[str, ...]
+    price: Decimal  # in `currency`: the customer's where the plan has a price in it
+    currency: str
 
 
 def _months(days: int) -> int:
@@ -38,11 +41,12 @@ def duration_in_words(days: int) -> str:
     return "1 day" if days == 1 else f"{days} days"
 
 
-def plan_offer(plan: Plan) -> PlanOffer:
+def plan_offer(plan: Plan, currency: str = "") -> PlanOffer:
+    price, currency = plan.price_in(currency)
     months = _months(plan.duration_days)
     monthly = None
-    if months > 1 and plan.price > 0:
-        monthly = (plan.price / months).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if months > 1 and price > 0:
+        monthly = (price / months).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     screens = (
         "1 screen at a time" if plan.connections == 1 else f"{plan.connections} screens at once"
     )
@@ -55,11 +59,68 @@ def plan_offer(plan: Plan) -> PlanOffer:
         screens=screens,
         monthly_price=monthly,
         devices=tuple(devices),
+        price=price,
+        currency=currency,
     )
 
 
-def plans_for_sale() -> list[PlanOffer]:
-    return [plan_offer(plan) for plan in Plan.objects.filter(active=True)]
+def plans_for_sale(currency: str = "") -> list[PlanOffer]:
+    plans = Plan.objects.filter(active=True).prefetch_related("prices")
+    return [plan_offer(plan, currency) for plan in plans]
+
+
+def currencies_for_sale() -> list[str]:
+    """Every currency some plan on sale has a price in, the plans' own first."""
+    own = list(dict.fromkeys(Plan.objects.filter(active=True).values_list("currency", flat=True)))
+    others = PlanPrice.objects.filter(plan__active=True).values_list("currency", flat=True)
+    return own + sorted(set(others) - set(own))
+
+
+# Where a browser's language names a region, its usual currency (the storefront offers it
+# first; the customer can switch). ISO 3166-1 alpha-2 -> ISO 4217.
+_EURO = "AT BE CY DE EE ES FI FR GR HR IE IT LT LU LV MT NL PT SI SK"
+REGION_CURRENCY = {
+    **dict.fromkeys(_EURO.split(), "EUR"),
+    "GB": "GBP",
+    "US": "USD",
+    "CA": "CAD",
+    "AU": "AUD",
+    "NZ": "NZD",
+    "CH": "CHF",
+    "SE": "SEK",
+    "NO": "NOK",
+    "DK": "DKK",
+    "PL": "PLN",
+    "CZ": "CZK",
+    "HU": "HUF",
+    "RO": "RON",
+    "TR": "TRY",
+    "AE": "AED",
+    "SA": "SAR",
+    "MA": "MAD",
+    "IN": "INR",
+    "BR": "BRL",
+    "MX": "MXN",
+    "ZA": "ZAR",
+}
+SESSION_CURRENCY = "storefront_currency"
+_LANGUAGE_REGION = re.compile(r"^[a-z]{2,3}[-_]([a-z]{2})$", re.I)
+
+
+def customer_currency(request) -> str:
+    """The currency prices are shown (and charged) in: the one the customer chose, else the
+    first region their browser's languages name, else "" (each plan's own)."""
+    offered = currencies_for_sale()
+    chosen = request.session.get(SESSION_CURRENCY, "")
+    if chosen in offered:
+        return chosen
+    for part in request.headers.get("Accept-Language", "").split(",")[:8]:
+        match = _LANGUAGE_REGION.match(part.split(";")[0].strip())
+        if match:
+            currency = REGION_CURRENCY.get(match.group(1).upper(), "")
+            if currency in offered:
+                return currency
+    return ""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -35,19 +37,41 @@ from boxoffice.provisioning.lifecycle import (
 )
 from boxoffice.provisioning.models import Line
 from boxoffice.storefront.forms import CheckoutForm
-from boxoffice.storefront.selectors import plan_offer, plans_for_sale, poll_seconds, progress_steps
+from boxoffice.storefront.selectors import (
+    SESSION_CURRENCY,
+    currencies_for_sale,
+    customer_currency,
+    plan_offer,
+    plans_for_sale,
+    poll_seconds,
+    progress_steps,
+)
 
 
 @require_GET
 def plans(request: HttpRequest) -> HttpResponse:
-    return render(request, "storefront/plans.html", {"offers": plans_for_sale()})
+    wanted = request.GET.get("currency", "").upper()
+    if wanted and wanted in currencies_for_sale():
+        request.session[SESSION_CURRENCY] = wanted
+    currency = customer_currency(request)
+    context = {
+        "offers": plans_for_sale(currency),
+        "currencies": currencies_for_sale(),
+        "currency": currency,
+    }
+    return render(request, "storefront/plans.html", context)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
-    plan = get_object_or_404(Plan, slug=slug, active=True)
+    plan = get_object_or_404(Plan.objects.prefetch_related("prices"), slug=slug, active=True)
     customer = customer_for_user(request.user)
+    # The price is charged in the currency the page showed it in (carried by the form, one of
+    # the plan's own prices); a first visit gets the customer's (customer_currency).
+    posted = request.POST.get("currency", "").upper()
+    currency = posted if posted in plan.currencies() else customer_currency(request)
+    offer = plan_offer(plan, currency)
     form = CheckoutForm(
         request.POST or None, plan=plan, gateways=enabled_gateways(), customer=customer
     )
@@ -62,7 +86,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             result = checkout_begin(
                 plan=plan,
-                data=form.checkout_data(),
+                data=dataclasses.replace(form.checkout_data(), currency=offer.currency),
                 customer=customer,
                 status_url_for=lambda order: request.build_absolute_uri(
                     reverse("storefront:order_status", args=[order.status_token])
@@ -81,7 +105,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             return HttpResponseRedirect(result.redirect_url, status=303)
     context = {
         "form": form,
-        "offer": plan_offer(plan),
+        "offer": offer,
         "throttled": throttled,
         "renewable_lines": _renewable_lines(customer, plan),
     }
