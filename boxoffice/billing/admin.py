@@ -5,6 +5,8 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import (
     BusinessDetails,
+    Coupon,
+    CouponRedemption,
     Invoice,
     Order,
     Payment,
@@ -215,3 +217,40 @@ class InvoiceAdmin(ModelAdmin):
             reverse("backoffice:invoice_pdf", args=[invoice.pk]),
             invoice.number,
         )
+
+
+class CouponRedemptionInline(TabularInline):
+    model = CouponRedemption
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ["created_at", "order", "customer", "full_price", "discount"]
+    readonly_fields = fields
+
+
+@admin.register(Coupon)
+class CouponAdmin(ModelAdmin):
+    list_display = [
+        "code",
+        "kind",
+        "value",
+        "currency",
+        "applies_to",
+        "valid_from",
+        "valid_until",
+        "max_uses",
+        "uses",
+        "active",
+    ]
+    list_filter = ["active", "kind", "applies_to"]
+    search_fields = ["code"]
+    filter_horizontal = ["plans"]
+    inlines = [CouponRedemptionInline]
+
+    @admin.display(description="Uses")
+    def uses(self, coupon: Coupon) -> int:
+        return coupon.redemptions.count()
+
+    def has_delete_permission(self, request, obj=None):
+        # Used codes stay (their orders name them): switch one off instead.
+        return obj is None or not obj.redemptions.exists()

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.coupons import coupon_normalise, coupon_redeem
 from boxoffice.billing.emails import (
     bank_transfer_instructions_email_send,
 )
@@ -65,6 +66,7 @@ class CheckoutData:
     country: str  # ISO alpha-2 upper or ""
     gateway: str
     currency: str = ""  # the one the page showed the price in ("": the plan's own)
+    coupon: str = ""  # a discount code (billing/coupons.py), or ""
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,30 @@ def checkout_begin(
             client_address=client_address,
         )
     adapter = gateway_for(data.gateway)
+    kind = Order.Kind.NEW if converting is None else Order.Kind.CONVERSION
     with transaction.atomic():
         order = _order_from_checkout(
             plan=plan,
             data=data,
             customer=customer,
             gateway=data.gateway,
-            kind=Order.Kind.NEW if converting is None else Order.Kind.CONVERSION,
+            kind=kind,
             target_line=converting,
         )
+        # A refused code (used up meanwhile) rolls the whole order back: CouponRefused.
+        if data.coupon and _coupon_applied(order=order, code=data.coupon, kind=kind):
+            return CheckoutResult(order=order, redirect_url=status_url_for(order))
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
+def _coupon_applied(*, order: Order, code: str, kind: str) -> bool:
+    """Redeem `code` on the new order (its transaction); True when nothing is left to pay and
+    the order was paid at once (a 100 % code), so no gateway is involved."""
+    coupon_redeem(code=code, order=order, kind=kind)
+    if order.amount > 0:
+        return False
+    order_mark_paid(order=order, note=f"coupon {coupon_normalise(code)}: nothing to pay")
+    return True
 
 
 def _order_from_checkout(
@@ -141,7 +157,7 @@ class LineNotRenewableHere(Exception):
 
 
 def renewal_checkout_begin(
-    *, line: Line, gateway: str, status_url_for: Callable[[Order], str]
+    *, line: Line, gateway: str, status_url_for: Callable[[Order], str], coupon: str = ""
 ) -> CheckoutResult:
     """A renewal order for `line` (its customer, plan, device: nothing to type again) and the
     hand-off to the chosen payment method. Paid, it extends that same line on its panel.
@@ -164,6 +180,8 @@ def renewal_checkout_begin(
             currency=terms.currency,
             quote=terms.as_json(line),
         )
+        if coupon and _coupon_applied(order=order, code=coupon, kind=Order.Kind.RENEWAL):
+            return CheckoutResult(order=order, redirect_url=status_url_for(order))
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
 
 

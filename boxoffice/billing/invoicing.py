@@ -29,6 +29,7 @@ from django.utils import timezone
 from boxoffice.billing.invoice_pdf import invoice_render_pdf
 from boxoffice.billing.models import (
     BusinessDetails,
+    CouponRedemption,
     Invoice,
     InvoiceSeries,
     Order,
@@ -115,6 +116,23 @@ def _description(order: Order) -> str:
     return f"{settings.SITE_NAME} {plan.name}, {period} ({what}, order {order.reference})"
 
 
+def _items(order: Order, net: Decimal, rate: Decimal) -> list[dict]:
+    """The invoice's lines: the plan, and a discount line where a coupon took something off
+    (the plan at its full net price, the discount as the difference, so the lines add up)."""
+    redemption = CouponRedemption.objects.filter(order=order).select_related("coupon").first()
+    if redemption is None or not redemption.discount:
+        return [{"description": _description(order), "quantity": 1, "net": str(net)}]
+    full_net, _ = split_gross(redemption.full_price, rate)
+    return [
+        {"description": _description(order), "quantity": 1, "net": str(full_net)},
+        {
+            "description": f"Discount {redemption.coupon.code}",
+            "quantity": 1,
+            "net": str(net - full_net),
+        },
+    ]
+
+
 def invoice_issue(*, order: Order, payment: Payment) -> Invoice | None:
     """The invoice of a confirmed payment, in the caller's transaction (the one that records
     the payment); None for a free order. One per payment; its receipt mail is queued with it."""
@@ -152,7 +170,7 @@ def invoice_issue(*, order: Order, payment: Payment) -> Invoice | None:
             prices_include_tax=details.prices_include_tax,
             seller=_seller(details),
             buyer=buyer,
-            items=[{"description": _description(order), "quantity": 1, "net": str(net)}],
+            items=_items(order, net, percent),
         )
         _receipt_email_send(invoice)
     return invoice

@@ -5,6 +5,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -354,3 +355,80 @@ class Invoice(models.Model):
 
     def delete(self, *args, **kwargs):
         raise InvoiceImmutable(f"invoice {self.number} is issued and cannot be deleted")
+
+
+# --- coupons -----------------------------------------------------------------------------------
+
+
+class Coupon(models.Model):
+    """A discount code: a percentage or a fixed amount, for a time, for some plans, for first
+    purchases or renewals, with a use limit overall and per customer. Uses are counted under a
+    lock on this row (`billing/coupons.py`), so limits hold under concurrent checkouts."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percentage"
+        FIXED = "fixed", "Fixed amount"
+
+    class AppliesTo(models.TextChoices):
+        ANY = "any", "Any purchase"
+        FIRST = "first", "First purchase only"
+        RENEWALS = "renewals", "Renewals only"
+
+    code = models.CharField(max_length=40, unique=True, help_text="Customers type it; any case")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PERCENT)
+    value = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="Percent (1–100) or an amount in the currency"
+    )
+    currency = models.CharField(
+        max_length=3, blank=True, help_text="For a fixed amount: the currency it is in"
+    )
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit")
+    max_uses_per_customer = models.PositiveIntegerField(default=1)
+    plans = models.ManyToManyField(
+        "catalog.Plan", blank=True, related_name="coupons", help_text="None: every plan"
+    )
+    applies_to = models.CharField(max_length=8, choices=AppliesTo.choices, default=AppliesTo.ANY)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code = self.code.strip().upper()
+        self.currency = self.currency.strip().upper()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind == self.Kind.PERCENT and not (0 < (self.value or 0) <= 100):
+            raise ValidationError({"value": "a percentage from 1 to 100"})
+        if self.kind == self.Kind.FIXED:
+            if not self.value or self.value <= 0:
+                raise ValidationError({"value": "an amount above zero"})
+            if len(self.currency.strip()) != 3:
+                raise ValidationError({"currency": "a fixed amount needs its currency, e.g. EUR"})
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValidationError({"valid_until": "after the start"})
+
+
+class CouponRedemption(models.Model):
+    """One use of a coupon by one order, written with the order. It counts while the order is
+    paid or may still be paid; a failed, expired or cancelled order gives the use back."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="coupon_redemption")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions"
+    )
+    discount = models.DecimalField(max_digits=10, decimal_places=2)
+    full_price = models.DecimalField(max_digits=10, decimal_places=2)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.coupon} on {self.order}"

@@ -184,6 +184,12 @@ class CheckoutForm(forms.Form):
         error_messages={"required": "Choose how you would like to pay."},
         widget=forms.RadioSelect,
     )
+    coupon = forms.CharField(
+        label="Discount code",
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
 
     def __init__(
         self,
@@ -315,4 +321,5 @@ class CheckoutForm(forms.Form):
             mac_address=data.get("mac_address", ""),
             country=data["country"],
             gateway=data.get("gateway", ""),
+            coupon=data.get("coupon", ""),
         )

@@ -21,6 +21,7 @@ from boxoffice.billing.checkout import (
     order_confirm_on_return,
     renewal_checkout_begin,
 )
+from boxoffice.billing.coupons import CouponRefused, coupon_normalise, coupon_quote
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
 from boxoffice.billing.models import Order, status_token_hash
@@ -75,8 +76,15 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     form = CheckoutForm(
         request.POST or None, plan=plan, gateways=enabled_gateways(), customer=customer
     )
-    throttled = request.method == "POST" and not _checkout_allowed(request)
-    if throttled:
+    applying = request.method == "POST" and "apply_coupon" in request.POST
+    coupon = _coupon_shown(request, plan=plan, offer=offer, customer=customer)
+    throttled = request.method == "POST" and not applying and not _checkout_allowed(request)
+    if applying:
+        # Only the code is looked at: the page comes back with the discount (or why not).
+        form = CheckoutForm(
+            initial=request.POST.dict(), plan=plan, gateways=enabled_gateways(), customer=customer
+        )
+    elif throttled:
         # Not validated at all (validation would tell whether the address is known): the same
         # values come back in an unbound form.
         form = CheckoutForm(
@@ -95,6 +103,8 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except TrialRefused as exc:
             form.add_error(None, str(exc))
+        except CouponRefused as exc:
+            form.add_error("coupon", str(exc))
         except CustomerExists:
             # Another checkout took the address a moment ago: the same offer as for a known one.
             form.add_error("email", form.known_address_error())
@@ -106,10 +116,31 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "form": form,
         "offer": offer,
+        "coupon": coupon,
         "throttled": throttled,
         "renewable_lines": _renewable_lines(customer, plan),
     }
     return render(request, "storefront/checkout.html", context)
+
+
+def _coupon_shown(request: HttpRequest, *, plan: Plan, offer, customer, kind=Order.Kind.NEW):
+    """The discount a typed code gives, for the page to show before paying: {"quote"} or
+    {"error"}, or None when no code was typed. Nothing is written."""
+    code = request.POST.get("coupon", "") if request.method == "POST" else ""
+    if not code.strip() or plan.is_trial:
+        return None
+    try:
+        quote = coupon_quote(
+            code=code,
+            plan=plan,
+            price=offer.price,
+            currency=offer.currency,
+            kind=kind,
+            customer=customer,
+        )
+    except CouponRefused as exc:
+        return {"error": str(exc), "code": coupon_normalise(code)}
+    return {"quote": quote, "code": coupon_normalise(code)}
 
 
 def _renewable_lines(customer, plan: Plan) -> list[dict]:
@@ -136,9 +167,17 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "storefront/renew_invalid.html", status=400)
     gateways = enabled_gateways()
     error = ""
-    if request.method == "POST":
+    terms = renewal_terms(line)  # a scheduled downgrade's plan, add-on connections included
+    offer = plan_offer(terms.plan, terms.currency)
+    offer = dataclasses.replace(offer, price=terms.amount, currency=terms.currency)
+    coupon = _coupon_shown(
+        request, plan=terms.plan, offer=offer, customer=line.customer, kind=Order.Kind.RENEWAL
+    )
+    if request.method == "POST" and "apply_coupon" not in request.POST:
         gateway = request.POST.get("gateway", "")
-        if gateway not in {kind for kind, _ in gateways}:
+        if coupon and coupon.get("error"):
+            error = coupon["error"]
+        elif gateway not in {kind for kind, _ in gateways}:
             error = "Choose how you want to pay."
         elif not _checkout_allowed(request):
             error = "Too many orders from your network in a short time. Please try again later."
@@ -150,18 +189,19 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
                     status_url_for=lambda order: request.build_absolute_uri(
                         reverse("storefront:order_status", args=[order.status_token])
                     ),
+                    coupon=request.POST.get("coupon", ""),
                 )
-            except LineNotRenewableHere as exc:
+            except (LineNotRenewableHere, CouponRefused) as exc:
                 error = str(exc)
             except UnableToTakePayment as exc:
                 error = str(exc)
             else:
                 return HttpResponseRedirect(result.redirect_url, status=303)
-    terms = renewal_terms(line)  # a scheduled downgrade's plan, add-on connections included
     context = {
         "line": line,
         "plan": terms.plan,
         "terms": terms,
+        "coupon": coupon,
         "renewable": line_offered_for_renewal(line),
         "expired": bool(line.expires_at and line.expires_at <= timezone.now()),
         "gateways": gateways,
