@@ -10,7 +10,13 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
-from boxoffice.billing.models import BusinessDetails, TaxRate, TrialClaim, WebhookEvent
+from boxoffice.billing.models import (
+    BusinessDetails,
+    Coupon,
+    TaxRate,
+    TrialClaim,
+    WebhookEvent,
+)
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
@@ -41,6 +47,7 @@ def rows(db):
     PlanPrice.objects.create(plan=plan, currency="GBP", amount=Decimal("8.49"))
     BusinessDetails.objects.create(pk=1, legal_name="Demo Streams", address="1 Street")
     TaxRate.objects.create(country="DE", rate=Decimal("19"))
+    Coupon.objects.create(code="JANE10", kind="percent", value=Decimal("10"))
     customer = Customer.objects.create(email="jane@example.test", name="Jane", country="DE")
     paid = order_create(customer=customer, plan=plan, gateway="manual")
     order_mark_paid(order=paid, gateway_payment_id="pay_1")  # its invoice
