@@ -14,6 +14,7 @@ from boxoffice.billing.models import (
     TrialClaim,
     WebhookEvent,
 )
+from boxoffice.billing.refunds import refund_refusal
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
@@ -77,6 +78,7 @@ class OrderAdmin(ModelAdmin):
     readonly_fields = [
         "reference",
         "confirm_transfer",
+        "refund_link",
         "invoice_links",
         "status",
         "amount",
@@ -99,6 +101,13 @@ class OrderAdmin(ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    @admin.display(description="Refund")
+    def refund_link(self, order: Order) -> str:
+        if not order.pk or refund_refusal(order):
+            return "—"
+        url = reverse("backoffice:order_refund", args=[order.pk])
+        return format_html('<a href="{}">Refund…</a>', url)
 
     @admin.display(description="Invoices")
     def invoice_links(self, order: Order) -> str:

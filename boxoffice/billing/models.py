@@ -432,3 +432,44 @@ class CouponRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.coupon} on {self.order}"
+
+
+# --- refunds from the back office ---------------------------------------------------------------
+
+
+class RefundRequest(models.Model):
+    """An operator's refund, written before the gateway is asked (a durable claim): one open
+    request per order, sent with its own idempotency key, so a double click, a retry after a
+    timeout or a crash between the gateway's answer and our write never refunds twice."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        DONE = "done", "Refunded"
+        FAILED = "failed", "Refused by the gateway"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refund_requests")
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=255)
+    # For a partial refund: suspend the line too (a full refund always does).
+    suspend_line = models.BooleanField(default=False)
+    actor = models.CharField(max_length=150)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status="requested"),
+                name="one_open_refund_per_order",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} {self.currency} of {self.order}"

@@ -508,14 +508,18 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
                 note="partial refund",
             )
             credit_note_issue(order=locked, refund=refund)
-            order_flag_for_review(
-                order=locked,
-                reason=(
-                    f"partial refund: {update.amount} {update.currency} of "
-                    f"{locked.amount} {locked.currency}"
-                ),
-                action="order.partially_refunded",
-            )
+            if locked.refund_requests.exclude(status="failed").exists():
+                # The operator refunded part from the back office: already a person's decision.
+                audit_record(subject=locked, action="order.partially_refunded")
+            else:
+                order_flag_for_review(
+                    order=locked,
+                    reason=(
+                        f"partial refund: {update.amount} {update.currency} of "
+                        f"{locked.amount} {locked.currency}"
+                    ),
+                    action="order.partially_refunded",
+                )
             return "partial_refund"
         if update.status in (gw.REFUNDED, gw.DISPUTED):
             target, payment_status = _UPDATE_STATES[update.status]
@@ -597,38 +601,6 @@ def _is_partial_refund(order: Order, update: PaymentUpdate) -> bool:
     if update.currency.upper() != order.currency.upper():
         return True
     return update.amount < order.amount
-
-
-class RefundNotPossible(Exception):
-    """This order cannot be refunded through its gateway from here; the message says why."""
-
-
-def order_refund(*, order: Order, actor: str) -> str:
-    """Give an order's money back through its gateway (a kind that declares `refunds`): the
-    gateway is called outside any transaction, and what it answers is applied through the
-    path its refund notification takes (which then changes nothing)."""
-    order.refresh_from_db()
-    adapter = order_gateway(order)
-    if adapter is None or not adapter.refunds:
-        raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")
-    if order.status != Order.Status.PAID:
-        raise RefundNotPossible(
-            f"{order.reference} is {order.get_status_display().lower()}: nothing to refund."
-        )
-    payment = (
-        Payment.objects.filter(order=order, status=Payment.Status.CONFIRMED)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    if payment is None or not payment.gateway_payment_id:
-        raise RefundNotPossible(f"{order.reference}: no gateway payment to refund.")
-    update = adapter.refund(
-        gateway_payment_id=payment.gateway_payment_id,
-        amount=payment.amount - _refunded_so_far(order),
-        currency=payment.currency,
-    )
-    audit_record(subject=order, action="order.refund_requested", actor=actor)
-    return payment_update_apply(order=order, update=update)
 
 
 def order_review_dismiss(*, order: Order, actor: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils import timezone
 
 
@@ -49,3 +50,26 @@ class BankTransferConfirmForm(forms.Form):
                 f"{self.order.currency} this order costs: say why you confirm it anyway.",
             )
         return cleaned
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount to refund", max_digits=10, decimal_places=2, min_value=Decimal("0.01")
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=255,
+        help_text="Kept on the customer's record and the ledger.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    suspend_line = forms.BooleanField(
+        label="Also suspend the line (a partial refund leaves it running otherwise)",
+        required=False,
+    )
+
+    def __init__(self, *args, left: Decimal, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].max_value = left
+        self.fields["amount"].validators.append(
+            MaxValueValidator(left, message=f"At most {left}: what is left of the payment.")
+        )

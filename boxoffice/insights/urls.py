@@ -7,6 +7,7 @@ urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("renewals/", views.renewals, name="renewals"),
     path("invoices/<int:pk>/pdf", views.invoice_pdf_download, name="invoice_pdf"),
+    path("orders/<int:pk>/refund/", views.order_refund_page, name="order_refund"),
     path("review/orders/<int:pk>/", views.review_order, name="review_order"),
     path(
         "review/orders/<int:pk>/confirm-transfer/",

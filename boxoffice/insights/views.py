@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
@@ -16,6 +17,13 @@ from django.views.decorators.http import require_POST
 from boxoffice.billing.gateways.registry import kinds_with
 from boxoffice.billing.invoicing import invoice_filename, invoice_pdf
 from boxoffice.billing.models import Invoice, Order, Payment
+from boxoffice.billing.refunds import (
+    RefundNotPossible,
+    refund_refusal,
+    refund_request_create,
+    refund_request_run,
+    refundable_amount,
+)
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
@@ -24,7 +32,7 @@ from boxoffice.billing.services import (
     order_review_dismiss,
     order_transfer_refusal,
 )
-from boxoffice.insights.forms import BankTransferConfirmForm
+from boxoffice.insights.forms import BankTransferConfirmForm, RefundForm
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_retry_now
 from boxoffice.provisioning.lifecycle import OVERDUE, line_next_step
@@ -227,3 +235,60 @@ def _pdf_response(invoice: Invoice) -> HttpResponse:
     response["Content-Disposition"] = f'inline; filename="{invoice_filename(invoice)}"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@staff_member_required
+def order_refund_page(request, pk: int):
+    """Refund an order, all or part, through its gateway: a durable request, then the gateway."""
+    order = get_object_or_404(Order.objects.select_related("customer", "plan"), pk=pk)
+    if not request.user.has_perm("billing.change_order"):
+        raise PermissionDenied
+    refusal = refund_refusal(order)
+    left = refundable_amount(order)
+    form = None
+    status = 409 if refusal else 200
+    if not refusal:
+        form = RefundForm(request.POST or None, left=left, initial={"amount": left})
+        if request.method == "POST":
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    refund = refund_request_create(
+                        order=order,
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user.get_username(),
+                        suspend_line=data["suspend_line"],
+                    )
+                except RefundNotPossible as exc:
+                    refusal, status, form = str(exc), 409, None
+                else:
+                    # Outside any transaction: the gateway is asked now, with the request's key.
+                    result = refund_request_run(request_id=refund.pk)
+                    refund.refresh_from_db()
+                    if result == "done":
+                        messages.success(
+                            request,
+                            f"{order.reference}: {refund.amount} {refund.currency} refunded.",
+                        )
+                    elif result == "failed":
+                        messages.error(request, f"The gateway refused the refund: {refund.error}")
+                    else:
+                        messages.warning(
+                            request,
+                            "The gateway has not answered yet; the refund is asked again "
+                            "automatically with the same key, never twice.",
+                        )
+                    return redirect("admin:billing_order_change", order.pk)
+            else:
+                status = 400
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Refund {order.reference}",
+        "order": order,
+        "left": left,
+        "refusal": refusal,
+        "form": form,
+        "requests": order.refund_requests.order_by("-created_at")[:10],
+    }
+    return render(request, "insights/refund.html", context, status=status)

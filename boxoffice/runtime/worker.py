@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django_tasks_db.management.commands.db_worker import Worker
 
+from boxoffice.billing.refunds import refund_requests_redrive
 from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
 from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
@@ -151,6 +152,7 @@ def _scheduler_loop(
         ("paid orders", orders_provision_paid),
         ("stale pending payments", orders_flag_stale_pending),
         ("webhook events", webhook_events_redrive),
+        ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
         ("mail", mail),
     ]

@@ -191,10 +191,18 @@ class GatewayAdapter(abc.ABC):
         cannot be reached (the checkout may still be payable). Network I/O."""
         return None
 
-    def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
-        """Give money back through the gateway (only where `refunds` is True). Network I/O.
-        Returns the update its refund notification would carry (amount: the total refunded
-        so far, as gateways report it)."""
+    def refund(
+        self,
+        *,
+        gateway_payment_id: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str = "",
+    ) -> PaymentUpdate:
+        """Give `amount` back through the gateway (only where `refunds` is True). Network I/O.
+        `idempotency_key`: the same key asks again about the same refund (a retry after a lost
+        answer must not refund twice). Returns the update its refund notification would carry
+        (amount: the total refunded so far, as gateways report it)."""
         raise PaymentError(f"{self.label} cannot refund from here")
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:

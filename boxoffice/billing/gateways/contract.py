@@ -36,7 +36,8 @@ from boxoffice.billing.checkout import (
 from boxoffice.billing.gateways.base import GatewayAdapter
 from boxoffice.billing.gateways.registry import gateway_class
 from boxoffice.billing.models import Order, Payment, WebhookEvent
-from boxoffice.billing.services import checkout_request, order_refund
+from boxoffice.billing.refunds import order_refund
+from boxoffice.billing.services import checkout_request
 
 
 class GatewayDriver(abc.ABC):
