@@ -60,6 +60,7 @@ PLAN_EXPORT_ORDER = (
     "grace_days",
     "terminate_after_days",
     "winback_days",
+    "auto_renew",
 )
 PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels"}
 TOP_KEYS = {"panel", "plan"}

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from boxoffice.billing.models import Order
+from boxoffice.billing.models import Subscription as BillingSubscription
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
@@ -35,6 +36,24 @@ class Subscription:
     access: LineAccess | None  # only for active lines
     # Paid, not yet on the panel: the new expiry shows only once the panel confirms.
     renewal_on_its_way: bool = False
+    # The gateway subscription renewing this line, if it was sold as auto-renewing.
+    auto: BillingSubscription | None = None
+
+    @property
+    def auto_renews(self) -> bool:
+        return self.auto is not None and self.line.auto_renew and self.auto.renews
+
+    @property
+    def auto_resumable(self) -> bool:
+        """Cancelled at the period end, which has not come yet: it can still be resumed."""
+        auto = self.auto
+        return (
+            auto is not None
+            and auto.cancel_at_period_end
+            and not auto.status == "canceled"
+            and auto.current_period_end is not None
+            and auto.current_period_end > timezone.now()
+        )
 
     @property
     def being_set_up(self) -> bool:
@@ -89,6 +108,11 @@ def customer_subscriptions(
             params__renewal=True,
         ).values_list("line_id", flat=True)
     )
+    autos: dict[int, BillingSubscription] = {}
+    for auto in BillingSubscription.objects.filter(customer=customer, line__isnull=False).order_by(
+        "created_at"
+    ):
+        autos[auto.line_id] = auto  # the newest per line
     for line in customer_lines(customer=customer):
         days_left = None
         if line.expires_at:
@@ -102,6 +126,7 @@ def customer_subscriptions(
                 days_left=days_left,
                 access=line_access_for(line) if line.status == Line.Status.ACTIVE else None,
                 renewal_on_its_way=line.pk in renewing,
+                auto=autos.get(line.pk),
             )
         )
     return subscriptions

@@ -6,6 +6,16 @@ app_name = "portal"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("lines/<int:line_id>/renew/", views.renew, name="renew"),
+    path(
+        "lines/<int:line_id>/auto-renew/cancel/",
+        views.auto_renew_cancel,
+        name="auto_renew_cancel",
+    ),
+    path(
+        "lines/<int:line_id>/auto-renew/resume/",
+        views.auto_renew_resume,
+        name="auto_renew_resume",
+    ),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("password/", views.password_change, name="password"),

@@ -17,6 +17,10 @@ from django.views.decorators.http import require_http_methods
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.gateways.base import UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
+from boxoffice.billing.subscriptions import (
+    subscription_cancel_at_period_end,
+    subscription_for_line,
+)
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
     SignInLinkInvalid,
@@ -153,6 +157,45 @@ def renew(request: HttpRequest, line_id: int) -> HttpResponse:
     if line is None or not line_offered_for_renewal(line):
         raise Http404
     return redirect("storefront:renew", token=renewal_pay_token(line))
+
+
+def _auto_renew_change(request: HttpRequest, line_id: int, *, cancel: bool) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    sub = subscription_for_line(line) if line is not None else None
+    if sub is None or sub.status == "canceled":
+        raise Http404
+    reason = request.POST.get("reason", "")[:500] if cancel else ""
+    try:
+        subscription_cancel_at_period_end(sub=sub, cancel=cancel, reason=reason)
+    except UnableToTakePayment as exc:
+        messages.error(request, str(exc))
+    else:
+        if cancel:
+            messages.success(
+                request,
+                "Auto-renewal is cancelled: your line runs until the end of what you paid.",
+            )
+        else:
+            messages.success(request, "Auto-renewal is on again.")
+    return redirect("portal:overview")
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_cancel(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Stop the automatic renewal of one of the customer's lines at the end of the period
+    already paid (optional reason); the line keeps working until then."""
+    return _auto_renew_change(request, line_id, cancel=True)
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_resume(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Undo a cancellation before the paid period ends."""
+    return _auto_renew_change(request, line_id, cancel=False)
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

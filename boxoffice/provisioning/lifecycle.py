@@ -102,10 +102,14 @@ def stage_audit(*, line: Line, stage: str, why: str) -> dict:
 # --- renewing ----------------------------------------------------------------------------------
 
 
-def renewal_expiry(*, line: Line, days: int) -> datetime:
-    """max(current expiry, now, any extend already queued) + days, to the second."""
+def renewal_expiry(*, line: Line, days: int, period_end: datetime | None = None) -> datetime:
+    """max(current expiry, now, any extend already queued) + days, to the second.
+
+    `period_end`: the end of the period a subscription charge paid for (the gateway keeps its
+    own calendar, anchored at the first payment): the new expiry is that date, never earlier
+    than the current expiry or an extend already queued, and not moved by a late payment."""
     now = timezone.now()
-    base = max(line.expires_at or now, now)
+    base = max(line.expires_at or now, now) if period_end is None else (line.expires_at or now)
     for params in line.operations.filter(kind=Op.Kind.EXTEND, status__in=_OPEN).values_list(
         "params", flat=True
     ):
@@ -113,10 +117,12 @@ def renewal_expiry(*, line: Line, days: int) -> datetime:
             base = max(base, datetime.fromisoformat(params["expires_at"]))
         except (KeyError, TypeError, ValueError):
             continue
+    if period_end is not None:
+        return max(base, period_end).replace(microsecond=0)
     return (base + timedelta(days=days)).replace(microsecond=0)
 
 
-def line_renew_for_order(*, order) -> PanelOperation:
+def line_renew_for_order(*, order, expires_at: datetime | None = None) -> PanelOperation:
     """A paid renewal order extends its line: one operation per order, ever. Runs inside the
     caller's transaction (the one that marks the order paid). Raises LineNotRenewable."""
     key = f"renewal:order:{order.pk}"
@@ -130,7 +136,7 @@ def line_renew_for_order(*, order) -> PanelOperation:
         )
     if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
         raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
-    expires_at = renewal_expiry(line=line, days=order.plan.duration_days)
+    expires_at = renewal_expiry(line=line, days=order.plan.duration_days, period_end=expires_at)
     op = operation_create(
         line=line,
         kind=Op.Kind.EXTEND,
@@ -196,7 +202,10 @@ def _line_step(line: Line, now: datetime) -> str:
     if line.operations.filter(status__in=_OPEN, kind__in=_WAIT_FOR).exists():
         return ""  # a renewal, a suspension or a resumption is on its way: wait for it
     if now < expires_at:
-        return _remind(line, now)
+        # An auto-renewing line is charged by its gateway before it expires: a reminder to pay
+        # (with a pay link) would invite a second payment. A failed charge is told at once by
+        # billing; from the expiry on, grace and suspension apply as to any line.
+        return "" if line.auto_renew else _remind(line, now)
     overdue = now - expires_at
     period = expires_at.strftime("%Y%m%d%H%M%S")
     if line.status != Line.Status.SUSPENDED:

@@ -1,0 +1,297 @@
+"""Automatic renewal through Stripe Subscriptions, against the Stripe emulator (subscriptions,
+invoices, billing portal) and the XUI One emulator over HTTP, mail on loopback, time moved with
+time-machine. Webhooks are the emulator's own signed bodies, handed to our endpoint in the
+order a test chooses (Stripe does not promise one); every object is re-fetched from the
+emulator before anything is written. The panel's expiry and enabled flag are read from the
+panel emulator, the mails counted by kind."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from boxoffice.billing.gateways.registry import gateway_for
+from boxoffice.billing.models import Order, Payment, Subscription, WebhookEvent
+from boxoffice.billing.services import checkout_request
+from boxoffice.customers.services import customer_portal_user
+from boxoffice.messaging.models import Message
+from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
+from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.reconcile import lines_mark_expired
+from boxoffice_dev.stripe import sign_payload
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
+
+T0 = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+PERIOD = 30 * DAY
+URL = "/billing/webhooks/stripe/"
+
+
+@pytest.fixture
+def stripe_site(settings, stripe_emulator, plan):
+    settings.STRIPE_API_BASE = stripe_emulator.base_url
+    settings.STRIPE_SECRET_KEY = stripe_emulator.api_key
+    settings.STRIPE_WEBHOOK_SECRET = stripe_emulator.webhook_secret
+    settings.PAYMENT_GATEWAYS = ["stripe", "manual"]
+    stripe_emulator.configure(webhook_url=None)  # each test delivers the events itself
+    plan.auto_renew = True
+    plan.save()
+    return stripe_emulator
+
+
+class Sub:
+    """One auto-renewing Stripe customer: the checkout, the webhooks, the worker's passes."""
+
+    def __init__(self, stripe, make_order, run_tasks, xui, clock=None):
+        self.stripe, self.run_tasks, self.xui, self.clock = stripe, run_tasks, xui, clock
+        self.client = Client()
+        self.delivered: set[str] = set()
+        self.order = make_order(gateway="stripe")
+        start = gateway_for("stripe").start_checkout(
+            checkout_request(
+                self.order, success_url="http://shop.test/s", cancel_url="http://shop.test/c"
+            )
+        )
+        Order.objects.filter(pk=self.order.pk).update(gateway_reference=start.gateway_reference)
+        self.session_id = start.gateway_reference
+
+    def pay(self, *, deliver: bool = True) -> None:
+        self.stripe.pay(self.session_id)
+        session = self.stripe.session(self.session_id)
+        self.sub_id = session["subscription"]
+        if deliver:
+            self.deliver()
+
+    def post(self, event: dict, body: bytes | None = None):
+        body = body if body is not None else json.dumps(event).encode()
+        header = sign_payload(body, self.stripe.webhook_secret, int(time.time()))
+        return self.client.post(
+            URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
+
+    def deliver(self, *, types: tuple[str, ...] | None = None) -> list[dict]:
+        """Every event not yet delivered (or of `types` only), oldest first, then the tasks."""
+        sent = []
+        for event in self.stripe.events():
+            if event["id"] in self.delivered or (types and event["type"] not in types):
+                continue
+            event.pop("deliveries")
+            assert self.post(event).status_code == 200
+            self.delivered.add(event["id"])
+            sent.append(event)
+        self.run_tasks()
+        return sent
+
+    @property
+    def line(self) -> Line:
+        return Line.objects.get(order=self.order)
+
+    def row(self) -> dict:
+        [row] = [r for r in self.xui.lines() if str(r["id"]) == self.line.panel_line_id]
+        return row
+
+    def panel_expiry(self) -> datetime:
+        return datetime.fromtimestamp(int(self.row()["exp_date"]), tz=UTC)
+
+    def panel_enabled(self) -> bool:
+        return str(self.row()["enabled"]) == "1"
+
+    def day(self, n: int) -> None:
+        """Day n, 09:00: the scheduler's passes and what they queued."""
+        self.clock.move_to(T0 + n * DAY - timedelta(hours=3))
+        lines_mark_expired()
+        lines_lifecycle_run()
+        self.run_tasks()
+
+    def cycle(self, outcome: str) -> dict:
+        """Stripe's period end (the subscription's own date): the next invoice is charged."""
+        end = self.stripe.subscription(self.sub_id)["items"]["data"][0]["current_period_end"]
+        self.clock.move_to(datetime.fromtimestamp(end, tz=UTC))
+        invoice = self.stripe.cycle(self.sub_id, outcome=outcome)
+        self.deliver()
+        return invoice
+
+
+def _mails() -> Counter:
+    return Counter(Message.objects.exclude(kind="operator_alert").values_list("kind", flat=True))
+
+
+def test_three_months_auto_renewing_with_one_failed_payment_recovered_in_grace(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay()
+        assert life.line.auto_renew
+        assert life.panel_expiry() == T0 + PERIOD  # Stripe's first period end, to the second
+        failed_invoice = None
+        for n in range(1, 96):
+            life.day(n)
+            assert life.panel_enabled(), f"day {n}"
+            if n == 30:
+                life.cycle("paid")
+                assert life.panel_expiry() == T0 + 2 * PERIOD
+            if n == 60:
+                failed_invoice = life.cycle("failed")
+                assert life.panel_expiry() == T0 + 2 * PERIOD  # nothing added for a failure
+                assert life.panel_enabled()
+                sub = Subscription.objects.get()
+                assert (sub.status, sub.failures) == ("past_due", 1)
+            if n == 61:
+                assert life.line.stage == Line.Stage.GRACE
+            if n == 62:  # Smart Retries: the retry goes through inside the 3-day grace
+                stripe_site.retry(failed_invoice["id"], outcome="paid")
+                life.deliver()
+                assert life.panel_expiry() == T0 + 3 * PERIOD  # from the anchor, not the retry
+                assert life.line.stage == Line.Stage.ACTIVE
+                assert Subscription.objects.get().failures == 0
+            if n == 90:
+                life.cycle("paid")
+        line = life.line
+        assert life.panel_expiry() == T0 + 4 * PERIOD  # the first period and three renewals
+        assert line.expires_at == T0 + 4 * PERIOD
+        assert line.status == Line.Status.ACTIVE and line.auto_renew
+    assert not PanelOperation.objects.filter(kind=PanelOperation.Kind.SUSPEND).exists()
+    # No pay-by-hand reminders for a line its gateway charges; the failure told once.
+    assert _mails() == Counter(credentials=1, line_renewed=3, subscription_payment_failed=1)
+    assert len(smtp_inbox.wait_for(5)) == 5
+    failed = Message.objects.get(kind="subscription_payment_failed")
+    assert "/billing/subscriptions/card/" in failed.body_text
+    # The ledger: four paid invoices, one failed attempt, each keyed by its invoice id.
+    payments = Payment.objects.order_by("pk")
+    assert [p.status for p in payments] == [
+        "confirmed",
+        "confirmed",
+        "failed",
+        "confirmed",
+        "confirmed",
+    ]
+    invoices = [i["id"] for i in stripe_site.invoices(life.sub_id)]
+    assert {p.gateway_payment_id for p in payments} == set(invoices)
+    assert Order.objects.filter(kind=Order.Kind.RENEWAL, status=Order.Status.PAID).count() == 3
+
+
+def test_a_failed_payment_past_grace_suspends_and_the_retry_resumes_and_extends(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay()
+        failed = None
+        for n in range(1, 37):
+            life.day(n)
+            if n == 30:
+                failed = life.cycle("failed")
+            if n < 34:
+                assert life.panel_enabled(), f"day {n}"
+        assert not life.panel_enabled()  # expiry + 3 days of grace: suspended on the panel
+        assert life.line.suspension_reason == OVERDUE
+        stripe_site.retry(failed["id"], outcome="paid")
+        life.deliver()
+        assert life.panel_enabled()
+        assert life.panel_expiry() == T0 + 2 * PERIOD
+        assert life.line.status == Line.Status.ACTIVE
+    assert _mails() == Counter(
+        credentials=1, subscription_payment_failed=1, line_suspended=1, line_renewed=1
+    )
+
+
+def test_invoice_paid_before_checkout_completed_and_a_renewal_delivered_twice_extend_once(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay(deliver=False)
+        life.deliver(types=("invoice.paid",))  # first
+        assert Line.objects.filter(order=life.order).count() == 1
+        life.deliver()  # then checkout.session.completed (and the rest)
+        assert Line.objects.count() == 1 and Subscription.objects.count() == 1
+        assert life.panel_expiry() == T0 + PERIOD
+        assert Payment.objects.count() == 1
+
+        life.cycle("paid")
+        [renewal] = [e for e in stripe_site.events() if e["type"] == "invoice.paid"][1:]
+        again = life.post({}, body=_body_of(stripe_site, renewal["id"]))
+        assert again.json()["duplicate"] is True
+        # The same invoice told again under another event id (a replay): still one extend.
+        copy = {k: v for k, v in renewal.items() if k != "deliveries"} | {"id": "evt_replay"}
+        assert life.post(copy).json()["duplicate"] is False
+        run_tasks()
+        assert PanelOperation.objects.filter(kind="extend").count() == 1
+        assert life.panel_expiry() == T0 + 2 * PERIOD
+    assert _mails() == Counter(credentials=1, line_renewed=1)
+
+
+def test_the_customer_cancels_at_period_end_from_the_portal_and_the_line_runs_to_its_end(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay()
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(customer_portal_user(customer=life.order.customer))
+        page = client.get("/portal/").content.decode()
+        assert "Renews automatically on" in page and "Cancel auto-renewal" in page
+        url = f"/portal/lines/{life.line.pk}/auto-renew/cancel/"
+        assert client.post(url, {"reason": "too expensive"}).status_code == 403  # no CSRF token
+        token = client.cookies["csrftoken"].value
+        done = client.post(url, {"reason": "too expensive", "csrfmiddlewaretoken": token})
+        assert done.status_code == 302
+        remote = stripe_site.subscription(life.sub_id)
+        assert remote["cancel_at_period_end"] is True
+        assert remote["cancellation_details"]["comment"] == "too expensive"
+        life.deliver()  # customer.subscription.updated: re-fetched, still cancelled
+        assert not life.line.auto_renew
+        page = client.get("/portal/").content.decode()
+        assert "Resume auto-renewal" in page and "Renews automatically" not in page
+        for n in range(1, 31):
+            life.day(n)
+            assert life.panel_enabled(), f"day {n}"
+        life.cycle("paid")  # the period end: Stripe ends the subscription, charges nothing
+        assert stripe_site.subscription(life.sub_id)["status"] == "canceled"
+        assert Subscription.objects.get().status == "canceled"
+        assert life.panel_expiry() == T0 + PERIOD  # what was paid, not a day more
+        for n in range(31, 35):
+            life.day(n)
+        assert not life.panel_enabled()  # then the one-time lifecycle: grace, suspension
+    mails = _mails()
+    assert mails["line_renewed"] == 0 and mails["renewal_reminder"] >= 1
+
+
+def test_the_card_link_opens_a_fresh_portal_session_per_click_and_refuses_forgeries(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay()
+        life.day(30)
+        life.cycle("failed")
+        text = Message.objects.get(kind="subscription_payment_failed").body_text
+        path = re.search(r"https?://[^/\s]+(/billing/subscriptions/card/[^\s]+/)", text).group(1)
+        client = Client(enforce_csrf_checks=True)
+        assert client.get(path).status_code == 200
+        token = client.cookies["csrftoken"].value
+        first = client.post(path, {"csrfmiddlewaretoken": token})
+        second = client.post(path, {"csrfmiddlewaretoken": token})
+        assert first.status_code == second.status_code == 303
+        assert first["Location"] != second["Location"]
+        assert first["Location"].startswith(stripe_site.base_url + "/portal/")
+        [one, two] = stripe_site.portal_sessions()
+        assert one["flow"] == {"type": "payment_method_update"}
+        assert "bps_" not in json.dumps([e.payload for e in WebhookEvent.objects.all()])
+        assert client.get(path.replace("card/", "card/x")).status_code == 400
+        clock.shift(timedelta(days=8))
+        assert client.get(path).status_code == 400  # expired
+
+
+def _body_of(stripe, event_id: str) -> bytes:
+    with stripe._lock:
+        return stripe._events[event_id]["body"]
