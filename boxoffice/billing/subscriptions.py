@@ -164,7 +164,7 @@ def _line_mode_sync(sub: Subscription) -> None:
     if sub.line_id is None:
         return
     changed = Line.objects.filter(pk=sub.line_id).exclude(auto_renew=sub.renews)
-    if changed.update(auto_renew=sub.renews, updated_at=timezone.now()):
+    if changed.update(auto_renew=sub.renews, updated_at=timezone.now()) and sub.line:
         audit_record(
             subject=sub.line,
             action="line.renewal_mode",

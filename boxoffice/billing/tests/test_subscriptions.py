@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 import time_machine
 from django.test import Client
 
@@ -25,7 +26,6 @@ from boxoffice.messaging.models import Message
 from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.reconcile import lines_mark_expired
-from boxoffice_dev.stripe import sign_payload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
@@ -72,7 +72,9 @@ class Sub:
 
     def post(self, event: dict, body: bytes | None = None):
         body = body if body is not None else json.dumps(event).encode()
-        header = sign_payload(body, self.stripe.webhook_secret, int(time.time()))
+        header = stripe.WebhookSignature.generate_signature_header(
+            body.decode(), self.stripe.webhook_secret, timestamp=int(time.time())
+        )
         return self.client.post(
             URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
         )
