@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
-from boxoffice.billing.models import Order, Payment, TrialClaim, WebhookEvent
+from boxoffice.billing.models import Order, Payment, Subscription, TrialClaim, WebhookEvent
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
 
@@ -119,4 +119,31 @@ class TrialClaimAdmin(ModelAdmin):
     readonly_fields = ["kind", "value", "order", "claimed_at"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ModelAdmin):
+    """Read-only: every field is the gateway's, mirrored from re-fetched objects."""
+
+    list_display = [
+        "gateway_subscription_id",
+        "customer",
+        "plan",
+        "line",
+        "status",
+        "current_period_end",
+        "cancel_at_period_end",
+        "last_paid_at",
+        "failures",
+    ]
+    list_filter = ["gateway", "status", "cancel_at_period_end"]
+    search_fields = ["gateway_subscription_id", "customer__email", "order__reference"]
+    list_select_related = ["customer", "plan", "line"]
+    readonly_fields = [f.name for f in Subscription._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

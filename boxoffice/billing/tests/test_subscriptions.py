@@ -297,3 +297,22 @@ def test_the_card_link_opens_a_fresh_portal_session_per_click_and_refuses_forger
 def _body_of(stripe, event_id: str) -> bytes:
     with stripe._lock:
         return stripe._events[event_id]["body"]
+
+
+def test_the_back_office_shows_the_renewal_mode_next_renewal_last_payment_and_failures(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox, admin_user
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        life = Sub(stripe_site, make_order, run_tasks, xui_emulator, clock)
+        life.pay()
+        life.day(30)
+        life.cycle("failed")
+        admin_client = Client()
+        admin_client.force_login(admin_user)  # signed in now: a session from before has expired
+        listing = admin_client.get("/admin/provisioning/line/").content.decode()
+        page = admin_client.get(f"/admin/provisioning/line/{life.line.pk}/change/").content.decode()
+        subs = admin_client.get("/admin/billing/subscription/")
+    assert "auto (Card (Stripe))" in listing and "renews 2027-02-03" in listing
+    assert "1 (last 2027-02-03" in page
+    assert life.order.reference in page  # the last payment: the first invoice, paid at checkout
+    assert subs.status_code == 200 and life.sub_id in subs.content.decode()
