@@ -62,6 +62,7 @@ def subscription_payment_failed_email_send(
         card_url=card_url,
         expires=expires,
         amount=f"{order.amount} {order.currency}",
+        grace_days=order.plan.grace_days,
     )
 
 

@@ -78,9 +78,10 @@ def subscription_event_fetch(*, gateway: str, update: PaymentUpdate) -> Fetched:
 
 
 def subscription_event_apply(
-    *, gateway: str, update: PaymentUpdate, fetched: Fetched, source_event: WebhookEvent
+    *, gateway: str, update: PaymentUpdate, fetched: Fetched, source_event: WebhookEvent | None
 ) -> str:
-    """Apply what the gateway has now (runs in the event's transaction)."""
+    """Apply what the gateway has now (runs in the event's transaction, or the customer's back
+    on the status page: `source_event` None)."""
     state, invoice = fetched.subscription, fetched.invoice
     sub = _subscription_upsert(
         gateway=gateway,

@@ -64,8 +64,12 @@ def line_renewable(line: Line) -> bool:
 
 def line_offered_for_renewal(line: Line) -> bool:
     """What the portal, the checkout and the pay link offer: a renewable line, except one
-    suspended for another reason than non-payment (a dispute: paying would not resume it)."""
+    suspended for another reason than non-payment (a dispute: paying would not resume it), and
+    except one its gateway charges every period (`auto_renew`): paying by hand on top of the
+    subscription would charge twice; a failed charge is mended by updating the card."""
     if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return False
+    if line.auto_renew:
         return False
     return line_renewable(line)
 

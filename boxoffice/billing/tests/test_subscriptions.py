@@ -316,3 +316,82 @@ def test_the_back_office_shows_the_renewal_mode_next_renewal_last_payment_and_fa
     assert "1 (last 2027-02-03" in page
     assert life.order.reference in page  # the last payment: the first invoice, paid at checkout
     assert subs.status_code == 200 and life.sub_id in subs.content.decode()
+
+
+def test_the_storefront_sells_an_auto_renewing_plan_as_a_subscription_confirmed_on_return(
+    stripe_site, run_tasks, xui_emulator, smtp_inbox, client
+):
+    client.get("/checkout/monthly/")
+    answer = client.post(
+        "/checkout/monthly/",
+        {
+            "email": "sub@example.test",
+            "name": "Sue Scriber",
+            "device": "app",
+            "country": "DE",
+            "gateway": "stripe",
+        },
+    )
+    assert answer.status_code == 303
+    session_id = answer["Location"].rsplit("/", 1)[-1]
+    session = stripe_site.session(session_id)
+    assert session["mode"] == "subscription"
+    order = Order.objects.get(gateway_reference=session_id)
+    stripe_site.pay(session_id)
+    # Back on the status page before any webhook: Stripe is asked, the line is on its way.
+    status_url = f"/order/{order.status_token}/?session_id={session_id}"
+    assert client.get(status_url).status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    run_tasks()
+    sub = Subscription.objects.get()
+    assert sub.order == order and sub.status == "active"
+    [item] = stripe_site.subscription(sub.gateway_subscription_id)["items"]["data"]
+    assert Line.objects.get(order=order).expires_at == datetime.fromtimestamp(
+        item["current_period_end"], tz=UTC
+    )
+    # The webhooks, when they land, find everything done.
+    for event in stripe_site.events():
+        event.pop("deliveries")
+        body = json.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(
+            body, stripe_site.webhook_secret, timestamp=int(time.time())
+        )
+        client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    run_tasks()
+    assert Line.objects.count() == 1 and Payment.objects.count() == 1
+    assert Line.objects.get().auto_renew
+
+
+def test_a_one_time_plan_or_a_gateway_without_recurring_charges_sells_one_payment(
+    stripe_site, plan, make_order
+):
+    manual = make_order(gateway="manual")
+    assert checkout_request(manual).recurring_days == 0  # manual has no recurring capability
+    assert checkout_request(make_order(gateway="stripe")).recurring_days == 30
+    plan.auto_renew = False
+    plan.save()
+    assert checkout_request(make_order(gateway="stripe")).recurring_days == 0
+
+
+def test_a_forged_invoice_paid_is_refused_and_a_stripe_outage_retries_the_event(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox, settings, unused_panel_url
+):
+    life = Sub(stripe_site, make_order, run_tasks, xui_emulator)
+    life.pay(deliver=False)
+    [paid] = [e for e in stripe_site.events() if e["type"] == "invoice.paid"]
+    paid.pop("deliveries")
+    body = json.dumps(paid)
+    forged = stripe.WebhookSignature.generate_signature_header(
+        body, "whsec_not_the_secret", timestamp=int(time.time())
+    )
+    refused = life.client.post(
+        URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=forged
+    )
+    assert refused.status_code == 400 and not WebhookEvent.objects.exists()
+    settings.STRIPE_API_BASE = unused_panel_url  # Stripe cannot be asked: nothing is granted
+    assert life.post(paid).status_code == 200
+    run_tasks()
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.RECEIVED and stored.attempts == 1
+    assert not Line.objects.exists()
