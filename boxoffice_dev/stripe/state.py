@@ -231,6 +231,13 @@ class StripeState(BillingMixin, abc.ABC):
                         "Invalid recurring interval.",
                         param=f"{param}[price_data][recurring][interval]",
                     )
+                if recurring["interval"] not in ("day", "week"):
+                    # Stripe takes months and years (calendar periods); the emulator's clock
+                    # counts fixed lengths only, so it says so instead of guessing.
+                    raise EmulatorError(
+                        "The emulator bills by day or week only.",
+                        param=f"{param}[price_data][recurring][interval]",
+                    )
                 if recurring["interval"] == "day" and not 1 <= recurring["interval_count"] <= 365:
                     raise EmulatorError(
                         "The maximum billing interval is one year (365 days).",

@@ -27,7 +27,7 @@ from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.reconcile import lines_mark_expired
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

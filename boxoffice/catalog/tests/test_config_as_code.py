@@ -303,3 +303,28 @@ def test_it_refuses_lifecycle_settings_that_make_no_sense(line, db, demo_key, tm
     with pytest.raises(CommandError):
         apply(write(tmp_path, text))
     assert not Plan.objects.filter(slug="monthly").exists()
+
+
+def test_it_applies_and_exports_a_plans_automatic_renewal(db, demo_key, tmp_path):
+    apply(DEMO)
+    assert Plan.objects.get(slug="monthly").auto_renew is False  # the default: by hand
+    text = DEMO.read_text().replace('slug = "monthly"', 'slug = "monthly"\nauto_renew = true', 1)
+    assert apply(write(tmp_path, text)).strip() == "updated   plan monthly"
+    assert Plan.objects.get(slug="monthly").auto_renew is True
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    assert "auto_renew = true" in exported.getvalue()
+    assert "nothing to change" in apply(write(tmp_path, exported.getvalue()))
+
+
+@pytest.mark.parametrize("line", ["duration_days = 30\nduration_hours = 24", "duration_days = 400"])
+def test_it_refuses_an_automatic_renewal_a_gateway_cannot_charge(line, db, demo_key, tmp_path):
+    text = (
+        DEMO.read_text()
+        .replace('slug = "monthly"', 'slug = "monthly"\nauto_renew = true', 1)
+        .replace("duration_days = 30", line, 1)
+    )
+    with pytest.raises(CommandError) as caught:
+        apply(write(tmp_path, text))
+    assert "auto_renew" in str(caught.value)
+    assert not Plan.objects.filter(slug="monthly").exists()
