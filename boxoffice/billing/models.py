@@ -275,6 +275,9 @@ class Subscription(models.Model):
     # Failed charges since the last paid invoice (each retry Stripe reports counts once).
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
+    # When the gateway was asked for the state mirrored here: a view fetched earlier (an event
+    # processed late) never overwrites a newer one.
+    fetched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

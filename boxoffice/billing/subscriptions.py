@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -62,19 +62,23 @@ class Fetched:
 
     subscription: SubscriptionState
     invoice: InvoiceState | None
+    fetched_at: datetime
 
 
 def subscription_event_fetch(*, gateway: str, update: PaymentUpdate) -> Fetched:
     """Re-fetch the subscription (and the invoice) an event names. Network I/O: call outside
     any transaction. Raises PaymentError (the event is retried with backoff)."""
     adapter = gateway_for(gateway)
+    fetched_at = timezone.now()  # before asking: what the gateway answers is at least this new
     invoice = (
         adapter.invoice_fetch(update.gateway_invoice_id) if update.gateway_invoice_id else None
     )
     sub_id = update.gateway_subscription_id or (invoice.gateway_subscription_id if invoice else "")
     if not sub_id:
         raise gw.PaymentError("the event names no subscription")
-    return Fetched(subscription=adapter.subscription_fetch(sub_id), invoice=invoice)
+    return Fetched(
+        subscription=adapter.subscription_fetch(sub_id), invoice=invoice, fetched_at=fetched_at
+    )
 
 
 def subscription_event_apply(
@@ -86,6 +90,7 @@ def subscription_event_apply(
     sub = _subscription_upsert(
         gateway=gateway,
         state=state,
+        fetched_at=fetched.fetched_at,
         references=(
             state.order_reference,
             update.order_reference,
@@ -118,7 +123,7 @@ def subscription_event_apply(
 
 
 def _subscription_upsert(
-    *, gateway: str, state: SubscriptionState, references: tuple[str, ...]
+    *, gateway: str, state: SubscriptionState, fetched_at: datetime, references: tuple[str, ...]
 ) -> Subscription | None:
     sub_id = state.gateway_subscription_id
     sub = Subscription.objects.select_for_update().filter(gateway_subscription_id=sub_id).first()
@@ -150,10 +155,12 @@ def _subscription_upsert(
             pass  # created meanwhile by the other event of the pair: the same row
         sub = Subscription.objects.select_for_update().get(gateway_subscription_id=sub_id)
         audit_record(subject=sub, action="subscription.created", data={"order": order.reference})
-    sub.status = state.status
-    sub.gateway_customer_id = state.gateway_customer_id or sub.gateway_customer_id
-    sub.current_period_end = state.current_period_end
-    sub.cancel_at_period_end = state.cancel_at_period_end
+    if sub.fetched_at is None or fetched_at >= sub.fetched_at:
+        sub.status = state.status
+        sub.gateway_customer_id = state.gateway_customer_id or sub.gateway_customer_id
+        sub.current_period_end = state.current_period_end
+        sub.cancel_at_period_end = state.cancel_at_period_end
+        sub.fetched_at = fetched_at
     if sub.line_id is None:
         sub.line = Line.objects.filter(order=sub.order).first()
     sub.save()
@@ -352,14 +359,17 @@ def subscription_cancel_at_period_end(
             actor=actor,
             data={"reason": locked.cancel_reason},
         )
+    asked_at = timezone.now()
     state = gateway_for(sub.gateway).subscription_cancel_at_period_end(
         sub.gateway_subscription_id, cancel=cancel, reason=reason
     )
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=sub.pk)
-        locked.status = state.status
-        locked.cancel_at_period_end = state.cancel_at_period_end
-        locked.current_period_end = state.current_period_end
-        locked.save()
+        if locked.fetched_at is None or asked_at >= locked.fetched_at:
+            locked.status = state.status
+            locked.cancel_at_period_end = state.cancel_at_period_end
+            locked.current_period_end = state.current_period_end
+            locked.fetched_at = asked_at
+            locked.save()
         _line_mode_sync(locked)
     return locked

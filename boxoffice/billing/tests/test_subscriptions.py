@@ -7,6 +7,7 @@ panel emulator, the mails counted by kind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -16,11 +17,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import stripe
 import time_machine
+from django.db import transaction
 from django.test import Client
 
+from boxoffice.billing.gateways import base as gw
+from boxoffice.billing.gateways.base import PaymentUpdate
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment, Subscription, WebhookEvent
 from boxoffice.billing.services import checkout_request
+from boxoffice.billing.subscriptions import Fetched, subscription_event_apply
+from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_portal_user
 from boxoffice.messaging.models import Message
 from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
@@ -395,3 +401,49 @@ def test_a_forged_invoice_paid_is_refused_and_a_stripe_outage_retries_the_event(
     stored = WebhookEvent.objects.get()
     assert stored.status == WebhookEvent.Status.RECEIVED and stored.attempts == 1
     assert not Line.objects.exists()
+
+
+def test_a_view_of_the_subscription_fetched_earlier_never_overwrites_a_newer_one(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    life = Sub(stripe_site, make_order, run_tasks, xui_emulator)
+    life.pay()
+    sub = Subscription.objects.get()
+    newer = gateway_for("stripe").subscription_cancel_at_period_end(life.sub_id, cancel=True)
+    update = PaymentUpdate(status=gw.SUBSCRIPTION, gateway_subscription_id=life.sub_id)
+    now = sub.fetched_at + timedelta(seconds=10)
+    with transaction.atomic():
+        subscription_event_apply(
+            gateway="stripe",
+            update=update,
+            fetched=Fetched(subscription=newer, invoice=None, fetched_at=now),
+            source_event=None,
+        )
+    stale = dataclasses.replace(newer, cancel_at_period_end=False)
+    with transaction.atomic():
+        subscription_event_apply(
+            gateway="stripe",
+            update=update,
+            fetched=Fetched(
+                subscription=stale, invoice=None, fetched_at=now - timedelta(seconds=5)
+            ),
+            source_event=None,
+        )
+    sub.refresh_from_db()
+    assert sub.cancel_at_period_end is True
+    assert not life.line.auto_renew
+
+
+def test_another_customer_cannot_cancel_the_auto_renewal(
+    stripe_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    life = Sub(stripe_site, make_order, run_tasks, xui_emulator)
+    life.pay()
+    outsider = Customer.objects.create(email="outsider@example.test", name="Out Sider")
+    client = Client()
+    client.force_login(customer_portal_user(customer=outsider))
+    url = f"/portal/lines/{life.line.pk}/auto-renew/cancel/"
+    assert client.post(url, {"reason": "mine now"}).status_code == 404
+    assert client.get(url).status_code == 405
+    assert stripe_site.subscription(life.sub_id)["cancel_at_period_end"] is False
+    assert "Cancel auto-renewal" not in client.get("/portal/").content.decode()

@@ -335,7 +335,10 @@ class StripeGateway(GatewayAdapter):
             return PaymentUpdate(
                 status=base.SUBSCRIPTION,
                 order_reference=_text((details.get("metadata") or {}).get("order")),
-                gateway_subscription_id=_text(details.get("subscription")),
+                # An endpoint pinned before 2025-03-31 sends `invoice.subscription`: only a
+                # pointer either way, the invoice is re-fetched in the SDK's own version.
+                gateway_subscription_id=_text(details.get("subscription"))
+                or _text(obj.get("subscription")),
                 gateway_invoice_id=_text(obj.get("id")),
             )
         if kind in ("customer.subscription.updated", "customer.subscription.deleted"):
