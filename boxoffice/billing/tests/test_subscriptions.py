@@ -447,3 +447,11 @@ def test_another_customer_cannot_cancel_the_auto_renewal(
     assert client.get(url).status_code == 405
     assert stripe_site.subscription(life.sub_id)["cancel_at_period_end"] is False
     assert "Cancel auto-renewal" not in client.get("/portal/").content.decode()
+
+
+def test_the_checkout_says_which_payment_methods_renew_automatically(stripe_site, client, plan):
+    page = client.get("/checkout/monthly/").content.decode()
+    assert "Paid with Card (Stripe), it renews automatically every" in page
+    plan.auto_renew = False
+    plan.save()
+    assert "renews automatically" not in client.get("/checkout/monthly/").content.decode()

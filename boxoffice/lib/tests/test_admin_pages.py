@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
-from boxoffice.billing.models import TrialClaim, WebhookEvent
+from boxoffice.billing.models import Subscription, TrialClaim, WebhookEvent
 from boxoffice.billing.services import order_create
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
@@ -66,6 +66,15 @@ def rows(db):
     )
     Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary="timeout")
     TrialClaim.objects.create(kind=TrialClaim.Kind.EMAIL, value=customer.email, order=order)
+    Subscription.objects.create(
+        gateway="stripe",
+        gateway_subscription_id="sub_1",
+        customer=customer,
+        plan=plan,
+        order=order,
+        line=line,
+        status="active",
+    )
     assert AuditEvent.objects.exists()  # order_create wrote one
     Group.objects.create(name="Operators")
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
