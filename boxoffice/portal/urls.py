@@ -11,6 +11,7 @@ urlpatterns = [
         views.auto_renew_cancel,
         name="auto_renew_cancel",
     ),
+    path("lines/<int:line_id>/auto-renew/card/", views.auto_renew_card, name="auto_renew_card"),
     path(
         "lines/<int:line_id>/auto-renew/resume/",
         views.auto_renew_resume,

@@ -15,10 +15,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
-from boxoffice.billing.gateways.base import UnableToTakePayment
+from boxoffice.billing.gateways.base import PaymentError, UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
 from boxoffice.billing.subscriptions import (
     subscription_cancel_at_period_end,
+    subscription_card_update_url,
     subscription_for_line,
 )
 from boxoffice.customers.models import SignInLink
@@ -179,6 +180,29 @@ def _auto_renew_change(request: HttpRequest, line_id: int, *, cancel: bool) -> H
         else:
             messages.success(request, "Auto-renewal is on again.")
     return redirect("portal:overview")
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_card(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Replace the card an auto-renewing line is charged with: a fresh billing-portal session
+    at the gateway per click (its address goes to the browser only)."""
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    sub = subscription_for_line(line) if line is not None else None
+    if sub is None or sub.status == "canceled":
+        raise Http404
+    try:
+        url = subscription_card_update_url(
+            sub=sub, return_url=request.build_absolute_uri(reverse("portal:overview"))
+        )
+    except (UnableToTakePayment, PaymentError):
+        messages.error(
+            request, "We could not reach the card payment service. Please try again in a minute."
+        )
+        return redirect("portal:overview")
+    return HttpResponseRedirect(url, status=303)
 
 
 @never_cache

@@ -210,6 +210,8 @@ def test_a_failed_payment_past_grace_suspends_and_the_retry_resumes_and_extends(
     assert _mails() == Counter(
         credentials=1, subscription_payment_failed=1, line_suspended=1, line_renewed=1
     )
+    suspended = Message.objects.get(kind="line_suspended").body_text
+    assert "Update your card" in suspended and "/renew/" not in suspended
 
 
 def test_invoice_paid_before_checkout_completed_and_a_renewal_delivered_twice_extend_once(
@@ -248,6 +250,13 @@ def test_the_customer_cancels_at_period_end_from_the_portal_and_the_line_runs_to
         client.force_login(customer_portal_user(customer=life.order.customer))
         page = client.get("/portal/").content.decode()
         assert "Renews automatically on" in page and "Cancel auto-renewal" in page
+        client.get("/portal/")
+        card = client.post(
+            f"/portal/lines/{life.line.pk}/auto-renew/card/",
+            {"csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+        )
+        assert card.status_code == 303
+        assert card["Location"].startswith(stripe_site.base_url + "/portal/bps_test_")
         url = f"/portal/lines/{life.line.pk}/auto-renew/cancel/"
         assert client.post(url, {"reason": "too expensive"}).status_code == 403  # no CSRF token
         token = client.cookies["csrftoken"].value
