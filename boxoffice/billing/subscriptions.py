@@ -110,8 +110,10 @@ def subscription_event_apply(
     elif invoice.reason == gw.CYCLE:
         if invoice.paid:
             result = _cycle_paid(sub=sub, invoice=invoice, source_event=source_event)
-        else:
+        elif invoice.charge_failed:
             result = _cycle_failed(sub=sub, invoice=invoice, source_event=source_event)
+        else:
+            result = "ignored"  # not charged yet, or void / uncollectible: nothing to extend
     else:
         # A plan change's proration never adds a whole period; a manual invoice is not ours.
         result = "ignored"
@@ -132,7 +134,7 @@ def _subscription_upsert(
             (
                 o
                 for o in (
-                    Order.objects.filter(reference=r, kind=Order.Kind.NEW).first()
+                    Order.objects.filter(reference=r, kind=Order.Kind.NEW, gateway=gateway).first()
                     for r in references
                     if r
                 )

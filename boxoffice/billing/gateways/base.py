@@ -137,6 +137,8 @@ class InvoiceState:
     gateway_subscription_id: str
     reason: str  # FIRST, CYCLE, CHANGE or OTHER
     paid: bool
+    # A charge was tried and failed, and the invoice is still payable (a retry may come).
+    charge_failed: bool
     amount: Decimal | None  # what was paid (paid) or is due
     currency: str
     period_end: datetime | None  # the end of the service period this invoice pays for

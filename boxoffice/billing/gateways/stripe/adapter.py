@@ -417,6 +417,7 @@ class StripeGateway(GatewayAdapter):
             gateway_subscription_id=_text(details.get("subscription")),
             reason=_BILLING_REASONS.get(_text(invoice.get("billing_reason")), base.OTHER),
             paid=paid,
+            charge_failed=invoice.get("status") == "open" and bool(invoice.get("attempt_count")),
             amount=from_minor(amount if isinstance(amount, int) else None, currency),
             currency=currency,
             period_end=_when(max(ends)) if ends else None,
