@@ -10,8 +10,10 @@ gateway has now is applied (`subscription_event_apply`, in the event's transacti
 - a renewal invoice paid (`CYCLE`): one renewal order per invoice id (unique), paid in one
   transaction, which queues exactly one extend (`line_renew_for_order`, key `renewal:order:<pk>`);
 - a renewal invoice failed: a failed payment in the ledger, the customer told at once (once per
-  invoice) with a link to update the card; the line keeps working, then the one-time lifecycle's
-  grace and suspension apply from its expiry; a retry paid later extends and resumes it;
+  invoice) with a link to update the card; the panel's expiry moves to the end of the plan's
+  grace days (the line keeps playing), the line's own expiry stays what was paid, so the
+  one-time lifecycle's grace and suspension count from it; a retry paid later extends the line
+  to the paid period's end and resumes it;
 - a plan change (`CHANGE`) never adds a period; other invoices (`manual`) are ignored.
 
 The expiry rule: a paid invoice moves the line's expiry to the end of the period it pays for
@@ -48,6 +50,7 @@ from boxoffice.billing.services import (
     payment_update_apply,
 )
 from boxoffice.messaging.emails import format_expiry, site_link
+from boxoffice.provisioning.lifecycle import line_grace_extend
 from boxoffice.provisioning.models import Line
 
 logger = logging.getLogger(__name__)
@@ -293,6 +296,10 @@ def _cycle_failed(*, sub: Subscription, invoice: InvoiceState, source_event) -> 
         data={"invoice": invoice.gateway_invoice_id},
     )
     line = sub.line
+    if line is not None:
+        # The line keeps playing through the plan's grace days (on the panel only); then the
+        # lifecycle suspends it for non-payment, counted from what was paid.
+        line_grace_extend(line=line, key=f"grace:invoice:{invoice.gateway_invoice_id}")
     subscription_payment_failed_email_send(
         order=order,
         dedupe_key=f"subscription_payment_failed:invoice:{invoice.gateway_invoice_id}",

@@ -110,13 +110,16 @@ def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fi
 
 
 def _extend_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
-    return adapter.extend(
-        panel_line_id_of(op, line), datetime.fromisoformat(op.params["expires_at"])
-    )
+    expires_at = datetime.fromisoformat(op.params["expires_at"])
+    if op.params.get("grace") and line.expires_at and line.expires_at > expires_at:
+        # Grace days for a failed charge, run after a renewal already paid: never shorten it.
+        expires_at = line.expires_at
+    return adapter.extend(panel_line_id_of(op, line), expires_at)
 
 
 def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
-    if result is None:
+    if result is None or op.params.get("grace"):
+        # Grace days are lent on the panel only: the line's expiry stays what was paid.
         return {}
     expired = line.status == Line.Status.EXPIRED
     fields: Fields = {

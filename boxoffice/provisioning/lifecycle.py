@@ -156,6 +156,30 @@ def line_renew_for_order(*, order, expires_at: datetime | None = None) -> PanelO
     return op
 
 
+def line_grace_extend(*, line: Line, key: str) -> PanelOperation | None:
+    """An auto-renewing line whose charge failed keeps playing through the plan's grace days:
+    the panel's expiry moves to the end of the grace period, while the line's own expiry (what
+    was paid, from which the lifecycle counts grace and suspension) stays. Nothing is owed to
+    the customer for it; a renewal paid later sets the panel to the paid period's end (the
+    extend never goes below the line's expiry, whichever of the two runs last). One per `key`
+    (the failed invoice). Runs inside the caller's transaction."""
+    existing = PanelOperation.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    days = line.plan.grace_days
+    if not days or line.expires_at is None or not line_renewable(line):
+        return None
+    until = (line.expires_at + timedelta(days=days)).replace(microsecond=0)
+    op = operation_create(
+        line=line,
+        kind=Op.Kind.EXTEND,
+        params={"expires_at": until.isoformat(), "grace": True},
+        idempotency_key=key,
+    )
+    audit_record(subject=line, action="line.grace_extended", data={"until": until.isoformat()})
+    return op
+
+
 # --- the scheduler's pass ----------------------------------------------------------------------
 
 

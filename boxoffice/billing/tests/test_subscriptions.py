@@ -19,6 +19,7 @@ import stripe
 import time_machine
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from boxoffice.billing.gateways import base as gw
 from boxoffice.billing.gateways.base import PaymentUpdate
@@ -29,6 +30,7 @@ from boxoffice.billing.subscriptions import Fetched, subscription_event_apply
 from boxoffice.customers.models import Customer
 from boxoffice.customers.services import customer_portal_user
 from boxoffice.messaging.models import Message
+from boxoffice.provisioning.engine import operation_execute
 from boxoffice.provisioning.lifecycle import OVERDUE, lines_lifecycle_run
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.reconcile import lines_mark_expired
@@ -149,7 +151,9 @@ def test_three_months_auto_renewing_with_one_failed_payment_recovered_in_grace(
                 assert life.panel_expiry() == T0 + 2 * PERIOD
             if n == 60:
                 failed_invoice = life.cycle("failed")
-                assert life.panel_expiry() == T0 + 2 * PERIOD  # nothing added for a failure
+                # Grace days lent on the panel, the paid expiry unchanged.
+                assert life.panel_expiry() == T0 + 2 * PERIOD + 3 * DAY
+                assert life.line.expires_at == T0 + 2 * PERIOD
                 assert life.panel_enabled()
                 sub = Subscription.objects.get()
                 assert (sub.status, sub.failures) == ("past_due", 1)
@@ -200,6 +204,8 @@ def test_a_failed_payment_past_grace_suspends_and_the_retry_resumes_and_extends(
                 failed = life.cycle("failed")
             if n < 34:
                 assert life.panel_enabled(), f"day {n}"
+            if 30 <= n < 34:  # still playing: the panel's expiry is the end of the grace days
+                assert life.panel_expiry() == T0 + PERIOD + 3 * DAY > timezone.now()
         assert not life.panel_enabled()  # expiry + 3 days of grace: suspended on the panel
         assert life.line.suspension_reason == OVERDUE
         stripe_site.retry(failed["id"], outcome="paid")
@@ -207,6 +213,12 @@ def test_a_failed_payment_past_grace_suspends_and_the_retry_resumes_and_extends(
         assert life.panel_enabled()
         assert life.panel_expiry() == T0 + 2 * PERIOD
         assert life.line.status == Line.Status.ACTIVE
+        # The grace days' extend, run again after the renewal (a retry after an outage), never
+        # takes a paid day back.
+        grace = PanelOperation.objects.get(params__grace=True)
+        PanelOperation.objects.filter(pk=grace.pk).update(status="pending", attempts=0)
+        assert operation_execute(operation_id=grace.pk) == "succeeded"
+        assert life.panel_expiry() == T0 + 2 * PERIOD
     assert _mails() == Counter(
         credentials=1, subscription_payment_failed=1, line_suspended=1, line_renewed=1
     )
@@ -291,6 +303,11 @@ def test_the_card_link_opens_a_fresh_portal_session_per_click_and_refuses_forger
         life.pay()
         life.day(30)
         life.cycle("failed")
+        client = Client()
+        client.force_login(customer_portal_user(customer=life.order.customer))
+        page = client.get("/portal/").content.decode()
+        assert "Paid until 3 February 2027" in page and "did not go through" in page
+        assert "Renews automatically" not in page
         text = Message.objects.get(kind="subscription_payment_failed").body_text
         path = re.search(r"https?://[^/\s]+(/billing/subscriptions/card/[^\s]+/)", text).group(1)
         client = Client(enforce_csrf_checks=True)
