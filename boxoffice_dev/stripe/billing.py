@@ -66,6 +66,7 @@ class BillingMixin:
         """The period end has come (move the clock there first): a subscription cancelled at
         the period end ends; otherwise the next period starts and its invoice is charged,
         `outcome` "paid" or "failed". Returns the invoice (or the ended subscription)."""
+        _check_outcome(outcome)
         with self._lock:
             sub = self._subscription(subscription_id)
             if sub["status"] == "canceled":
@@ -82,6 +83,7 @@ class BillingMixin:
 
     def retry(self, invoice_id: str, *, outcome: str = "paid") -> dict[str, Any]:
         """Smart Retries try the open invoice again."""
+        _check_outcome(outcome)
         with self._lock:
             invoice = self._invoices.get(invoice_id)
             if invoice is None:
@@ -289,8 +291,6 @@ class BillingMixin:
         return invoice
 
     def _charge(self, sub: dict[str, Any], invoice: dict[str, Any], *, outcome: str) -> None:
-        if outcome not in ("paid", "failed"):
-            raise EmulatorError('outcome is "paid" or "failed"', param="outcome")
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
         previous = sub["status"]
@@ -310,6 +310,11 @@ class BillingMixin:
         sub.update(status="canceled", ended_at=now, canceled_at=sub["canceled_at"] or now)
         self._record_event("customer.subscription.deleted", sub)
         return copy.deepcopy(sub)
+
+
+def _check_outcome(outcome: str) -> None:
+    if outcome not in ("paid", "failed"):
+        raise EmulatorError('outcome is "paid" or "failed"', param="outcome")
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> str:

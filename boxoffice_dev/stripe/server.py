@@ -1,4 +1,5 @@
-"""A Stripe stand-in for development and tests: Checkout Sessions, refunds and signed webhooks.
+"""A Stripe stand-in for development and tests: Checkout Sessions, refunds, Stripe Billing
+(subscriptions, invoices, the billing portal; billing.py) and signed webhooks.
 
 It speaks the part of Stripe's REST API that Boxoffice uses, so the official `stripe` SDK can be
 pointed at it (`StripeClient(key, base_addresses={"api": emu.base_url})`, or `stripe.api_base`).

@@ -1,4 +1,5 @@
-"""What the emulated Stripe account holds: Checkout Sessions, payments, refunds, disputes, events.
+"""What the emulated Stripe account holds: Checkout Sessions, payments, refunds, disputes, events,
+and (BillingMixin, billing.py) customers, subscriptions, invoices and billing-portal sessions.
 
 Every public method takes the lock and returns deep copies, so callers (HTTP threads, tests) never
 share mutable state with it. `StripeEmulator` adds the server and the webhook delivery.

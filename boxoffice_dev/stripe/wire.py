@@ -21,14 +21,6 @@ EVENT_TYPES = (
     "charge.refunded",
     "charge.dispute.created",
 )
-# Sent by Stripe Billing in the emulator (billing.py); not replayable through `emit`.
-BILLING_EVENT_TYPES = (
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "invoice.paid",
-    "invoice.payment_failed",
-)
 
 # Stripe's limits for `expires_at`: 30 minutes to 24 hours after creation.
 EXPIRES_MIN_SECONDS = 30 * 60
