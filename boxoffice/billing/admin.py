@@ -10,6 +10,7 @@ from boxoffice.billing.models import (
     Invoice,
     Order,
     Payment,
+    Subscription,
     TaxRate,
     TrialClaim,
     WebhookEvent,
@@ -263,3 +264,30 @@ class CouponAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Used codes stay (their orders name them): switch one off instead.
         return obj is None or not obj.redemptions.exists()
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ModelAdmin):
+    """Read-only: every field is the gateway's, mirrored from re-fetched objects."""
+
+    list_display = [
+        "gateway_subscription_id",
+        "customer",
+        "plan",
+        "line",
+        "status",
+        "current_period_end",
+        "cancel_at_period_end",
+        "last_paid_at",
+        "failures",
+    ]
+    list_filter = ["gateway", "status", "cancel_at_period_end"]
+    search_fields = ["gateway_subscription_id", "customer__email", "order__reference"]
+    list_select_related = ["customer", "plan", "line"]
+    readonly_fields = [f.name for f in Subscription._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

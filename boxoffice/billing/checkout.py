@@ -39,6 +39,7 @@ from boxoffice.billing.services import (
     order_mark_paid,
     payment_update_apply,
 )
+from boxoffice.billing.subscriptions import subscription_event_apply, subscription_event_fetch
 from boxoffice.billing.trials import trial_claim
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
@@ -386,6 +387,8 @@ def order_confirm_on_return(*, order: Order) -> str:
     if adapter is None or not adapter.captures_on_return:
         return "unknown"
     update = adapter.checkout_status(checkout_ref(order))
+    if update is not None and update.status == gw.SUBSCRIPTION:
+        return _subscription_confirm_on_return(order=order, update=update)
     if update is None or update.status not in (gw.CONFIRMED, gw.PENDING):
         return "unknown"
     if update.order_reference and update.order_reference != order.reference:
@@ -394,6 +397,26 @@ def order_confirm_on_return(*, order: Order) -> str:
     audit_record(subject=order, action="order.confirmed_on_return", data={"result": result})
     order.refresh_from_db()
     return result
+
+
+def _subscription_confirm_on_return(*, order: Order, update: gw.PaymentUpdate) -> str:
+    """A subscription checkout completed: its subscription and first invoice re-fetched
+    (outside any transaction) and applied as their webhook would be; the webhook then finds
+    everything done."""
+    if update.order_reference and update.order_reference != order.reference:
+        return "ignored"
+    try:
+        fetched = subscription_event_fetch(gateway=order.gateway, update=update)
+    except gw.PaymentError as exc:
+        logger.warning("subscription of %s not fetched on return: %s", order.reference, exc)
+        return "unknown"
+    with transaction.atomic():
+        result = subscription_event_apply(
+            gateway=order.gateway, update=update, fetched=fetched, source_event=None
+        )
+    audit_record(subject=order, action="order.confirmed_on_return", data={"result": result})
+    order.refresh_from_db()
+    return "confirmed" if order.status == Order.Status.PAID else result
 
 
 def _checkout_close(order: Order) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
 from boxoffice.billing.models import Order
@@ -46,6 +47,25 @@ def _order_email_send(
     )
 
 
+def subscription_payment_failed_email_send(
+    *, order: Order, dedupe_key: str, card_url: str, expires: str, in_worker: bool = True
+) -> Message:
+    """A renewal charge of an auto-renewing line failed: told at once, with a link where the
+    customer replaces the card (a page of ours that opens the gateway's portal per click).
+    Once per invoice: the gateway's retries of it do not mail again."""
+    return _order_email_send(
+        order=order,
+        kind="subscription_payment_failed",
+        dedupe_key=dedupe_key,
+        subject=f"Your {settings.SITE_NAME} renewal payment did not go through",
+        in_worker=in_worker,
+        card_url=card_url,
+        expires=expires,
+        amount=f"{order.amount} {order.currency}",
+        grace_days=order.plan.grace_days,
+    )
+
+
 def payment_pending_email_send(*, order: Order, in_worker: bool = False) -> Message:
     """The gateway acknowledged the payment but has not confirmed it yet."""
     return _order_email_send(
@@ -76,6 +96,13 @@ def bank_transfer_instructions_email_send(*, order: Order, instructions: str) ->
 def _payment_pending_is_stale(message: Message) -> str:
     if message.order is not None and message.order.status != Order.Status.PAYMENT_PENDING:
         return f"the order is {message.order.get_status_display().lower()} now"
+    return ""
+
+
+@stale_check_register("subscription_payment_failed")
+def _payment_failed_is_stale(message: Message) -> str:
+    if message.order is not None and message.order.status == Order.Status.PAID:
+        return "the retry of the payment went through"
     return ""
 
 

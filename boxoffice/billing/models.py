@@ -97,6 +97,15 @@ class Order(models.Model):
     # An upgrade's, add-on's or plan-changing renewal's figures, frozen at checkout (the amount
     # is computed from them once): what was quoted, for which expiry (billing/plan_changes.py).
     quote = models.JSONField(default=dict, blank=True)
+    # A renewal charged by a subscription: its gateway_reference is that invoice's id, one order
+    # per invoice (the constraint), the key of its one "extend by one period".
+    subscription = models.ForeignKey(
+        "billing.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
 
     needs_review = models.BooleanField(default=False, db_index=True)
     review_reason = models.CharField(max_length=255, blank=True)
@@ -109,6 +118,13 @@ class Order(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "pending_since"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "gateway_reference"],
+                condition=models.Q(subscription__isnull=False),
+                name="one_order_per_subscription_invoice",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.reference
@@ -473,3 +489,53 @@ class RefundRequest(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount} {self.currency} of {self.order}"
+
+
+class Subscription(models.Model):
+    """A line renewed by its gateway every period (Stripe Billing), mirrored from the gateway:
+    every field but `cancel_reason` is written from a re-fetched subscription or invoice, never
+    from a webhook's copy. The first order (`order`) paid its first invoice; each later paid
+    invoice is a renewal order of its own (`Order.subscription`, keyed by the invoice id)."""
+
+    gateway = models.CharField(max_length=20, choices=kind_choices)
+    gateway_subscription_id = models.CharField(max_length=255, unique=True)
+    gateway_customer_id = models.CharField(max_length=255, blank=True)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="+")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="subscription_of")
+    line = models.ForeignKey(
+        "provisioning.Line",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subscriptions",
+    )
+    # The gateway's word: active, past_due, unpaid, canceled, incomplete, ...
+    status = models.CharField(max_length=30, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    last_invoice_id = models.CharField(max_length=255, blank=True)
+    last_paid_at = models.DateTimeField(null=True, blank=True)
+    # Failed charges since the last paid invoice (each retry Stripe reports counts once).
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    # When the gateway was asked for the state mirrored here: a view fetched earlier (an event
+    # processed late) never overwrites a newer one.
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.gateway_subscription_id}"
+
+    @property
+    def renews(self) -> bool:
+        """The gateway will charge again at the period end."""
+        return self.status in ("active", "past_due", "trialing") and not self.cancel_at_period_end

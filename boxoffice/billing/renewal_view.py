@@ -24,6 +24,7 @@ class LineBilling:
 
 
 ONE_TIME = "one-time payments"
+AUTOMATIC = "automatic (the gateway charges each period)"
 
 
 def lines_billing(lines: Iterable) -> dict[int, LineBilling]:
@@ -62,7 +63,7 @@ def lines_billing(lines: Iterable) -> dict[int, LineBilling]:
             else:
                 failures += 1
         summary[line.pk] = LineBilling(
-            mode=ONE_TIME,
+            mode=AUTOMATIC if getattr(line, "auto_renew", False) else ONE_TIME,
             last_paid_at=last["created_at"] if last else None,
             last_amount=last["amount"] if last else None,
             last_currency=last["currency"] if last else "",

@@ -58,12 +58,22 @@ _PAYABLE = (
 # --- What billing hands a gateway (adapters never see a model) -------------------------------
 
 
+def checkout_recurring_days(order: Order, adapter: GatewayAdapter | None) -> int:
+    """The period a new order of an auto-renewing plan is charged every, at a gateway that
+    charges by itself (`recurring`); 0: one payment (renewed by hand, like any other)."""
+    plan = order.plan
+    if adapter is None or not adapter.recurring or not plan.auto_renew or plan.is_trial:
+        return 0
+    return plan.duration_days if order.kind == Order.Kind.NEW else 0
+
+
 def checkout_request(
     order: Order, *, success_url: str = "", cancel_url: str = "", replacing: str = ""
 ) -> CheckoutRequest:
     """The typed value a gateway takes the order's payment from. `replacing`: the checkout a
     fresh one follows (the customer pays again), so the gateway can key it apart."""
     return CheckoutRequest(
+        recurring_days=checkout_recurring_days(order, order_gateway(order)),
         order_reference=order.reference,
         amount=order.amount,
         currency=order.currency,
@@ -175,9 +185,12 @@ def order_mark_paid(
     received_on=None,
     bank_reference: str = "",
     from_states: tuple[str, ...] = _PAYABLE,
+    renewal_expires_at=None,
 ) -> bool:
     """Confirm payment: order paid, line reserved, creation queued. Idempotent: True only the
-    first time (a duplicate or late confirmation changes nothing), and only from `from_states`."""
+    first time (a duplicate or late confirmation changes nothing), and only from `from_states`.
+    `renewal_expires_at`: the end of the period a subscription's renewal paid for (its line's
+    new expiry, billing/subscriptions.py); without it a renewal adds the plan's duration."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status not in from_states:
@@ -212,12 +225,12 @@ def order_mark_paid(
                 "amount": str(payment.amount),
             },
         )
-        _order_reserve_line(order=locked)
+        _order_reserve_line(order=locked, renewal_expires_at=renewal_expires_at)
     order.refresh_from_db()
     return True
 
 
-def _order_reserve_line(*, order: Order) -> None:
+def _order_reserve_line(*, order: Order, renewal_expires_at=None) -> None:
     """Reserve the paid order's line in the caller's transaction; a paid order nowhere to go is
     in the review queue with one alert, never an exception that loses the payment."""
     if order.kind == Order.Kind.RENEWAL and order.target_line_id:
@@ -225,7 +238,7 @@ def _order_reserve_line(*, order: Order) -> None:
         # any more (terminated meanwhile) leaves the money recorded and a person to decide.
         try:
             with transaction.atomic():
-                line_renew_for_order(order=order)
+                line_renew_for_order(order=order, expires_at=renewal_expires_at)
         except LineNotRenewable as exc:
             order_flag_for_review(order=order, reason=f"paid renewal: {exc}")
         return

@@ -13,12 +13,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.gateways import base as gw
 from boxoffice.billing.gateways.base import PaymentUpdate, VerifiedEvent
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment, WebhookEvent
 from boxoffice.billing.services import (
     order_flag_for_review,
     payment_update_apply,
+)
+from boxoffice.billing.subscriptions import (
+    Fetched,
+    subscription_event_apply,
+    subscription_event_fetch,
 )
 from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.lib.backoff import backoff_delay
@@ -56,6 +62,9 @@ def webhook_event_process(*, event_pk: int) -> str:
     retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
     in the review queue and the operator hears about it once."""
     try:
+        # Subscription events name objects to re-fetch from the gateway: network I/O, so before
+        # the transaction (what it fetched is applied inside it, with the event row locked).
+        fetched = _webhook_event_prefetch(event_pk)
         with transaction.atomic():
             stored = (
                 WebhookEvent.objects.select_for_update()
@@ -64,7 +73,7 @@ def webhook_event_process(*, event_pk: int) -> str:
             )
             if stored is None:
                 return "already_processed"
-            result = _webhook_event_apply(stored)
+            result = _webhook_event_apply(stored, fetched)
             stored.status = (
                 WebhookEvent.Status.IGNORED
                 if result in ("ignored", "no_order", "unhandled")
@@ -144,11 +153,29 @@ def _webhook_event_order(stored: WebhookEvent) -> Order | None:
         return None
 
 
-def _webhook_event_apply(stored: WebhookEvent) -> str:
+def _webhook_event_prefetch(event_pk: int) -> Fetched | None:
+    stored = WebhookEvent.objects.filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED).first()
+    if stored is None:
+        return None
+    update = gateway_for(stored.gateway).parse_event(
+        VerifiedEvent(stored.event_id, stored.event_type, stored.payload)
+    )
+    if update is None or update.status != gw.SUBSCRIPTION:
+        return None
+    return subscription_event_fetch(gateway=stored.gateway, update=update)
+
+
+def _webhook_event_apply(stored: WebhookEvent, fetched: Fetched | None = None) -> str:
     adapter = gateway_for(stored.gateway)
     update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
     if update is None:
         return "unhandled"
+    if update.status == gw.SUBSCRIPTION:
+        if fetched is None:  # the event turned up between the prefetch and the lock: next time
+            raise gw.PaymentError("subscription event not fetched yet")
+        return subscription_event_apply(
+            gateway=stored.gateway, update=update, fetched=fetched, source_event=stored
+        )
     order = _order_for_update(stored.gateway, update)
     if order is None:
         logger.warning("%s event %s names no known order", stored.gateway, stored.event_id)

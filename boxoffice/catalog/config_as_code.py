@@ -63,6 +63,7 @@ PLAN_EXPORT_ORDER = (
     "winback_text",
     "extra_connection_price",
     "max_extra_connections",
+    "auto_renew",
 )
 _MONEY_KEYS = ("price", "extra_connection_price")
 PLAN_KEYS = {*PLAN_EXPORT_ORDER, "panels", "prices"}

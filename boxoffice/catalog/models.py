@@ -88,6 +88,12 @@ class Plan(models.Model):
         help_text="Your words in the win-back mail (plain text; empty: the shipped text), "
         "e.g. an offer to come back",
     )
+    # Sold as a subscription the gateway charges every period (Stripe Billing) where the chosen
+    # gateway can (`recurring`); otherwise, and with every other gateway, renewed by hand.
+    auto_renew = models.BooleanField(
+        default=False,
+        help_text="Renew automatically through gateways that charge every period (Stripe)",
+    )
     active = models.BooleanField(default=True)
     sort_order = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,6 +143,15 @@ class Plan(models.Model):
         # A trial is free: checkout reserves its line without any payment.
         if self.is_trial and self.price is not None and self.price != 0:
             raise ValidationError({"price": "A trial plan is free: its price must be 0."})
+        if self.auto_renew and (self.is_trial or self.duration_hours):
+            raise ValidationError(
+                {"auto_renew": "Only a paid plan counted in whole days can renew automatically."}
+            )
+        if self.auto_renew and self.duration_days and self.duration_days > 365:
+            # Stripe's longest recurring interval is a year (interval=day, interval_count<=365).
+            raise ValidationError(
+                {"auto_renew": "An automatic renewal period is at most 365 days."}
+            )
         if self.terminate_after_days is not None and self.grace_days is not None:
             if self.terminate_after_days <= self.grace_days:
                 raise ValidationError(

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from boxoffice.billing.models import Order
+from boxoffice.billing.models import Subscription as BillingSubscription
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
@@ -42,6 +43,24 @@ class Subscription:
     renewal_on_its_way: bool = False
     # A change to its plan, connections or expiry is on its way (nothing more offered now).
     changing: bool = False
+    # The gateway subscription renewing this line, if it was sold as auto-renewing.
+    auto: BillingSubscription | None = None
+
+    @property
+    def auto_renews(self) -> bool:
+        return self.auto is not None and self.line.auto_renew and self.auto.renews
+
+    @property
+    def auto_resumable(self) -> bool:
+        """Cancelled at the period end, which has not come yet: it can still be resumed."""
+        auto = self.auto
+        return (
+            auto is not None
+            and auto.cancel_at_period_end
+            and not auto.status == "canceled"
+            and auto.current_period_end is not None
+            and auto.current_period_end > timezone.now()
+        )
 
     @property
     def being_set_up(self) -> bool:
@@ -115,6 +134,11 @@ def customer_subscriptions(
         running = status in (PanelOperation.Status.PENDING, PanelOperation.Status.RUNNING)
         if kind == PanelOperation.Kind.EXTEND and running and (params or {}).get("renewal"):
             renewing.add(line_id)
+    autos: dict[int, BillingSubscription] = {}
+    for auto in BillingSubscription.objects.filter(customer=customer, line__isnull=False).order_by(
+        "created_at"
+    ):
+        autos[auto.line_id] = auto  # the newest per line
     for line in customer_lines(customer=customer):
         days_left = None
         if line.expires_at:
@@ -129,6 +153,7 @@ def customer_subscriptions(
                 access=line_access_for(line) if line.status == Line.Status.ACTIVE else None,
                 renewal_on_its_way=line.pk in renewing,
                 changing=line.pk in busy,
+                auto=autos.get(line.pk),
             )
         )
     return subscriptions

@@ -9,6 +9,17 @@ urlpatterns = [
     path("lines/<int:line_id>/plan/", views.change_plan, name="change_plan"),
     path("lines/<int:line_id>/plan/cancel/", views.downgrade_cancel, name="downgrade_cancel"),
     path("lines/<int:line_id>/connections/", views.addon, name="addon"),
+    path(
+        "lines/<int:line_id>/auto-renew/cancel/",
+        views.auto_renew_cancel,
+        name="auto_renew_cancel",
+    ),
+    path("lines/<int:line_id>/auto-renew/card/", views.auto_renew_card, name="auto_renew_card"),
+    path(
+        "lines/<int:line_id>/auto-renew/resume/",
+        views.auto_renew_resume,
+        name="auto_renew_resume",
+    ),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("password/", views.password_change, name="password"),

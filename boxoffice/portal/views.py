@@ -24,7 +24,7 @@ from boxoffice.billing.checkout import (
     checkout_begin,
     upgrade_checkout_begin,
 )
-from boxoffice.billing.gateways.base import UnableToTakePayment
+from boxoffice.billing.gateways.base import PaymentError, UnableToTakePayment
 from boxoffice.billing.gateways.registry import enabled_gateways
 from boxoffice.billing.invoicing import invoice_filename, invoice_pdf
 from boxoffice.billing.models import Invoice
@@ -34,6 +34,11 @@ from boxoffice.billing.plan_changes import (
     addon_quote,
     plan_change_choices,
     renewal_terms,
+)
+from boxoffice.billing.subscriptions import (
+    subscription_cancel_at_period_end,
+    subscription_card_update_url,
+    subscription_for_line,
 )
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
@@ -312,6 +317,68 @@ def addon(request: HttpRequest, line_id: int) -> HttpResponse:
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "portal/addon.html", context, status=status)
+
+
+def _auto_renew_change(request: HttpRequest, line_id: int, *, cancel: bool) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    sub = subscription_for_line(line) if line is not None else None
+    if sub is None or sub.status == "canceled":
+        raise Http404
+    reason = request.POST.get("reason", "")[:500] if cancel else ""
+    try:
+        subscription_cancel_at_period_end(sub=sub, cancel=cancel, reason=reason)
+    except UnableToTakePayment as exc:
+        messages.error(request, str(exc))
+    else:
+        if cancel:
+            messages.success(
+                request,
+                "Auto-renewal is cancelled: your line runs until the end of what you paid.",
+            )
+        else:
+            messages.success(request, "Auto-renewal is on again.")
+    return redirect("portal:overview")
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_card(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Replace the card an auto-renewing line is charged with: a fresh billing-portal session
+    at the gateway per click (its address goes to the browser only)."""
+    customer = customer_for_user(request.user)
+    line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
+    sub = subscription_for_line(line) if line is not None else None
+    if sub is None or sub.status == "canceled":
+        raise Http404
+    try:
+        url = subscription_card_update_url(
+            sub=sub, return_url=request.build_absolute_uri(reverse("portal:overview"))
+        )
+    except (UnableToTakePayment, PaymentError):
+        messages.error(
+            request, "We could not reach the card payment service. Please try again in a minute."
+        )
+        return redirect("portal:overview")
+    return HttpResponseRedirect(url, status=303)
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_cancel(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Stop the automatic renewal of one of the customer's lines at the end of the period
+    already paid (optional reason); the line keeps working until then."""
+    return _auto_renew_change(request, line_id, cancel=True)
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def auto_renew_resume(request: HttpRequest, line_id: int) -> HttpResponse:
+    """Undo a cancellation before the paid period ends."""
+    return _auto_renew_change(request, line_id, cancel=False)
 
 
 def _link_invalid(request: HttpRequest, exc: SignInLinkInvalid) -> HttpResponse:

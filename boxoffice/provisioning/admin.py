@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import ActionForm
@@ -94,9 +95,12 @@ class LineAdmin(ModelAdmin):
         "connections",
         "expires_at",
         "plan_change",
+        "renewal_mode",
+        "renews_or_expires",
+        "payment_failures",
         "username_adjusted",
     ]
-    list_filter = ["status", "stage", "panel", "plan", "username_adjusted"]
+    list_filter = ["status", "stage", "auto_renew", "panel", "plan", "username_adjusted"]
     search_fields = ["username", "customer__email", "order__reference", "panel_line_id"]
     # What the panel holds changes only through operations (the buttons below the form), so the
     # form cannot claim a change the panel never saw.
@@ -115,6 +119,10 @@ class LineAdmin(ModelAdmin):
         "device",
         "mac_address",
         "expires_at",
+        "renewal_mode",
+        "renews_or_expires",
+        "last_payment",
+        "payment_failures",
         "panel_line_id",
         "requested_username",
         "username_adjusted",
@@ -133,6 +141,56 @@ class LineAdmin(ModelAdmin):
     def plan_change(self, line: Line) -> str:
         """A downgrade the customer chose (portal): applied by the line's next renewal."""
         return f"changes to {line.next_plan} at next renewal" if line.next_plan_id else ""
+
+    def get_queryset(self, request):
+        # The gateway subscription (billing's, reached through its relation) for the renewal
+        # columns: one query for the whole page.
+        return super().get_queryset(request).prefetch_related("subscriptions")
+
+    @staticmethod
+    def _subscription(line: Line):
+        subs = sorted(line.subscriptions.all(), key=lambda s: s.created_at)
+        return subs[-1] if subs else None
+
+    @admin.display(description="Renewal")
+    def renewal_mode(self, line: Line) -> str:
+        sub = self._subscription(line)
+        if line.auto_renew:
+            return f"auto ({sub.get_gateway_display()})" if sub else "auto"
+        if sub is not None and sub.cancel_at_period_end and sub.status != "canceled":
+            return "manual (auto-renewal cancelled)"
+        return "manual"
+
+    @admin.display(description="Next renewal / expiry")
+    def renews_or_expires(self, line: Line) -> str:
+        if line.expires_at is None:
+            return "—"
+        when = timezone.localtime(line.expires_at).strftime("%Y-%m-%d %H:%M")
+        return f"renews {when}" if line.auto_renew else f"expires {when}"
+
+    @admin.display(description="Last payment")
+    def last_payment(self, line: Line) -> str:
+        # The orders that created or extended this line on its panel, newest paid first.
+        paid = (
+            line.operations.filter(order__status="paid", order__paid_at__isnull=False)
+            .order_by("-order__paid_at")
+            .values_list("order__paid_at", "order__amount", "order__currency", "order__reference")
+            .first()
+        )
+        if paid is None:
+            return "—"
+        at, amount, currency, reference = paid
+        return f"{timezone.localtime(at):%Y-%m-%d %H:%M} · {amount} {currency} ({reference})"
+
+    @admin.display(description="Failed charges")
+    def payment_failures(self, line: Line) -> str:
+        sub = self._subscription(line)
+        if sub is None:
+            return "—"
+        if not sub.failures:
+            return "0"
+        when = timezone.localtime(sub.last_failure_at) if sub.last_failure_at else None
+        return f"{sub.failures} (last {when:%Y-%m-%d %H:%M})" if when else str(sub.failures)
 
     def get_urls(self):
         operate = self.admin_site.admin_view(require_POST(self.operate_view))

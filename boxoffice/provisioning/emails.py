@@ -204,6 +204,14 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
         ),
     )
     overdue = reason.strip().lower() == "payment overdue"
+    if overdue and line.auto_renew:
+        # Charged by its gateway, which is still trying: paying by hand would charge twice.
+        what_to_do = (
+            "We could not charge your card for the automatic renewal. Update your card from your "
+            "account: your line works again the moment a payment goes through, with the same "
+            "login."
+        )
+        overdue = False
     return _line_email_send(
         line=line,
         kind="line_suspended",

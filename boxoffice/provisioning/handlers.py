@@ -111,6 +111,9 @@ def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fi
 
 def _extend_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
     expires_at = datetime.fromisoformat(op.params["expires_at"])
+    if op.params.get("grace") and line.expires_at and line.expires_at > expires_at:
+        # Grace days for a failed charge, run after a renewal already paid: never shorten it.
+        expires_at = line.expires_at
     if op.params.get("plan"):
         # A renewal into the downgrade the customer chose: expiry and plan in one change.
         return _change_plan_run(op, line, adapter, new_expiry=expires_at)
@@ -158,7 +161,8 @@ def _set_connections_record(op: PanelOperation, line: Line, result: PanelLine | 
 
 
 def _extend_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fields:
-    if result is None:
+    if result is None or op.params.get("grace"):
+        # Grace days are lent on the panel only: the line's expiry stays what was paid.
         return {}
     expired = line.status == Line.Status.EXPIRED
     fields: Fields = {

@@ -64,8 +64,12 @@ def line_renewable(line: Line) -> bool:
 
 def line_offered_for_renewal(line: Line) -> bool:
     """What the portal, the checkout and the pay link offer: a renewable line, except one
-    suspended for another reason than non-payment (a dispute: paying would not resume it)."""
+    suspended for another reason than non-payment (a dispute: paying would not resume it), and
+    except one its gateway charges every period (`auto_renew`): paying by hand on top of the
+    subscription would charge twice; a failed charge is mended by updating the card."""
     if line.status == Line.Status.SUSPENDED and line.suspension_reason != OVERDUE:
+        return False
+    if line.auto_renew:
         return False
     return line_renewable(line)
 
@@ -102,10 +106,14 @@ def stage_audit(*, line: Line, stage: str, why: str) -> dict:
 # --- renewing ----------------------------------------------------------------------------------
 
 
-def renewal_expiry(*, line: Line, days: int) -> datetime:
-    """max(current expiry, now, any extend already queued) + days, to the second."""
+def renewal_expiry(*, line: Line, days: int, period_end: datetime | None = None) -> datetime:
+    """max(current expiry, now, any extend already queued) + days, to the second.
+
+    `period_end`: the end of the period a subscription charge paid for (the gateway keeps its
+    own calendar, anchored at the first payment): the new expiry is that date, never earlier
+    than the current expiry or an extend already queued, and not moved by a late payment."""
     now = timezone.now()
-    base = max(line.expires_at or now, now)
+    base = max(line.expires_at or now, now) if period_end is None else (line.expires_at or now)
     for params in line.operations.filter(kind=Op.Kind.EXTEND, status__in=_OPEN).values_list(
         "params", flat=True
     ):
@@ -113,10 +121,12 @@ def renewal_expiry(*, line: Line, days: int) -> datetime:
             base = max(base, datetime.fromisoformat(params["expires_at"]))
         except (KeyError, TypeError, ValueError):
             continue
+    if period_end is not None:
+        return max(base, period_end).replace(microsecond=0)
     return (base + timedelta(days=days)).replace(microsecond=0)
 
 
-def line_renew_for_order(*, order) -> PanelOperation:
+def line_renew_for_order(*, order, expires_at: datetime | None = None) -> PanelOperation:
     """A paid renewal order extends its line: one operation per order, ever. Runs inside the
     caller's transaction (the one that marks the order paid). Raises LineNotRenewable."""
     key = f"renewal:order:{order.pk}"
@@ -130,7 +140,7 @@ def line_renew_for_order(*, order) -> PanelOperation:
         )
     if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
         raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
-    expires_at = renewal_expiry(line=line, days=order.plan.duration_days)
+    expires_at = renewal_expiry(line=line, days=order.plan.duration_days, period_end=expires_at)
     params: dict = {"expires_at": expires_at.isoformat(), "renewal": True}
     if order.plan_id != line.plan_id:
         params |= _renewal_plan_change(order=order, line=line)
@@ -170,6 +180,30 @@ def _renewal_plan_change(*, order, line: Line) -> dict:
         "extra_connections": extras,
         "mapping": mapping,
     }
+
+
+def line_grace_extend(*, line: Line, key: str) -> PanelOperation | None:
+    """An auto-renewing line whose charge failed keeps playing through the plan's grace days:
+    the panel's expiry moves to the end of the grace period, while the line's own expiry (what
+    was paid, from which the lifecycle counts grace and suspension) stays. Nothing is owed to
+    the customer for it; a renewal paid later sets the panel to the paid period's end (the
+    extend never goes below the line's expiry, whichever of the two runs last). One per `key`
+    (the failed invoice). Runs inside the caller's transaction."""
+    existing = PanelOperation.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    days = line.plan.grace_days
+    if not days or line.expires_at is None or not line_renewable(line):
+        return None
+    until = (line.expires_at + timedelta(days=days)).replace(microsecond=0)
+    op = operation_create(
+        line=line,
+        kind=Op.Kind.EXTEND,
+        params={"expires_at": until.isoformat(), "grace": True},
+        idempotency_key=key,
+    )
+    audit_record(subject=line, action="line.grace_extended", data={"until": until.isoformat()})
+    return op
 
 
 # --- the scheduler's pass ----------------------------------------------------------------------
@@ -222,7 +256,10 @@ def _line_step(line: Line, now: datetime) -> str:
     if line.operations.filter(status__in=_OPEN, kind__in=_WAIT_FOR).exists():
         return ""  # a renewal, a suspension or a resumption is on its way: wait for it
     if now < expires_at:
-        return _remind(line, now)
+        # An auto-renewing line is charged by its gateway before it expires: a reminder to pay
+        # (with a pay link) would invite a second payment. A failed charge is told at once by
+        # billing; from the expiry on, grace and suspension apply as to any line.
+        return "" if line.auto_renew else _remind(line, now)
     overdue = now - expires_at
     period = expires_at.strftime("%Y%m%d%H%M%S")
     if line.status != Line.Status.SUSPENDED:

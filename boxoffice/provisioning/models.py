@@ -60,6 +60,10 @@ class Line(models.Model):
     # in the audit trail. The suspension reason tells a non-payment apart from a dispute.
     stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.ACTIVE)
     suspension_reason = models.CharField(max_length=100, blank=True)
+    # The gateway charges this line every period (a live Stripe subscription, set by billing):
+    # no renewal reminders with a pay link, the charge renews it. Cleared when the subscription
+    # is cancelled or ends; the line then follows the one-time lifecycle from its expiry.
+    auto_renew = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

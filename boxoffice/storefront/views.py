@@ -23,7 +23,7 @@ from boxoffice.billing.checkout import (
 )
 from boxoffice.billing.coupons import CouponRefused, coupon_normalise, coupon_quote
 from boxoffice.billing.gateways.base import UnableToTakePayment
-from boxoffice.billing.gateways.registry import enabled_gateways, gateway_for
+from boxoffice.billing.gateways.registry import enabled_gateways, gateway_class, gateway_for
 from boxoffice.billing.models import Order, status_token_hash
 from boxoffice.billing.plan_changes import renewal_terms
 from boxoffice.billing.selectors import OrderProgress, order_progress
@@ -119,6 +119,12 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         "coupon": coupon,
         "throttled": throttled,
         "renewable_lines": _renewable_lines(customer, plan),
+        # Who can charge an auto-renewing plan every period (the others sell it once).
+        "recurring_labels": [
+            label for kind, label in enabled_gateways() if gateway_class(kind).recurring
+        ]
+        if plan.auto_renew and not plan.is_trial
+        else [],
     }
     return render(request, "storefront/checkout.html", context)
 

@@ -100,3 +100,18 @@ def checkout_page(context: dict[str, Any]) -> str:
             )
     parts.append(f'<p class="note">Session <code>{sid}</code></p>')
     return _page("Checkout", "".join(parts))
+
+
+def portal_page(session: dict[str, Any]) -> str:
+    """The billing portal's payment-method update flow: one button replaces the card."""
+    esc = html.escape
+    done = "<p class='note'>Card updated.</p>" if session.get("card_updated") else ""
+    return _page(
+        "Billing portal",
+        "<h1>Update your payment method</h1>"
+        f"<p class='note'>Customer {esc(session['customer'])}</p>{done}"
+        f"<form method='post' action='/portal/{esc(session['id'])}/update_card'>"
+        "<label for='card'>Card number</label>"
+        "<input id='card' name='card' value='4242 4242 4242 4242'>"
+        "<button class='pay' type='submit'>Save card</button></form>",
+    )

@@ -1,4 +1,5 @@
-"""A Stripe stand-in for development and tests: Checkout Sessions, refunds and signed webhooks.
+"""A Stripe stand-in for development and tests: Checkout Sessions, refunds, Stripe Billing
+(subscriptions, invoices, the billing portal; billing.py) and signed webhooks.
 
 It speaks the part of Stripe's REST API that Boxoffice uses, so the official `stripe` SDK can be
 pointed at it (`StripeClient(key, base_addresses={"api": emu.base_url})`, or `stripe.api_base`).
@@ -27,7 +28,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from boxoffice_dev.stripe.page import checkout_page, page_message, success_location
+from boxoffice_dev.stripe.page import (
+    checkout_page,
+    page_message,
+    portal_page,
+    success_location,
+)
 from boxoffice_dev.stripe.state import StripeState
 from boxoffice_dev.stripe.wire import (
     API_VERSION,
@@ -219,6 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", r"/v1/refunds/(?P<object_id>[\w-]+)", "api_refund_retrieve"),
         ("GET", r"/v1/payment_intents/(?P<object_id>[\w-]+)", "api_payment_intent_retrieve"),
         ("GET", r"/v1/charges/(?P<object_id>[\w-]+)", "api_charge_retrieve"),
+        ("GET", r"/v1/subscriptions/(?P<object_id>[\w-]+)", "api_subscription_retrieve"),
+        ("POST", r"/v1/subscriptions/(?P<object_id>[\w-]+)", "api_subscription_update"),
+        ("GET", r"/v1/invoices/(?P<object_id>[\w-]+)", "api_invoice_retrieve"),
+        ("POST", r"/v1/billing_portal/sessions", "api_portal_session_create"),
+        ("GET", r"/portal/(?P<session_id>[\w-]+)", "portal_show"),
+        ("POST", r"/portal/(?P<session_id>[\w-]+)/update_card", "portal_update_card"),
+        ("GET", r"/_emulator/subscriptions/(?P<object_id>[\w-]+)", "control_subscription"),
+        ("POST", r"/_emulator/subscriptions/(?P<object_id>[\w-]+)/cycle", "control_cycle"),
+        ("POST", r"/_emulator/subscriptions/(?P<object_id>[\w-]+)/end", "control_end"),
+        ("POST", r"/_emulator/invoices/(?P<object_id>[\w-]+)/retry", "control_retry"),
         ("GET", r"/pay/(?P<session_id>[\w-]+)", "page_show"),
         ("POST", r"/pay/(?P<session_id>[\w-]+)/(?P<action>[\w-]+)", "page_action"),
         ("GET", r"/_emulator/sessions", "control_sessions"),
@@ -278,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(exc, EmulatorError):
                 logger.exception("Stripe emulator: %s %s failed", method, url.path)
                 exc = EmulatorError(f"Emulator error: {exc}", status=500, type="api_error")
-            if url.path.startswith("/pay/"):
+            if url.path.startswith(("/pay/", "/portal/")):
                 self._html(exc.status, page_message("Checkout unavailable", exc.message))
             elif url.path.startswith("/_emulator/"):
                 self._json(exc.status, {"error": {"message": exc.message}})
@@ -386,6 +402,30 @@ class _Handler(BaseHTTPRequestHandler):
     def api_charge_retrieve(self, object_id: str) -> None:
         self._api_call(lambda: self.emulator.api_retrieve("charge", object_id))
 
+    def api_subscription_retrieve(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_retrieve("subscription", object_id))
+
+    def api_subscription_update(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_update_subscription(object_id, self._form()))
+
+    def api_invoice_retrieve(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_retrieve("invoice", object_id))
+
+    def api_portal_session_create(self) -> None:
+        self._api_call(lambda: self.emulator.api_create_portal_session(self._form()))
+
+    # --- the billing portal page ---
+    def portal_show(self, session_id: str) -> None:
+        sessions = {s["id"]: s for s in self.emulator.portal_sessions()}
+        if session_id not in sessions:
+            self._html(404, page_message("Portal unavailable", "No such portal session."))
+            return
+        self._html(200, portal_page(sessions[session_id]))
+
+    def portal_update_card(self, session_id: str) -> None:
+        session = self.emulator.portal_update_card(session_id)
+        self._redirect(session["return_url"] or f"/portal/{session_id}")
+
     # --- the hosted page ---
     def page_show(self, session_id: str) -> None:
         self._html(200, checkout_page(self.emulator.page_context(session_id)))
@@ -431,6 +471,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.emulator.fail(session_id))
         else:
             self._json(200, getattr(self.emulator, action)(session_id, email=email))
+
+    def control_subscription(self, object_id: str) -> None:
+        self._json(200, self.emulator.subscription(object_id))
+
+    def control_cycle(self, object_id: str) -> None:
+        outcome = self._json_body().get("outcome", "paid")
+        self._json(200, self.emulator.cycle(object_id, outcome=outcome))
+
+    def control_end(self, object_id: str) -> None:
+        self._json(200, self.emulator.end(object_id))
+
+    def control_retry(self, object_id: str) -> None:
+        outcome = self._json_body().get("outcome", "paid")
+        self._json(200, self.emulator.retry(object_id, outcome=outcome))
 
     def control_events(self) -> None:
         self._json(200, {"data": self.emulator.events()})

@@ -1,4 +1,5 @@
-"""What the emulated Stripe account holds: Checkout Sessions, payments, refunds, disputes, events.
+"""What the emulated Stripe account holds: Checkout Sessions, payments, refunds, disputes, events,
+and (BillingMixin, billing.py) customers, subscriptions, invoices and billing-portal sessions.
 
 Every public method takes the lock and returns deep copies, so callers (HTTP threads, tests) never
 share mutable state with it. `StripeEmulator` adds the server and the webhook delivery.
@@ -13,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from boxoffice_dev.stripe.billing import BillingMixin
 from boxoffice_dev.stripe.wire import (
     API_VERSION,
     EVENT_TYPES,
@@ -25,7 +27,7 @@ from boxoffice_dev.stripe.wire import (
 )
 
 
-class StripeState(abc.ABC):
+class StripeState(BillingMixin, abc.ABC):
     """The account's objects and the rules that move them; subclasses deliver the events."""
 
     def __init__(self) -> None:
@@ -40,6 +42,7 @@ class StripeState(abc.ABC):
         self._refunds: dict[str, dict[str, Any]] = {}
         self._disputes: dict[str, dict[str, Any]] = {}
         self._events: dict[str, dict[str, Any]] = {}
+        self._billing_init()
 
     # The server that holds this state provides its address and its webhook delivery queue.
     @property
@@ -75,6 +78,8 @@ class StripeState(abc.ABC):
             session = self._open_session(session_id)
             self._complete(session, payment_status="paid", email=email)
             self._record_event("checkout.session.completed", session)
+            if session["mode"] == "subscription":
+                self._subscription_started_events(session)
             return copy.deepcopy(session)
 
     def pay_later(self, session_id: str, *, email: str | None = None) -> dict[str, Any]:
@@ -166,10 +171,10 @@ class StripeState(abc.ABC):
 
     # --- the API, as the SDK calls it -------------------------------------------------------
     def api_create_session(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("mode") != "payment":
+        mode = params.get("mode")
+        if mode not in ("payment", "subscription"):
             raise EmulatorError(
-                "The emulator supports mode=payment only (Boxoffice sells one-off orders).",
-                param="mode",
+                "The emulator supports mode=payment and mode=subscription.", param="mode"
             )
         if not params.get("success_url"):
             raise EmulatorError("Missing required param: success_url.", param="success_url")
@@ -177,6 +182,7 @@ class StripeState(abc.ABC):
         if not isinstance(items, list) or not items:
             raise EmulatorError("Missing required param: line_items.", param="line_items")
         line_items, currency, total = [], None, 0
+        recurring_price: dict[str, Any] = {}
         for index, item in enumerate(items):
             param = f"line_items[{index}]"
             price_data = item.get("price_data") if isinstance(item, dict) else None
@@ -206,6 +212,43 @@ class StripeState(abc.ABC):
                     "Missing required param: product_data[name].",
                     param=f"{param}[price_data][product_data][name]",
                 )
+            recurring = price_data.get("recurring")
+            if (mode == "subscription") != isinstance(recurring, dict):
+                raise EmulatorError(
+                    "mode=subscription needs a recurring price (price_data[recurring]); "
+                    "mode=payment takes none.",
+                    param=f"{param}[price_data][recurring]",
+                )
+            if isinstance(recurring, dict):
+                recurring = {
+                    "interval": recurring.get("interval"),
+                    "interval_count": _int_param(
+                        recurring.get("interval_count") or 1,
+                        f"{param}[price_data][recurring][interval_count]",
+                    ),
+                }
+                if recurring["interval"] not in ("day", "week", "month", "year"):
+                    raise EmulatorError(
+                        "Invalid recurring interval.",
+                        param=f"{param}[price_data][recurring][interval]",
+                    )
+                if recurring["interval"] not in ("day", "week"):
+                    # Stripe takes months and years (calendar periods); the emulator's clock
+                    # counts fixed lengths only, so it says so instead of guessing.
+                    raise EmulatorError(
+                        "The emulator bills by day or week only.",
+                        param=f"{param}[price_data][recurring][interval]",
+                    )
+                if recurring["interval"] == "day" and not 1 <= recurring["interval_count"] <= 365:
+                    raise EmulatorError(
+                        "The maximum billing interval is one year (365 days).",
+                        param=f"{param}[price_data][recurring][interval_count]",
+                    )
+                recurring_price = {
+                    "recurring": recurring,
+                    "unit_amount": unit_amount,
+                    "quantity": quantity,
+                }
             total += unit_amount * quantity
             line_items.append(
                 {
@@ -248,7 +291,9 @@ class StripeState(abc.ABC):
             "livemode": False,
             "locale": params.get("locale"),
             "metadata": metadata,
-            "mode": "payment",
+            "mode": mode,
+            "invoice": None,
+            "subscription": None,
             "payment_intent": None,
             "payment_method_types": ["card"],
             "payment_status": "unpaid",
@@ -260,6 +305,12 @@ class StripeState(abc.ABC):
         with self._lock:
             self._sessions[session_id] = session
             self._line_items[session_id] = line_items
+            if mode == "subscription":
+                if len(line_items) != 1:
+                    raise EmulatorError("The emulator bills one recurring price per subscription.")
+                self._recurring[session_id] = recurring_price
+                sub_data = params.get("subscription_data") or {}
+                self._subscription_metadata[session_id] = dict(sub_data.get("metadata") or {})
             return copy.deepcopy(session)
 
     def api_expire_session(self, session_id: str) -> dict[str, Any]:
@@ -299,6 +350,8 @@ class StripeState(abc.ABC):
             "payment_intent": (self._payment_intents, "intent"),
             "refund": (self._refunds, "refund"),
             "charge": (self._charges, "charge"),
+            "subscription": (self._subscriptions, "id"),
+            "invoice": (self._invoices, "invoice"),
         }
         store, param = stores[kind]
         with self._lock:
@@ -359,6 +412,10 @@ class StripeState(abc.ABC):
             "tax_ids": [],
         }
         if payment_status == "no_payment_required":
+            return
+        if session["mode"] == "subscription":
+            # The first invoice is paid at once (cards only here); no PaymentIntent on the session.
+            self._subscription_start(session, session["customer_details"]["email"])
             return
         intent_id, charge_id = new_id("pi"), new_id("ch")
         succeeded = payment_status == "paid"

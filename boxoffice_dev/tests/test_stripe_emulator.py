@@ -154,9 +154,16 @@ def test_it_answers_an_unknown_session_with_resource_missing(emulator):
 
 def test_it_refuses_params_the_emulator_does_not_support(emulator):
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
-        create_session(emulator, mode="subscription")
+        create_session(emulator, mode="setup")
 
     assert excinfo.value.param == "mode"
+
+
+def test_it_refuses_a_subscription_without_a_recurring_price(emulator):
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        create_session(emulator, mode="subscription")
+
+    assert excinfo.value.param == "line_items[0][price_data][recurring]"
 
 
 def test_it_refuses_an_expiry_outside_stripes_limits(emulator):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -49,6 +50,9 @@ class CheckoutRequest:
     # The checkout this one replaces (the customer pays again from the status page), or "".
     previous_gateway_reference: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # > 0: sell it as a subscription charged every `recurring_days` days (only a gateway with
+    # `recurring` is asked to); 0: one payment.
+    recurring_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,11 @@ class VerifiedEvent:
     payload: dict
 
 
+# SUBSCRIPTION: the event is about a subscription or one of its invoices; it only names them
+# (`gateway_subscription_id`, `gateway_invoice_id`): billing re-fetches both from the gateway
+# before it writes anything (`subscription_fetch`, `invoice_fetch`).
+SUBSCRIPTION = "subscription"
+
 # Payment states a notification can move an order to. PARTIAL: less than the price arrived and
 # the gateway says so (underpaid crypto invoices); billing records it and a person decides.
 PENDING, CONFIRMED, FAILED, EXPIRED, REFUNDED, DISPUTED, PARTIAL = (
@@ -99,6 +108,42 @@ class PaymentUpdate:
     )
     amount: Decimal | None = None
     currency: str = ""
+    gateway_subscription_id: str = ""
+    gateway_invoice_id: str = ""
+
+
+# Why an invoice of a subscription was issued, as billing tells them apart.
+FIRST, CYCLE, CHANGE, OTHER = "first", "cycle", "change", "other"
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """A subscription as the gateway has it now (re-fetched, never a webhook's copy)."""
+
+    gateway_subscription_id: str
+    status: str  # the gateway's own word: active, past_due, unpaid, canceled, incomplete...
+    order_reference: str = ""  # our first order, from the subscription's metadata
+    gateway_customer_id: str = ""
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    ended: bool = False  # no further charge will ever come
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    """One invoice of a subscription as the gateway has it now."""
+
+    gateway_invoice_id: str
+    gateway_subscription_id: str
+    reason: str  # FIRST, CYCLE, CHANGE or OTHER
+    paid: bool
+    # A charge was tried and failed, and the invoice is still payable (a retry may come).
+    charge_failed: bool
+    amount: Decimal | None  # what was paid (paid) or is due
+    currency: str
+    period_end: datetime | None  # the end of the service period this invoice pays for
+    attempts: int = 0
+    order_reference: str = ""  # from the subscription's metadata snapshot on the invoice
 
 
 @dataclass(frozen=True)
@@ -140,6 +185,10 @@ class GatewayAdapter(abc.ABC):
     refunds: ClassVar[bool] = False
     # An operator confirms the money by hand (the back office's confirm-transfer page).
     confirmed_by_operator: ClassVar[bool] = False
+    # The gateway charges a subscription every period by itself (`recurring_days` checkouts,
+    # `subscription_fetch`, `invoice_fetch`, `subscription_cancel_at_period_end`,
+    # `payment_method_update_url`); plans with `auto_renew` are sold so only through it.
+    recurring: ClassVar[bool] = False
     # The status page's words while the customer follows `instructions` (bank transfer).
     instructions_headline: ClassVar[str] = ""
     instructions_detail: ClassVar[str] = ""
@@ -168,6 +217,7 @@ class GatewayAdapter(abc.ABC):
                 "reports_refunds",
                 "refunds",
                 "confirmed_by_operator",
+                "recurring",
             )
         }
 
@@ -204,6 +254,27 @@ class GatewayAdapter(abc.ABC):
         answer must not refund twice). Returns the update its refund notification would carry
         (amount: the total refunded so far, as gateways report it)."""
         raise PaymentError(f"{self.label} cannot refund from here")
+
+    # --- subscriptions (only where `recurring` is True; network I/O, outside transactions) ----
+
+    def subscription_fetch(self, gateway_subscription_id: str) -> SubscriptionState:
+        raise PaymentError(f"{self.label} has no subscriptions")
+
+    def invoice_fetch(self, gateway_invoice_id: str) -> InvoiceState:
+        raise PaymentError(f"{self.label} has no subscriptions")
+
+    def subscription_cancel_at_period_end(
+        self, gateway_subscription_id: str, *, cancel: bool, reason: str = ""
+    ) -> SubscriptionState:
+        """Stop (or, `cancel=False`, resume) the charges after the period already paid."""
+        raise PaymentError(f"{self.label} has no subscriptions")
+
+    def payment_method_update_url(
+        self, *, gateway_customer_id: str, gateway_subscription_id: str, return_url: str
+    ) -> str:
+        """A one-time address at the gateway where the customer replaces the card charged for
+        the subscription. A bearer credential: make one per click, never store or log it."""
+        raise PaymentError(f"{self.label} has no subscriptions")
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         raise WebhookRejected(f"{self.label} sends no webhooks")

@@ -335,3 +335,28 @@ def test_it_refuses_prices_that_are_not_other_currencies_amounts(db, demo_key, t
         apply(write(tmp_path, text))
     assert "line " in str(caught.value)
     assert not Plan.objects.filter(slug="monthly").exists()  # nothing applied
+
+
+def test_it_applies_and_exports_a_plans_automatic_renewal(db, demo_key, tmp_path):
+    apply(DEMO)
+    assert Plan.objects.get(slug="monthly").auto_renew is False  # the default: by hand
+    text = DEMO.read_text().replace('slug = "monthly"', 'slug = "monthly"\nauto_renew = true', 1)
+    assert apply(write(tmp_path, text)).strip() == "updated   plan monthly"
+    assert Plan.objects.get(slug="monthly").auto_renew is True
+    exported = io.StringIO()
+    call_command("export", stdout=exported)
+    assert "auto_renew = true" in exported.getvalue()
+    assert "nothing to change" in apply(write(tmp_path, exported.getvalue()))
+
+
+@pytest.mark.parametrize("line", ["duration_days = 30\nduration_hours = 24", "duration_days = 400"])
+def test_it_refuses_an_automatic_renewal_a_gateway_cannot_charge(line, db, demo_key, tmp_path):
+    text = (
+        DEMO.read_text()
+        .replace('slug = "monthly"', 'slug = "monthly"\nauto_renew = true', 1)
+        .replace("duration_days = 30", line, 1)
+    )
+    with pytest.raises(CommandError) as caught:
+        apply(write(tmp_path, text))
+    assert "auto_renew" in str(caught.value)
+    assert not Plan.objects.filter(slug="monthly").exists()

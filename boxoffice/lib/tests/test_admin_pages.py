@@ -13,6 +13,7 @@ from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.models import (
     BusinessDetails,
     Coupon,
+    Subscription,
     TaxRate,
     TrialClaim,
     WebhookEvent,
@@ -78,6 +79,15 @@ def rows(db):
     )
     Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN, summary="timeout")
     TrialClaim.objects.create(kind=TrialClaim.Kind.EMAIL, value=customer.email, order=order)
+    Subscription.objects.create(
+        gateway="stripe",
+        gateway_subscription_id="sub_1",
+        customer=customer,
+        plan=plan,
+        order=order,
+        line=line,
+        status="active",
+    )
     assert AuditEvent.objects.exists()  # order_create wrote one
     Group.objects.create(name="Operators")
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)

@@ -37,6 +37,8 @@ class Command(BaseCommand):
             f"  SDK:      StripeClient(api_key, base_addresses={{'api': '{emulator.base_url}'}})\n"
             f"  webhooks: {webhook_url or '(none: set one with POST /_emulator/config)'}\n"
             f"  control:  {emulator.base_url}/_emulator/sessions, /_emulator/events\n"
+            '  billing:  POST /_emulator/subscriptions/<id>/cycle {"outcome": "paid"|"failed"}, '
+            "/_emulator/invoices/<id>/retry, /_emulator/subscriptions/<id>/end\n"
             "Ctrl-C to stop."
         )
         serve_until_stopped(emulator.stop)

@@ -1,4 +1,11 @@
-"""Stripe Checkout (payment mode) and its webhooks."""
+"""Stripe Checkout (payment and subscription mode), Stripe Billing's subscriptions and invoices,
+the billing portal, and the webhooks.
+
+Subscriptions (API 2025-03-31 and later): an invoice names its subscription in
+`parent.subscription_details.subscription` (with a snapshot of the subscription's metadata),
+a subscription's period end is on `items.data[].current_period_end`, an invoice's service period
+on its `lines.data[].period`. Subscription events only point at objects: billing re-fetches
+the subscription and the invoice before it writes anything."""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import stripe
 from stripe.params.checkout import SessionCreateParams
@@ -19,7 +28,10 @@ from boxoffice.billing.gateways.base import (
     CheckoutStart,
     GatewayAdapter,
     GatewayConfig,
+    InvoiceState,
+    PaymentError,
     PaymentUpdate,
+    SubscriptionState,
     UnableToTakePayment,
     VerifiedEvent,
     WebhookRejected,
@@ -179,31 +191,36 @@ class StripeGateway(GatewayAdapter):
     captures_on_return = True  # the status page asks Stripe about the session at once
     reports_refunds = True  # charge.refunded, charge.dispute.created
     refunds = False  # no refund from the back office yet
+    recurring = True  # Checkout mode=subscription, Stripe Billing charges every period
 
     def _client(self) -> stripe.StripeClient:
         return stripe_client(self.config)
 
     def start_checkout(self, request: CheckoutRequest) -> CheckoutStart:
+        metadata = {**request.metadata, "order": request.order_reference}
+        price_data: dict[str, Any] = {
+            "currency": request.currency.lower(),
+            "unit_amount": to_minor(request.amount, request.currency),
+            "product_data": {"name": request.description},
+        }
+        if request.recurring_days:
+            # The plan's period in days, exactly: the panel's expiry follows Stripe's periods
+            # with no day gained or lost (a "month" at Stripe is a calendar month, not 30 days).
+            price_data["recurring"] = {"interval": "day", "interval_count": request.recurring_days}
         params: SessionCreateParams = {
-            "mode": "payment",
+            "mode": "subscription" if request.recurring_days else "payment",
             "client_reference_id": request.order_reference,
-            "metadata": {**request.metadata, "order": request.order_reference},
+            "metadata": metadata,
             "customer_email": request.customer_email,
             # Stripe puts the session id in place of the placeholder: the status page asks Stripe
             # about that session at once instead of waiting for the webhook.
             "success_url": _with_query(request.success_url, "session_id={CHECKOUT_SESSION_ID}"),
             "cancel_url": _with_query(request.cancel_url, "payment=cancelled"),
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": request.currency.lower(),
-                        "unit_amount": to_minor(request.amount, request.currency),
-                        "product_data": {"name": request.description},
-                    },
-                }
-            ],
+            "line_items": [{"quantity": 1, "price_data": price_data}],  # type: ignore[typeddict-item]
         }
+        if request.recurring_days:
+            # Copied onto the subscription; each invoice carries a snapshot of it.
+            params["subscription_data"] = {"metadata": metadata}
         try:
             session = self._client().v1.checkout.sessions.create(
                 params, options={"idempotency_key": _checkout_key(request)}
@@ -304,6 +321,32 @@ class StripeGateway(GatewayAdapter):
             return None
         obj = event.payload["data"]["object"]
         kind = event.event_type
+        if kind == "checkout.session.completed" and obj.get("mode") == "subscription":
+            return PaymentUpdate(
+                status=base.SUBSCRIPTION,
+                order_reference=_text(obj.get("client_reference_id"))
+                or _text((obj.get("metadata") or {}).get("order")),
+                gateway_reference=obj.get("id", ""),
+                gateway_subscription_id=_text(obj.get("subscription")),
+                gateway_invoice_id=_text(obj.get("invoice")),
+            )
+        if kind in ("invoice.paid", "invoice.payment_failed"):
+            details = _subscription_details(obj)
+            return PaymentUpdate(
+                status=base.SUBSCRIPTION,
+                order_reference=_text((details.get("metadata") or {}).get("order")),
+                # An endpoint pinned before 2025-03-31 sends `invoice.subscription`: only a
+                # pointer either way, the invoice is re-fetched in the SDK's own version.
+                gateway_subscription_id=_text(details.get("subscription"))
+                or _text(obj.get("subscription")),
+                gateway_invoice_id=_text(obj.get("id")),
+            )
+        if kind in ("customer.subscription.updated", "customer.subscription.deleted"):
+            return PaymentUpdate(
+                status=base.SUBSCRIPTION,
+                order_reference=_text((obj.get("metadata") or {}).get("order")),
+                gateway_subscription_id=_text(obj.get("id")),
+            )
         if kind.startswith("checkout.session."):
             currency = (obj.get("currency") or "").upper()
             common = {
@@ -345,3 +388,114 @@ class StripeGateway(GatewayAdapter):
                 currency=currency,
             )
         return None
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def subscription_fetch(self, gateway_subscription_id: str) -> SubscriptionState:
+        try:
+            sub = self._client().v1.subscriptions.retrieve(gateway_subscription_id).to_dict()
+        except stripe.StripeError as exc:
+            raise PaymentError(f"stripe subscription {gateway_subscription_id}: {exc}") from exc
+        return _subscription_state(sub)
+
+    def invoice_fetch(self, gateway_invoice_id: str) -> InvoiceState:
+        try:
+            invoice = self._client().v1.invoices.retrieve(gateway_invoice_id).to_dict()
+        except stripe.StripeError as exc:
+            raise PaymentError(f"stripe invoice {gateway_invoice_id}: {exc}") from exc
+        currency = (_text(invoice.get("currency"))).upper()
+        paid = invoice.get("status") == "paid"
+        amount = invoice.get("amount_paid") if paid else invoice.get("amount_due")
+        details = _subscription_details(invoice)
+        ends = [
+            line["period"]["end"]
+            for line in ((invoice.get("lines") or {}).get("data") or [])
+            if isinstance(line.get("period"), dict) and isinstance(line["period"].get("end"), int)
+        ]
+        return InvoiceState(
+            gateway_invoice_id=_text(invoice.get("id")),
+            gateway_subscription_id=_text(details.get("subscription")),
+            reason=_BILLING_REASONS.get(_text(invoice.get("billing_reason")), base.OTHER),
+            paid=paid,
+            charge_failed=invoice.get("status") == "open" and bool(invoice.get("attempt_count")),
+            amount=from_minor(amount if isinstance(amount, int) else None, currency),
+            currency=currency,
+            period_end=_when(max(ends)) if ends else None,
+            attempts=int(invoice.get("attempt_count") or 0),
+            order_reference=_text((details.get("metadata") or {}).get("order")),
+        )
+
+    def subscription_cancel_at_period_end(
+        self, gateway_subscription_id: str, *, cancel: bool, reason: str = ""
+    ) -> SubscriptionState:
+        params: dict[str, Any] = {"cancel_at_period_end": cancel}
+        if cancel and reason:
+            params["cancellation_details"] = {"comment": reason[:500]}
+        try:
+            sub = self._client().v1.subscriptions.update(
+                gateway_subscription_id,
+                params,  # type: ignore[arg-type]
+            )
+        except stripe.StripeError as exc:
+            logger.warning("stripe subscription %s not updated: %s", gateway_subscription_id, exc)
+            raise UnableToTakePayment(
+                "We could not reach the card payment service. Please try again in a minute."
+            ) from exc
+        return _subscription_state(sub.to_dict())
+
+    def payment_method_update_url(
+        self, *, gateway_customer_id: str, gateway_subscription_id: str, return_url: str
+    ) -> str:
+        try:
+            session = self._client().v1.billing_portal.sessions.create(
+                {
+                    "customer": gateway_customer_id,
+                    "return_url": return_url,
+                    "flow_data": {"type": "payment_method_update"},
+                }
+            )
+        except stripe.StripeError as exc:
+            logger.warning("stripe portal session for %s failed: %s", gateway_subscription_id, exc)
+            raise UnableToTakePayment(
+                "We could not reach the card payment service. Please try again in a minute."
+            ) from exc
+        return session.url
+
+
+_BILLING_REASONS = {
+    "subscription_create": base.FIRST,
+    "subscription_cycle": base.CYCLE,
+    "subscription_update": base.CHANGE,
+}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _when(value: object) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int) else None
+
+
+def _subscription_details(invoice: dict) -> dict:
+    parent = invoice.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    return details if isinstance(details, dict) else {}
+
+
+def _subscription_state(sub: dict) -> SubscriptionState:
+    ends = [
+        item["current_period_end"]
+        for item in ((sub.get("items") or {}).get("data") or [])
+        if isinstance(item.get("current_period_end"), int)
+    ]
+    status = _text(sub.get("status"))
+    return SubscriptionState(
+        gateway_subscription_id=_text(sub.get("id")),
+        status=status,
+        order_reference=_text((sub.get("metadata") or {}).get("order")),
+        gateway_customer_id=_text(sub.get("customer")),
+        current_period_end=_when(max(ends)) if ends else None,
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        ended=status in ("canceled", "incomplete_expired"),
+    )
