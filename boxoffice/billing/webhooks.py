@@ -56,6 +56,16 @@ def webhook_event_process(*, event_pk: int) -> str:
     retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
     in the review queue and the operator hears about it once."""
     try:
+        # The gateway is asked about the event's object first, outside any transaction (no
+        # network I/O while rows are locked); the event row is checked again under the lock.
+        received = WebhookEvent.objects.filter(
+            pk=event_pk, status=WebhookEvent.Status.RECEIVED
+        ).first()
+        if received is None:
+            return "already_processed"
+        event = gateway_for(received.gateway).event_refetch(
+            VerifiedEvent(received.event_id, received.event_type, received.payload)
+        )
         with transaction.atomic():
             stored = (
                 WebhookEvent.objects.select_for_update()
@@ -64,7 +74,7 @@ def webhook_event_process(*, event_pk: int) -> str:
             )
             if stored is None:
                 return "already_processed"
-            result = _webhook_event_apply(stored)
+            result = _webhook_event_apply(stored, event)
             stored.status = (
                 WebhookEvent.Status.IGNORED
                 if result in ("ignored", "no_order", "unhandled")
@@ -144,9 +154,8 @@ def _webhook_event_order(stored: WebhookEvent) -> Order | None:
         return None
 
 
-def _webhook_event_apply(stored: WebhookEvent) -> str:
-    adapter = gateway_for(stored.gateway)
-    update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
+def _webhook_event_apply(stored: WebhookEvent, event: VerifiedEvent) -> str:
+    update = gateway_for(stored.gateway).parse_event(event)
     if update is None:
         return "unhandled"
     order = _order_for_update(stored.gateway, update)
