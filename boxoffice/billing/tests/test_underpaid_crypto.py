@@ -1,0 +1,183 @@
+"""Underpaid crypto is never provisioned: a part-paid BTCPay invoice reaches the review queue
+with the amounts shown, and the operator accepts it or asks for the rest with a new pay link
+(any gateway). Over real HTTP: the BTCPay emulator, the live webhook endpoint, the local inbox."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from boxoffice.audit.models import AuditEvent
+from boxoffice.billing.checkout import CheckoutData, checkout_begin
+from boxoffice.billing.models import Order, Payment
+from boxoffice.messaging.models import Message
+from boxoffice.provisioning.models import PanelOperation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REVIEW_URL = "/backoffice/review/"
+
+
+@pytest.fixture
+def crypto(settings, live_server, btcpay_emulator, run_tasks):
+    settings.SITE_URL = live_server.url
+    settings.PAYMENT_GATEWAYS = ["stripe", "btcpay", "manual"]
+    settings.BTCPAY_URL = btcpay_emulator.base_url
+    settings.BTCPAY_API_KEY = btcpay_emulator.api_key
+    settings.BTCPAY_STORE_ID = btcpay_emulator.store_id
+    settings.BTCPAY_WEBHOOK_SECRET = btcpay_emulator.webhook_secret
+    btcpay_emulator.configure(webhook_url=f"{live_server.url}/billing/webhooks/btcpay/")
+
+    def settle():
+        btcpay_emulator.wait_for_deliveries()
+        run_tasks()
+
+    return settle
+
+
+@pytest.fixture
+def staff_client(db):
+    staff = get_user_model().objects.create_user("op", "op@operator.test", "pw", is_staff=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    return client
+
+
+def _csrf_post(client: Client, url: str, data: dict):
+    page = client.get(REVIEW_URL)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert token, "the review queue carries a CSRF token"
+    return client.post(url, {**data, "csrfmiddlewaretoken": token.group(1)})
+
+
+def _underpaid_order(plan, live_server, btcpay_emulator, settle, paid: str) -> Order:
+    data = CheckoutData(
+        email=f"buyer-{uuid.uuid4().hex[:8]}@example.test",
+        name="Crypto Buyer",
+        preferred_username="",
+        preferred_password="",
+        device=Order.Device.APP,
+        mac_address="",
+        country="DE",
+        gateway="btcpay",
+    )
+    result = checkout_begin(
+        plan=plan,
+        data=data,
+        status_url_for=lambda o: (
+            live_server.url + reverse("storefront:order_status", args=[o.status_token])
+        ),
+    )
+    assert result.redirect_url.startswith(btcpay_emulator.base_url + "/i/")
+    order = result.order
+    order.refresh_from_db()
+    btcpay_emulator.pay(order.gateway_reference, Decimal(paid))  # part of the price
+    settle()
+    btcpay_emulator.expire(order.gateway_reference)  # ... and the invoice runs out
+    settle()
+    order.refresh_from_db()
+    return order
+
+
+def _assert_not_provisioned(order: Order) -> None:
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAYMENT_PENDING
+    assert not order.lines.exists()
+    assert not PanelOperation.objects.filter(order=order).exists()
+    assert not Payment.objects.filter(order=order, status=Payment.Status.CONFIRMED).exists()
+
+
+def test_a_part_paid_btcpay_invoice_reaches_review_and_asking_for_the_rest_provisions_once(
+    plan, live_server, btcpay_emulator, crypto, staff_client, smtp_inbox, run_tasks
+):
+    order = _underpaid_order(plan, live_server, btcpay_emulator, crypto, paid="5.00")
+
+    # In review, with the amounts; nothing provisioned.
+    _assert_not_provisioned(order)
+    assert order.needs_review
+    assert "partial payment: 5.00 EUR of 9.99 EUR" in order.review_reason
+    page = staff_client.get(REVIEW_URL).content.decode()
+    assert order.reference in page
+    assert "Due 9.99 EUR, received <strong>5.00 EUR</strong>, missing 4.99" in page
+    assert "Accept as paid" in page and "Ask for the rest" in page
+
+    # Without the CSRF token the operator's decision is refused; an outsider is not staff.
+    url = reverse("backoffice:review_order", args=[order.pk])
+    assert staff_client.post(url, {"action": "ask_rest"}).status_code == 403
+    assert Client().post(url, {"action": "ask_rest"}).status_code == 302  # to the login
+    assert not Order.objects.filter(balance_of=order).exists()
+
+    # "Ask for the rest", clicked twice: one balance order, one mail.
+    for _ in range(2):
+        assert _csrf_post(staff_client, url, {"action": "ask_rest"}).status_code == 302
+    [balance] = Order.objects.filter(balance_of=order)
+    assert (balance.kind, balance.amount, balance.currency) == ("balance", Decimal("4.99"), "EUR")
+    order.refresh_from_db()
+    assert not order.needs_review
+    _assert_not_provisioned(order)
+    [message] = Message.objects.filter(kind="balance_due")
+    assert message.order == balance
+    run_tasks()
+    [mail] = [
+        m
+        for m in smtp_inbox.wait_for(2)
+        if m["To"] == order.customer.email and "pay the rest" in m["Subject"]
+    ]
+    text = mail.get_body(("plain",)).get_content()
+    assert "we received 5.00 EUR of 9.99 EUR" in text
+    link = re.search(r"(http://\S+/balance)", text).group(1)
+
+    # The customer opens the link, chooses BTCPay, pays the rest in full.
+    customer = Client()
+    page = customer.get(link.removeprefix(live_server.url))
+    assert page.status_code == 200
+    assert "4.99" in page.content.decode() and "Bitcoin (BTCPay)" in page.content.decode()
+    answer = customer.post(link.removeprefix(live_server.url), {"gateway": "btcpay"})
+    assert answer.status_code == 303
+    assert answer["Location"].startswith(btcpay_emulator.base_url + "/i/")
+    balance.refresh_from_db()
+    assert btcpay_emulator.invoice(balance.gateway_reference)["amount"] == "4.99"
+    btcpay_emulator.pay(balance.gateway_reference)
+    crypto()
+
+    # Paid: the first order has its one line; the balance order has none.
+    order.refresh_from_db()
+    balance.refresh_from_db()
+    assert order.status == Order.Status.PAID and balance.status == Order.Status.PAID
+    [line] = order.lines.all()
+    assert line.operations.filter(kind="create").count() == 1
+    assert not balance.lines.exists()
+    ledger = Payment.objects.filter(status=Payment.Status.CONFIRMED)
+    assert sorted(p.amount for p in ledger) == [Decimal("4.99"), Decimal("5.00")]
+
+    # A redelivered settlement and a late click change nothing.
+    last = btcpay_emulator.events(balance.gateway_reference)[-1]
+    btcpay_emulator.redeliver(last["deliveryId"])
+    crypto()
+    assert _csrf_post(staff_client, url, {"action": "ask_rest"}).status_code == 302
+    assert PanelOperation.objects.filter(kind="create").count() == 1
+    assert Order.objects.filter(balance_of=order).count() == 1
+
+
+def test_accept_as_paid_records_what_arrived_and_provisions_once(
+    plan, live_server, btcpay_emulator, crypto, staff_client
+):
+    order = _underpaid_order(plan, live_server, btcpay_emulator, crypto, paid="9.00")
+    _assert_not_provisioned(order)
+    url = reverse("backoffice:review_order", args=[order.pk])
+    for _ in range(2):  # a double click
+        assert _csrf_post(staff_client, url, {"action": "accept_underpaid"}).status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID and not order.needs_review
+    [payment] = Payment.objects.filter(order=order, status=Payment.Status.CONFIRMED)
+    assert payment.amount == Decimal("9.00")
+    assert "underpayment accepted by op" in payment.note
+    [line] = order.lines.all()
+    assert line.operations.filter(kind="create").count() == 1
+    assert AuditEvent.objects.filter(action="order.underpayment_accepted").count() == 1
