@@ -243,6 +243,9 @@ def order_partial_received(order: Order) -> Payment | None:
 def _order_balance_settle(*, order: Order) -> None:
     """A balance order is paid (the caller's transaction): the underpaid order it completes is
     paid with what it had received, and provisioned once; the balance order has no line."""
+    if order.balance_of_id is None:
+        order_flag_for_review(order=order, reason="balance order without the order it completes")
+        return
     original = Order.objects.select_for_update().get(pk=order.balance_of_id)
     partial = order_partial_received(original)
     if partial is None or not order_mark_paid(
