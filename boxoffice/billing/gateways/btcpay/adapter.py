@@ -280,8 +280,8 @@ class BTCPayGateway(GatewayAdapter):
             raise WebhookRejected("BTCPay-Sig does not match the body")
         try:
             payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise WebhookRejected(f"body is not a JSON event: {exc}") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise WebhookRejected(f"body is not a JSON event: {type(exc).__name__}") from None
         problem = _event_shape_problem(payload)
         if problem:
             raise WebhookRejected(f"body is not a BTCPay event: {problem}")
