@@ -106,10 +106,10 @@ class BTCPayEmulator(HookServer):
                 "currency": "BTC",
                 "destination": "bcrt1qemulator0000000000000000000000000000",
                 "rate": str(RATE),
-                "amount": str(due_btc),
-                "paymentMethodPaid": str(paid),
-                "totalPaid": str(paid),
-                "due": str(max(due_btc - paid, Decimal("0"))),
+                "amount": f"{due_btc:f}",
+                "paymentMethodPaid": f"{paid:f}",
+                "totalPaid": f"{paid:f}",
+                "due": f"{max(due_btc - paid, Decimal('0')).quantize(SATOSHI):f}",
                 "networkFee": "0",
                 "activated": True,
             }
@@ -133,7 +133,7 @@ class BTCPayEmulator(HookServer):
             "InvoiceReceivedPayment",
             afterExpiration=False,
             paymentMethodId="BTC-CHAIN",
-            payment={"id": _new_id(), "value": str(sent), "status": "Processing"},
+            payment={"id": _new_id(), "value": f"{sent:f}", "status": "Processing"},
         )
         if not full:
             self._set(invoice_id, "New", "PaidPartial")
