@@ -15,7 +15,10 @@ from django.urls import reverse
 
 from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.checkout import CheckoutData, checkout_begin
+from boxoffice.billing.gateways.base import PARTIAL, PaymentUpdate
 from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.services import order_confirm_bank_transfer, payment_update_apply
+from boxoffice.billing.underpaid import order_ask_for_rest
 from boxoffice.messaging.models import Message
 from boxoffice.provisioning.models import PanelOperation
 
@@ -181,3 +184,61 @@ def test_accept_as_paid_records_what_arrived_and_provisions_once(
     [line] = order.lines.all()
     assert line.operations.filter(kind="create").count() == 1
     assert AuditEvent.objects.filter(action="order.underpayment_accepted").count() == 1
+
+
+@pytest.fixture
+def underpaid(make_order, settings):
+    """An order a crypto gateway reported 4.00 of 9.99 EUR for (no emulator needed)."""
+    settings.PAYMENT_GATEWAYS = ["btcpay", "manual"]
+    settings.BANK_TRANSFER_DETAILS = "IBAN DE00 0000"
+    order = make_order(gateway="btcpay")
+    update = PaymentUpdate(
+        status=PARTIAL, order_reference=order.reference, amount=Decimal("4.00"), currency="EUR"
+    )
+    assert payment_update_apply(order=order, update=update) == "partial_payment"
+    order.refresh_from_db()
+    return order
+
+
+def test_the_rest_can_be_paid_by_bank_transfer_too(underpaid):
+    balance = order_ask_for_rest(order=underpaid, actor="op")
+    link = reverse("storefront:order_balance", args=[balance.status_token])
+    customer = Client()
+    assert customer.post(link, {"gateway": "nope"}).status_code == 400
+    answer = customer.post(link, {"gateway": "manual"})
+    assert answer.status_code == 303
+    balance.refresh_from_db()
+    assert (balance.gateway, balance.status) == ("manual", Order.Status.PAYMENT_PENDING)
+    # A second click does not start a second checkout: it shows the order's status.
+    again = customer.post(link, {"gateway": "btcpay"})
+    assert again.status_code == 303 and "/balance" not in again["Location"]
+    balance.refresh_from_db()
+    assert balance.gateway == "manual"
+    _assert_not_provisioned(underpaid)
+
+    order_confirm_bank_transfer(
+        order=balance, amount=Decimal("5.99"), received_on=None, bank_reference="B1", actor="op"
+    )
+    underpaid.refresh_from_db()
+    assert underpaid.status == Order.Status.PAID
+    [line] = underpaid.lines.all()
+    assert line.operations.filter(kind="create").count() == 1
+    assert not balance.lines.exists()
+
+
+def test_the_balance_link_of_another_order_or_a_bad_token(underpaid, make_order):
+    assert Client().get("/order/not-a-token/balance").status_code == 404
+    other = make_order(gateway="manual")
+    answer = Client().get(reverse("storefront:order_balance", args=[other.status_token]))
+    assert answer.status_code == 303 and "/balance" not in answer["Location"]
+
+
+def test_decisions_on_an_order_that_is_not_underpaid_are_refused(make_order, staff_client):
+    order = make_order(gateway="btcpay")
+    Order.objects.filter(pk=order.pk).update(needs_review=True, review_reason="something else")
+    url = reverse("backoffice:review_order", args=[order.pk])
+    for action in ("accept_underpaid", "ask_rest"):
+        assert _csrf_post(staff_client, url, {"action": action}).status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.AWAITING_PAYMENT and order.needs_review
+    assert not Order.objects.filter(balance_of=order).exists()
