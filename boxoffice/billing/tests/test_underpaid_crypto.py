@@ -109,6 +109,10 @@ def test_a_part_paid_btcpay_invoice_reaches_review_and_asking_for_the_rest_provi
     assert order.reference in page
     assert "Due 9.99 EUR, received <strong>5.00 EUR</strong>, missing 4.99" in page
     assert "Accept as paid" in page and "Ask for the rest" in page
+    # The customer's status page says what arrived; no line, nothing to pay again yet.
+    status = Client().get(reverse("storefront:order_status", args=[order.status_token]))
+    assert "Part of your payment arrived" in status.content.decode()
+    assert "We received 5.00 EUR of 9.99 EUR" in status.content.decode()
 
     # Without the CSRF token the operator's decision is refused; an outsider is not staff.
     url = reverse("backoffice:review_order", args=[order.pk])
