@@ -37,8 +37,6 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
     CheckoutRef,
@@ -52,8 +50,8 @@ from boxoffice.billing.gateways.base import (
     VerifiedEvent,
     WebhookRejected,
 )
+from boxoffice.billing.gateways.btcpay.client import greenfield_call
 from boxoffice.lib import local_defaults
-from boxoffice.lib.http import http_client, http_read_capped
 
 logger = logging.getLogger(__name__)
 
@@ -195,20 +193,9 @@ class BTCPayGateway(GatewayAdapter):
         return f"/api/v1/stores/{quote(self.config.store_id, safe='')}/invoices"
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
-        """One Greenfield call; raises PaymentError (transient or not) with no secret in it."""
-        headers = {"Authorization": f"token {self.config.api_key}", "Accept": "application/json"}
-        try:
-            with http_client(base_url=self.config.url, headers=headers) as client:
-                with client.stream(method, path, json=body) as response:
-                    raw = http_read_capped(response, max_bytes=512 * 1024)
-        except httpx.HTTPError as exc:
-            raise PaymentError(f"BTCPay {method} {path}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise PaymentError(f"BTCPay {method} {path}: HTTP {response.status_code}")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise PaymentError(f"BTCPay {method} {path}: the answer is not JSON") from None
+        return greenfield_call(
+            url=self.config.url, api_key=self.config.api_key, method=method, path=path, body=body
+        )
 
     def invoice_fetch(self, invoice_id: str) -> dict:
         """The invoice and its payment methods as BTCPay has them now (network I/O)."""

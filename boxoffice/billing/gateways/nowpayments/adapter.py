@@ -38,8 +38,6 @@ from dataclasses import field as dc_field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
-import httpx
-
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
     CheckoutRequest,
@@ -52,8 +50,8 @@ from boxoffice.billing.gateways.base import (
     VerifiedEvent,
     WebhookRejected,
 )
+from boxoffice.billing.gateways.nowpayments.client import nowpayments_call
 from boxoffice.lib import local_defaults
-from boxoffice.lib.http import http_client, http_read_capped
 
 logger = logging.getLogger(__name__)
 
@@ -206,19 +204,13 @@ class NOWPaymentsGateway(GatewayAdapter):
     reports_refunds = True  # refunded
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
-        headers = {"x-api-key": self.config.api_key, "Accept": "application/json"}
-        try:
-            with http_client(base_url=self.config.api_base, headers=headers) as client:
-                with client.stream(method, path, json=body) as response:
-                    raw = http_read_capped(response, max_bytes=512 * 1024)
-        except httpx.HTTPError as exc:
-            raise PaymentError(f"NOWPayments {method} {path}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise PaymentError(f"NOWPayments {method} {path}: HTTP {response.status_code}")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise PaymentError(f"NOWPayments {method} {path}: the answer is not JSON") from None
+        return nowpayments_call(
+            api_base=self.config.api_base,
+            api_key=self.config.api_key,
+            method=method,
+            path=path,
+            body=body,
+        )
 
     def payment_fetch(self, payment_id: str) -> dict:
         payment = self._call("GET", f"/v1/payment/{payment_id}")
