@@ -246,3 +246,14 @@ def test_decisions_on_an_order_that_is_not_underpaid_are_refused(make_order, sta
     order.refresh_from_db()
     assert order.status == Order.Status.AWAITING_PAYMENT and order.needs_review
     assert not Order.objects.filter(balance_of=order).exists()
+
+
+def test_the_back_office_shows_a_balance_order(underpaid):
+    balance = order_ask_for_rest(order=underpaid, actor="op")
+    admin_user = get_user_model().objects.create_superuser("root", "root@operator.test", "pw")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:billing_order_change", args=[balance.pk]))
+    assert page.status_code == 200
+    assert underpaid.reference in page.content.decode()
+    assert "Balance of an underpaid order" in page.content.decode()
