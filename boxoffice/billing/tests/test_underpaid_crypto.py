@@ -93,6 +93,7 @@ def _assert_not_provisioned(order: Order) -> None:
     assert order.status == Order.Status.PAYMENT_PENDING
     assert not order.lines.exists()
     assert not PanelOperation.objects.filter(order=order).exists()
+    assert not PanelOperation.objects.exists()  # nothing at all went to the panel
     assert not Payment.objects.filter(order=order, status=Payment.Status.CONFIRMED).exists()
 
 
