@@ -96,6 +96,21 @@ def order_accept_underpaid(*, order: Order, actor: str) -> bool:
             actor=actor,
             data={"received": str(underpayment.received), "due": str(underpayment.due)},
         )
+        balance = underpayment.balance_order
+        if balance is not None:
+            # The rest was asked for and is no longer wanted: a balance order whose payment has
+            # not begun is cancelled (its mail, if still queued, is dropped as stale); one being
+            # paid is left to its gateway, and its payment goes to review (nothing to provision).
+            cancelled = Order.objects.filter(
+                pk=balance.pk, gateway="", status=Order.Status.AWAITING_PAYMENT
+            ).update(status=Order.Status.CANCELLED, updated_at=timezone.now())
+            if cancelled:
+                audit_record(
+                    subject=balance,
+                    action="order.cancelled",
+                    actor=actor,
+                    data={"reason": f"{order.reference} accepted as paid"},
+                )
     return done
 
 

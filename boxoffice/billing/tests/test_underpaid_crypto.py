@@ -18,7 +18,11 @@ from boxoffice.billing.checkout import CheckoutData, checkout_begin
 from boxoffice.billing.gateways.base import PARTIAL, PaymentUpdate
 from boxoffice.billing.models import Order, Payment
 from boxoffice.billing.services import order_confirm_bank_transfer, payment_update_apply
-from boxoffice.billing.underpaid import order_ask_for_rest
+from boxoffice.billing.underpaid import (
+    UnderpaymentNotActionable,
+    order_accept_underpaid,
+    order_ask_for_rest,
+)
 from boxoffice.messaging.models import Message
 from boxoffice.provisioning.models import PanelOperation
 
@@ -258,3 +262,30 @@ def test_the_back_office_shows_a_balance_order(underpaid):
     assert page.status_code == 200
     assert underpaid.reference in page.content.decode()
     assert "Balance of an underpaid order" in page.content.decode()
+
+
+def test_accepting_after_asking_for_the_rest_cancels_the_unstarted_balance(underpaid):
+    balance = order_ask_for_rest(order=underpaid, actor="op")
+    assert order_accept_underpaid(order=underpaid, actor="op") is True
+    balance.refresh_from_db()
+    assert balance.status == Order.Status.CANCELLED
+    underpaid.refresh_from_db()
+    assert underpaid.status == Order.Status.PAID
+    assert underpaid.lines.count() == 1
+    with pytest.raises(UnderpaymentNotActionable):  # decided: a second click is refused
+        order_accept_underpaid(order=underpaid, actor="op")
+
+
+def test_a_balance_paid_after_the_order_was_accepted_goes_to_review(underpaid):
+    balance = order_ask_for_rest(order=underpaid, actor="op")
+    Order.objects.filter(pk=balance.pk).update(gateway="manual")  # its payment has begun
+    order_accept_underpaid(order=underpaid, actor="op")
+    balance.refresh_from_db()
+    assert balance.status == Order.Status.AWAITING_PAYMENT  # left to its gateway
+    order_confirm_bank_transfer(
+        order=balance, amount=Decimal("5.99"), received_on=None, bank_reference="B2", actor="op"
+    )
+    balance.refresh_from_db()
+    assert balance.status == Order.Status.PAID and balance.needs_review
+    assert "nothing was provisioned" in balance.review_reason
+    assert underpaid.lines.count() == 1 and not balance.lines.exists()
