@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+from boxoffice.billing.checkout import CheckoutData, checkout_begin, order_checkout_restart
 from boxoffice.billing.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,3 +70,32 @@ def test_a_customer_clicks_through_to_a_line(kind, site, plan, xui_emulator, run
     assert [r["username"] for r in xui_emulator.lines()] == [line.username]
     status = browser.get(back.headers["location"].removeprefix(site["url"])).text
     assert line.username in status
+
+
+def test_paying_again_from_the_status_page_closes_the_old_btcpay_invoice(site, plan, run_tasks):
+    emulator = site["btcpay"]
+    data = CheckoutData(
+        email="again@example.test",
+        name="Again",
+        preferred_username="",
+        preferred_password="",
+        device=Order.Device.APP,
+        mac_address="",
+        country="DE",
+        gateway="btcpay",
+    )
+    order = checkout_begin(plan=plan, data=data, status_url_for=lambda o: site["url"]).order
+    order.refresh_from_db()
+    first = order.gateway_reference
+    target = order_checkout_restart(order=order, status_url=site["url"], replacing=first)
+    order.refresh_from_db()
+    assert order.gateway_reference != first and target.startswith(emulator.base_url)
+    assert emulator.invoice(first)["status"] == "Invalid"  # can no longer be paid
+    emulator.wait_for_deliveries()
+    run_tasks()
+    emulator.pay(order.gateway_reference)
+    emulator.wait_for_deliveries()
+    run_tasks()
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.lines.count() == 1
