@@ -14,6 +14,8 @@ from boxoffice.lib.keys import production_keys_lines
 ALIASES = {
     "emulate-panel": "emulate_panel",
     "emulate-stripe": "emulate_stripe",
+    "emulate-btcpay": "emulate_btcpay",
+    "emulate-nowpayments": "emulate_nowpayments",
     "import-lines": "import_lines",
     "check": "boxoffice_check",
     "local-inbox": "local_inbox",

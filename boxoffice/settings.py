@@ -235,6 +235,9 @@ PROVISIONING = {
 PAYMENT_PENDING_TIMEOUT_HOURS = {
     "manual": env_int("BANK_TRANSFER_TIMEOUT_HOURS", 72),
     "stripe": env_int("STRIPE_PENDING_TIMEOUT_HOURS", 72),
+    # Crypto waits for confirmations (and a part-paid invoice for the rest) at most this long.
+    "btcpay": env_int("BTCPAY_PENDING_TIMEOUT_HOURS", 24),
+    "nowpayments": env_int("NOWPAYMENTS_PENDING_TIMEOUT_HOURS", 24),
 }
 
 # --- Payment gateways -----------------------------------------------------------------------
@@ -250,6 +253,23 @@ STRIPE_WEBHOOK_SECRET = env_str(
 )
 # Point the SDK at the local Stripe emulator (make run) or leave empty for api.stripe.com.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
+# BTCPay Server (Greenfield API): the server, the store, an API key, the store webhook's secret.
+BTCPAY_URL = env_str("BTCPAY_URL", _local_default(local_defaults.BTCPAY_URL))
+BTCPAY_STORE_ID = env_str("BTCPAY_STORE_ID", _local_default(local_defaults.BTCPAY_STORE_ID))
+BTCPAY_API_KEY = env_str("BTCPAY_API_KEY", _local_default(local_defaults.BTCPAY_API_KEY))
+BTCPAY_WEBHOOK_SECRET = env_str(
+    "BTCPAY_WEBHOOK_SECRET", _local_default(local_defaults.BTCPAY_WEBHOOK_SECRET)
+)
+# NOWPayments: the API key, the IPN secret; the API base only to point at the local emulator.
+NOWPAYMENTS_API_KEY = env_str(
+    "NOWPAYMENTS_API_KEY", _local_default(local_defaults.NOWPAYMENTS_API_KEY)
+)
+NOWPAYMENTS_IPN_SECRET = env_str(
+    "NOWPAYMENTS_IPN_SECRET", _local_default(local_defaults.NOWPAYMENTS_IPN_SECRET)
+)
+NOWPAYMENTS_API_BASE = env_str(
+    "NOWPAYMENTS_API_BASE", _local_default(local_defaults.NOWPAYMENTS_API_BASE)
+)
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -91,6 +91,7 @@ class OrderAdmin(ModelAdmin):
         "created_at",
         "paid_at",
         "pending_since",
+        "balance_of",  # set by "Ask for the rest" in the review queue
     ]
     # The status-token hash is useless to an operator and the line password is on the Line.
     exclude = ["preferred_password", "status_token_hash"]

@@ -311,6 +311,25 @@ def _quoted_checkout(
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
 
 
+def balance_checkout_begin(
+    *, order: Order, gateway: str, status_url_for: Callable[[Order], str]
+) -> CheckoutResult | None:
+    """The customer pays a balance order (the rest of an underpaid one) with the gateway they
+    chose. None when its payment has begun already (a second click): the status page shows it."""
+    if order.kind != Order.Kind.BALANCE:
+        raise OrderNotRestartable(order.reference)
+    adapter = gateway_for(gateway)
+    with transaction.atomic():
+        chosen = Order.objects.filter(
+            pk=order.pk, gateway="", status=Order.Status.AWAITING_PAYMENT
+        ).update(gateway=gateway, updated_at=timezone.now())
+    if not chosen:
+        return None
+    order.refresh_from_db()
+    audit_record(subject=order, action="order.balance_checkout", actor="customer")
+    return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
+
+
 def _checkout_start(
     *, order: Order, adapter: GatewayAdapter, status_url_for: Callable[[Order], str]
 ) -> CheckoutResult:

@@ -91,6 +91,35 @@ def bank_transfer_instructions_email_send(*, order: Order, instructions: str) ->
     )
 
 
+def balance_pay_url(balance: Order) -> str:
+    """Where the customer pays a balance order, with the gateway of their choice."""
+    return site_link(reverse("storefront:order_balance", kwargs={"token": balance.status_token}))
+
+
+def balance_due_email_send(*, balance: Order, original: Order, received: str, due: str) -> Message:
+    """An underpaid order's rest is asked for: what came, what is missing and the pay link.
+    Written in the operator's request: SMTP happens in a worker."""
+    return _order_email_send(
+        order=balance,
+        kind="balance_due",
+        dedupe_key=f"balance_due:order:{balance.pk}",
+        subject=f"Your payment for {original.reference} was short: pay the rest",
+        in_worker=True,
+        original=original,
+        received=received,
+        due=due,
+        remaining=f"{balance.amount} {balance.currency}",
+        pay_url=balance_pay_url(balance),
+    )
+
+
+@stale_check_register("balance_due")
+def _balance_due_is_stale(message: Message) -> str:
+    if message.order is not None and message.order.status != Order.Status.AWAITING_PAYMENT:
+        return f"the balance order is {message.order.get_status_display().lower()} now"
+    return ""
+
+
 # Checked again right before SMTP: a notice that is no longer true is dropped, not sent.
 @stale_check_register("payment_pending")
 def _payment_pending_is_stale(message: Message) -> str:

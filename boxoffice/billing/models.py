@@ -46,6 +46,8 @@ class Order(models.Model):
         UPGRADE = "upgrade", "Upgrade"
         ADDON = "addon", "Add-on"
         CONVERSION = "conversion", "Trial converted to paid"
+        # The rest of an underpaid order (`balance_of`), asked for from the review queue.
+        BALANCE = "balance", "Balance of an underpaid order"
 
     class Status(models.TextChoices):
         AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
@@ -105,6 +107,11 @@ class Order(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="orders",
+    )
+    # A balance order: the underpaid order whose rest it collects; paid, that order is paid and
+    # provisioned (billing/underpaid.py).
+    balance_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="balance_orders"
     )
 
     needs_review = models.BooleanField(default=False, db_index=True)

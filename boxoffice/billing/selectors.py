@@ -9,7 +9,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from boxoffice.billing.models import Order
-from boxoffice.billing.services import order_gateway, order_payment_instructions
+from boxoffice.billing.services import (
+    order_gateway,
+    order_partial_received,
+    order_payment_instructions,
+)
 from boxoffice.panels.adapters.base import LineAccess
 from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line, PanelOperation
@@ -50,6 +54,15 @@ def order_progress(order: Order) -> OrderProgress:
             bank_instructions=bank,
         )
     if order.status == S.PAYMENT_PENDING:
+        partial = order_partial_received(order)
+        if partial is not None:  # underpaid crypto: a person decides, the customer is told
+            return OrderProgress(
+                "payment_pending",
+                "Part of your payment arrived",
+                f"We received {partial.amount} {partial.currency} of {order.amount} "
+                f"{order.currency}. We will e-mail you how to complete your order; there is "
+                "nothing to pay again until then.",
+            )
         adapter = order_gateway(order) if bank else None
         if adapter is not None:
             return OrderProgress(

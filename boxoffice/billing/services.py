@@ -233,6 +233,9 @@ def order_mark_paid(
 def _order_reserve_line(*, order: Order, renewal_expires_at=None) -> None:
     """Reserve the paid order's line in the caller's transaction; a paid order nowhere to go is
     in the review queue with one alert, never an exception that loses the payment."""
+    if order.kind == Order.Kind.BALANCE:
+        _order_balance_settle(order=order)
+        return
     if order.kind == Order.Kind.RENEWAL and order.target_line_id:
         # A renewal extends its line (one operation per order); a line that cannot be extended
         # any more (terminated meanwhile) leaves the money recorded and a person to decide.
@@ -268,6 +271,40 @@ def _order_reserve_line(*, order: Order, renewal_expires_at=None) -> None:
         # Paid but nowhere to put the line: keep the money, tell the operator.
         order_flag_for_review(order=order, reason=str(exc), action="order.needs_review")
         logger.error("order %s paid but not provisioned: %s", order.reference, exc)
+
+
+def order_partial_received(order: Order) -> Payment | None:
+    """The latest underpayment the gateway reported for `order` (its amount: all received so
+    far, as gateways report it), or None."""
+    return (
+        Payment.objects.filter(order=order, status=Payment.Status.PENDING, note="partial payment")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def _order_balance_settle(*, order: Order) -> None:
+    """A balance order is paid (the caller's transaction): the underpaid order it completes is
+    paid with what it had received, and provisioned once; the balance order has no line."""
+    if order.balance_of_id is None:
+        order_flag_for_review(order=order, reason="balance order without the order it completes")
+        return
+    original = Order.objects.select_for_update().get(pk=order.balance_of_id)
+    partial = order_partial_received(original)
+    if partial is None or not order_mark_paid(
+        order=original,
+        amount=partial.amount,
+        gateway_payment_id=partial.gateway_payment_id,
+        note=f"the rest paid with {order.reference}",
+        from_states=(Order.Status.PAYMENT_PENDING,),
+    ):
+        order_flag_for_review(
+            order=order,
+            reason=f"balance paid, but {original.reference} is "
+            f"{original.get_status_display().lower()}: nothing was provisioned for it",
+        )
+        return
+    audit_record(subject=original, action="order.balance_paid", data={"by": order.reference})
 
 
 # What an operator may confirm by hand: a bank transfer that has not been settled otherwise.
@@ -372,7 +409,10 @@ def orders_provision_paid(*, older_than_seconds: float = 30) -> int:
             target_line__isnull=True,
             lines__isnull=True,
             paid_at__lt=cutoff,
-        ).values_list("pk", flat=True)[:200]
+        )
+        # A balance order has no line of its own: its payment paid the order it completes.
+        .exclude(kind=Order.Kind.BALANCE)
+        .values_list("pk", flat=True)[:200]
     )
     done = 0
     for pk in pks:

@@ -62,9 +62,18 @@ def webhook_event_process(*, event_pk: int) -> str:
     retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
     in the review queue and the operator hears about it once."""
     try:
-        # Subscription events name objects to re-fetch from the gateway: network I/O, so before
-        # the transaction (what it fetched is applied inside it, with the event row locked).
-        fetched = _webhook_event_prefetch(event_pk)
+        # The gateway is asked about the event's object first, outside any transaction (no
+        # network I/O while rows are locked); the event row is checked again under the lock.
+        received = WebhookEvent.objects.filter(
+            pk=event_pk, status=WebhookEvent.Status.RECEIVED
+        ).first()
+        if received is None:
+            return "already_processed"
+        event = gateway_for(received.gateway).event_refetch(
+            VerifiedEvent(received.event_id, received.event_type, received.payload)
+        )
+        # Subscription events name objects to re-fetch too (billing/subscriptions.py).
+        fetched = _webhook_event_prefetch(received, event)
         with transaction.atomic():
             stored = (
                 WebhookEvent.objects.select_for_update()
@@ -73,7 +82,7 @@ def webhook_event_process(*, event_pk: int) -> str:
             )
             if stored is None:
                 return "already_processed"
-            result = _webhook_event_apply(stored, fetched)
+            result = _webhook_event_apply(stored, event, fetched)
             stored.status = (
                 WebhookEvent.Status.IGNORED
                 if result in ("ignored", "no_order", "unhandled")
@@ -153,21 +162,17 @@ def _webhook_event_order(stored: WebhookEvent) -> Order | None:
         return None
 
 
-def _webhook_event_prefetch(event_pk: int) -> Fetched | None:
-    stored = WebhookEvent.objects.filter(pk=event_pk, status=WebhookEvent.Status.RECEIVED).first()
-    if stored is None:
-        return None
-    update = gateway_for(stored.gateway).parse_event(
-        VerifiedEvent(stored.event_id, stored.event_type, stored.payload)
-    )
+def _webhook_event_prefetch(stored: WebhookEvent, event: VerifiedEvent) -> Fetched | None:
+    update = gateway_for(stored.gateway).parse_event(event)
     if update is None or update.status != gw.SUBSCRIPTION:
         return None
     return subscription_event_fetch(gateway=stored.gateway, update=update)
 
 
-def _webhook_event_apply(stored: WebhookEvent, fetched: Fetched | None = None) -> str:
-    adapter = gateway_for(stored.gateway)
-    update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
+def _webhook_event_apply(
+    stored: WebhookEvent, event: VerifiedEvent, fetched: Fetched | None = None
+) -> str:
+    update = gateway_for(stored.gateway).parse_event(event)
     if update is None:
         return "unhandled"
     if update.status == gw.SUBSCRIPTION:

@@ -32,6 +32,12 @@ from boxoffice.billing.services import (
     order_review_dismiss,
     order_transfer_refusal,
 )
+from boxoffice.billing.underpaid import (
+    UnderpaymentNotActionable,
+    order_accept_underpaid,
+    order_ask_for_rest,
+    orders_underpayments,
+)
 from boxoffice.insights.forms import BankTransferConfirmForm, RefundForm
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_retry_now
@@ -68,6 +74,11 @@ def review_queue(request):
         .select_related("order")
         .order_by("created_at", "pk")
     )
+    orders_page = Paginator(orders, 50).get_page(request.GET.get("orders_page"))
+    # Underpaid (crypto) orders show what was due and what arrived, and their two decisions.
+    underpayments = orders_underpayments(orders_page)
+    for order in orders_page:
+        order.underpayment = underpayments.get(order.pk)
     context = {
         **admin.site.each_context(request),
         "undelivered": Paginator(undelivered, 50).get_page(request.GET.get("mail_page")),
@@ -75,7 +86,7 @@ def review_queue(request):
         "transfer_confirmable": list(TRANSFER_CONFIRMABLE),
         "operator_confirmed_kinds": operator_confirmed,
         "transfers": Paginator(transfers, 50).get_page(request.GET.get("transfers_page")),
-        "orders": Paginator(orders, 50).get_page(request.GET.get("orders_page")),
+        "orders": orders_page,
         "operations": Paginator(operations, 50).get_page(request.GET.get("ops_page")),
     }
     return render(request, "insights/review_queue.html", context)
@@ -89,9 +100,32 @@ def review_order(request, pk: int):
     if request.POST.get("action") == "confirm":
         # Confirming money is never one click: the transfer page asks for what arrived.
         return redirect("backoffice:confirm_transfer", pk=order.pk)
+    if request.POST.get("action") in ("accept_underpaid", "ask_rest"):
+        return _review_underpaid(request, order, request.POST["action"], actor)
     if request.POST.get("action") == "dismiss":
         order_review_dismiss(order=order, actor=actor)
         messages.success(request, f"{order.reference} removed from the review queue.")
+    return redirect("backoffice:review")
+
+
+def _review_underpaid(request, order: Order, action: str, actor: str):
+    try:
+        if action == "accept_underpaid":
+            if order_accept_underpaid(order=order, actor=actor):
+                messages.success(
+                    request, f"{order.reference}: accepted as paid; the line is being created."
+                )
+            else:
+                messages.warning(request, f"{order.reference} was decided already.")
+        else:
+            balance = order_ask_for_rest(order=order, actor=actor)
+            messages.success(
+                request,
+                f"{order.reference}: the customer is asked for {balance.amount} "
+                f"{balance.currency} (order {balance.reference}); the mail is on its way.",
+            )
+    except UnderpaymentNotActionable as exc:
+        messages.warning(request, str(exc))
     return redirect("backoffice:review")
 
 

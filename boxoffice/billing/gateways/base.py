@@ -279,6 +279,13 @@ class GatewayAdapter(abc.ABC):
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
         raise WebhookRejected(f"{self.label} sends no webhooks")
 
+    def event_refetch(self, event: VerifiedEvent) -> VerifiedEvent:
+        """The stored event with the object it is about read anew from the gateway, for
+        `parse_event` (a notification's payload may be stale or incomplete: crypto gateways say
+        little in it). Network I/O: billing calls it outside any transaction, before applying
+        the event; what it raises retries the event with backoff. Default: as received."""
+        return event
+
     def parse_event(self, event: VerifiedEvent) -> PaymentUpdate | None:
         """The payment change an event means, or None for events we do not act on."""
         return None

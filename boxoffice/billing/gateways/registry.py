@@ -10,12 +10,16 @@ from __future__ import annotations
 from django.conf import settings
 
 from boxoffice.billing.gateways.base import GatewayAdapter
+from boxoffice.billing.gateways.btcpay.adapter import BTCPayGateway
 from boxoffice.billing.gateways.manual.adapter import ManualGateway
+from boxoffice.billing.gateways.nowpayments.adapter import NOWPaymentsGateway
 from boxoffice.billing.gateways.stripe.adapter import StripeGateway
 
 GATEWAYS: dict[str, type[GatewayAdapter]] = {
     StripeGateway.kind: StripeGateway,
     ManualGateway.kind: ManualGateway,
+    BTCPayGateway.kind: BTCPayGateway,
+    NOWPaymentsGateway.kind: NOWPaymentsGateway,
 }
 
 

@@ -107,8 +107,8 @@ def test_it_checks_only_the_enabled_gateways(production):
 
 
 def test_it_refuses_an_unknown_or_no_gateway(production):
-    production.PAYMENT_GATEWAYS = ["stripe", "paypal"]
-    assert "PAYMENT_GATEWAYS names an unknown gateway 'paypal': use only stripe, manual" in (
+    production.PAYMENT_GATEWAYS = ["stripe", "coinbase"]
+    assert "PAYMENT_GATEWAYS names an unknown gateway 'coinbase': use only stripe, manual" in (
         _problems()
     )
 

@@ -1,7 +1,8 @@
 """`boxoffice run`: the embedded default, everything in one process tree.
 
 Migrates, applies the demo catalogue, makes a demo operator, then starts the web server, the
-worker, the local panel emulator, the Stripe emulator and the local inbox. One Ctrl-C stops all.
+worker, the local panel emulator, the Stripe, BTCPay Server and NOWPayments emulators and the
+local inbox. One Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -71,10 +72,28 @@ class Command(BaseCommand):
             "--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200"))
         )
         parser.add_argument(
+            "--btcpay-port", type=int, default=int(os.environ.get("BTCPAY_EMULATOR_PORT", "8400"))
+        )
+        parser.add_argument(
+            "--nowpayments-port",
+            type=int,
+            default=int(os.environ.get("NOWPAYMENTS_EMULATOR_PORT", "8500")),
+        )
+        parser.add_argument(
             "--no-demo", action="store_true", help="skip the demo catalogue and operator"
         )
 
-    def handle(self, *args, port, panel_port, stripe_port, no_demo=False, **options):
+    def handle(
+        self,
+        *args,
+        port,
+        panel_port,
+        stripe_port,
+        btcpay_port=8400,
+        nowpayments_port=8500,
+        no_demo=False,
+        **options,
+    ):
         # The emulators and the local inbox are the development package beside the product.
         if not apps.is_installed(settings.DEV_TOOLS_APP):
             raise CommandError(
@@ -98,6 +117,10 @@ class Command(BaseCommand):
         children_env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", site)}
         if "STRIPE_API_BASE" not in os.environ:
             children_env.update(STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
+        # The demo checkout offers every gateway, each on its emulator.
+        children_env.setdefault("PAYMENT_GATEWAYS", "stripe,btcpay,nowpayments,manual")
+        children_env.setdefault("BTCPAY_URL", f"http://127.0.0.1:{btcpay_port}")
+        children_env.setdefault("NOWPAYMENTS_API_BASE", f"http://127.0.0.1:{nowpayments_port}")
         specs = [
             (
                 "panel",
@@ -140,6 +163,36 @@ class Command(BaseCommand):
                     settings.STRIPE_WEBHOOK_SECRET,
                 ],
             ),
+            (
+                "btcpay",
+                [
+                    *py,
+                    "emulate-btcpay",
+                    "--port",
+                    str(btcpay_port),
+                    "--webhook-url",
+                    f"{site}/billing/webhooks/btcpay/",
+                    "--api-key",
+                    settings.BTCPAY_API_KEY,
+                    "--store-id",
+                    settings.BTCPAY_STORE_ID,
+                    "--webhook-secret",
+                    settings.BTCPAY_WEBHOOK_SECRET,
+                ],
+            ),
+            (
+                "nowpayments",
+                [
+                    *py,
+                    "emulate-nowpayments",
+                    "--port",
+                    str(nowpayments_port),
+                    "--api-key",
+                    settings.NOWPAYMENTS_API_KEY,
+                    "--ipn-secret",
+                    settings.NOWPAYMENTS_IPN_SECRET,
+                ],
+            ),
             ("worker", [*py, "worker"]),
             ("web", [*py, "web", "--bind", f"127.0.0.1:{port}"]),
         ]
@@ -157,7 +210,11 @@ class Command(BaseCommand):
         ready = self._wait_ready(f"{site}/healthz", procs)
         if ready:
             self.stdout.write(
-                self.style.SUCCESS(self._banner(site, panel_port, stripe_port, inbox_port, no_demo))
+                self.style.SUCCESS(
+                    self._banner(site, panel_port, stripe_port, inbox_port, no_demo)
+                    + f"  BTCPay emulator http://127.0.0.1:{btcpay_port}/_emulator/invoices\n"
+                    + f"  NOWPayments emu http://127.0.0.1:{nowpayments_port}/_emulator/invoices\n"
+                )
             )
         try:
             while not stopping:

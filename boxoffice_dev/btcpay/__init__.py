@@ -1,0 +1,5 @@
+"""The BTCPay Server (Greenfield) emulator for `make run` and tests."""
+
+from boxoffice_dev.btcpay.server import BTCPayEmulator
+
+__all__ = ["BTCPayEmulator"]
