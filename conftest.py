@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "boxoffice_dev.fixtures_xui",
     "boxoffice_dev.fixtures_stripe",
+    "boxoffice_dev.fixtures_paypal",
     "boxoffice_dev.fixtures_smtp",
 ]
 

@@ -14,6 +14,7 @@ from boxoffice.lib.keys import production_keys_lines
 ALIASES = {
     "emulate-panel": "emulate_panel",
     "emulate-stripe": "emulate_stripe",
+    "emulate-paypal": "emulate_paypal",
     "import-lines": "import_lines",
     "check": "boxoffice_check",
     "local-inbox": "local_inbox",

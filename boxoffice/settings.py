@@ -235,6 +235,8 @@ PROVISIONING = {
 PAYMENT_PENDING_TIMEOUT_HOURS = {
     "manual": env_int("BANK_TRANSFER_TIMEOUT_HOURS", 72),
     "stripe": env_int("STRIPE_PENDING_TIMEOUT_HOURS", 72),
+    # eCheck captures settle in up to about a week.
+    "paypal": env_int("PAYPAL_PENDING_TIMEOUT_HOURS", 168),
 }
 
 # --- Payment gateways -----------------------------------------------------------------------
@@ -250,6 +252,15 @@ STRIPE_WEBHOOK_SECRET = env_str(
 )
 # Point the SDK at the local Stripe emulator (make run) or leave empty for api.stripe.com.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
+# PayPal (Orders v2): the REST app's credentials and the id of its webhook for
+# SITE_URL/billing/webhooks/paypal/. PAYPAL_API_BASE empty = PayPal live (api-m.paypal.com);
+# https://api-m.sandbox.paypal.com for the sandbox; the local emulator under make run.
+PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID", _local_default(local_defaults.PAYPAL_CLIENT_ID))
+PAYPAL_CLIENT_SECRET = env_str(
+    "PAYPAL_CLIENT_SECRET", _local_default(local_defaults.PAYPAL_CLIENT_SECRET)
+)
+PAYPAL_WEBHOOK_ID = env_str("PAYPAL_WEBHOOK_ID", _local_default(local_defaults.PAYPAL_WEBHOOK_ID))
+PAYPAL_API_BASE = env_str("PAYPAL_API_BASE", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

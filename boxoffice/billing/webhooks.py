@@ -56,6 +56,15 @@ def webhook_event_process(*, event_pk: int) -> str:
     retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
     in the review queue and the operator hears about it once."""
     try:
+        # What the event means, asked of the gateway where it must be: before the transaction.
+        waiting = WebhookEvent.objects.filter(
+            pk=event_pk, status=WebhookEvent.Status.RECEIVED
+        ).first()
+        if waiting is None:
+            return "already_processed"
+        update = gateway_for(waiting.gateway).event_update(
+            VerifiedEvent(waiting.event_id, waiting.event_type, waiting.payload)
+        )
         with transaction.atomic():
             stored = (
                 WebhookEvent.objects.select_for_update()
@@ -64,7 +73,7 @@ def webhook_event_process(*, event_pk: int) -> str:
             )
             if stored is None:
                 return "already_processed"
-            result = _webhook_event_apply(stored)
+            result = _webhook_event_apply(stored, update)
             stored.status = (
                 WebhookEvent.Status.IGNORED
                 if result in ("ignored", "no_order", "unhandled")
@@ -144,9 +153,7 @@ def _webhook_event_order(stored: WebhookEvent) -> Order | None:
         return None
 
 
-def _webhook_event_apply(stored: WebhookEvent) -> str:
-    adapter = gateway_for(stored.gateway)
-    update = adapter.parse_event(VerifiedEvent(stored.event_id, stored.event_type, stored.payload))
+def _webhook_event_apply(stored: WebhookEvent, update: PaymentUpdate | None) -> str:
     if update is None:
         return "unhandled"
     order = _order_for_update(stored.gateway, update)

@@ -10,6 +10,12 @@ Django: settings.py reads this module before Django is configured.
 STRIPE_SECRET_KEY = "sk_test_emulator"
 STRIPE_WEBHOOK_SECRET = "whsec_emulator"  # noqa: S105 - a published placeholder, refused in production
 
+# The local PayPal emulator's REST app and webhook: with them anyone could have the emulator
+# vouch for an event, so a production site must never accept them.
+PAYPAL_CLIENT_ID = "emulator-client-id"
+PAYPAL_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a published placeholder
+PAYPAL_WEBHOOK_ID = "WH-EMULATOR"
+
 # The demo catalogue's bank account (a well-known example IBAN).
 BANK_TRANSFER_DETAILS = "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX"
 

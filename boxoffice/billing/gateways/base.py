@@ -203,3 +203,11 @@ class GatewayAdapter(abc.ABC):
     def parse_event(self, event: VerifiedEvent) -> PaymentUpdate | None:
         """The payment change an event means, or None for events we do not act on."""
         return None
+
+    def event_update(self, event: VerifiedEvent) -> PaymentUpdate | None:
+        """The payment change a stored event means when it is processed, asking the gateway
+        where the payload alone cannot say (PayPal captures an approved order, and reads a
+        completed capture back). Network I/O: billing calls it outside any transaction, before
+        the event is applied; what it raises leaves the event to be retried. By default what
+        `parse_event` reads from the payload."""
+        return self.parse_event(event)

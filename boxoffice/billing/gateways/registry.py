@@ -11,10 +11,12 @@ from django.conf import settings
 
 from boxoffice.billing.gateways.base import GatewayAdapter
 from boxoffice.billing.gateways.manual.adapter import ManualGateway
+from boxoffice.billing.gateways.paypal.adapter import PayPalGateway
 from boxoffice.billing.gateways.stripe.adapter import StripeGateway
 
 GATEWAYS: dict[str, type[GatewayAdapter]] = {
     StripeGateway.kind: StripeGateway,
+    PayPalGateway.kind: PayPalGateway,
     ManualGateway.kind: ManualGateway,
 }
 
