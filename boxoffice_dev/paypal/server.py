@@ -320,16 +320,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._dispatch("POST")
 
+    def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
+        for route_method, pattern, name in self.ROUTES:
+            match = re.fullmatch(pattern, path)
+            if match and route_method == method:
+                return name, match
+        return "", None
+
     def _dispatch(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
         self.query = dict(urllib.parse.parse_qsl(url.query))
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
-        for route_method, pattern, name in self.ROUTES:
-            match = re.fullmatch(pattern, url.path)
-            if match and route_method == method:
-                break
-        else:
+        name, match = self._route(method, url.path)
+        if match is None:
             self._send(404, b'{"name": "NOT_FOUND"}', "application/json")
             return
         try:

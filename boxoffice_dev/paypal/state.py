@@ -48,11 +48,12 @@ class PayPalState(abc.ABC):
     # --- inspection -------------------------------------------------------------------------
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:
-            return copy.deepcopy(list(self._orders.values()))
+            return [self._public(order) for order in self._orders.values()]
 
     def order(self, order_id: str) -> dict[str, Any]:
+        """The order as the API shows it (its captures under purchase_units[0].payments)."""
         with self._lock:
-            return copy.deepcopy(self._order(order_id))
+            return self._public(self._order(order_id))
 
     def capture(self, capture_id: str) -> dict[str, Any]:
         with self._lock:
@@ -335,7 +336,14 @@ class PayPalState(abc.ABC):
                 capture["update_time"] = now_iso()
                 return self._record_event(event_type, "capture", capture)
             if event_type == "PAYMENT.CAPTURE.REFUNDED":
-                self.api_refund(capture["id"], {"amount": options.get("amount")})
+                value = options.get("amount")  # "2.00": a partial refund
+                amount = None
+                if value is not None:
+                    amount = {
+                        "currency_code": capture["amount"]["currency_code"],
+                        "value": str(value),
+                    }
+                self.api_refund(capture["id"], {"amount": amount})
                 return self.events()[-1]
             # CUSTOMER.DISPUTE.CREATED
             dispute_id = "PP-D-" + new_id(5)

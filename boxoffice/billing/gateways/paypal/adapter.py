@@ -150,8 +150,9 @@ class PayPalGateway(GatewayAdapter):
             "payment_source": {
                 "paypal": {
                     "experience_context": {
-                        # PayPal adds ?token=<order id>&PayerID=... to the return URL.
-                        "return_url": request.success_url,
+                        # PayPal adds &token=<order id>&PayerID=...; `returned` has the
+                        # status page capture the approved order at once.
+                        "return_url": _with_query(request.success_url, "returned=1"),
                         "cancel_url": _with_query(request.cancel_url, "payment=cancelled"),
                         "user_action": "PAY_NOW",
                         "shipping_preference": "NO_SHIPPING",
@@ -273,8 +274,9 @@ class PayPalGateway(GatewayAdapter):
         if len(body) > MAX_WEBHOOK_BYTES:
             raise WebhookRejected("body too large for a PayPal event")
         fields = {}
+        lowered = {str(key).lower(): value for key, value in headers.items()}
         for name, header in TRANSMISSION_HEADERS.items():
-            value = headers.get(header) or headers.get(header.lower()) or ""
+            value = lowered.get(header.lower()) or ""
             if not value or len(value) > 2048:
                 raise WebhookRejected(f"missing {header} header")
             fields[name] = value

@@ -1,7 +1,7 @@
 """`boxoffice run`: the embedded default, everything in one process tree.
 
 Migrates, applies the demo catalogue, makes a demo operator, then starts the web server, the
-worker, the local panel emulator, the Stripe emulator and the local inbox. One Ctrl-C stops all.
+worker, the local panel emulator, the Stripe and PayPal emulators and the local inbox. One Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -52,10 +52,13 @@ class Command(BaseCommand):
             "--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200"))
         )
         parser.add_argument(
+            "--paypal-port", type=int, default=int(os.environ.get("PAYPAL_EMULATOR_PORT", "8300"))
+        )
+        parser.add_argument(
             "--no-demo", action="store_true", help="skip the demo catalogue and operator"
         )
 
-    def handle(self, *args, port, panel_port, stripe_port, no_demo=False, **options):
+    def handle(self, *args, port, panel_port, stripe_port, paypal_port, no_demo=False, **options):
         # The emulators and the local inbox are the development package beside the product.
         if not apps.is_installed(settings.DEV_TOOLS_APP):
             raise CommandError(
@@ -78,6 +81,10 @@ class Command(BaseCommand):
         children_env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", site)}
         if "STRIPE_API_BASE" not in os.environ:
             children_env.update(STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
+        if "PAYPAL_API_BASE" not in os.environ:
+            children_env.update(PAYPAL_API_BASE=f"http://127.0.0.1:{paypal_port}")
+        # The demo checkout offers every gateway that has a local emulator.
+        children_env.setdefault("PAYMENT_GATEWAYS", "stripe,paypal,manual")
         specs = [
             (
                 "panel",
@@ -120,6 +127,23 @@ class Command(BaseCommand):
                     settings.STRIPE_WEBHOOK_SECRET,
                 ],
             ),
+            (
+                "paypal",
+                [
+                    *py,
+                    "emulate-paypal",
+                    "--port",
+                    str(paypal_port),
+                    "--webhook-url",
+                    f"{site}/billing/webhooks/paypal/",
+                    "--client-id",
+                    settings.PAYPAL_CLIENT_ID,
+                    "--client-secret",
+                    settings.PAYPAL_CLIENT_SECRET,
+                    "--webhook-id",
+                    settings.PAYPAL_WEBHOOK_ID,
+                ],
+            ),
             ("worker", [*py, "worker"]),
             ("web", [*py, "web", "--bind", f"127.0.0.1:{port}"]),
         ]
@@ -137,7 +161,9 @@ class Command(BaseCommand):
         ready = self._wait_ready(f"{site}/healthz", procs)
         if ready:
             self.stdout.write(
-                self.style.SUCCESS(self._banner(site, panel_port, stripe_port, inbox_port, no_demo))
+                self.style.SUCCESS(
+                    self._banner(site, panel_port, stripe_port, paypal_port, inbox_port, no_demo)
+                )
             )
         try:
             while not stopping:
@@ -174,7 +200,7 @@ class Command(BaseCommand):
             time.sleep(0.3)
         return False
 
-    def _banner(self, site, panel_port, stripe_port, inbox_port, no_demo) -> str:
+    def _banner(self, site, panel_port, stripe_port, paypal_port, inbox_port, no_demo) -> str:
         lines = [
             "",
             "Boxoffice is running. Ctrl-C stops everything.",
@@ -184,6 +210,7 @@ class Command(BaseCommand):
             f"  Local inbox     {site}/backoffice/inbox/   (SMTP on 127.0.0.1:{inbox_port})",
             f"  Panel emulator  http://127.0.0.1:{panel_port}/adminapi1/   (XUI One)",
             f"  Stripe emulator http://127.0.0.1:{stripe_port}/",
+            f"  PayPal emulator http://127.0.0.1:{paypal_port}/_emulator/orders",
         ]
         if not no_demo:
             lines.append(f"  Demo operator   {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}")
