@@ -5,7 +5,7 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from boxoffice.billing.models import Order, Payment, TrialClaim, WebhookEvent
 from boxoffice.billing.renewal_view import lines_billing
-from boxoffice.billing.services import order_transfer_refusal
+from boxoffice.billing.services import order_refundable, order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
 from boxoffice.provisioning.admin import line_page_sections
 
@@ -66,6 +66,7 @@ class OrderAdmin(ModelAdmin):
     readonly_fields = [
         "reference",
         "confirm_transfer",
+        "refund",
         "status",
         "amount",
         "currency",
@@ -92,6 +93,16 @@ class OrderAdmin(ModelAdmin):
             return "—"
         url = reverse("backoffice:confirm_transfer", args=[order.pk])
         return format_html('<a href="{}">Confirm payment received…</a>', url)
+
+    @admin.display(description="Refund")
+    def refund(self, order: Order) -> str:
+        if not order.pk:
+            return "—"
+        left, refusal = order_refundable(order)
+        if refusal:
+            return "—"
+        url = reverse("backoffice:refund_order", args=[order.pk])
+        return format_html('<a href="{}">Refund (up to {} {})…</a>', url, left, order.currency)
 
 
 @admin.register(WebhookEvent)

@@ -570,11 +570,9 @@ class RefundNotPossible(Exception):
     """This order cannot be refunded through its gateway from here; the message says why."""
 
 
-def order_refund(*, order: Order, actor: str) -> str:
-    """Give an order's money back through its gateway (a kind that declares `refunds`): the
-    gateway is called outside any transaction, and what it answers is applied through the
-    path its refund notification takes (which then changes nothing)."""
-    order.refresh_from_db()
+def _refundable_payment(order: Order) -> tuple[Payment, Decimal]:
+    """The gateway payment a refund goes back through and what is left of it to refund, or
+    RefundNotPossible saying why there is none."""
     adapter = order_gateway(order)
     if adapter is None or not adapter.refunds:
         raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")
@@ -589,12 +587,47 @@ def order_refund(*, order: Order, actor: str) -> str:
     )
     if payment is None or not payment.gateway_payment_id:
         raise RefundNotPossible(f"{order.reference}: no gateway payment to refund.")
+    left = payment.amount - _refunded_so_far(order)
+    if left <= 0:
+        raise RefundNotPossible(f"{order.reference}: everything has been refunded already.")
+    return payment, left
+
+
+def order_refundable(order: Order) -> tuple[Decimal, str]:
+    """(what is left to refund, "") or (0, why nothing can be refunded from here)."""
+    try:
+        return _refundable_payment(order)[1], ""
+    except RefundNotPossible as exc:
+        return Decimal("0"), str(exc)
+
+
+def order_refund(*, order: Order, actor: str, amount: Decimal | None = None) -> str:
+    """Give an order's money back through its gateway (a kind that declares `refunds`): all
+    that is left (`amount` None) or part of it. The gateway is called outside any transaction
+    (UnableToTakePayment when it refuses), and what it answers is applied through the path its
+    refund notification takes (which then changes nothing). A partial refund leaves the line
+    and puts the order in the review queue, as one made at the gateway does."""
+    order.refresh_from_db()
+    payment, left = _refundable_payment(order)
+    if amount is None:
+        amount = left
+    if not 0 < amount <= left:
+        raise RefundNotPossible(
+            f"{order.reference}: {amount} {payment.currency} is not between 0 and the "
+            f"{left} {payment.currency} left to refund."
+        )
+    adapter = order_gateway(order)
+    if adapter is None:  # _refundable_payment checked it; the type checker cannot know
+        raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")
     update = adapter.refund(
-        gateway_payment_id=payment.gateway_payment_id,
-        amount=payment.amount - _refunded_so_far(order),
-        currency=payment.currency,
+        gateway_payment_id=payment.gateway_payment_id, amount=amount, currency=payment.currency
     )
-    audit_record(subject=order, action="order.refund_requested", actor=actor)
+    audit_record(
+        subject=order,
+        action="order.refund_requested",
+        actor=actor,
+        data={"amount": str(amount), "currency": payment.currency},
+    )
     return payment_update_apply(order=order, update=update)
 
 

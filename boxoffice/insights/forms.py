@@ -49,3 +49,21 @@ class BankTransferConfirmForm(forms.Form):
                 f"{self.order.currency} this order costs: say why you confirm it anyway.",
             )
         return cleaned
+
+
+class RefundForm(forms.Form):
+    """How much goes back through the gateway: all that is left, or part of it."""
+
+    def __init__(self, *args, left: Decimal, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = forms.DecimalField(
+            label="Amount to refund",
+            max_digits=10,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=left,
+            help_text=(
+                f"Up to {left} {currency}. Less than that is a partial refund: the line stays "
+                "as it is and the order waits in the review queue for your decision."
+            ),
+        )

@@ -12,6 +12,7 @@ urlpatterns = [
         views.confirm_transfer,
         name="confirm_transfer",
     ),
+    path("review/orders/<int:pk>/refund/", views.refund_order, name="refund_order"),
     path("review/operations/<int:pk>/", views.review_operation, name="review_operation"),
     path("review/messages/<int:pk>/", views.review_message, name="review_message"),
 ]

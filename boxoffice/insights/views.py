@@ -12,17 +12,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from boxoffice.billing.gateways.base import PaymentError, UnableToTakePayment
 from boxoffice.billing.gateways.registry import kinds_with
 from boxoffice.billing.models import Order, Payment
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import (
     TRANSFER_CONFIRMABLE,
+    RefundNotPossible,
     TransferNotConfirmable,
     order_confirm_bank_transfer,
+    order_refund,
+    order_refundable,
     order_review_dismiss,
     order_transfer_refusal,
 )
-from boxoffice.insights.forms import BankTransferConfirmForm
+from boxoffice.insights.forms import BankTransferConfirmForm, RefundForm
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import message_retry_now
 from boxoffice.provisioning.lifecycle import OVERDUE, line_next_step
@@ -148,6 +152,48 @@ def confirm_transfer(request, pk: int):
         "refusal": refusal,
     }
     return render(request, "insights/confirm_transfer.html", context, status=status)
+
+
+@staff_member_required
+def refund_order(request, pk: int):
+    """Refund a paid order through its gateway (a kind that can): all that is left, or part."""
+    order = get_object_or_404(Order.objects.select_related("customer", "plan"), pk=pk)
+    left, refusal = order_refundable(order)
+    form = None
+    status = 409 if refusal else 200
+    if not refusal:
+        form = RefundForm(
+            request.POST if request.method == "POST" else None,
+            left=left,
+            currency=order.currency,
+            initial={"amount": left},
+        )
+    if form is not None and request.method == "POST":
+        if form.is_valid():
+            try:
+                # The gateway is called here, outside any transaction (the view has none).
+                result = order_refund(
+                    order=order, actor=request.user.get_username(), **form.cleaned_data
+                )
+            except RefundNotPossible as exc:
+                refusal, status, form = str(exc), 409, None
+            except (UnableToTakePayment, PaymentError) as exc:
+                form.add_error(None, f"The gateway did not refund: {exc}")
+                status = 502
+            else:
+                messages.success(request, f"{order.reference}: refund {result.replace('_', ' ')}.")
+                return redirect("admin:billing_order_change", order.pk)
+        else:
+            status = 400
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Refund {order.reference}",
+        "order": order,
+        "left": left,
+        "form": form,
+        "refusal": refusal,
+    }
+    return render(request, "insights/refund.html", context, status=status)
 
 
 # The renewals page's tabs: which lines each shows (all: every line expiring or at risk).
