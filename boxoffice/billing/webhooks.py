@@ -63,7 +63,8 @@ def webhook_event_process(*, event_pk: int) -> str:
         if waiting is None:
             return "already_processed"
         update = gateway_for(waiting.gateway).event_update(
-            VerifiedEvent(waiting.event_id, waiting.event_type, waiting.payload)
+            VerifiedEvent(waiting.event_id, waiting.event_type, waiting.payload),
+            checkout_open=lambda ref: _checkout_open(waiting.gateway, ref),
         )
         with transaction.atomic():
             stored = (
@@ -90,6 +91,18 @@ def webhook_event_process(*, event_pk: int) -> str:
     except Exception as exc:
         logger.exception("processing webhook event %s failed", event_pk)
         return _webhook_event_failed(event_pk=event_pk, exc=exc)
+
+
+def _checkout_open(gateway: str, gateway_reference: str) -> bool:
+    """Whether `gateway_reference` is the current checkout of an order still waiting for its
+    money (not paid, cancelled, expired, nor replaced by a newer checkout)."""
+    return bool(gateway_reference) and (
+        Order.objects.filter(
+            gateway=gateway,
+            gateway_reference=gateway_reference,
+            status__in=(Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING),
+        ).exists()
+    )
 
 
 def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from decimal import Decimal
@@ -316,18 +316,24 @@ class PayPalGateway(GatewayAdapter):
             return None
         return wire.event_update(event.event_type, event.payload["resource"])
 
-    def event_update(self, event: VerifiedEvent) -> PaymentUpdate | None:
-        """An approval is captured here (the webhook may beat the buyer back); a completed
-        capture is read back from PayPal before it grants anything. Network I/O, outside any
-        transaction; an error is raised so the event is retried."""
-        update = self.parse_event(event)
+    def event_update(
+        self, event: VerifiedEvent, *, checkout_open: Callable[[str], bool] = lambda ref: False
+    ) -> PaymentUpdate | None:
+        """An approval is captured here (the webhook may beat the buyer back), only while the
+        order is still our open checkout (not one the customer cancelled or replaced, which
+        PayPal then lets expire uncharged); a completed capture is read back from PayPal before
+        it grants anything. Network I/O, outside any transaction; an error is raised so the
+        event is retried."""
         if wire.event_shape_problem(event.payload):
             return None
+        update = self.parse_event(event)
         resource = event.payload["resource"]
         try:
             if event.event_type == "CHECKOUT.ORDER.APPROVED":
                 order_id = wire.text(resource, "id")
-                return self._settle(order_id) if order_id else None
+                if not order_id or not checkout_open(order_id):
+                    return None
+                return self._settle(order_id)
             if update is not None and update.status == base.CONFIRMED:
                 return self._confirmed_capture(update)
         except PayPalAPIError as exc:

@@ -133,8 +133,24 @@ def test_an_order_captured_meanwhile_is_read_back(adapter, paypal_emulator):
             "resource": {"id": start.gateway_reference},
         },
     )
-    update = adapter.event_update(event)
+    update = adapter.event_update(event, checkout_open=lambda ref: True)
     assert update is not None and update.status == base.CONFIRMED
+
+
+def test_an_approval_is_captured_only_while_it_is_our_open_checkout(adapter, paypal_emulator):
+    start = adapter.start_checkout(request())
+    paypal_emulator.approve(start.gateway_reference)
+    payload = {
+        "id": "WH-3",
+        "event_type": "CHECKOUT.ORDER.APPROVED",
+        "resource": {"id": start.gateway_reference},
+    }
+    event = VerifiedEvent("WH-3", "CHECKOUT.ORDER.APPROVED", payload)
+    asked = []
+    # The customer cancelled the order, or paid it again with a new checkout, meanwhile.
+    assert adapter.event_update(event, checkout_open=lambda ref: asked.append(ref)) is None
+    assert asked == [start.gateway_reference]
+    assert paypal_emulator.order(start.gateway_reference)["status"] == "APPROVED"
 
 
 @pytest.mark.parametrize(

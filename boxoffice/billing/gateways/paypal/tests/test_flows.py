@@ -12,8 +12,9 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from boxoffice.billing.checkout import order_cancel_by_customer, order_checkout_restart
 from boxoffice.billing.gateways.paypal.tests.test_contract import PayPalDriver
-from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.models import Order, Payment, WebhookEvent
 from boxoffice.billing.services import order_refund
 from boxoffice.provisioning.lifecycle import renewal_pay_token
 from boxoffice.provisioning.models import Line, PanelOperation
@@ -115,3 +116,32 @@ def test_a_partial_refund_at_paypal_is_recorded_for_review_and_the_rest_refunds_
     refunds = Payment.objects.filter(order=order, status=Payment.Status.REFUNDED)
     assert sorted(p.amount for p in refunds) == [Decimal("-7.99"), Decimal("-2.00")]
     assert paypal_emulator.capture(part.gateway_payment_id)["status"] == "REFUNDED"
+
+
+@pytest.mark.parametrize("then", ["cancels", "pays again"])
+def test_an_approval_that_lands_after_the_customer_moved_on_charges_nothing(
+    driver, paypal_emulator, plan, then
+):
+    order = _started(driver, plan)
+    old = order.gateway_reference
+    paypal_emulator.configure(webhook_url=None)  # the approval's webhook is late
+    paypal_emulator.approve(old)
+    paypal_emulator.wait_for_deliveries()
+    if then == "cancels":
+        assert order_cancel_by_customer(order=order) == "cancelled"
+    else:
+        order_checkout_restart(order=order, status_url=driver.site_url + "/o/", replacing=old)
+        order.refresh_from_db()
+        assert order.gateway_reference != old
+    paypal_emulator.configure(webhook_url=driver.webhook_url)
+    [approved] = [e for e in paypal_emulator.events() if e["resource"]["id"] == old]
+    paypal_emulator.resend(approved["id"])
+    driver.settle()
+    assert paypal_emulator.order(old)["status"] == "APPROVED"  # never captured
+    assert "payments" not in paypal_emulator.order(old)["purchase_units"][0]
+    order.refresh_from_db()
+    assert not Payment.objects.filter(order=order).exists()
+    assert order.status == (
+        Order.Status.CANCELLED if then == "cancels" else Order.Status.AWAITING_PAYMENT
+    )
+    assert WebhookEvent.objects.get(event_id=approved["id"]).status == "ignored"
