@@ -304,16 +304,28 @@ class PayPalState(abc.ABC):
         """Make something happen to an order as PayPal would, and send its event:
         PAYMENT.CAPTURE.COMPLETED / .DENIED settle a pending capture, .REFUNDED refunds the
         capture (all of it, or `amount`), CUSTOMER.DISPUTE.CREATED opens a dispute on it,
-        CHECKOUT.ORDER.VOIDED voids an order nobody captured."""
+        CHECKOUT.PAYMENT-APPROVAL.REVERSED cancels an approved order nobody captured in
+        time (PayPal's default: 3 hours)."""
         if event_type not in EVENT_TYPES:
             raise EmulatorError("INVALID_REQUEST", f"type must be one of {EVENT_TYPES}")
         with self._lock:
             order = self._order(order_id)
-            if event_type == "CHECKOUT.ORDER.VOIDED":
-                if order["status"] == "COMPLETED":
-                    raise unprocessable("ORDER_ALREADY_CAPTURED", "A captured order stays.")
+            if event_type == "CHECKOUT.PAYMENT-APPROVAL.REVERSED":
+                if order["status"] != "APPROVED":
+                    raise unprocessable("ORDER_NOT_APPROVED", f"The order is {order['status']}.")
                 order["status"] = "VOIDED"
-                return self._record_event(event_type, "checkout-order", self._public(order))
+                unit = order["purchase_units"][0]
+                reversal = {
+                    "order_id": order_id,
+                    "purchase_units": [
+                        {
+                            k: copy.deepcopy(unit[k])
+                            for k in ("reference_id", "custom_id", "amount")
+                            if k in unit
+                        }
+                    ],
+                }
+                return self._record_event(event_type, "checkout-order", reversal)
             if event_type == "CHECKOUT.ORDER.APPROVED":
                 return self._record_event(event_type, "checkout-order", self._public(order))
             capture = self._order_capture(order_id)

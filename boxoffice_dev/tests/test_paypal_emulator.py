@@ -222,10 +222,13 @@ def test_the_control_api_moves_orders_as_paypal_would(emulator, receiver):
     dispute = httpx.post(f"{control}/events", json={"type": "CUSTOMER.DISPUTE.CREATED"}).json()
     assert dispute["resource"]["disputed_transactions"][0]["custom"] == "BX-1"
     other = emulator.api_create_order(ORDER)
-    voided = httpx.post(
-        f"{base}/_emulator/orders/{other['id']}/events", json={"type": "CHECKOUT.ORDER.VOIDED"}
+    emulator.approve(other["id"])
+    reversed_ = httpx.post(
+        f"{base}/_emulator/orders/{other['id']}/events",
+        json={"type": "CHECKOUT.PAYMENT-APPROVAL.REVERSED"},
     )
-    assert voided.json()["resource"]["status"] == "VOIDED"
+    assert reversed_.json()["resource"]["order_id"] == other["id"]
+    assert emulator.order(other["id"])["status"] == "VOIDED"
     assert httpx.get(f"{base}/_emulator/wait").json() == {"idle": True}
     resent = httpx.post(f"{base}/_emulator/events/{dispute['id']}/resend").json()
     assert resent["id"] == dispute["id"]

@@ -184,8 +184,10 @@ def event_update(event_type: str, resource: dict[str, Any]) -> PaymentUpdate | N
             gateway_payment_id=capture_id,
             order_reference=text(first, "custom"),
         )
-    if event_type in ("CHECKOUT.ORDER.VOIDED", "CHECKOUT.PAYMENT-APPROVAL.REVERSED"):
-        order_id = text(resource, "order_id") or text(resource, "id")
+    if event_type == "CHECKOUT.PAYMENT-APPROVAL.REVERSED":
+        # Approved, not captured in time: PayPal cancels the order and gives the buyer's money
+        # back. Its resource names the order as `order_id`.
+        order_id = text(resource, "order_id")
         if not order_id:
             return None
         units = resource.get("purchase_units")

@@ -301,7 +301,11 @@ def test_no_webhook_id_verifies_nothing(paypal_emulator, receiver):
             "event_type": "CUSTOMER.DISPUTE.CREATED",
             "resource": {"disputed_transactions": [None, 3]},
         },
-        {"id": "WH-1", "event_type": "CHECKOUT.ORDER.VOIDED", "resource": {"id": ["x"]}},
+        {
+            "id": "WH-1",
+            "event_type": "CHECKOUT.PAYMENT-APPROVAL.REVERSED",
+            "resource": {"order_id": ["x"]},
+        },
         {"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": []},
         ["not", "an", "event"],
     ],

@@ -134,7 +134,7 @@ def test_an_approval_that_lands_after_the_customer_moved_on_charges_nothing(
         order.refresh_from_db()
         assert order.gateway_reference != old
     paypal_emulator.configure(webhook_url=driver.webhook_url)
-    [approved] = [e for e in paypal_emulator.events() if e["resource"]["id"] == old]
+    [approved] = [e for e in paypal_emulator.events() if e["resource"].get("id") == old]
     paypal_emulator.resend(approved["id"])
     driver.settle()
     assert paypal_emulator.order(old)["status"] == "APPROVED"  # never captured
