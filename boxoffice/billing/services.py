@@ -620,7 +620,12 @@ def order_refund(*, order: Order, actor: str, amount: Decimal | None = None) -> 
     if adapter is None:  # _refundable_payment checked it; the type checker cannot know
         raise RefundNotPossible(f"{order.reference}: its gateway cannot refund from here.")
     update = adapter.refund(
-        gateway_payment_id=payment.gateway_payment_id, amount=amount, currency=payment.currency
+        gateway_payment_id=payment.gateway_payment_id,
+        amount=amount,
+        currency=payment.currency,
+        # What was refunded before and what now: a double click is one refund, a second
+        # partial refund of the same amount is another.
+        key=f"{payment.amount - left}-{amount}",
     )
     audit_record(
         subject=order,

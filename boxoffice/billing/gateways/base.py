@@ -191,10 +191,13 @@ class GatewayAdapter(abc.ABC):
         cannot be reached (the checkout may still be payable). Network I/O."""
         return None
 
-    def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
+    def refund(
+        self, *, gateway_payment_id: str, amount: Decimal, currency: str, key: str = ""
+    ) -> PaymentUpdate:
         """Give money back through the gateway (only where `refunds` is True). Network I/O.
-        Returns the update its refund notification would carry (amount: the total refunded
-        so far, as gateways report it)."""
+        `key` names this refund: asked again with the same key (a timeout, a double click) it
+        is the same refund. Returns the update its refund notification would carry (amount:
+        the total refunded so far, as gateways report it)."""
         raise PaymentError(f"{self.label} cannot refund from here")
 
     def verify_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:

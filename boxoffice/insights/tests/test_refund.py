@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from boxoffice.billing.checkout import CheckoutData, checkout_begin, order_confirm_on_return
 from boxoffice.billing.gateways.paypal.client import tokens_forget
+from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment
+from boxoffice.billing.services import order_refund
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +113,20 @@ def test_only_staff_refund(client, paid):
     assert response.status_code == 302 and "/login/" in response["Location"]
     paid.refresh_from_db()
     assert paid.status == Order.Status.PAID
+
+
+def test_two_partial_refunds_of_one_amount_are_two_and_a_repeat_is_one(paid, paypal_emulator):
+    assert order_refund(order=paid, actor="ops", amount=Decimal("3.00")) == "partial_refund"
+    assert order_refund(order=paid, actor="ops", amount=Decimal("3.00")) == "partial_refund"
+    payment = Payment.objects.get(order=paid, status=Payment.Status.CONFIRMED)
+    # The second one asked once more (its key: 3.00 refunded before, 3.00 now).
+    again = gateway_for("paypal").refund(
+        gateway_payment_id=payment.gateway_payment_id,
+        amount=Decimal("3.00"),
+        currency="EUR",
+        key="3.00-3.00",
+    )
+    assert again.amount == Decimal("6.00")  # the same refund: still 6.00 in all
+    refunds = Payment.objects.filter(order=paid, status=Payment.Status.REFUNDED)
+    assert sorted(p.amount for p in refunds) == [Decimal("-3.00"), Decimal("-3.00")]
+    assert paypal_emulator.capture(payment.gateway_payment_id)["status"] == "PARTIALLY_REFUNDED"

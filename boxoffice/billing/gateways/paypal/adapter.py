@@ -239,7 +239,9 @@ class PayPalGateway(GatewayAdapter):
         return wire.order_update(order)
 
     # --- refunds -----------------------------------------------------------------------------
-    def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
+    def refund(
+        self, *, gateway_payment_id: str, amount: Decimal, currency: str, key: str = ""
+    ) -> PaymentUpdate:
         try:
             value = wire.to_value(amount, currency)
         except wire.AmountNotRepresentable as exc:
@@ -252,7 +254,7 @@ class PayPalGateway(GatewayAdapter):
                 f"/v2/payments/captures/{gateway_payment_id}/refund",
                 body={"amount": {"value": value, "currency_code": currency.upper()}},
                 # The same refund asked twice (a timeout, a double click) is one refund.
-                request_id=_request_id("refund", gateway_payment_id, value),
+                request_id=_request_id("refund", gateway_payment_id, key or value),
             )
         except PayPalAPIError as exc:
             raise UnableToTakePayment(f"PayPal did not refund: {exc}") from exc
