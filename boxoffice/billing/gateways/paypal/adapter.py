@@ -59,7 +59,7 @@ def _with_query(url: str, query: str) -> str:
 
 def _request_id(kind: str, *parts: str) -> str:
     # PayPal-Request-Id: at most 108 characters.
-    return "-".join((kind, *parts))[:108]
+    return "-".join((kind, *(part for part in parts if part)))[:108]
 
 
 @dataclass(frozen=True)
