@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from boxoffice.billing.checkout import order_cancel_by_customer, order_checkout_restart
+from boxoffice.billing.gateways.paypal.client import PayPalClient
 from boxoffice.billing.gateways.paypal.tests.test_contract import PayPalDriver
 from boxoffice.billing.models import Order, Payment, WebhookEvent
 from boxoffice.billing.services import order_refund
@@ -145,3 +147,23 @@ def test_an_approval_that_lands_after_the_customer_moved_on_charges_nothing(
         Order.Status.CANCELLED if then == "cancels" else Order.Status.AWAITING_PAYMENT
     )
     assert WebhookEvent.objects.get(event_id=approved["id"]).status == "ignored"
+
+
+def test_no_call_to_paypal_is_made_inside_a_database_transaction(
+    driver, paypal_emulator, plan, monkeypatch
+):
+    calls: list[tuple[str, bool]] = []
+    send = PayPalClient._send
+
+    def watched(self, method, path, **kwargs):
+        calls.append((path, connection.in_atomic_block))
+        return send(self, method, path, **kwargs)
+
+    monkeypatch.setattr(PayPalClient, "_send", watched)
+    order = _started(driver, plan)  # create
+    driver.pay(order)  # verify, capture on the approval, read back the completed capture
+    assert order_refund(order=order, actor="ops", amount=Decimal("1.00")) == "partial_refund"
+    driver.settle()
+    paths = {path.split("/")[-1] for path, _ in calls}
+    assert {"orders", "capture", "verify-webhook-signature", "refund"} <= paths
+    assert [call for call in calls if call[1]] == []
