@@ -103,7 +103,9 @@ class FakeGateway(GatewayAdapter):
         p = event.payload
         return self._update(p["type"], p["invoiceId"], p)
 
-    def refund(self, *, gateway_payment_id: str, amount: Decimal, currency: str) -> PaymentUpdate:
+    def refund(
+        self, *, gateway_payment_id: str, amount: Decimal, currency: str, key: str = ""
+    ) -> PaymentUpdate:
         invoice = INVOICES[gateway_payment_id]
         invoice["status"] = "refunded"
         return PaymentUpdate(
