@@ -339,6 +339,12 @@ class PayPalGateway(GatewayAdapter):
             if update is not None and update.status == base.CONFIRMED:
                 return self._confirmed_capture(update)
         except PayPalAPIError as exc:
+            if exc.status in (400, 404, 422):
+                # PayPal refuses this as it is (e.g. INSTRUMENT_DECLINED: the buyer must choose
+                # another way to pay): asking again changes nothing, and nothing was paid.
+                logger.warning("paypal %s %s: %s", event.event_type, event.event_id, exc)
+                return None
+            # Unreachable, 5xx, refused credentials: retried, then the review queue.
             raise PaymentError(f"PayPal {event.event_type} {event.event_id}: {exc}") from exc
         return update
 
