@@ -181,7 +181,13 @@ def refund_order(request, pk: int):
                 form.add_error(None, f"The gateway did not refund: {exc}")
                 status = 502
             else:
-                messages.success(request, f"{order.reference}: refund {result.replace('_', ' ')}.")
+                amount = f"{form.cleaned_data['amount']} {order.currency}"
+                said = {
+                    "refunded": f"{amount} refunded: the order is refunded.",
+                    "partial_refund": f"{amount} refunded; the order waits in the review "
+                    "queue for your decision about its line.",
+                }.get(result, f"the gateway reported nothing new refunded ({result}).")
+                messages.success(request, f"{order.reference}: {said}")
                 return redirect("admin:billing_order_change", order.pk)
         else:
             status = 400
