@@ -78,8 +78,9 @@ def test_a_partial_refund_then_the_rest(staff_client, paid, paypal_emulator):
     form = staff_client.get(refund_url(paid))
     assert form.status_code == 200 and 'value="9.99"' in form.content.decode()
 
-    done = staff_client.post(refund_url(paid), {"amount": "4.00"})
-    assert done.status_code == 302
+    done = staff_client.post(refund_url(paid), {"amount": "4.00"}, follow=True)
+    assert done.redirect_chain[-1][0] == reverse("admin:billing_order_change", args=[paid.pk])
+    assert "4.00 EUR refunded; the order waits in the review queue" in done.content.decode()
     paid.refresh_from_db()
     assert paid.status == Order.Status.PAID and paid.needs_review  # a person decides
     assert capture_status(paypal_emulator, paid) == "PARTIALLY_REFUNDED"
