@@ -10,6 +10,7 @@ pytest_plugins = [
     "boxoffice_dev.fixtures_xui",
     "boxoffice_dev.fixtures_stripe",
     "boxoffice_dev.fixtures_crypto",
+    "boxoffice_dev.fixtures_paypal",
     "boxoffice_dev.fixtures_smtp",
 ]
 

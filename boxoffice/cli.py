@@ -16,6 +16,7 @@ ALIASES = {
     "emulate-stripe": "emulate_stripe",
     "emulate-btcpay": "emulate_btcpay",
     "emulate-nowpayments": "emulate_nowpayments",
+    "emulate-paypal": "emulate_paypal",
     "import-lines": "import_lines",
     "check": "boxoffice_check",
     "local-inbox": "local_inbox",

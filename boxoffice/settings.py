@@ -238,6 +238,8 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
     # Crypto waits for confirmations (and a part-paid invoice for the rest) at most this long.
     "btcpay": env_int("BTCPAY_PENDING_TIMEOUT_HOURS", 24),
     "nowpayments": env_int("NOWPAYMENTS_PENDING_TIMEOUT_HOURS", 24),
+    # eCheck captures settle in up to about a week.
+    "paypal": env_int("PAYPAL_PENDING_TIMEOUT_HOURS", 168),
 }
 
 # --- Payment gateways -----------------------------------------------------------------------
@@ -270,6 +272,15 @@ NOWPAYMENTS_IPN_SECRET = env_str(
 NOWPAYMENTS_API_BASE = env_str(
     "NOWPAYMENTS_API_BASE", _local_default(local_defaults.NOWPAYMENTS_API_BASE)
 )
+# PayPal (Orders v2): the REST app's credentials and the id of its webhook for
+# SITE_URL/billing/webhooks/paypal/. PAYPAL_API_BASE empty = PayPal live (api-m.paypal.com);
+# https://api-m.sandbox.paypal.com for the sandbox; the local emulator under make run.
+PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID", _local_default(local_defaults.PAYPAL_CLIENT_ID))
+PAYPAL_CLIENT_SECRET = env_str(
+    "PAYPAL_CLIENT_SECRET", _local_default(local_defaults.PAYPAL_CLIENT_SECRET)
+)
+PAYPAL_WEBHOOK_ID = env_str("PAYPAL_WEBHOOK_ID", _local_default(local_defaults.PAYPAL_WEBHOOK_ID))
+PAYPAL_API_BASE = env_str("PAYPAL_API_BASE", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

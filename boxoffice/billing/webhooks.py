@@ -62,18 +62,24 @@ def webhook_event_process(*, event_pk: int) -> str:
     retried with backoff (the scheduler re-drives due events); past the attempt limit it waits
     in the review queue and the operator hears about it once."""
     try:
-        # The gateway is asked about the event's object first, outside any transaction (no
-        # network I/O while rows are locked); the event row is checked again under the lock.
+        # What the event means, asked of the gateway where it must be, before the transaction
+        # (no network I/O while rows are locked): the event's object read anew (BTCPay,
+        # NOWPayments), what it means now (PayPal captures an approval), and the subscription
+        # and invoice a subscription event names (Stripe Billing). The event row is checked
+        # again under the lock.
         received = WebhookEvent.objects.filter(
             pk=event_pk, status=WebhookEvent.Status.RECEIVED
         ).first()
         if received is None:
             return "already_processed"
-        event = gateway_for(received.gateway).event_refetch(
+        adapter = gateway_for(received.gateway)
+        event = adapter.event_refetch(
             VerifiedEvent(received.event_id, received.event_type, received.payload)
         )
-        # Subscription events name objects to re-fetch too (billing/subscriptions.py).
-        fetched = _webhook_event_prefetch(received, event)
+        update = adapter.event_update(
+            event, checkout_open=lambda ref: _checkout_open(received.gateway, ref)
+        )
+        fetched = _webhook_event_prefetch(received, update)
         with transaction.atomic():
             stored = (
                 WebhookEvent.objects.select_for_update()
@@ -82,7 +88,7 @@ def webhook_event_process(*, event_pk: int) -> str:
             )
             if stored is None:
                 return "already_processed"
-            result = _webhook_event_apply(stored, event, fetched)
+            result = _webhook_event_apply(stored, update, fetched)
             stored.status = (
                 WebhookEvent.Status.IGNORED
                 if result in ("ignored", "no_order", "unhandled")
@@ -99,6 +105,18 @@ def webhook_event_process(*, event_pk: int) -> str:
     except Exception as exc:
         logger.exception("processing webhook event %s failed", event_pk)
         return _webhook_event_failed(event_pk=event_pk, exc=exc)
+
+
+def _checkout_open(gateway: str, gateway_reference: str) -> bool:
+    """Whether `gateway_reference` is the current checkout of an order still waiting for its
+    money (not paid, cancelled, expired, nor replaced by a newer checkout)."""
+    return bool(gateway_reference) and (
+        Order.objects.filter(
+            gateway=gateway,
+            gateway_reference=gateway_reference,
+            status__in=(Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_PENDING),
+        ).exists()
+    )
 
 
 def _webhook_event_failed(*, event_pk: int, exc: Exception) -> str:
@@ -162,17 +180,15 @@ def _webhook_event_order(stored: WebhookEvent) -> Order | None:
         return None
 
 
-def _webhook_event_prefetch(stored: WebhookEvent, event: VerifiedEvent) -> Fetched | None:
-    update = gateway_for(stored.gateway).parse_event(event)
+def _webhook_event_prefetch(stored: WebhookEvent, update: PaymentUpdate | None) -> Fetched | None:
     if update is None or update.status != gw.SUBSCRIPTION:
         return None
     return subscription_event_fetch(gateway=stored.gateway, update=update)
 
 
 def _webhook_event_apply(
-    stored: WebhookEvent, event: VerifiedEvent, fetched: Fetched | None = None
+    stored: WebhookEvent, update: PaymentUpdate | None, fetched: Fetched | None = None
 ) -> str:
-    update = gateway_for(stored.gateway).parse_event(event)
     if update is None:
         return "unhandled"
     if update.status == gw.SUBSCRIPTION:

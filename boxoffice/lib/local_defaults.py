@@ -19,6 +19,11 @@ BTCPAY_WEBHOOK_SECRET = "btcpay-emulator-secret"  # noqa: S105 - a published pla
 NOWPAYMENTS_API_BASE = "http://127.0.0.1:8500"
 NOWPAYMENTS_API_KEY = "nowpayments-emulator-key"
 NOWPAYMENTS_IPN_SECRET = "nowpayments-emulator-secret"  # noqa: S105 - a published placeholder
+# The local PayPal emulator's REST app and webhook: with them anyone could have the emulator
+# vouch for an event, so a production site must never accept them.
+PAYPAL_CLIENT_ID = "emulator-client-id"
+PAYPAL_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a published placeholder
+PAYPAL_WEBHOOK_ID = "WH-EMULATOR"
 
 # The demo catalogue's bank account (a well-known example IBAN).
 BANK_TRANSFER_DETAILS = "Demo TV Ltd\nIBAN: DE89 3704 0044 0532 0130 00\nBIC: COBADEFFXXX"

@@ -280,9 +280,10 @@ def _order_for_token(token: str) -> Order:
 @require_GET
 def order_status(request: HttpRequest, token: str) -> HttpResponse:
     order = _order_for_token(token)
-    if "session_id" in request.GET:
-        # Back from the gateway's page after paying: ask the gateway now (the session we made,
-        # not whatever the address says) rather than wait for its webhook.
+    if "session_id" in request.GET or "returned" in request.GET:
+        # Back from the gateway's page after paying (Stripe adds its session id, other hosted
+        # pages come back to a URL marked `returned`): ask the gateway now (the checkout we
+        # made, not whatever the address says) rather than wait for its webhook.
         order_confirm_on_return(order=order)
     left = request.GET.get("payment") == "cancelled"
     return render(

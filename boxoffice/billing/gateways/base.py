@@ -15,7 +15,7 @@ kind owes is `boxoffice.billing.gateways.contract.GatewayContract`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -289,3 +289,18 @@ class GatewayAdapter(abc.ABC):
     def parse_event(self, event: VerifiedEvent) -> PaymentUpdate | None:
         """The payment change an event means, or None for events we do not act on."""
         return None
+
+    def event_update(
+        self, event: VerifiedEvent, *, checkout_open: Callable[[str], bool] = lambda ref: False
+    ) -> PaymentUpdate | None:
+        """The payment change a stored event means when it is processed, asking the gateway
+        where the payload alone cannot say (PayPal captures an approved order, and reads a
+        completed capture back). Network I/O: billing calls it outside any transaction, before
+        the event is applied; what it raises leaves the event to be retried.
+
+        `checkout_open(gateway_reference)`: whether that checkout is still the open checkout of
+        an unpaid order here. An adapter that takes money while processing asks it first, so a
+        checkout the customer left, replaced or cancelled is never charged.
+
+        By default what `parse_event` reads from the payload."""
+        return self.parse_event(event)

@@ -13,10 +13,12 @@ from boxoffice.billing.gateways.base import GatewayAdapter
 from boxoffice.billing.gateways.btcpay.adapter import BTCPayGateway
 from boxoffice.billing.gateways.manual.adapter import ManualGateway
 from boxoffice.billing.gateways.nowpayments.adapter import NOWPaymentsGateway
+from boxoffice.billing.gateways.paypal.adapter import PayPalGateway
 from boxoffice.billing.gateways.stripe.adapter import StripeGateway
 
 GATEWAYS: dict[str, type[GatewayAdapter]] = {
     StripeGateway.kind: StripeGateway,
+    PayPalGateway.kind: PayPalGateway,
     ManualGateway.kind: ManualGateway,
     BTCPayGateway.kind: BTCPayGateway,
     NOWPaymentsGateway.kind: NOWPaymentsGateway,

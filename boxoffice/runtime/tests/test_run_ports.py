@@ -39,7 +39,13 @@ def test_it_points_the_demo_catalogue_at_the_chosen_panel_port(settings, tmp_pat
 def test_it_runs_everything_on_the_ports_it_is_given(tmp_path):
     ports = {
         name: _free_port()
-        for name in ("BOXOFFICE_PORT", "PANEL_EMULATOR_PORT", "STRIPE_EMULATOR_PORT", "EMAIL_PORT")
+        for name in (
+            "BOXOFFICE_PORT",
+            "PANEL_EMULATOR_PORT",
+            "STRIPE_EMULATOR_PORT",
+            "PAYPAL_EMULATOR_PORT",
+            "EMAIL_PORT",
+        )
     }
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES and k != "DATABASE_URL"}
     env.update(
@@ -71,6 +77,10 @@ def test_it_runs_everything_on_the_ports_it_is_given(tmp_path):
         panel = f"http://127.0.0.1:{ports['PANEL_EMULATOR_PORT']}"
         stripe = f"http://127.0.0.1:{ports['STRIPE_EMULATOR_PORT']}"
         assert httpx.get(f"{stripe}/", timeout=5).json()["api_base"] == stripe
+        paypal = f"http://127.0.0.1:{ports['PAYPAL_EMULATOR_PORT']}"
+        assert httpx.get(f"{paypal}/", timeout=5).json()["api_base"] == paypal
+        # The demo checkout offers PayPal beside the others.
+        assert "PayPal" in httpx.get(f"{site}/checkout/monthly/", timeout=5).text
         with socket.create_connection(("127.0.0.1", ports["EMAIL_PORT"]), timeout=5) as smtp:
             assert smtp.recv(100).startswith(b"220")
         db = sqlite3.connect(tmp_path / "var" / "boxoffice.sqlite3")

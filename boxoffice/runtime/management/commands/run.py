@@ -1,8 +1,8 @@
 """`boxoffice run`: the embedded default, everything in one process tree.
 
 Migrates, applies the demo catalogue, makes a demo operator, then starts the web server, the
-worker, the local panel emulator, the Stripe, BTCPay Server and NOWPayments emulators and the
-local inbox. One Ctrl-C stops all.
+worker, the local panel emulator, the Stripe, PayPal, BTCPay Server and NOWPayments emulators
+and the local inbox. One Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ class Command(BaseCommand):
             "--stripe-port", type=int, default=int(os.environ.get("STRIPE_EMULATOR_PORT", "8200"))
         )
         parser.add_argument(
+            "--paypal-port", type=int, default=int(os.environ.get("PAYPAL_EMULATOR_PORT", "8300"))
+        )
+        parser.add_argument(
             "--btcpay-port", type=int, default=int(os.environ.get("BTCPAY_EMULATOR_PORT", "8400"))
         )
         parser.add_argument(
@@ -89,6 +92,7 @@ class Command(BaseCommand):
         port,
         panel_port,
         stripe_port,
+        paypal_port=8300,
         btcpay_port=8400,
         nowpayments_port=8500,
         no_demo=False,
@@ -117,8 +121,10 @@ class Command(BaseCommand):
         children_env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL", site)}
         if "STRIPE_API_BASE" not in os.environ:
             children_env.update(STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
+        if "PAYPAL_API_BASE" not in os.environ:
+            children_env.update(PAYPAL_API_BASE=f"http://127.0.0.1:{paypal_port}")
         # The demo checkout offers every gateway, each on its emulator.
-        children_env.setdefault("PAYMENT_GATEWAYS", "stripe,btcpay,nowpayments,manual")
+        children_env.setdefault("PAYMENT_GATEWAYS", "stripe,paypal,btcpay,nowpayments,manual")
         children_env.setdefault("BTCPAY_URL", f"http://127.0.0.1:{btcpay_port}")
         children_env.setdefault("NOWPAYMENTS_API_BASE", f"http://127.0.0.1:{nowpayments_port}")
         specs = [
@@ -161,6 +167,23 @@ class Command(BaseCommand):
                     settings.STRIPE_SECRET_KEY,
                     "--webhook-secret",
                     settings.STRIPE_WEBHOOK_SECRET,
+                ],
+            ),
+            (
+                "paypal",
+                [
+                    *py,
+                    "emulate-paypal",
+                    "--port",
+                    str(paypal_port),
+                    "--webhook-url",
+                    f"{site}/billing/webhooks/paypal/",
+                    "--client-id",
+                    settings.PAYPAL_CLIENT_ID,
+                    "--client-secret",
+                    settings.PAYPAL_CLIENT_SECRET,
+                    "--webhook-id",
+                    settings.PAYPAL_WEBHOOK_ID,
                 ],
             ),
             (
@@ -211,7 +234,7 @@ class Command(BaseCommand):
         if ready:
             self.stdout.write(
                 self.style.SUCCESS(
-                    self._banner(site, panel_port, stripe_port, inbox_port, no_demo)
+                    self._banner(site, panel_port, stripe_port, paypal_port, inbox_port, no_demo)
                     + f"  BTCPay emulator http://127.0.0.1:{btcpay_port}/_emulator/invoices\n"
                     + f"  NOWPayments emu http://127.0.0.1:{nowpayments_port}/_emulator/invoices\n"
                 )
@@ -251,7 +274,7 @@ class Command(BaseCommand):
             time.sleep(0.3)
         return False
 
-    def _banner(self, site, panel_port, stripe_port, inbox_port, no_demo) -> str:
+    def _banner(self, site, panel_port, stripe_port, paypal_port, inbox_port, no_demo) -> str:
         lines = [
             "",
             "Boxoffice is running. Ctrl-C stops everything.",
@@ -261,6 +284,7 @@ class Command(BaseCommand):
             f"  Local inbox     {site}/backoffice/inbox/   (SMTP on 127.0.0.1:{inbox_port})",
             f"  Panel emulator  http://127.0.0.1:{panel_port}/adminapi1/   (XUI One)",
             f"  Stripe emulator http://127.0.0.1:{stripe_port}/",
+            f"  PayPal emulator http://127.0.0.1:{paypal_port}/_emulator/orders",
         ]
         if not no_demo:
             lines.append(f"  Demo operator   {DEMO_OPERATOR[0]} / {DEMO_OPERATOR[1]}")
