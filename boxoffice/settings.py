@@ -148,6 +148,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "boxoffice.lib.context_processors.site",
+                "boxoffice.billing.context_processors.prices",
             ],
         },
     }
@@ -503,6 +504,9 @@ SIGN_IN_LIMITS = {
 # Checkout submissions per client in SIGN_IN_LIMIT_WINDOW_MINUTES: each may create an account or
 # tell that an address already has one, so a script cannot do either in bulk.
 CHECKOUT_LIMIT_PER_IP = env_int("CHECKOUT_LIMIT_PER_IP", 20)
+# Discount codes looked up (Apply, or a checkout carrying one) per client address per window.
+COUPON_TRIES_PER_IP = env_int("COUPON_TRIES_PER_IP", 30)
+COUPON_TRIES_WINDOW_SECONDS = env_int("COUPON_TRIES_WINDOW_SECONDS", 3600)
 # One free trial per e-mail address, per device MAC and per client address (IPv6: per /64)
 # within this many days.
 TRIAL_WINDOW_DAYS = env_int("TRIAL_WINDOW_DAYS", 30)

@@ -117,15 +117,18 @@ def checkout_begin(
             target_line=converting,
         )
         # A refused code (used up meanwhile) rolls the whole order back: CouponRefused.
-        if data.coupon and _coupon_applied(order=order, code=data.coupon, kind=kind):
+        list_price = plan.price_in(order.currency)[0]
+        if data.coupon and _coupon_applied(
+            order=order, code=data.coupon, kind=kind, price=list_price
+        ):
             return CheckoutResult(order=order, redirect_url=status_url_for(order))
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
 
 
-def _coupon_applied(*, order: Order, code: str, kind: str) -> bool:
+def _coupon_applied(*, order: Order, code: str, kind: str, price: Decimal) -> bool:
     """Redeem `code` on the new order (its transaction); True when nothing is left to pay and
     the order was paid at once (a 100 % code), so no gateway is involved."""
-    coupon_redeem(code=code, order=order, kind=kind)
+    coupon_redeem(code=code, order=order, kind=kind, price=price)
     if order.amount > 0:
         return False
     order_mark_paid(order=order, note=f"coupon {coupon_normalise(code)}: nothing to pay")
@@ -181,7 +184,9 @@ def renewal_checkout_begin(
             currency=terms.currency,
             quote=terms.as_json(line),
         )
-        if coupon and _coupon_applied(order=order, code=coupon, kind=Order.Kind.RENEWAL):
+        if coupon and _coupon_applied(
+            order=order, code=coupon, kind=Order.Kind.RENEWAL, price=terms.amount
+        ):
             return CheckoutResult(order=order, redirect_url=status_url_for(order))
     return _checkout_start(order=order, adapter=adapter, status_url_for=status_url_for)
 

@@ -68,13 +68,18 @@ def price_with_tax(price: Decimal, country: str) -> Decimal:
     return price + _cents(price * rate.rate / 100) if rate else price
 
 
-def _next_number(kind: str, now) -> tuple[str, int, str]:
-    series = f"{_SERIES[kind]}-{now:%Y}"
+def _next_number(kind: str):
+    """(series, sequence, number, issued_at): the date is read once the series is locked, so a
+    higher number never carries an earlier date."""
+    series = f"{_SERIES[kind]}-{timezone.now():%Y}"
     InvoiceSeries.objects.get_or_create(key=series)
     row = InvoiceSeries.objects.select_for_update().get(key=series)
+    now = timezone.now()
+    if f"{now:%Y}" != series[-4:]:  # the year turned while we waited for the lock
+        return _next_number(kind)
     sequence = row.next_number
     InvoiceSeries.objects.filter(pk=row.pk).update(next_number=sequence + 1)
-    return series, sequence, f"{series}-{sequence:06d}"
+    return series, sequence, f"{series}-{sequence:06d}", now
 
 
 def _seller(details: BusinessDetails) -> dict:
@@ -149,8 +154,7 @@ def invoice_issue(*, order: Order, payment: Payment) -> Invoice | None:
         rate = tax_rate_for(buyer["country"])
         percent = rate.rate if rate else Decimal("0")
         net, tax = split_gross(payment.amount, percent)
-        now = timezone.now()
-        series, sequence, number = _next_number(Invoice.Kind.INVOICE, now)
+        series, sequence, number, now = _next_number(Invoice.Kind.INVOICE)
         invoice = Invoice.objects.create(
             kind=Invoice.Kind.INVOICE,
             series=series,
@@ -187,8 +191,7 @@ def credit_note_issue(*, order: Order, refund: Payment) -> Invoice | None:
         return existing
     with transaction.atomic():
         net, tax = split_gross(-refund.amount, original.tax_rate)
-        now = timezone.now()
-        series, sequence, number = _next_number(Invoice.Kind.CREDIT_NOTE, now)
+        series, sequence, number, now = _next_number(Invoice.Kind.CREDIT_NOTE)
         return Invoice.objects.create(
             kind=Invoice.Kind.CREDIT_NOTE,
             series=series,

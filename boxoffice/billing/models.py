@@ -325,6 +325,19 @@ class InvoiceImmutable(Exception):
     """An issued invoice is never changed: corrections are credit notes."""
 
 
+class InvoiceQuerySet(models.QuerySet):
+    """Issued invoices are not updated or deleted in bulk either: only the rendered PDF may be
+    stored once (`update(pdf=…)` on rows that have none)."""
+
+    def update(self, **kwargs):
+        if set(kwargs) != {"pdf"}:
+            raise InvoiceImmutable("issued invoices cannot change (corrections are credit notes)")
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise InvoiceImmutable("issued invoices cannot be deleted")
+
+
 class Invoice(models.Model):
     class Kind(models.TextChoices):
         INVOICE = "invoice", "Invoice"
@@ -361,6 +374,8 @@ class Invoice(models.Model):
     # Rendered once, on first use, from the snapshot; kept so every copy is the same file.
     pdf = models.BinaryField(null=True, blank=True, editable=False)
 
+    objects = InvoiceQuerySet.as_manager()
+
     class Meta:
         ordering = ["-issued_at", "-pk"]
         constraints = [
@@ -381,6 +396,13 @@ class Invoice(models.Model):
 
 
 # --- coupons -----------------------------------------------------------------------------------
+
+
+def coupon_code_normalise(code: str) -> str:
+    """What a code is, however it was typed: upper case, letters, digits, - and _ only."""
+    return "".join(c for c in (code or "").upper() if c.isascii() and (c.isalnum() or c in "-_"))[
+        :40
+    ]
 
 
 class Coupon(models.Model):
@@ -423,12 +445,17 @@ class Coupon(models.Model):
         return self.code
 
     def save(self, *args, **kwargs):
-        self.code = self.code.strip().upper()
+        self.code = coupon_code_normalise(self.code)
         self.currency = self.currency.strip().upper()
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
         super().clean()
+        self.code = coupon_code_normalise(self.code)
+        if not self.code:
+            raise ValidationError({"code": "letters, digits, - and _ only"})
+        if Coupon.objects.filter(code=self.code).exclude(pk=self.pk).exists():
+            raise ValidationError({"code": f"{self.code} exists already (codes ignore case)"})
         if self.kind == self.Kind.PERCENT and not (0 < (self.value or 0) <= 100):
             raise ValidationError({"value": "a percentage from 1 to 100"})
         if self.kind == self.Kind.FIXED:
@@ -449,6 +476,9 @@ class CouponRedemption(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions"
     )
+    # The mailbox behind the customer's address (billing/trials.trial_email_identity): limits
+    # per customer and "first purchase" count it, so jane+1@ and jane+2@ are one customer.
+    identity = models.CharField(max_length=254, db_index=True, blank=True)
     discount = models.DecimalField(max_digits=10, decimal_places=2)
     full_price = models.DecimalField(max_digits=10, decimal_places=2)
     created_at = models.DateTimeField(default=timezone.now)

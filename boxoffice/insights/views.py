@@ -260,6 +260,8 @@ def renewals(request):
 
 @staff_member_required
 def invoice_pdf_download(request, pk: int):
+    if not request.user.has_perm("billing.view_invoice"):
+        raise PermissionDenied
     invoice = get_object_or_404(Invoice.objects.select_related("order"), pk=pk)
     return _pdf_response(invoice)
 

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from boxoffice.portal import views
 
@@ -40,7 +40,11 @@ urlpatterns = [
     path("magic/confirm/", views.magic_confirm, name="magic_confirm"),
     path("magic/<str:token>/", views.magic_link, name="magic"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
-    path("invoices/<str:number>.pdf", views.invoice_download, name="invoice"),
+    re_path(
+        r"^invoices/(?P<number>(?:INV|CN)-\d{4}-\d{6})\.pdf$",
+        views.invoice_download,
+        name="invoice",
+    ),
     path("billing-details/", views.billing_details, name="billing_details"),
     path("unsubscribe/<str:token>/again/", views.resubscribe, name="resubscribe"),
 ]

@@ -140,6 +140,14 @@ def line_renew_for_order(*, order, expires_at: datetime | None = None) -> PanelO
         )
     if line.operations.filter(kind=Op.Kind.DELETE, status__in=_OPEN).exists():
         raise LineNotRenewable(f"line {line.username} is being terminated on its panel")
+    quoted = (order.quote or {}).get("extra_connections")
+    if quoted is not None and order.plan_id == line.plan_id and quoted != line.extra_connections:
+        # Priced for other add-on connections than the line has now (some were bought after
+        # the renewal was started): the period would carry connections nobody paid for.
+        raise LineNotRenewable(
+            f"the renewal was priced for {quoted} extra connection(s), but line "
+            f"{line.username} has {line.extra_connections} now"
+        )
     expires_at = renewal_expiry(line=line, days=order.plan.duration_days, period_end=expires_at)
     params: dict = {"expires_at": expires_at.isoformat(), "renewal": True}
     if order.plan_id != line.plan_id:

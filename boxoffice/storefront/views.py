@@ -133,8 +133,14 @@ def _coupon_shown(request: HttpRequest, *, plan: Plan, offer, customer, kind=Ord
     """The discount a typed code gives, for the page to show before paying: {"quote"} or
     {"error"}, or None when no code was typed. Nothing is written."""
     code = request.POST.get("coupon", "") if request.method == "POST" else ""
-    if not code.strip() or plan.is_trial:
+    if not coupon_normalise(code) or plan.is_trial:
         return None
+    # Every look-up is counted first: the page is no oracle for guessing codes.
+    tries = rate_hit(
+        scope="coupon:ip", value=client_ip(request), window=settings.COUPON_TRIES_WINDOW_SECONDS
+    )
+    if tries.over(settings.COUPON_TRIES_PER_IP):
+        return {"error": "Too many codes tried. Please try again later.", "code": ""}
     try:
         quote = coupon_quote(
             code=code,
@@ -143,6 +149,7 @@ def _coupon_shown(request: HttpRequest, *, plan: Plan, offer, customer, kind=Ord
             currency=offer.currency,
             kind=kind,
             customer=customer,
+            email=request.POST.get("email", "") if customer is None else "",
         )
     except CouponRefused as exc:
         return {"error": str(exc), "code": coupon_normalise(code)}

@@ -262,3 +262,33 @@ def test_billing_details_from_the_portal_go_on_the_next_invoice_only(business, p
     assert "Петров Медиа ООО" in text and "ул. Ленина 1" in text and "DE123456789" in text
     first.refresh_from_db()
     assert first.buyer["name"] == "Jane Doe" and "Петров" not in _text(invoice_pdf(first))
+
+
+@pytest.mark.django_db
+def test_bulk_updates_and_deletes_of_invoices_are_refused_too(business, plan, customer):
+    """Review finding: queryset.update() and .delete() went around Invoice.save()."""
+    invoice = Invoice.objects.get(order=_paid(plan, customer))
+    with pytest.raises(InvoiceImmutable):
+        Invoice.objects.filter(pk=invoice.pk).update(total=Decimal("0"))
+    with pytest.raises(InvoiceImmutable):
+        Invoice.objects.filter(pk=invoice.pk).delete()
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("9.99")
+
+
+@pytest.mark.django_db
+def test_odd_invoice_addresses_are_404_not_500(client, business, plan, customer):
+    client.force_login(customer_portal_user(customer=customer))
+    for path in (
+        "/portal/invoices/%00.pdf",
+        "/portal/invoices/INV-2026-1.pdf",
+        "/portal/invoices/x.pdf",
+    ):
+        assert client.get(path).status_code == 404
+
+
+@pytest.mark.django_db
+def test_prices_say_plus_tax_where_they_exclude_it(client, business, plan):
+    assert "9.99 <small>EUR</small>" in client.get("/").content.decode()
+    BusinessDetails.objects.filter(pk=1).update(prices_include_tax=False)
+    assert "9.99 <small>EUR + tax</small>" in client.get("/").content.decode()

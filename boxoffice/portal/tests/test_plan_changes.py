@@ -533,3 +533,30 @@ def test_a_renewal_into_a_cancelled_downgrade_or_of_a_plan_left_since_goes_to_re
     of_basic.refresh_from_db()
     assert of_basic.needs_review and "is on Plus" in of_basic.review_reason
     assert not PanelOperation.objects.exists()
+
+
+def test_a_renewal_started_before_an_add_on_goes_to_review_not_to_free_connections(
+    customer, basic, run_tasks, xui_emulator, smtp_inbox
+):
+    """Review finding: a renewal priced without extras, paid after extras were bought, would
+    give a whole period of connections nobody paid for."""
+    with time_machine.travel(T0, tick=False) as clock:
+        line = _bought(customer, basic, run_tasks)
+        clock.move_to(T0 + 29 * DAY)
+        stale = renewal_checkout_begin(line=line, gateway="manual", status_url_for=lambda o: "/")
+        assert stale.order.amount == Decimal("10.00")  # no extras yet
+        portal = _portal(customer)
+        path = f"/portal/lines/{line.pk}/connections/"
+        assert _submit(portal, path, {"count": 2, "gateway": "manual"}).status_code == 303
+        _confirm(Order.objects.get(kind=Order.Kind.ADDON))
+        run_tasks()
+        line.refresh_from_db()
+        assert line.extra_connections == 2
+
+        _confirm(stale.order)
+        run_tasks()
+    stale.order.refresh_from_db()
+    line.refresh_from_db()
+    assert stale.order.needs_review and "priced for 0 extra connection" in stale.order.review_reason
+    assert line.expires_at == T0 + 30 * DAY  # not extended
+    assert not PanelOperation.objects.filter(order=stale.order).exists()

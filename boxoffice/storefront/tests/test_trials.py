@@ -399,3 +399,21 @@ def test_the_portal_does_not_convert_another_customers_line(client, trial_plan, 
     )
     client.force_login(customer_portal_user(customer=customer))
     assert client.get(f"/portal/lines/{line.pk}/convert/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_claims_from_before_mailboxes_counted_are_rewritten_to_their_mailbox():
+    """Review finding: jane.doe@gmail.com's old claim must stop j.anedoe+2@gmail.com too."""
+    import importlib  # noqa: PLC0415 - a migration module's name starts with a digit
+
+    from django.apps import apps  # noqa: PLC0415
+
+    migration = importlib.import_module("boxoffice.billing.migrations.0014_trial_claims_by_mailbox")
+    old = TrialClaim.objects.create(kind="email", value="jane.doe@gmail.com")
+    TrialClaim.objects.create(kind="email", value="janedoe+tv@gmail.com")
+    TrialClaim.objects.create(kind="mac", value="00:1A:79:00:00:01")
+    migration.by_mailbox(apps, None)
+    emails = list(TrialClaim.objects.filter(kind="email").values_list("value", flat=True))
+    assert emails == ["janedoe@gmail.com"]
+    assert not TrialClaim.objects.filter(pk=old.pk).exists()  # the newest of the two stays
+    assert TrialClaim.objects.filter(kind="mac").count() == 1
