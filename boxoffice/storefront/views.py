@@ -70,6 +70,9 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     customer = customer_for_user(request.user)
     # The price is charged in the currency the page showed it in (carried by the form, one of
     # the plan's own prices); a first visit gets the customer's (customer_currency).
+    wanted = request.GET.get("currency", "").upper()
+    if wanted and wanted in plan.currencies():
+        request.session[SESSION_CURRENCY] = wanted
     posted = request.POST.get("currency", "").upper()
     currency = posted if posted in plan.currencies() else customer_currency(request)
     offer = plan_offer(plan, currency)
@@ -116,6 +119,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "form": form,
         "offer": offer,
+        "currencies": plan.currencies(),
         "coupon": coupon,
         "throttled": throttled,
         "renewable_lines": _renewable_lines(customer, plan),

@@ -96,3 +96,10 @@ def test_a_line_bought_in_pounds_renews_in_pounds(client, priced):
     client.post(f"/renew/{renewal_pay_token(line)}/", {"gateway": "manual"})
     renewal = Order.objects.get(kind=Order.Kind.RENEWAL)
     assert (renewal.amount, renewal.currency) == (Decimal("8.49"), "GBP")
+
+
+def test_the_checkout_page_switches_currency_too(client, priced):
+    page = client.get("/checkout/monthly/?currency=GBP", HTTP_ACCEPT_LANGUAGE="en-US")
+    body = page.content.decode()
+    assert "8.49 <small>GBP" in body and 'href="?currency=USD"' in body
+    assert 'name="currency" value="GBP"' in body
