@@ -29,10 +29,12 @@ class Customer(models.Model):
     # receipts, renewal notices and security mail still go out. Set by the link in those mails
     # (and RFC 8058 one-click), cleared when the customer opts back in from the portal.
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    # Printed on invoices issued after they are set (issued invoices keep what they said).
-    billing_name = models.CharField(max_length=150, blank=True)
-    billing_address = models.TextField(max_length=500, blank=True)
-    vat_id = models.CharField("VAT number", max_length=30, blank=True)
+    # Printed on invoices issued after they are set (issued invoices keep what they said). A
+    # database default too: a migration test or an older process inserting customers without
+    # these columns still works.
+    billing_name = models.CharField(max_length=150, blank=True, default="", db_default="")
+    billing_address = models.TextField(max_length=500, blank=True, default="", db_default="")
+    vat_id = models.CharField("VAT number", max_length=30, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

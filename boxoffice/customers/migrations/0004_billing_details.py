@@ -13,16 +13,16 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customer',
             name='billing_address',
-            field=models.TextField(blank=True, max_length=500),
+            field=models.TextField(blank=True, default='', db_default='', max_length=500),
         ),
         migrations.AddField(
             model_name='customer',
             name='billing_name',
-            field=models.CharField(blank=True, max_length=150),
+            field=models.CharField(blank=True, default='', db_default='', max_length=150),
         ),
         migrations.AddField(
             model_name='customer',
             name='vat_id',
-            field=models.CharField(blank=True, max_length=30, verbose_name='VAT number'),
+            field=models.CharField(blank=True, default='', db_default='', max_length=30, verbose_name='VAT number'),
         ),
     ]

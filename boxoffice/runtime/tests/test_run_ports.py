@@ -44,6 +44,8 @@ def test_it_runs_everything_on_the_ports_it_is_given(tmp_path):
             "PANEL_EMULATOR_PORT",
             "STRIPE_EMULATOR_PORT",
             "PAYPAL_EMULATOR_PORT",
+            "BTCPAY_EMULATOR_PORT",
+            "NOWPAYMENTS_EMULATOR_PORT",
             "EMAIL_PORT",
         )
     }
@@ -79,8 +81,13 @@ def test_it_runs_everything_on_the_ports_it_is_given(tmp_path):
         assert httpx.get(f"{stripe}/", timeout=5).json()["api_base"] == stripe
         paypal = f"http://127.0.0.1:{ports['PAYPAL_EMULATOR_PORT']}"
         assert httpx.get(f"{paypal}/", timeout=5).json()["api_base"] == paypal
-        # The demo checkout offers PayPal beside the others.
-        assert "PayPal" in httpx.get(f"{site}/checkout/monthly/", timeout=5).text
+        for name in ("BTCPAY_EMULATOR_PORT", "NOWPAYMENTS_EMULATOR_PORT"):
+            crypto = f"http://127.0.0.1:{ports[name]}/_emulator/invoices"
+            assert httpx.get(crypto, timeout=5).status_code == 200
+        # The demo checkout offers every gateway.
+        checkout = httpx.get(f"{site}/checkout/monthly/", timeout=5).text
+        for kind in ("stripe", "paypal", "btcpay", "nowpayments", "manual"):
+            assert f'value="{kind}"' in checkout
         with socket.create_connection(("127.0.0.1", ports["EMAIL_PORT"]), timeout=5) as smtp:
             assert smtp.recv(100).startswith(b"220")
         db = sqlite3.connect(tmp_path / "var" / "boxoffice.sqlite3")
