@@ -13,10 +13,10 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.disputes import dispute_closed_apply, order_lines
 from boxoffice.billing.emails import (
     payment_pending_email_send,
 )
-from boxoffice.billing.disputes import dispute_closed_apply, order_lines
 from boxoffice.billing.gateways import base as gw
 from boxoffice.billing.gateways.base import (
     CheckoutRef,

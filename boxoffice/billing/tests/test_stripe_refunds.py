@@ -26,7 +26,7 @@ from boxoffice.billing.refunds import (
     refund_requests_redrive,
 )
 from boxoffice.billing.services import checkout_request
-from boxoffice.billing.tests.test_subscriptions import T0, Sub, stripe_site  # noqa: F401
+from boxoffice.billing.tests.test_subscriptions import T0, Sub
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.services import line_suspend
 
@@ -41,6 +41,19 @@ def staff_client(db):
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def stripe_site(settings, stripe_emulator, plan):
+    """Stripe on its emulator, the plan sold as a subscription; tests deliver the events."""
+    settings.STRIPE_API_BASE = stripe_emulator.base_url
+    settings.STRIPE_SECRET_KEY = stripe_emulator.api_key
+    settings.STRIPE_WEBHOOK_SECRET = stripe_emulator.webhook_secret
+    settings.PAYMENT_GATEWAYS = ["stripe", "manual"]
+    stripe_emulator.configure(webhook_url=None)
+    plan.auto_renew = True
+    plan.save()
+    return stripe_emulator
 
 
 @pytest.fixture
