@@ -16,6 +16,8 @@ Both run in the event's transaction; each checks the ledger first (the event may
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import Q
 from django.utils import timezone
 
@@ -51,7 +53,7 @@ def dispute_closed_apply(*, locked: Order, update: PaymentUpdate, source_event, 
     )
     if disputed is None:
         return "ignored"  # closed before we heard it was opened: created comes first, retried
-    amount = -disputed.amount if won else disputed.amount * 0
+    amount = -disputed.amount if won else Decimal("0")
     record(
         order=locked,
         status=Payment.Status.DISPUTED,
@@ -63,8 +65,9 @@ def dispute_closed_apply(*, locked: Order, update: PaymentUpdate, source_event, 
     if not won:
         audit_record(subject=locked, action="order.dispute_lost")
         return "dispute_lost"
-    locked.status = Order.Status.PAID
-    locked.save(update_fields=["status", "updated_at"])
+    if locked.status == Order.Status.DISPUTED:  # not if refunded meanwhile
+        locked.status = Order.Status.PAID
+        locked.save(update_fields=["status", "updated_at"])
     audit_record(subject=locked, action="order.dispute_won")
     left = []
     for line in order_lines(locked):
