@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.disputes import order_lines
 from boxoffice.billing.gateways.base import PaymentError, UnableToTakePayment
 from boxoffice.billing.models import Order, Payment, RefundRequest
 from boxoffice.billing.services import (
@@ -156,7 +157,7 @@ def refund_request_run(*, request_id: int) -> str:
                     note=f"{last.note + ': ' if last.note else ''}{request.reason}"[:255]
                 )
             if request.suspend_line:
-                for line in Line.objects.filter(order=order, status=Line.Status.ACTIVE):
+                for line in order_lines(order).filter(status=Line.Status.ACTIVE):
                     line_suspend(line=line, reason="payment partly refunded")
             audit_record(
                 subject=order,

@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.billing.disputes import dispute_closed_apply, order_lines
 from boxoffice.billing.emails import (
     payment_pending_email_send,
 )
@@ -545,6 +546,10 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             )
             audit_record(subject=locked, action=f"order.{locked.status}")
             return update.status
+        if update.status in (gw.DISPUTE_WON, gw.DISPUTE_LOST):
+            return dispute_closed_apply(
+                locked=locked, update=update, source_event=source_event, record=payment_record
+            )
         if update.status == gw.REFUNDED and _is_partial_refund(locked, update):
             # Part of the money went back: the line stays as it is and a person decides. The
             # gateway reports the total refunded so far; the ledger records what is new.
@@ -595,7 +600,9 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             audit_record(subject=locked, action=f"order.{target}")
             # Money taken back: the service stops. The line stays on the panel, suspended, so the
             # operator can resume it if the dispute is won.
-            for line in Line.objects.filter(order=locked, status=Line.Status.ACTIVE):
+            # A renewal's too: its line is the one it renewed (the period it paid for is taken
+            # back with the money; the line's expiry stays, the suspension stops the service).
+            for line in order_lines(locked).filter(status=Line.Status.ACTIVE):
                 line_suspend(line=line, reason=f"payment {target}")
             return update.status
     return "ignored"

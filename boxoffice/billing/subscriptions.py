@@ -197,7 +197,7 @@ def _first_invoice(*, sub: Subscription, invoice: InvoiceState, source_event) ->
         update=PaymentUpdate(
             status=gw.CONFIRMED,
             order_reference=order.reference,
-            gateway_payment_id=invoice.gateway_invoice_id,
+            gateway_payment_id=_paid_by(invoice),
             amount=invoice.amount,
             currency=invoice.currency,
         ),
@@ -253,7 +253,7 @@ def _cycle_paid(*, sub: Subscription, invoice: InvoiceState, source_event) -> st
     order = _renewal_order(sub=sub, invoice=invoice)
     done = order_mark_paid(
         order=order,
-        gateway_payment_id=invoice.gateway_invoice_id,
+        gateway_payment_id=_paid_by(invoice),
         source_event=source_event,
         note="subscription renewal",
         renewal_expires_at=invoice.period_end,
@@ -307,6 +307,14 @@ def _cycle_failed(*, sub: Subscription, invoice: InvoiceState, source_event) -> 
         expires=format_expiry(line.expires_at) if line and line.expires_at else "",
     )
     return "payment_failed"
+
+
+def _paid_by(invoice: InvoiceState) -> str:
+    """What the confirmed Payment row is keyed by: the gateway's payment that paid the invoice
+    (Stripe's PaymentIntent), which its charge's refunds and disputes name (charge.refunded,
+    charge.dispute.*) and the back office refunds; the invoice id only when the gateway did
+    not say (the renewal order keeps the invoice id as its gateway_reference either way)."""
+    return invoice.gateway_payment_id or invoice.gateway_invoice_id
 
 
 # --- the card link and the customer's own actions ---------------------------------------------

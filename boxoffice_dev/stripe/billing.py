@@ -33,6 +33,7 @@ class BillingMixin:
         self._customers: dict[str, dict[str, Any]] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._invoices: dict[str, dict[str, Any]] = {}
+        self._invoice_payments: dict[str, list[dict[str, Any]]] = {}
         self._portal_sessions: dict[str, dict[str, Any]] = {}
         # Per session, the recurring price of a mode=subscription checkout.
         self._recurring: dict[str, dict[str, Any]] = {}
@@ -233,6 +234,7 @@ class BillingMixin:
         invoice.update(status="paid", attempt_count=1, attempted=True)
         invoice["amount_paid"], invoice["amount_remaining"] = invoice["amount_due"], 0
         invoice["status_transitions"]["paid_at"] = now
+        self._invoice_paid_by_card(invoice)
         session.update(customer=customer_id, subscription=sub_id, invoice=invoice["id"])
 
     def _subscription_started_events(self, session: dict[str, Any]) -> None:
@@ -297,6 +299,7 @@ class BillingMixin:
         if outcome == "paid":
             invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
             invoice["status_transitions"]["paid_at"] = int(time.time())
+            self._invoice_paid_by_card(invoice)
             sub["status"] = "active"
             self._record_event("invoice.paid", invoice)
         else:
@@ -304,6 +307,80 @@ class BillingMixin:
             self._record_event("invoice.payment_failed", invoice)
         if sub["status"] != previous:
             self._record_event("customer.subscription.updated", sub)
+
+    def _invoice_paid_by_card(self, invoice: dict[str, Any]) -> None:
+        """The PaymentIntent and charge that paid the invoice, and its invoice payment (API
+        2025-03-31+: the invoice has no `payment_intent`/`charge`; its includable `payments`
+        name the PaymentIntent; the charge names the PaymentIntent, not the invoice)."""
+        intent_id, charge_id = new_id("pi"), new_id("ch")
+        amount, currency, now = invoice["amount_paid"], invoice["currency"], int(time.time())
+        self._payment_intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount,
+            "created": now,
+            "currency": currency,
+            "customer": invoice["customer"],
+            "latest_charge": charge_id,
+            "livemode": False,
+            "metadata": {},
+            "status": "succeeded",
+        }
+        self._charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount,
+            "amount_refunded": 0,
+            "billing_details": {"email": None},
+            "captured": True,
+            "created": now,
+            "currency": currency,
+            "customer": invoice["customer"],
+            "disputed": False,
+            "livemode": False,
+            "metadata": {},
+            "paid": True,
+            "payment_intent": intent_id,
+            "refunded": False,
+            "status": "succeeded",
+        }
+        self._invoice_payments.setdefault(invoice["id"], []).append(
+            {
+                "id": new_id("inpay"),
+                "object": "invoice_payment",
+                "amount_paid": amount,
+                "amount_requested": amount,
+                "created": now,
+                "currency": currency,
+                "invoice": invoice["id"],
+                "is_default": True,
+                "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": intent_id},
+                "status": "paid",
+                "status_transitions": {"paid_at": now, "canceled_at": None},
+            }
+        )
+
+    def api_retrieve_invoice(self, invoice_id: str, *, expand: list[str]) -> dict[str, Any]:
+        """`payments` is includable: only there when asked for (`expand[]=payments`)."""
+        invoice = self.api_retrieve("invoice", invoice_id)
+        if "payments" in expand:
+            with self._lock:
+                rows = copy.deepcopy(self._invoice_payments.get(invoice_id, []))
+            invoice["payments"] = {
+                "object": "list",
+                "data": rows,
+                "has_more": False,
+                "url": f"/v1/invoices/{invoice_id}/payments",
+            }
+        return invoice
+
+    def invoice_payment_intent(self, invoice_id: str) -> str:
+        """For tests: the PaymentIntent that paid the invoice."""
+        with self._lock:
+            return self._invoice_payments[invoice_id][-1]["payment"]["payment_intent"]
 
     def _end(self, sub: dict[str, Any]) -> dict[str, Any]:
         now = int(time.time())

@@ -409,7 +409,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._api_call(lambda: self.emulator.api_update_subscription(object_id, self._form()))
 
     def api_invoice_retrieve(self, object_id: str) -> None:
-        self._api_call(lambda: self.emulator.api_retrieve("invoice", object_id))
+        expand = [v for k, v in self.query.items() if k == "expand" or k.startswith("expand[")]
+        self._api_call(lambda: self.emulator.api_retrieve_invoice(object_id, expand=expand))
 
     def api_portal_session_create(self) -> None:
         self._api_call(lambda: self.emulator.api_create_portal_session(self._form()))

@@ -169,6 +169,36 @@ class StripeState(BillingMixin, abc.ABC):
                 amount = charge["amount"] - charge["amount_refunded"]
             return copy.deepcopy(self._create_refund(charge, amount=amount, reason=None))
 
+    def dispute(self, *, payment_intent: str, reason: str = "fraudulent") -> dict[str, Any]:
+        """The cardholder disputes the PaymentIntent's charge: `charge.dispute.created`."""
+        with self._lock:
+            charge = self._charge_for_payment_intent(payment_intent)
+            dispute = self._create_dispute(charge, reason=reason)
+            self._record_event("charge.dispute.created", dispute)
+            return copy.deepcopy(dispute)
+
+    def dispute_close(self, dispute_id: str, *, status: str) -> dict[str, Any]:
+        """The card network decides: `charge.dispute.closed` with `status` won or lost."""
+        if status not in ("won", "lost", "warning_closed"):
+            raise EmulatorError('status is "won", "lost" or "warning_closed"', param="status")
+        with self._lock:
+            dispute = self._disputes.get(dispute_id)
+            if dispute is None:
+                raise _missing("dispute", dispute_id, "dispute")
+            dispute["status"] = status
+            self._record_event("charge.dispute.closed", dispute)
+            return copy.deepcopy(dispute)
+
+    def refunds(self, payment_intent: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(
+                [
+                    r
+                    for r in self._refunds.values()
+                    if payment_intent is None or r["payment_intent"] == payment_intent
+                ]
+            )
+
     # --- the API, as the SDK calls it -------------------------------------------------------
     def api_create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         mode = params.get("mode")

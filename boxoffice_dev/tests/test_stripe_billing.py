@@ -138,3 +138,35 @@ def test_it_refuses_a_calendar_month_it_cannot_count(emulator):
         create_session(
             emulator, mode="subscription", line_items=[{"price_data": month, "quantity": 1}]
         )
+
+
+def test_a_paid_invoice_names_its_payment_intent_only_when_payments_are_expanded(emulator):
+    session, sub = _subscribe(emulator)
+    client = client_for(emulator)
+    plain = client.v1.invoices.retrieve(session["invoice"]).to_dict()
+    assert "payments" not in plain and "payment_intent" not in plain  # 2025-03-31+ shapes
+    invoice = client.v1.invoices.retrieve(session["invoice"], {"expand": ["payments"]}).to_dict()
+    [payment] = invoice["payments"]["data"]
+    assert payment["status"] == "paid" and payment["payment"]["type"] == "payment_intent"
+    intent = client.v1.payment_intents.retrieve(payment["payment"]["payment_intent"])
+    charge = client.v1.charges.retrieve(intent.latest_charge)
+    assert (charge.amount, charge.payment_intent) == (999, intent.id)
+    # Refunded in part, through the API with a key: a retry with the key is the same refund.
+    params = {"payment_intent": intent.id, "amount": 300}
+    first = client.v1.refunds.create(params, options={"idempotency_key": "k1"})
+    again = client.v1.refunds.create(params, options={"idempotency_key": "k1"})
+    assert first.id == again.id and len(emulator.refunds(intent.id)) == 1
+    assert client.v1.charges.retrieve(charge.id).amount_refunded == 300
+
+
+def test_a_dispute_is_opened_and_closed_with_its_events(emulator, receiver):
+    session, sub = _subscribe(emulator)
+    intent = emulator.invoice_payment_intent(session["invoice"])
+    dispute = emulator.dispute(payment_intent=intent)
+    closed = emulator.dispute_close(dispute["id"], status="lost")
+    assert closed["status"] == "lost" and closed["payment_intent"] == intent
+    emulator.wait_for_deliveries()
+    kinds = [e["type"] for e in emulator.events()]
+    assert kinds[-2:] == ["charge.dispute.created", "charge.dispute.closed"]
+    with pytest.raises(Exception, match="won"):
+        emulator.dispute_close(dispute["id"], status="maybe")

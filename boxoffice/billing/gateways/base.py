@@ -85,6 +85,9 @@ class VerifiedEvent:
 # before it writes anything (`subscription_fetch`, `invoice_fetch`).
 SUBSCRIPTION = "subscription"
 
+# A dispute's end (`DISPUTED` first): won, the money is back; lost, it stays taken.
+DISPUTE_WON, DISPUTE_LOST = "dispute_won", "dispute_lost"
+
 # Payment states a notification can move an order to. PARTIAL: less than the price arrived and
 # the gateway says so (underpaid crypto invoices); billing records it and a person decides.
 PENDING, CONFIRMED, FAILED, EXPIRED, REFUNDED, DISPUTED, PARTIAL = (
@@ -144,6 +147,9 @@ class InvoiceState:
     period_end: datetime | None  # the end of the service period this invoice pays for
     attempts: int = 0
     order_reference: str = ""  # from the subscription's metadata snapshot on the invoice
+    # The gateway's payment that paid it (Stripe: the PaymentIntent), which its refunds and
+    # disputes name; "" when unpaid or unknown.
+    gateway_payment_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -189,8 +189,8 @@ class StripeGateway(GatewayAdapter):
     hosted_page = True
     notifications = True
     captures_on_return = True  # the status page asks Stripe about the session at once
-    reports_refunds = True  # charge.refunded, charge.dispute.created
-    refunds = False  # no refund from the back office yet
+    reports_refunds = True  # charge.refunded, charge.dispute.created / closed
+    refunds = True  # POST /v1/refunds on the payment's PaymentIntent
     recurring = True  # Checkout mode=subscription, Stripe Billing charges every period
 
     def _client(self) -> stripe.StripeClient:
@@ -379,15 +379,71 @@ class StripeGateway(GatewayAdapter):
                 amount=from_minor(obj.get("amount_refunded"), currency),
                 currency=currency,
             )
-        if kind == "charge.dispute.created":
+        if kind in ("charge.dispute.created", "charge.dispute.closed"):
             currency = (obj.get("currency") or "").upper()
+            status = base.DISPUTED
+            if kind == "charge.dispute.closed":
+                # won: the funds come back; lost: they stay taken; warning_closed (an inquiry
+                # that never became a dispute) took nothing.
+                status = {"won": base.DISPUTE_WON, "lost": base.DISPUTE_LOST}.get(
+                    _text(obj.get("status")), ""
+                )
+                if not status:
+                    return None
             return PaymentUpdate(
-                status=base.DISPUTED,
+                status=status,
                 gateway_payment_id=obj.get("payment_intent") or "",
                 amount=from_minor(obj.get("amount"), currency),
                 currency=currency,
             )
         return None
+
+    def refund(
+        self,
+        *,
+        gateway_payment_id: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str = "",
+    ) -> PaymentUpdate:
+        """`POST /v1/refunds` on the PaymentIntent (a one-time Checkout payment's, or the one
+        that paid a subscription invoice: billing records that one on the Payment row). The
+        answer is mapped as `charge.refunded` would be: the charge is read back for the total
+        refunded so far (`amount_refunded`), so a retry with the same key reports the same."""
+        client = self._client()
+        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        try:
+            refund = client.v1.refunds.create(
+                {"payment_intent": gateway_payment_id, "amount": to_minor(amount, currency)},
+                options=options,  # type: ignore[arg-type]
+            ).to_dict()
+        except stripe.StripeError as exc:
+            logger.warning("stripe refund of %s failed: %s", gateway_payment_id, exc.user_message)
+            raise UnableToTakePayment(exc.user_message or "Stripe refused the refund.") from exc
+        status = _text(refund.get("status"))
+        if status in ("failed", "canceled"):
+            raise UnableToTakePayment(
+                f"Stripe {status} the refund {_text(refund.get('id'))}"
+                f" ({_text(refund.get('failure_reason')) or 'no reason given'})."
+            )
+        cur = (_text(refund.get("currency")) or currency).upper()
+        charge_id = _text(refund.get("charge"))
+        try:
+            # The total so far: what billing's ledger compares with what it already has.
+            charge = client.v1.charges.retrieve(charge_id).to_dict() if charge_id else {}
+        except stripe.StripeError as exc:
+            raise PaymentError(f"stripe charge {charge_id}: {exc}") from exc
+        total = charge.get("amount_refunded")
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise PaymentError(f"stripe charge {charge_id} has no amount_refunded")
+        return PaymentUpdate(
+            # pending (a bank transfer back takes days) still counts: Stripe has taken it from
+            # the balance, and a later failure arrives as refund.failed for a person.
+            status=base.REFUNDED,
+            gateway_payment_id=gateway_payment_id,
+            amount=from_minor(total, cur),
+            currency=cur,
+        )
 
     # --- subscriptions -----------------------------------------------------------------------
 
@@ -400,7 +456,13 @@ class StripeGateway(GatewayAdapter):
 
     def invoice_fetch(self, gateway_invoice_id: str) -> InvoiceState:
         try:
-            invoice = self._client().v1.invoices.retrieve(gateway_invoice_id).to_dict()
+            # `payments` is includable only (API 2025-03-31 and later): it names the
+            # PaymentIntent that paid, which the invoice's charge refunds and disputes carry.
+            invoice = (
+                self._client()
+                .v1.invoices.retrieve(gateway_invoice_id, {"expand": ["payments"]})
+                .to_dict()
+            )
         except stripe.StripeError as exc:
             raise PaymentError(f"stripe invoice {gateway_invoice_id}: {exc}") from exc
         currency = (_text(invoice.get("currency"))).upper()
@@ -423,6 +485,7 @@ class StripeGateway(GatewayAdapter):
             period_end=_when(max(ends)) if ends else None,
             attempts=int(invoice.get("attempt_count") or 0),
             order_reference=_text((details.get("metadata") or {}).get("order")),
+            gateway_payment_id=_invoice_payment_intent(invoice) if paid else "",
         )
 
     def subscription_cancel_at_period_end(
@@ -481,6 +544,20 @@ def _subscription_details(invoice: dict) -> dict:
     parent = invoice.get("parent")
     details = parent.get("subscription_details") if isinstance(parent, dict) else None
     return details if isinstance(details, dict) else {}
+
+
+def _invoice_payment_intent(invoice: dict) -> str:
+    """The PaymentIntent of the invoice's paid payment (`payments.data[].payment`), or the
+    `payment_intent` an endpoint pinned before 2025-03-31 still has."""
+    payments = invoice.get("payments")
+    rows = payments.get("data") if isinstance(payments, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        payment = row.get("payment") if isinstance(row, dict) else None
+        if isinstance(payment, dict) and row.get("status") == "paid":
+            intent = _text(payment.get("payment_intent"))
+            if intent:
+                return intent
+    return _text(invoice.get("payment_intent"))
 
 
 def _subscription_state(sub: dict) -> SubscriptionState:
