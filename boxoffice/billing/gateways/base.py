@@ -114,6 +114,10 @@ class PaymentUpdate:
 
 # Why an invoice of a subscription was issued, as billing tells them apart.
 FIRST, CYCLE, CHANGE, OTHER = "first", "cycle", "change", "other"
+# One period's payment the gateway does not say is the first or a renewal (a PayPal sale):
+# billing tells them apart, FIRST while the subscription's first order is unpaid or was paid by
+# this very payment, CYCLE otherwise.
+SALE = "sale"
 
 
 @dataclass(frozen=True)
