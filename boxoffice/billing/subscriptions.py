@@ -361,6 +361,15 @@ def subscription_card_update_url(*, sub: Subscription, return_url: str) -> str:
     )
 
 
+def subscription_payment_method_help(sub: Subscription) -> str:
+    """What the customer is told before the card link sends them to the gateway ("" when it is
+    a one-time page for replacing the card)."""
+    try:
+        return gateway_for(sub.gateway).payment_method_help
+    except ValueError:
+        return ""
+
+
 def subscription_for_line(line: Line) -> Subscription | None:
     return line.subscriptions.order_by("-created_at").first()
 

@@ -133,6 +133,11 @@ class PayPalGateway(PayPalSubscriptions, GatewayAdapter):
     reports_refunds = True  # PAYMENT.CAPTURE.REFUNDED, CUSTOMER.DISPUTE.CREATED
     refunds = True  # POST /v2/payments/captures/{id}/refund, full or partial
     recurring = True  # PayPal Subscriptions (subscriptions.py): a DAY-cycle plan per price
+    payment_method_help = (
+        "PayPal has no page for changing the card of one subscription: we send you to Automatic "
+        "payments in your PayPal account, where you choose the card or bank account PayPal "
+        "charges for it."
+    )
 
     def _client(self) -> PayPalClient:
         return PayPalClient(

@@ -91,6 +91,11 @@ def _sale_money(obj: Any) -> tuple[Decimal, str] | None:
     return wire.money({"value": obj.get("total"), "currency_code": obj.get("currency")})
 
 
+def _billing_info(sub: dict) -> dict:
+    info = sub.get("billing_info")
+    return info if isinstance(info, dict) else {}
+
+
 def _regular_cycles(sub: dict) -> int:
     info = sub.get("billing_info")
     runs = info.get("cycle_executions") if isinstance(info, dict) else None
@@ -122,7 +127,7 @@ def _period_end(sale: dict, info: dict) -> datetime | None:
 
 def subscription_state(sub: dict) -> SubscriptionState:
     status = wire.text(sub, "status")
-    info = sub.get("billing_info") if isinstance(sub.get("billing_info"), dict) else {}
+    info = _billing_info(sub)
     subscriber = sub.get("subscriber") if isinstance(sub.get("subscriber"), dict) else {}
     return SubscriptionState(
         gateway_subscription_id=wire.text(sub, "id"),
@@ -351,7 +356,7 @@ class PayPalSubscriptions:
         sub_id = wire.text(sale, "billing_agreement_id")
         sub = self._subscription(sub_id) if sub_id else {}
         amount = _sale_money(sale.get("amount"))
-        info = sub.get("billing_info") if isinstance(sub.get("billing_info"), dict) else {}
+        info = _billing_info(sub)
         return InvoiceState(
             gateway_invoice_id=sale_id,
             gateway_subscription_id=sub_id,
@@ -372,7 +377,7 @@ class PayPalSubscriptions:
         except (ValueError, InvalidOperation):
             raise PaymentError(f"not a PayPal cycle: {invoice_id}") from None
         sub = self._subscription(sub_id)
-        info = sub.get("billing_info") if isinstance(sub.get("billing_info"), dict) else {}
+        info = _billing_info(sub)
         last = info.get("last_failed_payment") if isinstance(info, dict) else None
         amount = wire.money(last.get("amount")) if isinstance(last, dict) else None
         failures = _failed_count(sub)

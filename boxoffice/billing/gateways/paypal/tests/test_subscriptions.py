@@ -7,6 +7,7 @@ are read from the panel emulator, the mails counted by kind."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -206,7 +207,14 @@ def test_a_failed_payment_then_a_retry_within_grace_keeps_the_line_and_extends_o
     assert _mails() == Counter(credentials=1, subscription_payment_failed=1, line_renewed=1)
     assert len(smtp_inbox.wait_for(3)) == 3
     failed = Message.objects.get(kind="subscription_payment_failed")
-    assert "/billing/subscriptions/card/" in failed.body_text
+    path = re.search(r"https?://[^/\s]+(/billing/subscriptions/card/[^\s]+/)", failed.body_text)
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(path.group(1))
+    assert "Automatic payments in your PayPal account" in page.content.decode()
+    token = client.cookies["csrftoken"].value
+    sent = client.post(path.group(1), {"csrfmiddlewaretoken": token})
+    assert sent.status_code == 303
+    assert sent["Location"] == f"{paypal_site.base_url}/myaccount/autopay/"
     assert Order.objects.filter(kind=Order.Kind.RENEWAL, status=Order.Status.PAID).count() == 1
 
 
@@ -245,6 +253,7 @@ def test_cancel_from_the_portal_the_line_runs_to_the_end_of_the_paid_period(
         client.force_login(customer_portal_user(customer=life.order.customer))
         page = client.get("/portal/").content.decode()
         assert "Cancel auto-renewal" in page
+        assert "Automatic payments in your PayPal account" in page  # no card portal: said so
         card = client.post(
             f"/portal/lines/{life.line.pk}/auto-renew/card/",
             {"csrfmiddlewaretoken": client.cookies["csrftoken"].value},
@@ -262,6 +271,9 @@ def test_cancel_from_the_portal_the_line_runs_to_the_end_of_the_paid_period(
         sub = Subscription.objects.get()
         assert sub.status == "cancelled" and sub.cancel_at_period_end and not sub.renews
         assert not life.line.auto_renew
+        page = client.get("/portal/").content.decode()
+        assert "Auto-renewal is cancelled: your line runs until the end" in page
+        assert "Resume auto-renewal" not in page  # PayPal cannot restart it
         for n in range(1, 31):
             life.day(n)
             assert life.panel_enabled(), f"day {n}"
