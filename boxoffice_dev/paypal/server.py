@@ -324,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         ("POST", r"/v1/billing/subscriptions/(?P<object_id>[\w-]+)/cancel", "api_sub_cancel"),
         ("GET", r"/v1/billing/subscriptions/(?P<object_id>[\w-]+)/transactions", "api_sub_txns"),
         ("GET", r"/v1/payments/sale/(?P<object_id>[\w-]+)", "api_sale_get"),
+        ("POST", r"/v1/payments/sale/(?P<object_id>[\w-]+)/refund", "api_sale_refund"),
         ("GET", r"/webapps/billing/subscriptions", "sub_page_show"),
         ("POST", r"/webapps/billing/subscriptions/(?P<sub_id>[\w-]+)/(?P<action>\w+)", "sub_page"),
         ("GET", r"/myaccount/autopay/", "autopay_page"),
@@ -493,6 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def api_sub_txns(self, object_id: str) -> None:
         self._api_call(lambda: self.emulator.api_transactions(object_id))
+
+    def api_sale_refund(self, object_id: str) -> None:
+        body = self._json_body()
+        self._api_call(lambda: self.emulator.api_sale_refund(object_id, body), created=True)
 
     def api_sale_get(self, object_id: str) -> None:
         self._api_call(lambda: self.emulator.api_sale_get(object_id))

@@ -152,7 +152,42 @@ class SubscriptionsState:
         with self._lock:
             if sale_id not in self._sales:
                 raise not_found("sale", sale_id)
-            return copy.deepcopy(self._sales[sale_id])
+            sale = self._sales[sale_id]
+            return {k: copy.deepcopy(v) for k, v in sale.items() if not k.startswith("_")}
+
+    def api_sale_refund(self, sale_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            sale = self._sales.get(sale_id)
+            if sale is None:
+                raise not_found("sale", sale_id)
+            if sale["state"] not in ("completed", "partially_refunded"):
+                raise unprocessable("TRANSACTION_REFUSED", f"The sale is {sale['state']}.")
+            total = Decimal(sale["amount"]["total"])
+            so_far = Decimal(sale.get("_refunded", "0"))
+            asked = body.get("amount") or {}
+            try:
+                amount = Decimal(str(asked.get("total"))) if asked else total - so_far
+            except ArithmeticError:
+                raise invalid("amount/total", "INVALID_PARAMETER_SYNTAX") from None
+            if asked and asked.get("currency") != sale["amount"]["currency"]:
+                raise invalid("amount/currency", "INVALID_CURRENCY_CODE")
+            if amount <= 0 or amount > total - so_far:
+                raise unprocessable("REFUND_EXCEEDED_TRANSACTION_AMOUNT", "Too much.")
+            refunded = so_far + amount
+            sale["_refunded"] = str(refunded)
+            sale["state"] = "refunded" if refunded == total else "partially_refunded"
+            currency = sale["amount"]["currency"]
+            refund = {
+                "id": new_id(17),
+                "state": "completed",
+                "sale_id": sale_id,
+                "parent_payment": f"PAYID-{sale_id}",
+                "amount": {"total": str(amount), "currency": currency},
+                "total_refunded_amount": {"value": str(refunded), "currency": currency},
+                "create_time": _iso(datetime.now(UTC)),
+            }
+            self._record_event("PAYMENT.SALE.REFUNDED", "refund", refund)
+            return copy.deepcopy(refund)
 
     def api_transactions(self, sub_id: str) -> dict[str, Any]:
         with self._lock:

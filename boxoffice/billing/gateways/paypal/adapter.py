@@ -287,6 +287,14 @@ class PayPalGateway(PayPalSubscriptions, GatewayAdapter):
                 # The same refund asked twice (a timeout, a double click) is one refund.
                 request_id=_request_id("refund", gateway_payment_id, idempotency_key or value),
             )
+            if answer.status == 404:
+                # Not a capture: a subscription's sale (its payments are sales, v1).
+                return self.sale_refund(
+                    sale_id=gateway_payment_id,
+                    value=value,
+                    currency=currency,
+                    request_id=_request_id("refund", gateway_payment_id, idempotency_key or value),
+                )
         except PayPalAPIError as exc:
             raise UnableToTakePayment(f"PayPal did not refund: {exc}") from exc
         update = wire.refund_update(answer.body)

@@ -86,9 +86,8 @@ def _sale_money(obj: Any) -> tuple[Decimal, str] | None:
     """v1 sale amounts: {"total": "9.99", "currency": "EUR"}."""
     if not isinstance(obj, dict):
         return None
-    if "value" in obj:
-        return wire.money(obj)
-    return wire.money({"value": obj.get("total"), "currency_code": obj.get("currency")})
+    value = obj.get("total", obj.get("value"))
+    return wire.money({"value": value, "currency_code": obj.get("currency")})
 
 
 def _billing_info(sub: dict) -> dict:
@@ -423,6 +422,29 @@ class PayPalSubscriptions:
             gateway_subscription_id=sub_id,
             gateway_invoice_id=wire.text(sales[0], "id") if sales else "",
         )
+
+    def sale_refund(
+        self, *, sale_id: str, value: str, currency: str, request_id: str
+    ) -> PaymentUpdate:
+        """Refund (part of) a subscription's sale: `POST /v1/payments/sale/{id}/refund`. The
+        answer's total refunded so far, as the refund contract wants. Raises PayPalAPIError
+        (unreachable) or UnableToTakePayment (refused)."""
+        answer = self._client().call(
+            "POST",
+            f"/v1/payments/sale/{sale_id}/refund",
+            body={"amount": {"total": value, "currency": currency.upper()}},
+            request_id=request_id,
+        )
+        update = subscription_event_update("PAYMENT.SALE.REFUNDED", answer.body)
+        state = wire.text(answer.body, "state")
+        if answer.status not in (200, 201) or update is None or state in ("failed", "cancelled"):
+            raise UnableToTakePayment(
+                f"PayPal did not refund sale {sale_id}: HTTP {answer.status} "
+                f"{issue_of(answer.body) or state}"
+            )
+        if update.gateway_payment_id != sale_id:
+            raise PaymentError(f"PayPal's refund names another sale ({update.gateway_payment_id})")
+        return update
 
     # --- the customer's own actions ----------------------------------------------------------
     def subscription_cancel_at_period_end(

@@ -16,9 +16,11 @@ import pytest
 import time_machine
 from django.test import Client
 
+from boxoffice.billing.gateways.base import VerifiedEvent
 from boxoffice.billing.gateways.paypal.subscriptions import plans_forget
 from boxoffice.billing.gateways.registry import gateway_for
 from boxoffice.billing.models import Order, Payment, Subscription, WebhookEvent
+from boxoffice.billing.refunds import order_refund
 from boxoffice.billing.services import checkout_request
 from boxoffice.customers.services import customer_portal_user
 from boxoffice.messaging.models import Message
@@ -322,7 +324,7 @@ def test_the_storefront_sells_it_and_the_return_confirms_the_first_payment(
     assert not WebhookEvent.objects.filter(status=WebhookEvent.Status.NEEDS_REVIEW).exists()
 
 
-def test_a_refunded_renewal_sale_is_recorded_against_its_order(
+def test_a_renewal_sale_refunded_from_the_back_office_is_one_refund_of_its_order(
     paypal_site, make_order, run_tasks, xui_emulator, smtp_inbox
 ):
     with time_machine.travel(T0, tick=False) as clock:
@@ -330,18 +332,27 @@ def test_a_refunded_renewal_sale_is_recorded_against_its_order(
         life.approve()
         life.day(30)
         sale = life.cycle("paid")["sale"]
-        update = gateway_for("paypal").parse_event(
-            _event(
-                "PAYMENT.SALE.REFUNDED",
-                {"id": "REF-1", "sale_id": sale["id"], "amount": sale["amount"]},
-            )
-        )
-        assert update.status == "refunded" and update.gateway_payment_id == sale["id"]
-        assert str(update.amount) == "9.99"
+        renewal = Order.objects.get(kind=Order.Kind.RENEWAL)
+        # Not a capture: the adapter refunds the sale through /v1/payments/sale/{id}/refund.
+        assert order_refund(order=renewal, actor="operator") == "refunded"
+        assert paypal_site.api_sale_get(sale["id"])["state"] == "refunded"
+        life.deliver()  # PAYMENT.SALE.REFUNDED: the same refund, nothing more
+        renewal.refresh_from_db()
+        assert renewal.status == Order.Status.REFUNDED
+        [refund] = Payment.objects.filter(order=renewal, status=Payment.Status.REFUNDED)
+        assert refund.amount == -renewal.amount
+        life.order.refresh_from_db()
+        assert life.order.status == Order.Status.PAID  # the first period is untouched
+    update = gateway_for("paypal").parse_event(
+        _event("PAYMENT.SALE.REVERSED", {"id": sale["id"], "amount": sale["amount"]})
+    )
+    assert (update.status, update.gateway_payment_id) == ("refunded", sale["id"])
 
 
-def _event(event_type: str, resource: dict):
-    from boxoffice.billing.gateways.base import VerifiedEvent  # noqa: PLC0415
+def test_a_sale_that_is_not_a_subscription_s_is_not_ours(paypal_site):
+    assert gateway_for("paypal").parse_event(_event("PAYMENT.SALE.COMPLETED", {"id": "S1"})) is None
 
+
+def _event(event_type: str, resource: dict) -> VerifiedEvent:
     payload = {"id": "WH-X", "event_type": event_type, "resource": resource}
     return VerifiedEvent("WH-X", event_type, payload)
