@@ -356,3 +356,41 @@ def test_a_sale_that_is_not_a_subscription_s_is_not_ours(paypal_site):
 def _event(event_type: str, resource: dict) -> VerifiedEvent:
     payload = {"id": "WH-X", "event_type": event_type, "resource": resource}
     return VerifiedEvent("WH-X", event_type, payload)
+
+
+def test_a_forged_sale_is_refused_and_a_sale_paypal_does_not_have_grants_nothing(
+    paypal_site, make_order, run_tasks, xui_emulator, smtp_inbox
+):
+    life = Sub(paypal_site, make_order, run_tasks, xui_emulator)
+    body = (
+        '{"id": "WH-FORGED", "event_type": "PAYMENT.SALE.COMPLETED", "resource": {"id": "FAKE",'
+        f' "billing_agreement_id": "{life.sub_id}", "custom": "{life.order.reference}"}}}}'
+    )
+    headers, _ = (
+        paypal_site.signed(paypal_site.events()[0]["id"])
+        if paypal_site.events()
+        else (
+            {
+                "PAYPAL-TRANSMISSION-ID": "made-up",
+                "PAYPAL-TRANSMISSION-TIME": "2027-01-01T00:00:00Z",
+                "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk",
+                "PAYPAL-CERT-URL": f"{paypal_site.base_url}/v1/notifications/certs/CERT-x",
+                "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+            },
+            b"",
+        )
+    )
+    refused = life.client.post(URL, data=body, content_type="application/json", headers=headers)
+    assert refused.status_code == 400 and not WebhookEvent.objects.exists()
+    # Signed by PayPal but naming a sale it does not have (say, a stale copy): re-fetched, the
+    # event waits for a retry and nothing is granted.
+    with paypal_site._lock:
+        paypal_site._record_event(
+            "PAYMENT.SALE.COMPLETED",
+            "sale",
+            {"id": "NOSUCHSALE", "billing_agreement_id": life.sub_id},
+        )
+    life.deliver()
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.RECEIVED and stored.attempts == 1
+    assert not Line.objects.exists() and not Payment.objects.exists()
