@@ -366,20 +366,13 @@ def test_a_forged_sale_is_refused_and_a_sale_paypal_does_not_have_grants_nothing
         '{"id": "WH-FORGED", "event_type": "PAYMENT.SALE.COMPLETED", "resource": {"id": "FAKE",'
         f' "billing_agreement_id": "{life.sub_id}", "custom": "{life.order.reference}"}}}}'
     )
-    headers, _ = (
-        paypal_site.signed(paypal_site.events()[0]["id"])
-        if paypal_site.events()
-        else (
-            {
-                "PAYPAL-TRANSMISSION-ID": "made-up",
-                "PAYPAL-TRANSMISSION-TIME": "2027-01-01T00:00:00Z",
-                "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk",
-                "PAYPAL-CERT-URL": f"{paypal_site.base_url}/v1/notifications/certs/CERT-x",
-                "PAYPAL-AUTH-ALGO": "SHA256withRSA",
-            },
-            b"",
-        )
-    )
+    headers = {
+        "PAYPAL-TRANSMISSION-ID": "made-up",
+        "PAYPAL-TRANSMISSION-TIME": "2027-01-01T00:00:00Z",
+        "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk",
+        "PAYPAL-CERT-URL": f"{paypal_site.base_url}/v1/notifications/certs/CERT-x",
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+    }
     refused = life.client.post(URL, data=body, content_type="application/json", headers=headers)
     assert refused.status_code == 400 and not WebhookEvent.objects.exists()
     # Signed by PayPal but naming a sale it does not have (say, a stale copy): re-fetched, the
