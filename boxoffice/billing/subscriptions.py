@@ -29,7 +29,7 @@ suspension like any unpaid line (they may still renew by hand during the grace p
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.core import signing
@@ -108,6 +108,7 @@ def subscription_event_apply(
     if invoice is None or invoice.gateway_subscription_id not in ("", sub.gateway_subscription_id):
         _line_mode_sync(sub)
         return "subscription_updated"
+    invoice = _sale_reason(sub, invoice)
     if invoice.reason == gw.FIRST:
         result = _first_invoice(sub=sub, invoice=invoice, source_event=source_event)
     elif invoice.reason == gw.CYCLE:
@@ -186,6 +187,20 @@ def _line_mode_sync(sub: Subscription) -> None:
 
 
 # --- invoices ----------------------------------------------------------------------------------
+
+
+def _sale_reason(sub: Subscription, invoice: InvoiceState) -> InvoiceState:
+    """A `SALE` (PayPal) as FIRST or CYCLE: the first payment is the one that pays (or paid) the
+    subscription's first order; any other sale is a renewal."""
+    if invoice.reason != gw.SALE:
+        return invoice
+    first_paid_by = set(
+        Payment.objects.filter(order=sub.order, status=Payment.Status.CONFIRMED).values_list(
+            "gateway_payment_id", flat=True
+        )
+    )
+    is_first = not first_paid_by or invoice.gateway_invoice_id in first_paid_by
+    return replace(invoice, reason=gw.FIRST if is_first else gw.CYCLE)
 
 
 def _first_invoice(*, sub: Subscription, invoice: InvoiceState, source_event) -> str:
@@ -352,6 +367,15 @@ def subscription_card_update_url(*, sub: Subscription, return_url: str) -> str:
         gateway_subscription_id=sub.gateway_subscription_id,
         return_url=return_url,
     )
+
+
+def subscription_payment_method_help(sub: Subscription) -> str:
+    """What the customer is told before the card link sends them to the gateway ("" when it is
+    a one-time page for replacing the card)."""
+    try:
+        return gateway_for(sub.gateway).payment_method_help
+    except ValueError:
+        return ""
 
 
 def subscription_for_line(line: Line) -> Subscription | None:

@@ -10,7 +10,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from boxoffice.billing.gateways.base import PaymentError, UnableToTakePayment, WebhookRejected
 from boxoffice.billing.gateways.registry import webhook_gateway
-from boxoffice.billing.subscriptions import card_link_subscription, subscription_card_update_url
+from boxoffice.billing.subscriptions import (
+    card_link_subscription,
+    subscription_card_update_url,
+    subscription_payment_method_help,
+)
 from boxoffice.billing.webhooks import webhook_event_store
 
 
@@ -53,5 +57,10 @@ def subscription_card(request, token: str):
             )
         else:
             return HttpResponseRedirect(url, status=303)
-    context = {"subscription": sub, "plan": sub.plan, "error": error}
+    context = {
+        "subscription": sub,
+        "plan": sub.plan,
+        "error": error,
+        "help": subscription_payment_method_help(sub),
+    }
     return render(request, "billing/card_link.html", context, status=502 if error else 200)

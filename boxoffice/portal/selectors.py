@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.models import Subscription as BillingSubscription
+from boxoffice.billing.subscriptions import subscription_payment_method_help
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineAccess
@@ -61,6 +62,23 @@ class Subscription:
             and auto.current_period_end is not None
             and auto.current_period_end > timezone.now()
         )
+
+    @property
+    def auto_cancelled(self) -> bool:
+        """Cancelled for good at a gateway that cancels at once (PayPal), within what was paid:
+        nothing to resume, the line runs to its end."""
+        auto, expires = self.auto, self.line.expires_at
+        return (
+            auto is not None
+            and auto.cancel_at_period_end
+            and not self.auto_resumable
+            and expires is not None
+            and expires > timezone.now()
+        )
+
+    @property
+    def payment_method_help(self) -> str:
+        return subscription_payment_method_help(self.auto) if self.auto is not None else ""
 
     @property
     def being_set_up(self) -> bool:

@@ -323,7 +323,7 @@ def _auto_renew_change(request: HttpRequest, line_id: int, *, cancel: bool) -> H
     customer = customer_for_user(request.user)
     line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
     sub = subscription_for_line(line) if line is not None else None
-    if sub is None or sub.status == "canceled":
+    if sub is None or sub.status in ("canceled", "cancelled"):
         raise Http404
     reason = request.POST.get("reason", "")[:500] if cancel else ""
     try:
@@ -350,7 +350,7 @@ def auto_renew_card(request: HttpRequest, line_id: int) -> HttpResponse:
     customer = customer_for_user(request.user)
     line = Line.objects.filter(pk=line_id, customer=customer).first() if customer else None
     sub = subscription_for_line(line) if line is not None else None
-    if sub is None or sub.status == "canceled":
+    if sub is None or sub.status in ("canceled", "cancelled"):
         raise Http404
     try:
         url = subscription_card_update_url(

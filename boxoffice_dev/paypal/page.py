@@ -58,3 +58,20 @@ def approval_page(order: dict[str, Any]) -> str:
         parts.append(f"<p>This order is <strong>{esc(order['status'].lower())}</strong>.</p>")
     parts.append(f'<p class="note">Order <code>{oid}</code></p>')
     return _page("Pay with PayPal", "".join(parts))
+
+
+def subscription_page(sub: dict[str, Any]) -> str:
+    esc = html.escape
+    sid = esc(sub["id"])
+    parts = ["<h1>Subscribe with PayPal</h1>", f"<p>Subscription <code>{sid}</code></p>"]
+    if sub["status"] == "APPROVAL_PENDING":
+        parts.append(
+            f'<form method="post" action="/webapps/billing/subscriptions/{sid}/approve">'
+            '<button class="pay" type="submit">Agree and subscribe</button>'
+            f'<button class="later" type="submit" '
+            f'formaction="/webapps/billing/subscriptions/{sid}/cancel">'
+            "Cancel and return to the merchant</button></form>"
+        )
+    else:
+        parts.append(f"<p>This subscription is <strong>{esc(sub['status'].lower())}</strong>.</p>")
+    return _page("Subscribe with PayPal", "".join(parts))

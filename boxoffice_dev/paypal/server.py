@@ -25,7 +25,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from boxoffice_dev.paypal.page import approval_page, page_message
+from boxoffice_dev.paypal.page import approval_page, page_message, subscription_page
 from boxoffice_dev.paypal.state import PayPalState
 from boxoffice_dev.paypal.wire import EmulatorError, new_id, now_iso, transmission_signature
 
@@ -200,6 +200,30 @@ class PayPalEmulator(PayPalState):
                     self._pending -= 1
                     self._idle.notify_all()
 
+    def signed(self, event_id: str) -> tuple[dict[str, str], bytes]:
+        """One transmission of an event (headers and body) for a test to hand to the webhook
+        endpoint itself, in the order it chooses; verify-webhook-signature vouches for it."""
+        with self._lock:
+            body = self._events[event_id]["body"]
+        transmission = {
+            "id": str(uuid.uuid4()),
+            "time": now_iso(),
+            "cert_url": f"{self.base_url}/v1/notifications/certs/CERT-emulator",
+            "body": body,
+        }
+        with self._lock:
+            self._transmissions[transmission["id"]] = transmission
+        signature = transmission_signature(
+            self._signing_key, transmission["id"], transmission["time"], self.webhook_id, body
+        )
+        return {
+            "PAYPAL-TRANSMISSION-ID": transmission["id"],
+            "PAYPAL-TRANSMISSION-TIME": transmission["time"],
+            "PAYPAL-TRANSMISSION-SIG": signature,
+            "PAYPAL-CERT-URL": transmission["cert_url"],
+            "PAYPAL-AUTH-ALGO": AUTH_ALGO,
+        }, body
+
     def _deliver(self, event_id: str) -> None:
         with self._lock:
             url = self.webhook_url
@@ -292,6 +316,20 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", r"/v2/payments/captures/(?P<object_id>[\w-]+)", "api_capture_get"),
         ("POST", r"/v2/payments/captures/(?P<object_id>[\w-]+)/refund", "api_refund"),
         ("POST", r"/v1/notifications/verify-webhook-signature", "api_verify"),
+        ("POST", r"/v1/catalogs/products", "api_product_create"),
+        ("POST", r"/v1/billing/plans", "api_plan_create"),
+        ("GET", r"/v1/billing/plans", "api_plans_list"),
+        ("POST", r"/v1/billing/subscriptions", "api_subscription_create"),
+        ("GET", r"/v1/billing/subscriptions/(?P<object_id>[\w-]+)", "api_subscription_get"),
+        ("POST", r"/v1/billing/subscriptions/(?P<object_id>[\w-]+)/cancel", "api_sub_cancel"),
+        ("GET", r"/v1/billing/subscriptions/(?P<object_id>[\w-]+)/transactions", "api_sub_txns"),
+        ("GET", r"/v1/payments/sale/(?P<object_id>[\w-]+)", "api_sale_get"),
+        ("POST", r"/v1/payments/sale/(?P<object_id>[\w-]+)/refund", "api_sale_refund"),
+        ("GET", r"/webapps/billing/subscriptions", "sub_page_show"),
+        ("POST", r"/webapps/billing/subscriptions/(?P<sub_id>[\w-]+)/(?P<action>\w+)", "sub_page"),
+        ("GET", r"/myaccount/autopay/", "autopay_page"),
+        ("POST", r"/_emulator/subscriptions/(?P<sub_id>[\w-]+)/approve", "control_sub_approve"),
+        ("POST", r"/_emulator/subscriptions/(?P<sub_id>[\w-]+)/cycle", "control_sub_cycle"),
         ("GET", r"/checkoutnow", "page_show"),
         ("POST", r"/checkoutnow/(?P<order_id>[\w-]+)/(?P<action>[\w-]+)", "page_action"),
         ("GET", r"/_emulator/orders", "control_orders"),
@@ -433,6 +471,67 @@ class _Handler(BaseHTTPRequestHandler):
         self._api_call(
             lambda: {"verification_status": self.emulator.verify_signature(self._json_body())}
         )
+
+    # --- subscriptions ---
+    def api_product_create(self) -> None:
+        self._api_call(lambda: self.emulator.api_product_create(self._json_body()), created=True)
+
+    def api_plan_create(self) -> None:
+        self._api_call(lambda: self.emulator.api_plan_create(self._json_body()), created=True)
+
+    def api_plans_list(self) -> None:
+        self._api_call(lambda: self.emulator.api_plans_list(self.query.get("product_id", "")))
+
+    def api_subscription_create(self) -> None:
+        body = self._json_body()
+        self._api_call(lambda: self.emulator.api_subscription_create(body), created=True)
+
+    def api_subscription_get(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_subscription_get(object_id))
+
+    def api_sub_cancel(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_subscription_cancel(object_id))
+
+    def api_sub_txns(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_transactions(object_id))
+
+    def api_sale_refund(self, object_id: str) -> None:
+        body = self._json_body()
+        self._api_call(lambda: self.emulator.api_sale_refund(object_id, body), created=True)
+
+    def api_sale_get(self, object_id: str) -> None:
+        self._api_call(lambda: self.emulator.api_sale_get(object_id))
+
+    def sub_page_show(self) -> None:
+        sub = self.emulator.subscription(self.query.get("ba_token", ""))
+        self._html(200, subscription_page(sub))
+
+    def sub_page(self, sub_id: str, action: str) -> None:
+        if action == "approve":
+            self.emulator.subscription_approve(sub_id)
+            self._redirect(self.emulator.subscription_return_location(sub_id))
+        elif action == "cancel":
+            with self.emulator._lock:
+                url = self.emulator._sub(sub_id)["_cancel_url"]
+            self._redirect(url)
+        else:
+            self._send(404, b"Not found\n", "text/plain; charset=utf-8")
+
+    def autopay_page(self) -> None:
+        self._html(
+            200,
+            page_message(
+                "Automatic payments",
+                "Choose the card or bank account PayPal charges for each automatic payment.",
+            ),
+        )
+
+    def control_sub_approve(self, sub_id: str) -> None:
+        self._json(200, self.emulator.subscription_approve(sub_id))
+
+    def control_sub_cycle(self, sub_id: str) -> None:
+        outcome = self._json_body().get("outcome", "paid")
+        self._json(200, self.emulator.subscription_cycle(sub_id, outcome))
 
     # --- the approval page ---
     def page_show(self) -> None:

@@ -11,6 +11,7 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+from boxoffice_dev.paypal.subscriptions import SubscriptionsState
 from boxoffice_dev.paypal.wire import (
     EVENT_TYPES,
     EmulatorError,
@@ -27,7 +28,7 @@ from boxoffice_dev.paypal.wire import (
 OUTCOMES = ("completed", "pending", "declined")
 
 
-class PayPalState(abc.ABC):
+class PayPalState(SubscriptionsState, abc.ABC):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._orders: dict[str, dict[str, Any]] = {}
@@ -37,6 +38,7 @@ class PayPalState(abc.ABC):
         self._disputes: dict[str, dict[str, Any]] = {}
         # event id -> {"event": ..., "body": bytes, "deliveries": [...]}
         self._events: dict[str, dict[str, Any]] = {}
+        self._subscriptions_init()
 
     @property
     @abc.abstractmethod

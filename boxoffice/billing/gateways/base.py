@@ -117,6 +117,10 @@ class PaymentUpdate:
 
 # Why an invoice of a subscription was issued, as billing tells them apart.
 FIRST, CYCLE, CHANGE, OTHER = "first", "cycle", "change", "other"
+# One period's payment the gateway does not say is the first or a renewal (a PayPal sale):
+# billing tells them apart, FIRST while the subscription's first order is unpaid or was paid by
+# this very payment, CYCLE otherwise.
+SALE = "sale"
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,9 @@ class GatewayAdapter(abc.ABC):
     # `subscription_fetch`, `invoice_fetch`, `subscription_cancel_at_period_end`,
     # `payment_method_update_url`); plans with `auto_renew` are sold so only through it.
     recurring: ClassVar[bool] = False
+    # Where `payment_method_update_url` leads when it is not a one-time page for replacing the
+    # subscription's card (PayPal: the buyer's own account), said to the customer before it; "".
+    payment_method_help: ClassVar[str] = ""
     # The status page's words while the customer follows `instructions` (bank transfer).
     instructions_headline: ClassVar[str] = ""
     instructions_detail: ClassVar[str] = ""

@@ -14,7 +14,8 @@ derived from the capabilities its adapter class declares (`GatewayAdapter.capabi
 
 Cases: start, confirmed, pending then confirmed, failed, expired, duplicate notification,
 forged notification, out-of-order notifications, confirmed on the customer's return, partial
-payment, refund reported by the gateway, refund from the back office.
+payment, refund reported by the gateway, refund from the back office; for recurring kinds, a
+subscription's first payment and one renewal told twice.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from boxoffice.billing.checkout import (
 )
 from boxoffice.billing.gateways.base import GatewayAdapter
 from boxoffice.billing.gateways.registry import gateway_class
-from boxoffice.billing.models import Order, Payment, WebhookEvent
+from boxoffice.billing.models import Order, Payment, Subscription, WebhookEvent
 from boxoffice.billing.refunds import order_refund
 from boxoffice.billing.services import checkout_request
 
@@ -86,6 +87,15 @@ class GatewayDriver(abc.ABC):
 
     def refund_at_gateway(self, order: Order) -> None:
         """The whole payment is refunded on the gateway's side, which tells us."""
+        raise NotImplementedError
+
+    # Recurring kinds (`recurring`): the checkout of an auto-renewing plan is a subscription.
+    def subscribe(self, order: Order) -> None:
+        """The buyer agrees to the subscription and its first period is charged."""
+        raise NotImplementedError
+
+    def renew(self, order: Order) -> None:
+        """The gateway charges the next period by itself, and tells us; then tells us again."""
         raise NotImplementedError
 
 
@@ -260,3 +270,25 @@ class GatewayContract:
         assert order.status == Order.Status.REFUNDED
         [refund] = self.payments(order, Payment.Status.REFUNDED)
         assert refund.amount == -order.amount
+
+    def test_recurring_first_payment_then_a_renewal_told_twice_extends_once(
+        self, gateway_driver, plan, xui_emulator
+    ):
+        # A panel that answers: a renewal extends a line the panel has.
+        self.require("recurring", "the gateway charges no subscription by itself")
+        plan.auto_renew = True
+        plan.save()
+        order = self.start(gateway_driver, plan).order
+        try:
+            gateway_driver.subscribe(order)
+        except NotImplementedError:
+            pytest.skip(f"the {self.kind} driver cannot subscribe yet")
+        self.assert_paid_and_provisioned(order)
+        [sub] = Subscription.objects.filter(order=order)
+        [line] = order.lines.all()
+        assert line.auto_renew and sub.renews
+        gateway_driver.renew(order)
+        [renewal] = Order.objects.filter(subscription=sub, kind=Order.Kind.RENEWAL)
+        assert renewal.status == Order.Status.PAID and not renewal.needs_review
+        assert line.operations.filter(kind="extend").count() == 1
+        assert self.payments(renewal, Payment.Status.CONFIRMED).count() == 1

@@ -34,6 +34,10 @@ from boxoffice.billing.gateways.paypal.client import (
     PayPalClient,
     issue_of,
 )
+from boxoffice.billing.gateways.paypal.subscriptions import (
+    PayPalSubscriptions,
+    subscription_event_update,
+)
 from boxoffice.lib import local_defaults
 
 logger = logging.getLogger(__name__)
@@ -112,7 +116,12 @@ class PayPalConfig(GatewayConfig):
         return problems
 
 
-class PayPalGateway(GatewayAdapter):
+def _is_subscription(gateway_reference: str) -> bool:
+    # Subscription ids are I-XXXXXXXXXXXX; Orders v2 ids have no dash.
+    return gateway_reference.startswith("I-")
+
+
+class PayPalGateway(PayPalSubscriptions, GatewayAdapter):
     kind = "paypal"
     label = "PayPal"
     config_class = PayPalConfig
@@ -123,6 +132,12 @@ class PayPalGateway(GatewayAdapter):
     captures_on_return = True  # back on the status page, the approved order is captured
     reports_refunds = True  # PAYMENT.CAPTURE.REFUNDED, CUSTOMER.DISPUTE.CREATED
     refunds = True  # POST /v2/payments/captures/{id}/refund, full or partial
+    recurring = True  # PayPal Subscriptions (subscriptions.py): a DAY-cycle plan per price
+    payment_method_help = (
+        "PayPal has no page for changing the card of one subscription: we send you to Automatic "
+        "payments in your PayPal account, where you choose the card or bank account PayPal "
+        "charges for it."
+    )
 
     def _client(self) -> PayPalClient:
         return PayPalClient(
@@ -137,6 +152,8 @@ class PayPalGateway(GatewayAdapter):
             value = wire.to_value(request.amount, request.currency)
         except wire.AmountNotRepresentable as exc:
             raise PaymentError(str(exc)) from None
+        if request.recurring_days:
+            return self.subscription_checkout(request, value)
         body = {
             "intent": "CAPTURE",
             "purchase_units": [
@@ -219,6 +236,8 @@ class PayPalGateway(GatewayAdapter):
     def checkout_status(self, ref: CheckoutRef) -> PaymentUpdate | None:
         if not ref.gateway_reference:
             return None
+        if _is_subscription(ref.gateway_reference):
+            return self.subscription_return(ref.gateway_reference)
         try:
             return self._settle(ref.gateway_reference)
         except PayPalAPIError as exc:
@@ -229,6 +248,13 @@ class PayPalGateway(GatewayAdapter):
         # Orders v2 has no call that cancels an order: an unapproved one expires at PayPal
         # (and is never captured by us once replaced). Paid meanwhile? Then say so.
         if not ref.gateway_reference:
+            return None
+        if _is_subscription(ref.gateway_reference):
+            # An approved subscription is charged by PayPal: it cannot be closed from here.
+            if self.subscription_return(ref.gateway_reference) is not None:
+                raise UnableToTakePayment(
+                    "Your PayPal subscription is already active: it shows as paid in a moment."
+                )
             return None
         try:
             order = self._order(ref.gateway_reference)
@@ -261,6 +287,14 @@ class PayPalGateway(GatewayAdapter):
                 # The same refund asked twice (a timeout, a double click) is one refund.
                 request_id=_request_id("refund", gateway_payment_id, idempotency_key or value),
             )
+            if answer.status == 404:
+                # Not a capture: a subscription's sale (its payments are sales, v1).
+                return self.sale_refund(
+                    sale_id=gateway_payment_id,
+                    value=value,
+                    currency=currency,
+                    request_id=_request_id("refund", gateway_payment_id, idempotency_key or value),
+                )
         except PayPalAPIError as exc:
             raise UnableToTakePayment(f"PayPal did not refund: {exc}") from exc
         update = wire.refund_update(answer.body)
@@ -321,7 +355,10 @@ class PayPalGateway(GatewayAdapter):
     def parse_event(self, event: VerifiedEvent) -> PaymentUpdate | None:
         if wire.event_shape_problem(event.payload):
             return None
-        return wire.event_update(event.event_type, event.payload["resource"])
+        resource = event.payload["resource"]
+        return wire.event_update(event.event_type, resource) or subscription_event_update(
+            event.event_type, resource
+        )
 
     def event_update(
         self, event: VerifiedEvent, *, checkout_open: Callable[[str], bool] = lambda ref: False

@@ -149,6 +149,28 @@ class PayPalDriver(GatewayDriver):
         self.emulator.emit(self._order_id(order), "PAYMENT.CAPTURE.REFUNDED")
         self.settle()
 
+    def subscribe(self, order):
+        sub_id = self._order_id(order)
+        assert sub_id.startswith("I-"), "not a PayPal subscription"
+        response = httpx.post(
+            f"{self.emulator.base_url}/webapps/billing/subscriptions/{sub_id}/approve"
+        )
+        assert response.status_code == 303, response.text
+        assert response.headers["location"].startswith(self.site_url)
+        self.settle()
+
+    def renew(self, order):
+        sub_id = self._order_id(order)
+        sale = self.emulator.subscription_cycle(sub_id, "paid")["sale"]
+        self.settle()
+        [event] = [
+            e
+            for e in self.emulator.events()
+            if e["event_type"] == "PAYMENT.SALE.COMPLETED" and e["resource"]["id"] == sale["id"]
+        ]
+        self.emulator.resend(event["id"])
+        self.settle()
+
 
 class TestPayPalGatewayContract(GatewayContract):
     kind = "paypal"
