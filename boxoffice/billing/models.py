@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from boxoffice.billing.gateways.base import FieldError, GatewayConfig
-from boxoffice.billing.gateways.registry import GATEWAYS, Account, kind_choices
+from boxoffice.billing.gateways.registry import GATEWAYS, Account, account_problems, kind_choices
 from boxoffice.lib.crypto import EncryptedJSONField, EncryptedTextField, UnreadableSecrets
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: references are read over the phone
@@ -655,6 +655,12 @@ class GatewayAccount(models.Model):
         self.settings = settings_out
         if not isinstance(self.secrets, UnreadableSecrets) or secrets_out:
             self.secrets = secrets_out
+        if settings.PRODUCTION and self.enabled:
+            # Production takes real money: what `boxoffice check` refuses is refused here, in
+            # the back office and in `boxoffice apply`, before it is saved.
+            problems = account_problems(self.account(), settings)
+            if problems:
+                raise ValidationError({NON_FIELD_ERRORS: problems})
 
     def account(self) -> Account:
         """The registry's plain view of this row."""
