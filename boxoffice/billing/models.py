@@ -602,6 +602,7 @@ class GatewayAccount(models.Model):
 
     class Meta:
         ordering = ["position", "kind"]
+        verbose_name = "payment gateway"
 
     def __str__(self) -> str:
         return self.label or dict(kind_choices()).get(self.kind, self.kind)
