@@ -293,3 +293,28 @@ def test_a_gateway_enabled_in_the_back_office_takes_a_payment_verified_with_its_
         HTTP_STRIPE_SIGNATURE="t=1,v1=" + "0" * 64,
     )
     assert forged.status_code == 400
+
+
+@pytest.mark.django_db
+def test_view_only_staff_sees_no_secret_and_cannot_post(client):
+    from django.contrib.auth.models import Permission, User
+
+    account = stripe_account(secret_key=SECRET_KEY, webhook_secret=HOOK_SECRET)
+    user = User.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_gatewayaccount"))
+    client.force_login(user)
+    url = f"/admin/billing/gatewayaccount/{account.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert SECRET_KEY not in page.content.decode() and HOOK_SECRET not in page.content.decode()
+    response = client.post(url, {"enabled": "on", "position": "0", "secret_key": "sk_evil"})
+    assert response.status_code == 403
+    account.refresh_from_db()
+    assert account.secrets["secret_key"] == SECRET_KEY
+
+
+@pytest.mark.django_db
+def test_a_bad_address_in_the_admin_is_a_form_error_not_a_500(admin_client):
+    response = admin_client.post(ADD + "?kind=stripe", _stripe_form(api_base="not a url"))
+    assert response.status_code == 200
+    assert not GatewayAccount.objects.exists()
