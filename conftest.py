@@ -15,6 +15,20 @@ pytest_plugins = [
 ]
 
 
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def _gateway_accounts_without_database(request, monkeypatch):
+    """A test without the database has no back-office payment gateways: the registry then
+    configures every kind from settings, as it does where no GatewayAccount exists."""
+    if request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames):
+        return
+    from boxoffice.billing.gateways import registry
+
+    monkeypatch.setattr(registry, "_accounts_source", dict)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """pytest-django's, then: the test database is migrated once, with every permission row.

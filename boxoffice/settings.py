@@ -245,6 +245,9 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
 
 # --- Payment gateways -----------------------------------------------------------------------
 PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
+# Set: PAYMENT_GATEWAYS alone decides which gateways are offered. Unset: the back office's
+# enabled payment gateways do, once any exists (billing.gateways.registry).
+PAYMENT_GATEWAYS_FROM_ENV = bool(os.environ.get("PAYMENT_GATEWAYS", "").strip())
 # The emulator's secrets and the demo account are defaults only outside production; a production
 # start refuses them even when set explicitly (boxoffice.runtime.production).
 BANK_TRANSFER_DETAILS = env_str(

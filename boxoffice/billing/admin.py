@@ -292,3 +292,7 @@ class SubscriptionAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The back office's payment gateways (GatewayAccount) live in their own module.
+from boxoffice.billing import gateway_admin  # noqa: E402, F401

@@ -5,13 +5,14 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from boxoffice.billing.gateways.registry import kind_choices
-from boxoffice.lib.crypto import EncryptedTextField
+from boxoffice.billing.gateways.base import FieldError, GatewayConfig
+from boxoffice.billing.gateways.registry import GATEWAYS, Account, account_problems, kind_choices
+from boxoffice.lib.crypto import EncryptedJSONField, EncryptedTextField, UnreadableSecrets
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: references are read over the phone
 
@@ -576,3 +577,107 @@ class Subscription(models.Model):
     def renews(self) -> bool:
         """The gateway will charge again at the period end."""
         return self.status in ("active", "past_due", "trialing") and not self.cancel_at_period_end
+
+
+class GatewayAccount(models.Model):
+    """A payment gateway as the back office (or `boxoffice apply`) configures it: the kind's
+    own settings (its config class's `config_fields`) in `settings` (plain JSON) and `secrets`
+    (one encrypted JSON object), validated by `clean` as a Panel's are. A kind without an
+    account is configured from the environment as before (billing.gateways.registry)."""
+
+    kind = models.CharField(max_length=30, unique=True, choices=kind_choices)
+    enabled = models.BooleanField(
+        default=True,
+        help_text="Offered at checkout, and its notifications accepted (unless the "
+        "PAYMENT_GATEWAYS environment variable names the gateways)",
+    )
+    position = models.SmallIntegerField(default=0, help_text="Lower comes first at checkout")
+    label = models.CharField(
+        max_length=60, blank=True, help_text="What customers see; empty: the kind's own name"
+    )
+    settings = models.JSONField(default=dict, blank=True, help_text="The kind's own settings")
+    secrets = EncryptedJSONField(help_text="The kind's secret settings, encrypted")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "kind"]
+        verbose_name = "payment gateway"
+
+    def __str__(self) -> str:
+        return self.label or dict(kind_choices()).get(self.kind, self.kind)
+
+    @property
+    def config_class(self) -> type[GatewayConfig] | None:
+        cls = GATEWAYS.get(self.kind)
+        return cls.config_class if cls else None
+
+    def kind_settings(self) -> dict:
+        """The kind's declared fields with their values (secrets decrypted), nothing else."""
+        config_class = self.config_class
+        return {
+            f.name: (self.secrets if f.secret else self.settings).get(f.name)
+            for f in (config_class.config_fields if config_class else ())
+        }
+
+    def setting_set(self, name: str, value) -> None:
+        """Set one of the kind's declared fields, in `secrets` if it is secret."""
+        config_class = self.config_class
+        declared = {f.name: f for f in (config_class.config_fields if config_class else ())}
+        if name not in declared:
+            raise FieldError(name, f"{self} has no setting {name!r}")
+        (self.secrets if declared[name].secret else self.settings)[name] = value
+
+    def clean(self) -> None:
+        super().clean()
+        config_class = self.config_class
+        if config_class is None:
+            return  # the kind itself is reported as "not a valid choice"
+        errors: dict[str, list[str]] = {}
+        settings_out, secrets_out = {}, {}
+        for f in config_class.config_fields:
+            raw = (self.secrets if f.secret else self.settings).get(f.name)
+            try:
+                value = f.clean(raw)
+            except FieldError as exc:
+                errors.setdefault(f.name, []).append(exc.message)
+                continue
+            if value not in (None, ""):
+                (secrets_out if f.secret else settings_out)[f.name] = value
+        declared = {f.name for f in config_class.config_fields}
+        unknown = sorted((set(self.settings) | set(self.secrets)) - declared)
+        if unknown:
+            errors.setdefault(NON_FIELD_ERRORS, []).append(
+                f"{self} has no setting {', '.join(unknown)} "
+                f"(allowed: {', '.join(sorted(declared))})"
+            )
+        if errors:
+            raise ValidationError(errors)
+        self.settings = settings_out
+        if not isinstance(self.secrets, UnreadableSecrets) or secrets_out:
+            self.secrets = secrets_out
+        if settings.PRODUCTION and self.enabled:
+            # Production takes real money: what `boxoffice check` refuses is refused here, in
+            # the back office and in `boxoffice apply`, before it is saved.
+            problems = account_problems(self.account(), settings)
+            if problems:
+                raise ValidationError({NON_FIELD_ERRORS: problems})
+
+    def account(self) -> Account:
+        """The registry's plain view of this row."""
+        return Account(
+            kind=self.kind,
+            enabled=self.enabled,
+            position=self.position,
+            label=self.label,
+            values=self.kind_settings(),
+            unreadable=isinstance(self.secrets, UnreadableSecrets),
+        )
+
+    def config(self) -> GatewayConfig:
+        return self.account().config(settings)
+
+
+def gateway_accounts() -> dict[str, Account]:
+    """Every back-office account, kind -> Account: the registry's source (BillingConfig.ready)."""
+    return {row.kind: row.account() for row in GatewayAccount.objects.all()}

@@ -7,6 +7,8 @@ field (XUI One's `api_key`), `<field>_env` names an environment variable that ho
 
 A panel's keys are the columns every kind has plus the fields its kind declares
 (`config_fields`); a plan's `[plan.panels."Name"]` keys are the panel kind's `plan_fields`.
+Apps above the catalog add tables of their own as a `Section` (billing's `[[gateway]]`,
+boxoffice.billing.config_as_code); the commands pass them in.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -76,6 +80,18 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table kind of another app: `[[key]]`. `stage(items, loc, problems)` validates every
+    item (problems with their line, nothing saved) and returns what `save(staged, result)`
+    writes once the whole file is valid; `export()` writes its tables."""
+
+    key: str
+    stage: Callable[[list, Any, list[str]], Any]
+    save: Callable[[Any, ApplyResult], None]
+    export: Callable[[], list[str]]
+
+
 @dataclass
 class ApplyResult:
     created: list[str] = field(default_factory=list)
@@ -87,7 +103,7 @@ class ApplyResult:
         return bool(self.created or self.updated)
 
 
-class _Locator:
+class Locator:
     """Line numbers for keys, so errors point at the line to fix (tomllib keeps none)."""
 
     _header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -123,8 +139,8 @@ class _Locator:
         return "file"
 
 
-def _check_keys(
-    where: tuple, data: dict, allowed: set[str], loc: _Locator, problems: list[str]
+def check_keys(
+    where: tuple, data: dict, allowed: set[str], loc: Locator, problems: list[str]
 ) -> None:
     for key in data:
         if key not in allowed:
@@ -133,7 +149,7 @@ def _check_keys(
             )
 
 
-def _model_problems(instance, where: tuple, loc: _Locator, problems: list[str], exclude=()) -> None:
+def model_problems(instance, where: tuple, loc: Locator, problems: list[str], exclude=()) -> None:
     try:
         instance.full_clean(
             exclude=list(exclude), validate_unique=False, validate_constraints=False
@@ -145,12 +161,12 @@ def _model_problems(instance, where: tuple, loc: _Locator, problems: list[str], 
                 problems.append(f"{loc.at(*where, key)}: {key}: {error}")
 
 
-def config_parse(text: str) -> tuple[dict, _Locator]:
+def config_parse(text: str) -> tuple[dict, Locator]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"]) from None
-    return data, _Locator(text)
+    return data, Locator(text)
 
 
 def panel_keys(cls: type[PanelAdapter] | None) -> set[str]:
@@ -165,31 +181,41 @@ def panel_keys(cls: type[PanelAdapter] | None) -> set[str]:
     return keys
 
 
-def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
+def config_apply(
+    *, text: str, dry_run: bool = False, sections: Sequence[Section] = ()
+) -> ApplyResult:
     data, loc = config_parse(text)
     problems: list[str] = []
-    panels_in, plans_in = _top_level(data, loc, problems)
+    panels_in, plans_in, extra_in = _top_level(data, loc, problems, sections)
     result = ApplyResult()
     with transaction.atomic():
         panels_by_name: dict[str, Panel] = {p.name: p for p in Panel.objects.all()}
         staged_panels = _panels_stage(panels_in, panels_by_name, loc, problems)
         staged_plans = _plans_stage(plans_in, panels_by_name, loc, problems)
+        staged_extra = [s.stage(extra_in[s.key], loc, problems) for s in sections]
         if problems:
             raise ConfigError(problems)
         _panels_save(staged_panels, result)
         _plans_save(staged_plans, panels_by_name, result)
+        for section, staged in zip(sections, staged_extra, strict=True):
+            section.save(staged, result)
         if dry_run:
             transaction.set_rollback(True)
     return result
 
 
-def _top_level(data: dict, loc: _Locator, problems: list[str]) -> tuple[list, list]:
-    _check_keys((), data, TOP_KEYS, loc, problems)
+def _top_level(
+    data: dict, loc: Locator, problems: list[str], sections: Sequence[Section] = ()
+) -> tuple[list, list, dict[str, list]]:
+    check_keys((), data, TOP_KEYS | {s.key for s in sections}, loc, problems)
     panels_in = data.get("panel", [])
     plans_in = data.get("plan", [])
-    if not isinstance(panels_in, list) or not isinstance(plans_in, list):
-        raise ConfigError(["use [[panel]] and [[plan]] tables"])
-    return panels_in, plans_in
+    extra_in = {s.key: data.get(s.key, []) for s in sections}
+    tables = [panels_in, plans_in, *extra_in.values()]
+    if not all(isinstance(t, list) for t in tables):
+        names = " and ".join(f"[[{k}]]" for k in ("panel", "plan", *extra_in))
+        raise ConfigError([f"use {names} tables"])
+    return panels_in, plans_in, extra_in
 
 
 # --- Panels ------------------------------------------------------------------------------------
@@ -203,7 +229,7 @@ class _StagedPanel:
 
 
 def _panels_stage(
-    panels_in: list, panels_by_name: dict[str, Panel], loc: _Locator, problems: list[str]
+    panels_in: list, panels_by_name: dict[str, Panel], loc: Locator, problems: list[str]
 ) -> list[_StagedPanel]:
     staged: list[_StagedPanel] = []
     names_seen: set[str] = set()
@@ -223,10 +249,10 @@ def _panels_stage(
 
 
 def _panel_name(
-    item: dict, where: tuple, names_seen: set[str], loc: _Locator, problems: list[str]
+    item: dict, where: tuple, names_seen: set[str], loc: Locator, problems: list[str]
 ) -> str | None:
     kind_cls = ADAPTERS.get(item.get("kind")) if isinstance(item.get("kind"), str) else None
-    _check_keys(where, item, panel_keys(kind_cls), loc, problems)
+    check_keys(where, item, panel_keys(kind_cls), loc, problems)
     name = item.get("name")
     if not name or not isinstance(name, str):
         problems.append(f"{loc.at(*where)}: a panel needs a name")
@@ -239,7 +265,7 @@ def _panel_name(
 
 
 def _panel_stage(
-    panel: Panel, item: dict, where: tuple, loc: _Locator, problems: list[str]
+    panel: Panel, item: dict, where: tuple, loc: Locator, problems: list[str]
 ) -> _StagedPanel:
     is_new = panel.pk is None
     before = _panel_snapshot(panel)
@@ -256,7 +282,7 @@ def _panel_stage(
             setattr(panel, key, value)
     if cls is not None:
         _panel_settings_stage(panel, cls, item, where, loc, problems)
-    _model_problems(panel, where, loc, problems, exclude=exclude)
+    model_problems(panel, where, loc, problems, exclude=exclude)
     return _StagedPanel(panel, is_new, before != _panel_snapshot(panel))
 
 
@@ -290,7 +316,7 @@ def _panel_settings_stage(
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
 
 
-def secret_env_refusal(env_name: object, field_name: str) -> str:
+def secret_env_refusal(env_name: object, field_name: str, what: str = "panel") -> str:
     """Why `<field>_env = env_name` may not fill a panel's secret field, or "". A file must not
     copy the site's own secrets (SECRET_KEY, FIELD_ENCRYPTION_KEYS, DATABASE_URL, the gateways'
     keys…) into a panel, whose client would send them to the address the same file names: the
@@ -303,8 +329,8 @@ def secret_env_refusal(env_name: object, field_name: str) -> str:
         return f"the variable's name must end in {suffix} (e.g. MY_PANEL{suffix}), not {env_name}"
     if env_name in SETTINGS_VARIABLES:
         return (
-            f"{env_name} is one of Boxoffice's own settings: a panel secret needs a variable of "
-            "its own"
+            f"{env_name} is one of Boxoffice's own settings: a {what} secret needs a variable "
+            "of its own"
         )
     return ""
 
@@ -332,7 +358,7 @@ class _StagedPlan:
 
 
 def _plans_stage(
-    plans_in: list, panels_by_name: dict[str, Panel], loc: _Locator, problems: list[str]
+    plans_in: list, panels_by_name: dict[str, Panel], loc: Locator, problems: list[str]
 ) -> list[_StagedPlan]:
     staged: list[_StagedPlan] = []
     slugs_seen: set[str] = set()
@@ -341,7 +367,7 @@ def _plans_stage(
         if not isinstance(item, dict):
             problems.append(f"{loc.at(*where)}: each plan must be a [[plan]] table")
             continue
-        _check_keys(where, item, PLAN_KEYS, loc, problems)
+        check_keys(where, item, PLAN_KEYS, loc, problems)
         slug = item.get("slug")
         if not slug or not isinstance(slug, str):
             problems.append(f"{loc.at(*where)}: a plan needs a slug")
@@ -376,7 +402,7 @@ def _plan_stage(
         elif key in PLAN_KEYS:
             setattr(plan, key, value)
     # A price that is not a number is reported once, not again as "cannot be null".
-    _model_problems(plan, where, loc, problems, exclude=bad_prices)
+    model_problems(plan, where, loc, problems, exclude=bad_prices)
     mappings = _plan_mappings_stage(i, slug, item, panels_by_name, loc, problems)
     prices = _plan_prices_stage(where, plan, item.get("prices"), loc, problems)
     return _StagedPlan(plan, is_new, before != _plan_snapshot(plan), mappings, prices)
@@ -444,7 +470,7 @@ def _plan_mappings_stage(
                 f"with {' and '.join(names)}"
             )
             continue
-        _check_keys(mwhere, mapping, set(names), loc, problems)
+        check_keys(mwhere, mapping, set(names), loc, problems)
         cleaned = {}
         for f in cls.plan_fields:
             try:
@@ -531,7 +557,7 @@ def secret_env_name(panel_name: str, field_name: str) -> str:
     return f"{stem}_{field_name.upper()}"
 
 
-def config_export() -> str:
+def config_export(sections: Sequence[Section] = ()) -> str:
     """Every panel and plan as a file `config_apply` accepts: applying it changes nothing.
     Secret fields are written as `<field>_env` naming an environment variable
     (`secret_env_name`), never their value."""
@@ -540,7 +566,7 @@ def config_export() -> str:
     for panel in Panel.objects.order_by("name"):
         out.append("[[panel]]")
         for key in PANEL_EXPORT_ORDER:
-            out.append(f"{key} = {_toml_value(getattr(panel, key))}")
+            out.append(f"{key} = {toml_value(getattr(panel, key))}")
         cls = panel.kind_class
         for f in cls.config_fields if cls else ():
             if f.secret:
@@ -548,9 +574,9 @@ def config_export() -> str:
                 if env in used_env:  # two names that spell alike ("Panel A", "panel-a")
                     env = secret_env_name(f"{panel.name} {panel.pk}", f.name)
                 used_env.add(env)
-                out.append(f"{f.name}_env = {_toml_value(env)}")
+                out.append(f"{f.name}_env = {toml_value(env)}")
             elif f.name in panel.settings:
-                out.append(f"{f.name} = {_toml_value(panel.settings[f.name])}")
+                out.append(f"{f.name} = {toml_value(panel.settings[f.name])}")
         out.append("")
     for plan in Plan.objects.order_by("sort_order", "slug"):
         out.append("[[plan]]")
@@ -558,26 +584,28 @@ def config_export() -> str:
             value = plan.is_trial if key == "trial" else getattr(plan, key)
             if value is None:  # an optional key left unset (duration_hours)
                 continue
-            out.append(f"{key} = {_toml_value(str(value) if key in _MONEY_KEYS else value)}")
-        prices = [f"{p.currency} = {_toml_value(str(p.amount))}" for p in plan.prices.all()]
+            out.append(f"{key} = {toml_value(str(value) if key in _MONEY_KEYS else value)}")
+        prices = [f"{p.currency} = {toml_value(str(p.amount))}" for p in plan.prices.all()]
         if prices:
             out.append("prices = { " + ", ".join(prices) + " }")
         for mapping in plan.panel_mappings.select_related("panel").order_by("panel__name"):
             out.append("")
-            out.append(f"[plan.panels.{_toml_value(mapping.panel.name)}]")
+            out.append(f"[plan.panels.{toml_value(mapping.panel.name)}]")
             for key, value in mapping.mapping.items():
-                out.append(f"{key} = {_toml_value(value)}")
+                out.append(f"{key} = {toml_value(value)}")
         out.append("")
+    for section in sections:
+        out.extend(section.export())
     return "\n".join(out)
 
 
-def _toml_value(value) -> str:
+def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'"{escaped}"'

@@ -63,6 +63,10 @@ def _form_field(spec: ConfigField) -> forms.Field:
     return forms.CharField(initial=spec.initial(), widget=UnfoldAdminTextInputWidget(), **common)
 
 
+# The same widgets for every declared field in the back office (payment gateways use it too).
+config_form_field = _form_field
+
+
 class PanelForm(forms.ModelForm):
     """The common columns, plus the fields the panel's kind declares (`kind_class`)."""
 

@@ -8,20 +8,34 @@ the process before it serves or processes anything.
 
 from __future__ import annotations
 
+import warnings
+
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from boxoffice.billing.gateways.registry import gateway_config_problems
 from boxoffice.lib.production import site_settings_problems
 
 
-def production_settings_problems(settings) -> list[str]:
-    """Every problem of the site and of every enabled gateway: one sentence each, naming the
-    variable and what to do."""
-    return [*site_settings_problems(settings), *gateway_config_problems(settings)]
+def production_settings_problems(settings, *, with_accounts: bool = True) -> list[str]:
+    """Every problem of the site and of every enabled gateway (its back-office account's
+    config, or the settings'): one sentence each, naming the variable and what to do."""
+    return [
+        *site_settings_problems(settings),
+        *gateway_config_problems(settings, with_accounts=with_accounts),
+    ]
 
 
 def production_settings_check(settings) -> None:
-    problems = production_settings_problems(settings)
+    try:
+        with warnings.catch_warnings():
+            # Reading the back office's gateways while apps start is deliberate: a process must
+            # not start with an enabled account that would take money unsafely.
+            warnings.filterwarnings("ignore", "Accessing the database during app initialization")
+            problems = production_settings_problems(settings)
+    except DatabaseError:
+        # No gateway table yet (the first `migrate`): there is no back-office gateway.
+        problems = production_settings_problems(settings, with_accounts=False)
     if problems:
         raise ImproperlyConfigured(
             "refusing to start with BOXOFFICE_ENV=production:\n"

@@ -23,6 +23,12 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
+# The field declaration panel kinds use: the back-office form, the TOML keys of `boxoffice
+# apply`/`export` and the validation of a GatewayAccount all come from `config_fields`.
+from boxoffice.panels.adapters.base import ConfigField, FieldError
+
+__all__ = ["ConfigField", "FieldError"]
+
 
 class UnableToTakePayment(Exception):
     """The gateway refused or could not be reached; the message is safe to show the customer."""
@@ -162,9 +168,22 @@ class GatewayConfig:
     through them). Secret fields are declared with `field(repr=False)`: a config printed in a
     log or a traceback shows no secret."""
 
+    # The fields a back-office GatewayAccount (and a `[[gateway]]` table) sets, each one a
+    # dataclass field of the same name; `secret=True` ones are stored encrypted.
+    config_fields: ClassVar[tuple[ConfigField, ...]] = ()
+    # Declared text fields the back office edits as several lines (bank details).
+    multiline: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def from_settings(cls, settings) -> GatewayConfig:
         return cls()
+
+    @classmethod
+    def from_account(cls, values: Mapping[str, Any], settings) -> GatewayConfig:
+        """The config a GatewayAccount row holds (`values`: its declared fields, secrets
+        decrypted); a field it leaves empty takes the dataclass default, not the environment."""
+        declared = {f.name for f in cls.config_fields}
+        return cls(**{k: v for k, v in values.items() if k in declared and v is not None})
 
     def problems(self, settings) -> list[str]:
         """What keeps this gateway from taking real money safely: one sentence per problem,

@@ -13,6 +13,7 @@ from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.models import (
     BusinessDetails,
     Coupon,
+    GatewayAccount,
     Subscription,
     TaxRate,
     TrialClaim,
@@ -89,6 +90,7 @@ def rows(db):
         status="active",
     )
     assert AuditEvent.objects.exists()  # order_create wrote one
+    GatewayAccount.objects.create(kind="stripe", secrets={"secret_key": "sk_live_x"})
     Group.objects.create(name="Operators")
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue

@@ -229,3 +229,41 @@ def test_it_runs_without_the_development_tools_where_they_are_not_installed(monk
 
     assert "boxoffice_dev" not in local["INSTALLED_APPS"]
     assert "/backoffice/inbox/" not in _sidebar_links(local)
+
+
+# --- payment gateways configured in the back office (GatewayAccount) --------------------------
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_enabled_back_office_gateway_with_the_emulators_defaults(production):
+    from boxoffice.billing.models import GatewayAccount
+    from boxoffice.lib import local_defaults
+
+    production.PAYMENT_GATEWAYS_FROM_ENV = False
+    # Saved before production (the row came from a development database, say).
+    production.PRODUCTION = False
+    account = GatewayAccount(kind="stripe")
+    account.setting_set("secret_key", local_defaults.STRIPE_SECRET_KEY)
+    account.setting_set("webhook_secret", local_defaults.STRIPE_WEBHOOK_SECRET)
+    account.save()
+    production.PRODUCTION = True
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        production_settings_check(django_settings)
+    assert "Card (Stripe) (back office): STRIPE_SECRET_KEY is the local emulator's" in str(
+        refused.value
+    )
+
+
+@pytest.mark.django_db
+def test_it_accepts_gateways_configured_only_in_the_back_office(production):
+    from boxoffice.billing.models import GatewayAccount
+
+    production.PAYMENT_GATEWAYS_FROM_ENV = False
+    production.STRIPE_SECRET_KEY = production.STRIPE_WEBHOOK_SECRET = ""  # nothing in the env
+    account = GatewayAccount(kind="stripe")
+    account.setting_set("secret_key", "sk_live_51FromTheBackOffice")
+    account.setting_set("webhook_secret", "whsec_live_back_office")
+    account.full_clean()
+    account.save()
+    production_settings_check(django_settings)  # does not raise: the account is in force

@@ -31,7 +31,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -111,6 +111,29 @@ class BTCPayConfig(GatewayConfig):
     store_id: str = ""
     api_key: str = dc_field(default="", repr=False)
     webhook_secret: str = dc_field(default="", repr=False)
+
+    config_fields = (
+        base.ConfigField("url", "Server", kind="url", help="Your BTCPay Server, https://..."),
+        base.ConfigField("store_id", "Store ID", help="BTCPay, Store > Settings"),
+        base.ConfigField(
+            "api_key",
+            "Greenfield API key",
+            secret=True,
+            help="With btcpay.store.cancreateinvoice and btcpay.store.canviewinvoices",
+        ),
+        base.ConfigField(
+            "webhook_secret",
+            "Webhook secret",
+            secret=True,
+            help="The secret of the store's webhook for /billing/webhooks/btcpay/",
+        ),
+    )
+
+    @classmethod
+    def from_account(cls, values, settings) -> BTCPayConfig:
+        config = super().from_account(values, settings)
+        assert isinstance(config, BTCPayConfig)
+        return replace(config, url=config.url.rstrip("/"))
 
     @classmethod
     def from_settings(cls, settings) -> BTCPayConfig:

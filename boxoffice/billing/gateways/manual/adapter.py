@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from boxoffice.billing.gateways.base import (
     CheckoutRequest,
     CheckoutStart,
+    ConfigField,
     GatewayAdapter,
     GatewayConfig,
 )
@@ -22,6 +23,19 @@ from boxoffice.lib import local_defaults
 class ManualConfig(GatewayConfig):
     # The account customers pay into, one line per detail (holder, IBAN, BIC...).
     details: str = ""
+
+    config_fields = (
+        ConfigField(
+            "details",
+            "Bank account",
+            help="What customers pay into, one detail a line (holder, IBAN, BIC...)",
+        ),
+    )
+    multiline = ("details",)
+
+    @classmethod
+    def from_account(cls, values, settings) -> ManualConfig:
+        return cls(details=str(values.get("details") or "").strip())
 
     @classmethod
     def from_settings(cls, settings) -> ManualConfig:

@@ -33,7 +33,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -152,6 +152,34 @@ class NOWPaymentsConfig(GatewayConfig):
     ipn_secret: str = dc_field(default="", repr=False)
     api_base: str = DEFAULT_API_BASE
     ipn_callback_url: str = ""
+
+    config_fields = (
+        base.ConfigField(
+            "api_key",
+            "API key",
+            secret=True,
+            help="NOWPayments dashboard, Settings > Payments > API keys",
+        ),
+        base.ConfigField(
+            "ipn_secret",
+            "IPN secret key",
+            secret=True,
+            help="Settings > Payments > Instant payment notifications",
+        ),
+        base.ConfigField(
+            "api_base", "API base", kind="url", help=f"Leave empty for {DEFAULT_API_BASE}"
+        ),
+    )
+
+    @classmethod
+    def from_account(cls, values, settings) -> NOWPaymentsConfig:
+        config = super().from_account(values, settings)
+        assert isinstance(config, NOWPaymentsConfig)
+        return replace(
+            config,
+            api_base=(config.api_base or DEFAULT_API_BASE).rstrip("/"),
+            ipn_callback_url=f"{settings.SITE_URL}/billing/webhooks/nowpayments/",
+        )
 
     @classmethod
     def from_settings(cls, settings) -> NOWPaymentsConfig:

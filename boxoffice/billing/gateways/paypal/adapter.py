@@ -75,6 +75,26 @@ class PayPalConfig(GatewayConfig):
     # Empty: PayPal live (https://api-m.paypal.com); the sandbox or the local emulator otherwise.
     api_base: str = ""
 
+    config_fields = (
+        base.ConfigField(
+            "client_id",
+            "Client ID",
+            help="Your REST app's (PayPal developer dashboard, Apps & Credentials)",
+        ),
+        base.ConfigField("client_secret", "Client secret", secret=True),
+        base.ConfigField(
+            "webhook_id",
+            "Webhook ID",
+            help="The id of your REST app's webhook for /billing/webhooks/paypal/",
+        ),
+        base.ConfigField(
+            "api_base",
+            "API base",
+            kind="url",
+            help="Leave empty for PayPal live; the sandbox's https:// address",
+        ),
+    )
+
     @classmethod
     def from_settings(cls, settings) -> PayPalConfig:
         return cls(

@@ -137,6 +137,27 @@ class StripeConfig(GatewayConfig):
     # Empty: Stripe itself. Set only to point the SDK at the local emulator.
     api_base: str = ""
 
+    config_fields = (
+        base.ConfigField(
+            "secret_key",
+            "Secret key",
+            secret=True,
+            help="sk_live_... (Stripe dashboard, Developers > API keys)",
+        ),
+        base.ConfigField(
+            "webhook_secret",
+            "Webhook signing secret",
+            secret=True,
+            help="whsec_... of the endpoint for /billing/webhooks/stripe/",
+        ),
+        base.ConfigField(
+            "api_base",
+            "API base",
+            kind="url",
+            help="Leave empty for Stripe itself; the local emulator's address in development only",
+        ),
+    )
+
     @classmethod
     def from_settings(cls, settings) -> StripeConfig:
         return cls(

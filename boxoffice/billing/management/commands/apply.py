@@ -2,11 +2,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from boxoffice.catalog.config_as_code import ConfigError, config_apply
+from boxoffice.billing.config_as_code import config_apply
+from boxoffice.catalog.config_as_code import ConfigError
 
 
 class Command(BaseCommand):
-    help = "Create or update panels and plans from a TOML file (idempotent)."
+    help = "Create or update panels, plans and payment gateways from a TOML file (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from boxoffice.catalog.config_as_code import config_export
+from boxoffice.billing.config_as_code import config_export
 
 
 class Command(BaseCommand):
     help = (
-        "Print every panel and plan as a TOML file `boxoffice apply` accepts (secrets as "
+        "Print every panel, plan and payment gateway as a TOML file `boxoffice apply` accepts (secrets as "
         "<field>_env names, never their values)."
     )
 
