@@ -464,6 +464,13 @@ UNFOLD = {
                         "link": "/admin/provisioning/workerheartbeat/",
                     },
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
+                    {"title": "Coupons", "icon": "percent", "link": "/admin/billing/coupon/"},
+                    {"title": "Invoices", "icon": "description", "link": "/admin/billing/invoice/"},
+                    {
+                        "title": "Payment gateways",
+                        "icon": "payments",
+                        "link": "/admin/billing/gatewayaccount/",
+                    },
                     # The local inbox is mounted only with the development tools (boxoffice/urls.py).
                     *(
                         []
