@@ -9,7 +9,6 @@ leaves out keep their stored values; an exported file applied again changes noth
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from boxoffice.billing.gateways.base import GatewayConfig
@@ -21,8 +20,8 @@ from boxoffice.catalog.config_as_code import (
     Locator,
     Section,
     check_keys,
+    config_fields_stage,
     model_problems,
-    secret_env_refusal,
     toml_value,
 )
 
@@ -88,23 +87,9 @@ def _gateway_stage(
         if key in item:
             setattr(account, key, item[key])
     account.settings, account.secrets = dict(account.settings), dict(account.secrets)
-    for f in config_class.config_fields:
-        value = item.get(f.name)
-        env_key = f"{f.name}_env"
-        if f.secret and env_key in item:
-            env_name = item[env_key]
-            refusal = secret_env_refusal(env_name, f.name, what="gateway")
-            if refusal:
-                problems.append(f"{loc.at(*where, env_key)}: {refusal}")
-                continue
-            value = os.environ.get(env_name)
-            if value is None:
-                problems.append(
-                    f"{loc.at(*where, env_key)}: environment variable {env_name} is not set"
-                )
-                continue
-        if value is not None:
-            account.setting_set(f.name, value)
+    config_fields_stage(
+        account, config_class.config_fields, item, where, loc, problems, what="gateway"
+    )
     model_problems(account, where, loc, problems, exclude=["kind"])
     return _Staged(account, is_new, before != _snapshot(account))
 

@@ -294,12 +294,21 @@ def _panel_settings_stage(
     declared = {f.name for f in cls.config_fields}  # a changed kind drops the old kind's
     panel.settings = {k: v for k, v in panel.settings.items() if k in declared}
     panel.secrets = {k: v for k, v in panel.secrets.items() if k in declared}
-    for f in cls.config_fields:
+    config_fields_stage(panel, cls.config_fields, item, where, loc, problems)
+
+
+def config_fields_stage(
+    target, fields, item: dict, where: tuple, loc, problems: list[str], what: str = "panel"
+) -> None:
+    """Set each declared field the file names on `target` (a Panel or a GatewayAccount, by its
+    `setting_set`); a secret may come as `<field>_env`, the name of an environment variable,
+    refused where it could copy the site's own secrets (`secret_env_refusal`)."""
+    for f in fields:
         value = item.get(f.name)
         env_key = f"{f.name}_env"
         if f.secret and env_key in item:
             env_name = item[env_key]
-            refusal = secret_env_refusal(env_name, f.name)
+            refusal = secret_env_refusal(env_name, f.name, what=what)
             if refusal:
                 problems.append(f"{loc.at(*where, env_key)}: {refusal}")
                 continue
@@ -310,7 +319,7 @@ def _panel_settings_stage(
                 )
                 continue
         if value is not None:
-            panel.setting_set(f.name, value)
+            target.setting_set(f.name, value)
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
