@@ -11,6 +11,7 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -33,6 +34,14 @@ OPERATIONS = frozenset(
         "health",
     }
 )
+# What some kinds can do besides the core: a kind lists the ones it implements in its
+# `Capabilities(operations=...)`; callers ask `capabilities.can(name)` before calling.
+#   credit_balance: a reseller account's credits (routing skips a panel without credits)
+#   list_packages:  the packages/tariffs a plan can map onto (sync, `apply` checks)
+#   list_lines:     every line on the panel, a page at a time (reconciliation, import)
+#   line_count:     how many lines the panel holds now (capacity routing)
+OPTIONAL_OPERATIONS = frozenset({"credit_balance", "list_packages", "list_lines", "line_count"})
+ALL_OPERATIONS = OPERATIONS | OPTIONAL_OPERATIONS
 
 
 class PanelError(Exception):
@@ -352,6 +361,37 @@ class PanelLine:
     is_trial: bool = False
     active_connections: int = 0
     last_active_at: datetime | None = None
+    mac: str = ""  # a device line's MAC (normalised AA:BB:CC:DD:EE:FF), "" for apps
+    package_id: str = ""  # package-based kinds: the package the line was sold or renewed with
+
+
+@dataclass(frozen=True)
+class LinePage:
+    """One page of `list_lines`: pass `next_cursor` back for the next; None = no more."""
+
+    lines: tuple[PanelLine, ...]
+    next_cursor: str | None = None
+    total: int | None = None  # the panel's own count where it reports one
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package (reseller panels) or tariff (Ministra) a plan can map onto."""
+
+    id: str
+    name: str
+    credits: Decimal | None = None  # what one sale costs a reseller, where the panel says
+    duration_days: int | None = None
+    max_connections: int | None = None
+    is_trial: bool = False
+
+
+@dataclass(frozen=True)
+class CreditBalance:
+    """A reseller account's credits as the panel reports them."""
+
+    credits: Decimal
+    detail: str = ""  # the panel's own warning text, if it gave one
 
 
 @dataclass(frozen=True)
@@ -473,6 +513,23 @@ class PanelAdapter(abc.ABC):
     def find_device(self, mac: str) -> PanelLine | None:
         """The line of the device with this MAC (any separator, any case), or None."""
         raise UnsupportedOperation(f"{self.label} panels cannot create devices", code="unsupported")
+
+    def credit_balance(self) -> CreditBalance:
+        """The account's credits (reseller kinds). Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels have no credits", code="unsupported")
+
+    def list_packages(self) -> list[Package]:
+        """Packages or tariffs a plan can map onto. Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels have no packages", code="unsupported")
+
+    def list_lines(self, cursor: str | None = None, limit: int = 500) -> LinePage:
+        """Every line on the panel, `limit` at a time, in a stable order. Kinds that can
+        override this."""
+        raise UnsupportedOperation(f"{self.label} panels cannot list lines", code="unsupported")
+
+    def line_count(self) -> int:
+        """How many lines the panel holds now. Kinds that can override this."""
+        raise UnsupportedOperation(f"{self.label} panels cannot count lines", code="unsupported")
 
     def line_activity(self, panel_line_id: str) -> PanelLine:
         """The line with its activity fields (active connections, last active)."""
