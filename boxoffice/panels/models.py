@@ -55,6 +55,21 @@ class Panel(models.Model):
     last_probe_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
+    # What the panel itself last reported (refreshed by the kinds that can: `credit_balance`,
+    # `line_count`); routing and the back office read these columns, never the panel, per order.
+    credits_balance = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A reseller account's credits as the panel last reported them",
+    )
+    credits_checked_at = models.DateTimeField(null=True, blank=True)
+    lines_on_panel = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many lines the panel last reported holding"
+    )
+    lines_counted_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
