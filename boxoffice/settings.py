@@ -311,6 +311,19 @@ MESSAGING = {
     # Most messages one scheduler pass sends, so it never starves the other re-drives.
     "BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 200),
 }
+# The welcome sequence (provisioning/onboarding.py); offsets and switches are the operator's
+# (back office: Welcome sequence settings). The activity poll is gentle: a new line is asked
+# about at most every CHECK_INTERVAL, a batch per pass, only in its first week and only until
+# it is seen watching.
+ONBOARDING = {
+    "PASS_SECONDS": env_float("ONBOARDING_PASS_SECONDS", 60.0),
+    "FIRST_CHECK_SECONDS": env_int("ONBOARDING_FIRST_CHECK_SECONDS", 15 * 60),
+    "CHECK_INTERVAL_SECONDS": env_int("ONBOARDING_CHECK_INTERVAL_SECONDS", 2 * 3600),
+    # Before the day-1 mail's variant is decided, a line last checked longer ago is asked again.
+    "FRESH_CHECK_SECONDS": env_int("ONBOARDING_FRESH_CHECK_SECONDS", 15 * 60),
+    "CHECK_BATCH": env_int("ONBOARDING_CHECK_BATCH", 20),
+    "SEND_BATCH": env_int("ONBOARDING_SEND_BATCH", 200),
+}
 # Operator alerts (panel down, operations needing review). Empty: every active staff user.
 OPERATOR_ALERT_EMAILS = env_list("OPERATOR_ALERT_EMAILS", [])
 # The local inbox of `make run`: where its SMTP server keeps what it received.

@@ -25,6 +25,8 @@ urlpatterns = [
     ),
     path("backoffice/", include("boxoffice.insights.urls")),
     path("billing/", include("boxoffice.billing.urls")),
+    # Open and click tracking of non-transactional mail (messaging/tracking.py).
+    path("m/", include("boxoffice.messaging.urls")),
     path("portal/", include("boxoffice.portal.urls")),
     path("", include("boxoffice.storefront.urls")),
 ]

@@ -96,3 +96,40 @@ class DeliveryIncident(models.Model):
 
     def __str__(self) -> str:
         return f"mail delivery incident {self.pk} ({self.affected_messages} messages)"
+
+
+class MessageTracking(models.Model):
+    """Opens and clicks of one tracked (non-transactional) message: the 1x1 image and the
+    redirect of `messaging/tracking.py`. Opens are over-counted by mail privacy proxies that
+    fetch every image, which is why clicks are shown beside them."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="tracking")
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"tracking of message {self.message_id}"
+
+
+class MessageLink(models.Model):
+    """A link that was in a tracked message: the click redirect goes only to these, so a forged
+    or altered token can never make the site redirect anywhere else."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="links")
+    number = models.PositiveSmallIntegerField()
+    url = models.TextField()
+    clicks = models.PositiveIntegerField(default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "number"], name="one_link_number_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"link {self.number} of message {self.message_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -200,6 +201,22 @@ def panel_mark_up(*, panel: Panel) -> bool:
                     data={"receiver": getattr(receiver, "__qualname__", str(receiver))},
                 )
     return bool(was_down)
+
+
+_panel_slots: dict[int, threading.BoundedSemaphore] = {}
+_panel_slots_lock = threading.Lock()
+
+
+def panel_call_slot(panel: Panel) -> threading.BoundedSemaphore:
+    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s):
+    operations and every other caller (activity checks) share it."""
+    with _panel_slots_lock:
+        slot = _panel_slots.get(panel.pk)
+        if slot is None:
+            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
+                max(panel.max_concurrency, 1)
+            )
+        return slot
 
 
 def panel_call_deadline_seconds() -> float:

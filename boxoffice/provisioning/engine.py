@@ -7,7 +7,6 @@ for the operator's review with one alert per incident.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from boxoffice.panels.services import (
     incident_open,
     incident_resolve,
     panel_call_deadline_seconds,
+    panel_call_slot,
     panel_record_failure,
     panel_record_success,
 )
@@ -36,19 +36,9 @@ from boxoffice.provisioning.services import operation_enqueue
 logger = logging.getLogger(__name__)
 Op = PanelOperation
 
-_panel_slots: dict[int, threading.BoundedSemaphore] = {}
-_panel_slots_lock = threading.Lock()
-
-
-def _panel_slot(panel: Panel) -> threading.BoundedSemaphore:
-    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s)."""
-    with _panel_slots_lock:
-        slot = _panel_slots.get(panel.pk)
-        if slot is None:
-            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
-                max(panel.max_concurrency, 1)
-            )
-        return slot
+# The bound of calls in flight to one panel (XUI rate-limits at ~20 req/s) is panels' own, shared
+# with every other caller of a panel (the welcome sequence's activity checks).
+_panel_slot = panel_call_slot
 
 
 def operation_claim(*, operation_id: int) -> PanelOperation | None:

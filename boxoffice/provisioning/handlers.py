@@ -31,6 +31,7 @@ from boxoffice.provisioning import emails
 from boxoffice.provisioning.creation import line_create_once
 from boxoffice.provisioning.lifecycle import OVERDUE, stage_audit
 from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.onboarding import onboarding_schedule
 from boxoffice.provisioning.services import operation_enqueue
 
 Op = PanelOperation
@@ -73,6 +74,8 @@ def _create_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
 def _create_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
     if previous_status == Line.Status.RESERVED:  # the first activation, not a re-run
         emails.credentials_email_send(line=line)
+        # The rest of the welcome sequence is owed from now: its rows commit with this success.
+        onboarding_schedule(line=line)
 
 
 # --- move -----------------------------------------------------------------------------------

@@ -172,3 +172,108 @@ class WorkerHeartbeat(models.Model):
         if self.threads_alive < self.threads_total:
             return "degraded"
         return "running"
+
+
+# --- the welcome sequence (provisioning/onboarding.py) -----------------------------------------
+
+
+class OnboardingSettings(models.Model):
+    """The operator's welcome sequence: one row (pk 1), edited in the back office. Offsets count
+    from the line's activation; a step switched off is skipped when its time comes (a step
+    already sent stays sent). Changing an offset moves the steps still scheduled."""
+
+    day1_enabled = models.BooleanField("Mail 2 (apps and set-up) on", default=True)
+    day1_offset_hours = models.PositiveIntegerField("Mail 2 after (hours)", default=24)
+    day3_enabled = models.BooleanField("Mail 3 (portal, more to watch) on", default=True)
+    day3_offset_hours = models.PositiveIntegerField("Mail 3 after (hours)", default=72)
+    day7_enabled = models.BooleanField("Mail 4 (check-in and add-ons) on", default=True)
+    day7_offset_hours = models.PositiveIntegerField("Mail 4 after (hours)", default=168)
+    community_url = models.URLField(
+        blank=True, help_text="Your community (forum, Telegram, Discord…) for mail 4; empty: none"
+    )
+    knowledge_base_url = models.URLField(
+        blank=True, help_text="Your help articles for mails 2 and 4; empty: the portal"
+    )
+    support_url = models.URLField(
+        blank=True,
+        help_text="Where 'talk to us' leads in the not-yet-watching mail; empty: e-mail support",
+    )
+    vod_plans = models.ManyToManyField(
+        "catalog.Plan",
+        blank=True,
+        related_name="+",
+        help_text="Plans that include films and series on demand and catch-up (mail 3 shows them)",
+    )
+
+    class Meta:
+        verbose_name = "welcome sequence settings"
+        verbose_name_plural = "welcome sequence settings"
+
+    def __str__(self) -> str:
+        return "Welcome sequence"
+
+
+class OnboardingStep(models.Model):
+    """One welcome mail a line is owed: written with the line's activation (one row per line
+    and step), sent once by the scheduler's pass when due, or skipped with the reason."""
+
+    class Step(models.TextChoices):
+        DAY1 = "day1", "Mail 2: apps and set-up"
+        DAY3 = "day3", "Mail 3: portal and more to watch"
+        DAY7 = "day7", "Mail 4: check-in and add-ons"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+
+    class Variant(models.TextChoices):
+        NONE = "", "—"
+        WATCHING = "watching", "Already watching: tips"
+        NOT_WATCHING = "not_watching", "Not watching yet: let's get you watching"
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="onboarding_steps")
+    step = models.CharField(max_length=10, choices=Step.choices)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    variant = models.CharField(max_length=15, choices=Variant.choices, blank=True, default="")
+    skip_reason = models.CharField(max_length=200, blank=True)
+    message = models.ForeignKey(
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "step"], name="one_onboarding_step_per_line")
+        ]
+        indexes = [models.Index(fields=["status", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()} for line {self.line_id} ({self.status})"
+
+
+class LineActivity(models.Model):
+    """What the panel says about a new line's use, polled gently in its first week: when the
+    customer was first seen watching (active connections or a last-active time)."""
+
+    line = models.OneToOneField(Line, on_delete=models.CASCADE, related_name="activity")
+    first_watched_at = models.DateTimeField(null=True, blank=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    active_connections = models.PositiveSmallIntegerField(default=0)
+    checks = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Due for a poll from then (also the claim: a poller moves it forward before calling).
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # Polled until then (the first week); after it, or once watching, never again.
+    watch_until = models.DateTimeField()
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "line activity"
+        indexes = [models.Index(fields=["first_watched_at", "next_check_at"])]
+
+    def __str__(self) -> str:
+        return f"activity of line {self.line_id}"

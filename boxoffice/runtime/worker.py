@@ -29,6 +29,7 @@ from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.provisioning.lifecycle import lines_lifecycle_run
+from boxoffice.provisioning.onboarding import onboarding_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
     worker_heartbeat_beat,
@@ -139,6 +140,19 @@ def _scheduler_loop(
         if any(counts.values()):
             logger.info("scheduler: renewal lifecycle %s", counts)
 
+    onboarding_due = 0.0
+
+    def onboarding() -> None:
+        # The welcome sequence (mails by the day, activity checks by the hour): a pass every
+        # ONBOARDING["PASS_SECONDS"].
+        nonlocal onboarding_due
+        if time.monotonic() < onboarding_due:
+            return
+        onboarding_due = time.monotonic() + settings.ONBOARDING["PASS_SECONDS"]
+        counts = onboarding_run()
+        if any(counts.values()):
+            logger.info("scheduler: welcome sequence %s", counts)
+
     def mail() -> None:
         # What the fast path did not finish (refused, or its sender killed).
         sent = messages_deliver_due()
@@ -154,6 +168,7 @@ def _scheduler_loop(
         ("webhook events", webhook_events_redrive),
         ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
+        ("welcome sequence", onboarding),
         ("mail", mail),
     ]
 

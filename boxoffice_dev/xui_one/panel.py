@@ -253,6 +253,20 @@ class XuiPanel:
             self._next_id = self._next_mag_id = 1
             self._save()
 
+    def set_activity(
+        self, username: str, *, active_connections: int, last_active: int | None
+    ) -> dict:
+        """A customer watching (or not): what table.php computes from the live connections
+        and the activity log, set on the line for development and tests."""
+        with self.lock:
+            for row in self._lines.values():
+                if row["username"] == username:
+                    row["active_connections"] = str(max(int(active_connections), 0))
+                    row["last_active"] = None if last_active is None else str(int(last_active))
+                    self._save()
+                    return dict(row)
+        raise KeyError(f"no line {username!r}")
+
     def _get_line(self, raw_id: Any) -> dict | None:
         # `WHERE id = ?` with a bound string: MySQL compares numerically ("7abc" finds 7).
         if raw_id is None or isinstance(raw_id, dict):

@@ -190,6 +190,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, emulator.mags())
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
+        elif path == "/_emulator/activity" and self.command == "POST":
+            # {"username": ..., "active_connections": 1, "last_active": <unix seconds or null>}:
+            # the customer is watching now (or stopped), as the panel would report it.
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("send a JSON object")
+                row = emulator.panel.set_activity(
+                    str(spec.get("username", "")),
+                    active_connections=int(spec.get("active_connections", 1)),
+                    last_active=spec.get("last_active", int(time.time())),
+                )
+            except KeyError as exc:
+                self._json(404, {"error": str(exc)})
+                return
+            except (ValueError, TypeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(
+                200, {k: row[k] for k in ("id", "username", "active_connections", "last_active")}
+            )
         elif path == "/_emulator/reset" and self.command == "POST":
             emulator.reset()
             self._json(200, {"reset": True})
@@ -540,6 +561,16 @@ class XuiOneEmulator:
         with self._lock:
             self._mode, self._latency_ms, self._count = mode, latency_ms, count
             self._rate, self._random = float(rate), random.Random(seed)
+
+    def simulate_watching(
+        self, username: str, *, connections: int = 1, at: datetime | None = None
+    ) -> dict:
+        """The customer of `username` is watching now on `connections` devices (0: stopped,
+        last seen `at`): what get_lines then reports as active_connections and last_active."""
+        moment = at or datetime.now(UTC)
+        return self.panel.set_activity(
+            username, active_connections=connections, last_active=int(moment.timestamp())
+        )
 
     def reset(self) -> None:
         """Back to a fresh start without a restart: no lines, no faults, an empty log."""
