@@ -13,7 +13,15 @@ from unfold.widgets import UnfoldAdminSelectWidget
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.forms import LineOperateForm
 from boxoffice.provisioning.lifecycle import line_next_step
-from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    Line,
+    LineActivity,
+    OnboardingSettings,
+    OnboardingStep,
+    PanelOperation,
+    WorkerHeartbeat,
+)
+from boxoffice.provisioning.onboarding import onboarding_settings_apply
 from boxoffice.provisioning.reconcile import operations_in_incident
 from boxoffice.provisioning.selectors import line_panel_state
 from boxoffice.provisioning.services import (
@@ -351,3 +359,99 @@ class WorkerHeartbeatAdmin(ModelAdmin):
     @admin.display(description="task threads alive")
     def threads(self, obj: WorkerHeartbeat) -> str:
         return f"{obj.threads_alive}/{obj.threads_total}"
+
+
+# --- the welcome sequence ------------------------------------------------------------------
+
+
+def _welcome_section(line: Line) -> tuple[str, list[tuple[str, str]]]:
+    """The line's welcome steps on its page: when, what happened, which day-1 variant."""
+    rows = []
+    activity = LineActivity.objects.filter(line=line).first()
+    if activity is not None:
+        watched = activity.first_watched_at
+        rows.append(
+            (
+                "First seen watching",
+                f"{watched:%Y-%m-%d %H:%M}" if watched else f"not yet ({activity.checks} checks)",
+            )
+        )
+    for step in OnboardingStep.objects.filter(line=line).order_by("due_at"):
+        what = step.get_status_display()
+        if step.variant:
+            what += f" ({step.get_variant_display()})"
+        if step.skip_reason:
+            what += f": {step.skip_reason}"
+        rows.append((step.get_step_display(), f"{what}, due {step.due_at:%Y-%m-%d %H:%M}"))
+    return "Welcome sequence", rows or [("Steps", "none (the line was never activated)")]
+
+
+line_page_sections.append(_welcome_section)
+
+
+@admin.register(OnboardingSettings)
+class OnboardingSettingsAdmin(ModelAdmin):
+    """One row: the welcome sequence's offsets, switches and links."""
+
+    fieldsets = [
+        ("Mail 2 (day 1)", {"fields": ["day1_enabled", "day1_offset_hours"]}),
+        ("Mail 3 (day 3)", {"fields": ["day3_enabled", "day3_offset_hours", "vod_plans"]}),
+        ("Mail 4 (day 7)", {"fields": ["day7_enabled", "day7_offset_hours", "community_url"]}),
+        ("Help", {"fields": ["knowledge_base_url", "support_url"]}),
+    ]
+    filter_horizontal = ["vod_plans"]
+
+    def has_add_permission(self, request):
+        return not OnboardingSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            moved = onboarding_settings_apply(config=obj)
+        if moved:
+            messages.info(request, f"{moved} scheduled welcome mails moved to the new offsets.")
+
+
+@admin.register(OnboardingStep)
+class OnboardingStepAdmin(ModelAdmin):
+    list_display = ["line", "step", "due_at", "status", "variant", "skip_reason", "message"]
+    list_filter = ["step", "status", "variant"]
+    search_fields = ["line__username", "line__customer__email"]
+    readonly_fields = [
+        "line",
+        "step",
+        "due_at",
+        "status",
+        "variant",
+        "skip_reason",
+        "message",
+        "created_at",
+        "decided_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LineActivity)
+class LineActivityAdmin(ModelAdmin):
+    list_display = ["line", "first_watched_at", "active_connections", "checks", "last_checked_at"]
+    search_fields = ["line__username", "line__customer__email"]
+    readonly_fields = [
+        "line",
+        "first_watched_at",
+        "last_active_at",
+        "active_connections",
+        "checks",
+        "last_checked_at",
+        "next_check_at",
+        "watch_until",
+        "last_error",
+    ]
+
+    def has_add_permission(self, request):
+        return False

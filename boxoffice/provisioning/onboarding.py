@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from boxoffice.lib.http import http_deadline
@@ -158,6 +159,7 @@ def line_activity_check(*, activity: LineActivity) -> str:
         "last_active_at": seen.last_active_at,
         "last_checked_at": now,
         "last_error": "",
+        "checks": F("checks") + 1,
     }
     LineActivity.objects.filter(pk=activity.pk).update(**fields)
     if watching:
