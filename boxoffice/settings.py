@@ -463,7 +463,11 @@ UNFOLD = {
                 "items": [
                     {"title": "Review queue", "icon": "rule", "link": "/backoffice/review/"},
                     {"title": "Renewals", "icon": "event_repeat", "link": "/backoffice/renewals/"},
-                    {"title": "Welcome sequence", "icon": "waving_hand", "link": "/backoffice/welcome/"},
+                    {
+                        "title": "Welcome sequence",
+                        "icon": "waving_hand",
+                        "link": "/backoffice/welcome/",
+                    },
                     {"title": "Orders", "icon": "receipt_long", "link": "/admin/billing/order/"},
                     {"title": "Lines", "icon": "live_tv", "link": "/admin/provisioning/line/"},
                     {

@@ -104,7 +104,7 @@ def onboarding_settings() -> OnboardingSettings:
 
 def _common(line: Line, config: OnboardingSettings) -> dict[str, Any]:
     return {
-        "name": greeting_name(line.order.name if line.order_id else ""),
+        "name": greeting_name(line.order.name if line.order is not None else ""),
         "line": line,
         "plan": line.plan,
         "is_mag": line.device == "mag",
@@ -156,7 +156,7 @@ def _subject(kind: str) -> str:
 def welcome_kind(step: str, variant: str) -> str:
     if step == Step.DAY1:
         return KIND_DAY1_START if variant == Variant.NOT_WATCHING else KIND_DAY1_TIPS
-    return {Step.DAY3: KIND_DAY3, Step.DAY7: KIND_DAY7}[step]
+    return {Step.DAY3.value: KIND_DAY3, Step.DAY7.value: KIND_DAY7}[step]
 
 
 def welcome_context(line: Line, kind: str) -> dict[str, Any]:
@@ -203,7 +203,11 @@ def welcome_preview_render(*, line: Line, kind: str):
 def _welcome_is_stale(message: Message) -> str:
     """Right before SMTP: a welcome mail queued for a line cancelled (or a customer who
     unsubscribed) since it was recorded is dropped."""
-    line = Line.objects.select_related("customer").filter(pk=message.line_id).first()
+    line = (
+        Line.objects.select_related("customer", "order").filter(pk=message.line_id).first()
+        if message.line_id
+        else None
+    )
     if line is None:
         return "the line is gone"
     return welcome_skip_reason(line)
@@ -221,6 +225,7 @@ def welcome_skip_reason(line: Line) -> str:
         return f"the line is {line.get_status_display().lower()}"
     if line.stage not in (Line.Stage.ACTIVE, Line.Stage.REMINDED):
         return f"the line is in {line.get_stage_display().lower()}"
-    if line.order_id and line.order.status in ("refunded", "cancelled", "disputed"):
-        return f"the order is {line.order.status}"
+    order = line.order
+    if order is not None and order.status in ("refunded", "cancelled", "disputed"):
+        return f"the order is {order.status}"
     return ""

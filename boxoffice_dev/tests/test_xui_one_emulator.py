@@ -440,3 +440,23 @@ def test_it_keeps_lines_in_its_state_file_across_restarts(tmp_path):
         assert create(second, username="bob00002")["data"]["id"] == "2"
     finally:
         second.stop()
+
+
+def test_it_simulates_a_customer_watching_through_its_control_endpoint(xui_emulator):
+    create(xui_emulator, username="viewer01", password="secret01")  # noqa: S106
+    listed = admin(xui_emulator, "get_lines", **{"search[value]": "viewer01"}).json()["data"]
+    assert listed[0]["active_connections"] == "0"
+    assert listed[0]["last_active"] is None
+
+    answer = HTTP.post(
+        f"{xui_emulator.base_url}/_emulator/activity",
+        json={"username": "viewer01", "active_connections": 2, "last_active": 1_800_000_000},
+    )
+
+    assert answer.status_code == 200
+    listed = admin(xui_emulator, "get_lines", **{"search[value]": "viewer01"}).json()["data"]
+    assert (listed[0]["active_connections"], listed[0]["last_active"]) == ("2", "1800000000")
+    missing = HTTP.post(f"{xui_emulator.base_url}/_emulator/activity", json={"username": "nobody"})
+    assert missing.status_code == 404
+    bad = HTTP.post(f"{xui_emulator.base_url}/_emulator/activity", content=b"[1]")
+    assert bad.status_code == 400
