@@ -42,6 +42,7 @@ from boxoffice.billing.subscriptions import (
 )
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
+    ONBOARDING,
     SignInLinkInvalid,
     customer_for_user,
     customer_is_portal_user,
@@ -130,6 +131,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "subscriptions": customer_subscriptions(customer=customer),
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
         "unsubscribe_token": unsubscribe_token(customer),
+        "onboarding_token": unsubscribe_token(customer, ONBOARDING),
         "invoices": customer.invoices.select_related("order").order_by("-issued_at", "-pk")[:24],
     }
     return render(request, "portal/overview.html", context)
