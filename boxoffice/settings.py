@@ -296,6 +296,29 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@boxoffice.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# DKIM signing by Boxoffice itself, for a plain SMTP relay that does not sign (a mail provider
+# through anymail signs on its side). The key's PEM in DKIM_PRIVATE_KEY or a file; the public
+# half in DNS at <DKIM_SELECTOR>._domainkey.<DKIM_DOMAIN> (`boxoffice dkim-keygen`).
+DKIM_PRIVATE_KEY = env_str("DKIM_PRIVATE_KEY")
+DKIM_PRIVATE_KEY_FILE = env_str("DKIM_PRIVATE_KEY_FILE")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR", "boxoffice")
+DKIM_DOMAIN = env_str("DKIM_DOMAIN")  # empty: the domain of DEFAULT_FROM_EMAIL
+_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE) and EMAIL_BACKEND == _SMTP_BACKEND:
+    EMAIL_BACKEND = "boxoffice.messaging.dkim.DkimSmtpEmailBackend"
+# A mail provider through django-anymail instead of SMTP: ANYMAIL_ESP names it (postmark,
+# mailgun, amazon_ses, sendgrid, brevo, resend, ...); every other ANYMAIL_<NAME> variable is
+# anymail's <NAME> setting (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET="user:pass").
+# Its bounce and complaint webhook is served at /mail/events/<esp>/tracking/ only with a
+# WEBHOOK_SECRET: without one anyone could stop a customer's mail by posting a fake bounce.
+ANYMAIL_ESP = env_str("ANYMAIL_ESP").strip().lower()
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and name != "ANYMAIL_ESP"
+}
+if ANYMAIL_ESP and EMAIL_BACKEND == _SMTP_BACKEND:
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
 # Mail delivery (the outbox): a message the relay did not take is retried with exponential
 # backoff and jitter; past either limit it goes to the review queue (one operator alert).
 MESSAGING = {

@@ -25,6 +25,8 @@ urlpatterns = [
     ),
     path("backoffice/", include("boxoffice.insights.urls")),
     path("billing/", include("boxoffice.billing.urls")),
+    # A mail provider's bounce and complaint webhook (django-anymail), when one is configured.
+    path("mail/events/", include("boxoffice.messaging.urls")),
     path("portal/", include("boxoffice.portal.urls")),
     path("", include("boxoffice.storefront.urls")),
 ]
