@@ -85,6 +85,27 @@ def test_a_forged_or_unauthenticated_bounce_changes_nothing(postmark):
     assert not AddressStatus.objects.exists() and not ProviderEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (b"not json", 400),
+        (b"[]", 400),
+        (b"{}", 200),  # an event anymail cannot name: taken, ignored
+        (b'{"RecordType": "Bounce"}', 200),  # no recipient: ignored
+        (b'{"RecordType": 7, "Email": []}', 200),  # an unknown record type: ignored
+    ],
+)
+def test_an_unreadable_event_is_a_bad_request_and_records_nothing(postmark, body, expected):
+    response = Client(raise_request_exception=False).post(
+        URL,
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(SECRET.encode()).decode(),
+    )
+    assert response.status_code == expected
+    assert not AddressStatus.objects.filter(suppressed_at__isnull=False).exists()
+
+
 def test_without_a_webhook_secret_there_is_no_endpoint(settings):
     settings.ANYMAIL_ESP = "postmark"
     settings.ANYMAIL = {}
