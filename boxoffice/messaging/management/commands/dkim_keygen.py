@@ -50,3 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  DKIM_DOMAIN={domain}")
         self.stdout.write(f"Publish this DNS TXT record at {selector}._domainkey.{domain}:")
         self.stdout.write(f"  {dns_record(public)}")
+        self.stdout.write(
+            "(A 2048-bit record is longer than 255 characters: DNS hosts that ask for it take "
+            "it as several quoted strings, which resolvers join.)"
+        )
