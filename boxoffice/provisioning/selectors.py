@@ -41,3 +41,14 @@ def line_panel_state(*, line: Line) -> LinePanelState:
     except Exception:  # a bug in an adapter must not take the back-office page down with it
         logger.exception("reading line %s from panel %s failed", line.pk, panel.pk)
         return LinePanelState(error=f"Reading the line from {panel.name} failed (see the logs).")
+
+
+def line_password_on_panel(panel_id: int, username: str) -> str | None:
+    """Our password of the line `username` on panel `panel_id` (exact username), or None.
+    For kinds whose API finds a line only by username and password (Xtream UI)."""
+    line = (
+        Line.objects.filter(panel_id=panel_id, username=username)
+        .only("password", "username")
+        .first()
+    )
+    return line.password if line is not None and line.username == username else None
