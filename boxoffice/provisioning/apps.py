@@ -10,8 +10,8 @@ class ProvisioningConfig(AppConfig):
         # models registry is ready, and reconcile imports models.
         from boxoffice.panels.adapters.registry import line_password_lookup_register
         from boxoffice.panels.signals import panel_back_up
-        from boxoffice.provisioning.selectors import line_password_on_panel
         from boxoffice.provisioning.reconcile import operations_drain
+        from boxoffice.provisioning.selectors import line_password_on_panel
 
         # A panel that answers again releases the operations that waited for it, whoever
         # probed it (the scheduler's probe task or the back office's "probe now").

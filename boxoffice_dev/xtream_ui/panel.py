@@ -116,7 +116,9 @@ def _ci(a: Any, b: Any) -> bool:
 def _parse_json_array(value: Any) -> bool:
     """PHP `parseJson`: is_array(json_decode($s, true)); an array argument is a PHP 8 TypeError."""
     if isinstance(value, dict):
-        raise PhpFatalError("json_decode(): Argument #1 ($json) must be of type string, array given")
+        raise PhpFatalError(
+            "json_decode(): Argument #1 ($json) must be of type string, array given"
+        )
     try:
         decoded = json.loads(str(value))
     except ValueError:
@@ -240,7 +242,9 @@ class XtreamUiPanel:
         )
 
     def _matching(self, username: Any, password: Any) -> list[dict]:
-        return [r for r in self._users if _ci(r["username"], username) and _ci(r["password"], password)]
+        return [
+            r for r in self._users if _ci(r["username"], username) and _ci(r["password"], password)
+        ]
 
     def _update(self, rows: list[dict], data: dict) -> int | None:
         """UPDATE … SET GetColumnNames(data); None = SQL error; returns MySQL's affected rows."""
@@ -325,7 +329,12 @@ class XtreamUiPanel:
         device, user = found
         shown = {**device, "mac": base64.b64decode(device["mac"]).decode()}
         return _answer(
-            {"result": True, "mag_device": shown, "user_info": self._line_info(user), "pair_line_info": []}
+            {
+                "result": True,
+                "mag_device": shown,
+                "user_info": self._line_info(user),
+                "pair_line_info": [],
+            }
         )
 
     def _stb_edit(self, request: dict) -> str:

@@ -16,9 +16,9 @@ import threading
 from typing import Any
 
 from boxoffice_dev.http_emulator import HttpEmulator, Reply
+from boxoffice_dev.xtream_ui.panel import XtreamUiPanel
 from boxoffice_dev.xui_one import php
 from boxoffice_dev.xui_one.php import PhpFatalError
-from boxoffice_dev.xtream_ui.panel import XtreamUiPanel
 
 _FORM = "application/x-www-form-urlencoded"
 API_PATHS = ("/api.php", "/admin/api.php")
@@ -86,7 +86,9 @@ class XtreamUiEmulator(HttpEmulator):
         if path == "/_emulator/faults" and method == "POST":
             try:
                 spec = json.loads(body or b"{}")
-                self.set_faults(spec.get("mode", "ok"), spec.get("latency_ms", 0), spec.get("count"))
+                self.set_faults(
+                    spec.get("mode", "ok"), spec.get("latency_ms", 0), spec.get("count")
+                )
             except (ValueError, TypeError, AttributeError) as exc:
                 return Reply(400, json.dumps({"error": str(exc)}), "application/json")
             return Reply(200, '{"ok":true}', "application/json")

@@ -266,9 +266,18 @@ class NxtAdapter(PanelAdapter):
         started = time.monotonic()
         try:
             self._login()
+            answer = self._post(
+                "/lines/data", {"draw": "1", "start": "0", "length": "1", "search[value]": ""}
+            )
         except PanelError as exc:
             return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
-        return HealthReport(ok=True, detail="NXT login works", latency_ms=_since(started))
+        total = answer.get("recordsTotal")
+        detail = (
+            f"NXT login works; {total} lines listed"
+            if isinstance(total, int)
+            else ("NXT login works")
+        )
+        return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
 
     # Web forms --------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def make_adapter(emulator, *, api_pass=None, passwords=None, timeout=1.0) -> Xtr
     return XtreamUiAdapter(config)
 
 
-def spec(username="jane01", password="Secret123", **changes) -> LineSpec:
+def spec(username="jane01", password="Secret123", **changes) -> LineSpec:  # noqa: S107
     values = {
         "username": username,
         "password": password,
@@ -107,18 +107,30 @@ def test_the_panel_itself_accepts_a_taken_username_with_another_password(xtream_
     """Why the adapter checks first: api.php's own duplicate test is on the pair."""
     first = raw_api(
         xtream_emulator,
-        [("action", "user"), ("sub", "create"), ("user_data[username]", "dup"),
-         ("user_data[password]", "one")],
+        [
+            ("action", "user"),
+            ("sub", "create"),
+            ("user_data[username]", "dup"),
+            ("user_data[password]", "one"),
+        ],
     )
     second = raw_api(
         xtream_emulator,
-        [("action", "user"), ("sub", "create"), ("user_data[username]", "dup"),
-         ("user_data[password]", "two")],
+        [
+            ("action", "user"),
+            ("sub", "create"),
+            ("user_data[username]", "dup"),
+            ("user_data[password]", "two"),
+        ],
     )
     same = raw_api(
         xtream_emulator,
-        [("action", "user"), ("sub", "create"), ("user_data[username]", "dup"),
-         ("user_data[password]", "two")],
+        [
+            ("action", "user"),
+            ("sub", "create"),
+            ("user_data[username]", "dup"),
+            ("user_data[password]", "two"),
+        ],
     )
     assert first["result"] is True and second["result"] is True
     assert same == {"result": False, "error": "EXISTS"}
@@ -195,8 +207,11 @@ def test_the_array_form_of_bouquet_kills_the_script_and_is_transient(xtream_emul
         adapter.client.call(
             "user",
             "create",
-            [("user_data[username]", "arr1"), ("user_data[password]", "pw1234567"),
-             ("user_data[bouquet][]", "1")],
+            [
+                ("user_data[username]", "arr1"),
+                ("user_data[password]", "pw1234567"),
+                ("user_data[bouquet][]", "1"),
+            ],
         )
     assert caught.value.code == "http_500"
     assert xtream_emulator.users() == []
