@@ -58,7 +58,7 @@ def test_an_operator_adds_an_xtream_ui_panel(admin_page):
             page.fill('input[name="public_url"]', "http://tv.example.test:25461")
             page.fill('input[name="api_pass"]', "pass-typed-in")
             page.fill('input[name="member_id"]', "7")
-            page.click('input[name="_save"]')
+            page.click('[name="_save"]')
             page.wait_for_load_state()
             page.screenshot(path=SHOTS / "xtream_ui_panel_saved_1280.png", full_page=True)
     panel = Panel.objects.get(name="XC main")
