@@ -29,15 +29,11 @@ def admin_page(live_server, admin_user, client):
     client.force_login(admin_user)
     cookie = client.cookies["sessionid"].value
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = pw.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS)
 
         def open_page(width: int):
             context = browser.new_context(viewport={"width": width, "height": 900})
-            context.add_cookies(
-                [{"name": "sessionid", "value": cookie, "url": live_server.url}]
-            )
+            context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
             return context.new_page()
 
         yield live_server.url, open_page

@@ -92,3 +92,27 @@ def test_a_line_is_sold_renewed_repassworded_and_deleted_as_disabled_and_expired
     assert int(row["exp_date"]) <= int(op.finished_at.timestamp())
     subs = {(r["action"], r["sub"]) for r in xtream_emulator.request_log}
     assert subs <= {("user", "create"), ("user", "info"), ("user", "edit")}
+
+
+@pytest.mark.django_db
+def test_the_password_of_a_line_moved_away_is_still_known_on_its_old_panel(panel, plan, customer):
+    from boxoffice.panels.models import Panel
+
+    other = Panel.objects.create(
+        name="Other", kind="xtream_ui", api_url="http://other.test", public_url="http://o.test"
+    )
+    line = Line.objects.create(
+        customer=customer,
+        plan=plan,
+        panel=other,
+        username="moved1",
+        password="MovedPw123",
+        panel_line_id="moved1",
+    )
+    assert line_password_on_panel(panel.pk, "moved1") is None
+    PanelOperation.objects.create(
+        line=line, panel=other, kind=PanelOperation.Kind.MOVE, params={"from_panel": panel.pk}
+    )
+    assert line_password_on_panel(panel.pk, "moved1") == "MovedPw123"
+    assert line_password_on_panel(other.pk, "moved1") == "MovedPw123"
+    assert line_password_on_panel(panel.pk, "Moved1") is None
