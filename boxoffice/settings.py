@@ -243,6 +243,10 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
     "paypal": env_int("PAYPAL_PENDING_TIMEOUT_HOURS", 168),
 }
 
+# Panel kinds that are experimental and off unless listed here (e.g. "nxt": it drives the panel's
+# web forms, there is no API). Comma-separated.
+BOXOFFICE_EXPERIMENTAL_PANEL_KINDS = env_list("BOXOFFICE_EXPERIMENTAL_PANEL_KINDS", [])
+
 # --- Payment gateways -----------------------------------------------------------------------
 PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
 # Set: PAYMENT_GATEWAYS alone decides which gateways are offered. Unset: the back office's

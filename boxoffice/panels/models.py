@@ -12,6 +12,7 @@ from boxoffice.panels.adapters.registry import (
     adapter_class,
     adapter_for,
     kind_choices,
+    line_password,
 )
 
 
@@ -145,6 +146,7 @@ class Panel(models.Model):
             timeout=self.timeout_seconds,
             verify_tls=self.verify_tls,
             settings=self.kind_settings(),
+            line_passwords=lambda username: line_password(self.pk, username),
         )
 
     def adapter(self) -> PanelAdapter:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from boxoffice.panels.adapters.base import PanelError, PanelLine
 from boxoffice.panels.adapters.registry import adapter_for
-from boxoffice.provisioning.models import Line
+from boxoffice.provisioning.models import Line, PanelOperation
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +41,23 @@ def line_panel_state(*, line: Line) -> LinePanelState:
     except Exception:  # a bug in an adapter must not take the back-office page down with it
         logger.exception("reading line %s from panel %s failed", line.pk, panel.pk)
         return LinePanelState(error=f"Reading the line from {panel.name} failed (see the logs).")
+
+
+def line_password_on_panel(panel_id: int, username: str) -> str | None:
+    """Our password of the line `username` on panel `panel_id` (exact username), or None.
+    For kinds whose API finds a line only by username and password (Xtream UI). A line moved
+    away still has its old copy there until the move's clean-up ran: same name, same password."""
+    line = Line.objects.filter(panel_id=panel_id, username=username).only("password").first()
+    if line is None:
+        moved = (
+            PanelOperation.objects.filter(
+                kind=PanelOperation.Kind.MOVE,
+                params__from_panel=panel_id,
+                line__username=username,
+            )
+            .select_related("line")
+            .order_by("-pk")
+            .first()
+        )
+        line = moved.line if moved is not None else None
+    return line.password if line is not None and line.username == username else None

@@ -8,7 +8,7 @@ rate limits, HTML error pages) or stop for an operator (the panel refused the re
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -237,6 +237,11 @@ class PanelConfig:
     # Out of repr: it holds the kind's decrypted secrets, and a traceback must not show them.
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)  # tuning knobs for tests/tools
+    # For kinds whose API names a line by username *and* password (Xtream UI): Boxoffice's own
+    # password for one of its usernames on this panel, or None. Set by `Panel.adapter_config`.
+    line_passwords: Callable[[str], str | None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __getattr__(self, name: str) -> Any:
         # A kind's own fields read like attributes (config.access_code); unknown ones still fail.
@@ -444,6 +449,7 @@ class PanelAdapter(abc.ABC):
         timeout: float = 10.0,
         verify_tls: bool = True,
         settings: Mapping[str, Any] | None = None,
+        line_passwords: Callable[[str], str | None] | None = None,
     ) -> PanelConfig:
         """A config holding exactly this kind's declared fields, validated (FieldError)."""
         return PanelConfig(
@@ -452,6 +458,7 @@ class PanelAdapter(abc.ABC):
             timeout=timeout,
             verify_tls=verify_tls,
             settings=fields_clean(cls.config_fields, settings or {}),
+            line_passwords=line_passwords,
         )
 
     @classmethod
