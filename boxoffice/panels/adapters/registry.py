@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from boxoffice.panels.adapters.base import PanelAdapter, PanelConfig
+from boxoffice.panels.adapters.ministra.adapter import MinistraAdapter
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
 ADAPTERS: dict[str, type[PanelAdapter]] = {
     XuiOneAdapter.kind: XuiOneAdapter,
+    MinistraAdapter.kind: MinistraAdapter,
 }
 
 
