@@ -262,6 +262,10 @@ class MinistraAdapter(PanelAdapter):
             check=("tariff_plan", lambda a: a.get("tariff_plan") == tariff),
         )
 
+    def set_connections(self, panel_line_id: str, max_connections: int) -> PanelLine:
+        self.require("set_connections")  # no such limit on Ministra: refused, never faked
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def suspend(self, panel_line_id: str) -> PanelLine:
         self.require("suspend")
         return self._set_status(panel_line_id, 0)
