@@ -13,11 +13,13 @@ from contextlib import contextmanager
 
 from boxoffice.panels.adapters.base import PanelAdapter, PanelConfig
 from boxoffice.panels.adapters.ministra.adapter import MinistraAdapter
+from boxoffice.panels.adapters.onestream.adapter import OneStreamAdapter
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
 ADAPTERS: dict[str, type[PanelAdapter]] = {
     XuiOneAdapter.kind: XuiOneAdapter,
     MinistraAdapter.kind: MinistraAdapter,
+    OneStreamAdapter.kind: OneStreamAdapter,
 }
 
 
