@@ -236,11 +236,12 @@ class OneStreamAdapter(PanelAdapter):
         answer = self.client.call("GET", "lines/index", params={"page": page, "per_page": per_page})
         data = answer.get("data") if isinstance(answer, dict) else None
         items = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(items, list):
+        if not isinstance(data, dict) or not isinstance(items, list):
             raise TransientPanelError(
                 "OneStream answered lines/index without data.items.", code="bad_response"
             )
-        pagination = data.get("pagination") if isinstance(data.get("pagination"), dict) else {}
+        found = data.get("pagination")
+        pagination: dict[str, Any] = found if isinstance(found, dict) else {}
         total = _int(pagination.get("total"))
         last = _int(pagination.get("last_page"))
         more = page < last if last is not None else len(items) >= per_page
