@@ -6,7 +6,6 @@ create that timed out after the portal acted, each checked on the portal's store
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 import time_machine
@@ -16,7 +15,6 @@ from django.utils import timezone
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import order_mark_paid
-from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import line_extend, line_suspend
@@ -24,30 +22,6 @@ from boxoffice.provisioning.services import line_extend, line_suspend
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAC = "00:1A:79:AB:CD:EF"
-
-
-@pytest.fixture
-def ministra_plan(ministra_emulator, settings):
-    settings.PAYMENT_GATEWAYS = ["manual"]
-    panel = Panel.objects.create(
-        name="Stalker portal",
-        kind="ministra",
-        api_url=ministra_emulator.base_url,
-        public_url=ministra_emulator.base_url,
-        settings={"api_login": ministra_emulator.api_login},
-        secrets={"api_password": ministra_emulator.api_password},
-        timeout_seconds=1.0,
-    )
-    plan = Plan.objects.create(
-        slug="box-monthly",
-        name="Box monthly",
-        duration_days=30,
-        connections=1,
-        price=Decimal("9.99"),
-        currency="EUR",
-    )
-    PlanPanel.objects.create(plan=plan, panel=panel, mapping={"tariff_plan": "premium"})
-    return plan
 
 
 def _checkout(plan, *, device: str, mac: str = "") -> Order:
