@@ -137,14 +137,14 @@ def decode(what: str, status: int, text: str, hide: Iterable[str] = ()) -> Any:
             code="unauthorized_resource",
             raw=raw,
         )
-    payload = _envelope(what, stripped, raw)
+    payload = _envelope(what, stripped, raw, hide)
     leaked = payload.get("output")
     if leaked:
         logger.warning(
             "%s %s: the portal's PHP printed notices into the answer: %s",
             LABEL,
             what,
-            _TAGS.sub("", str(leaked))[:300],
+            redact(_TAGS.sub("", str(leaked))[:300], hide),
         )
     if payload.get("status") == "OK":
         return payload.get("results")
@@ -155,7 +155,7 @@ def decode(what: str, status: int, text: str, hide: Iterable[str] = ()) -> Any:
     raise cls(f"{LABEL} refused {what}: {detail}.", code=code, raw=failure_raw)
 
 
-def _envelope(what: str, text: str, raw: str) -> dict[str, Any]:
+def _envelope(what: str, text: str, raw: str, hide: list[str]) -> dict[str, Any]:
     try:
         payload = json.loads(text)
     except ValueError:
@@ -177,7 +177,7 @@ def _envelope(what: str, text: str, raw: str) -> dict[str, Any]:
             "%s %s: the portal's PHP printed notices before the answer: %s",
             LABEL,
             what,
-            _TAGS.sub("", text[:start])[:300],
+            redact(_TAGS.sub("", text[:start])[:300], hide),
         )
     if not isinstance(payload, dict) or payload.get("status") not in ("OK", "ERROR"):
         raise TransientPanelError(
