@@ -368,6 +368,9 @@ class PanelLine:
     last_active_at: datetime | None = None
     mac: str = ""  # a device line's MAC (normalised AA:BB:CC:DD:EE:FF), "" for apps
     package_id: str = ""  # package-based kinds: the package the line was sold or renewed with
+    # False where the panel does not report a line's expiry (Ministra without internal billing):
+    # `expires_at` is then the expiry we sent (creates, renewals) or None (reads), not a fact.
+    expires_at_known: bool = True
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from django.conf import settings
 
 from boxoffice.panels.adapters.base import PanelAdapter, PanelConfig
+from boxoffice.panels.adapters.ministra.adapter import MinistraAdapter
 from boxoffice.panels.adapters.nxt.adapter import NxtAdapter
+from boxoffice.panels.adapters.onestream.adapter import OneStreamAdapter
 from boxoffice.panels.adapters.xtream_ui.adapter import XtreamUiAdapter
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
 
@@ -62,6 +64,8 @@ ADAPTERS: MutableMapping[str, type[PanelAdapter]] = _Kinds(
     {
         XuiOneAdapter.kind: XuiOneAdapter,
         XtreamUiAdapter.kind: XtreamUiAdapter,
+        MinistraAdapter.kind: MinistraAdapter,
+        OneStreamAdapter.kind: OneStreamAdapter,
         NxtAdapter.kind: NxtAdapter,
     }
 )
