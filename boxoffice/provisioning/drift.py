@@ -168,7 +168,9 @@ def sweep_page_run(*, panel_id: int) -> str:
 
 def _sweep_failed(sweep: PanelSweep, exc: Exception) -> None:
     attempts = sweep.attempts + 1
-    wait = min(_policy()["PAUSE_SECONDS"] * 2**attempts, 3600.0)
+    # A panel that failed a page is given time before the next try: 30 s (or the pause, if
+    # longer), doubling, at most an hour.
+    wait = min(max(_policy()["PAUSE_SECONDS"], 30.0) * 2 ** (attempts - 1), 3600.0)
     PanelSweep.objects.filter(pk=sweep.pk).update(
         attempts=attempts,
         last_error=f"{type(exc).__name__}: {exc}"[:1000],
