@@ -77,7 +77,9 @@ class Command(BaseCommand):
             plan = Plan.objects.filter(slug=options["plan"]).first()
             if plan is None:
                 raise CommandError(f"No plan with slug {options['plan']!r}.")
-        bar = None if options["no_progress"] else ProgressBar(sys.stderr)
+        # The bar draws with "\r", so it writes to the raw stream, not Django's line wrapper.
+        stream = getattr(self.stderr, "_out", sys.stderr)
+        bar = None if options["no_progress"] else ProgressBar(stream)
         try:
             report = lines_import(
                 panel=panel,
