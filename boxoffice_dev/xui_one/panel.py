@@ -103,9 +103,11 @@ TABLE_COLUMNS = (
     "reseller_notes",
     "max_connections",
     "is_trial",
-    "contact",
     "active_connections",
 )
+# In the recorded get_lines rows these come back as the number 0 when unset (and as strings
+# otherwise: "is_restreamer":"1"), and an empty table's counts are the number 0.
+TABLE_ZERO_AS_NUMBER = ("is_restreamer", "is_trial", "active_connections")
 PRESENCE_FLAGS = ("is_stalker", "is_restreamer", "is_trial", "is_isplock", "bypass_ua")
 
 DEFAULT_BOUQUETS = [
@@ -572,8 +574,8 @@ class XuiPanel:
         # The count comes back from MySQL as a string; the API caps recordsFiltered at the
         # limit (then an int), exactly as table.php does.
         body: dict[str, Any] = {"status": "STATUS_SUCCESS", "data": []}
-        body["recordsTotal"] = str(total)
-        body["recordsFiltered"] = str(total) if total < limit else limit
+        body["recordsTotal"] = str(total) if total else 0
+        body["recordsFiltered"] = (str(total) if total else 0) if total < limit else limit
         if total == 0 or start < 0 or limit < 0:
             return body
         rows = self._order_lines(rows, data.get("order"))
@@ -587,6 +589,9 @@ class XuiPanel:
             item["stream_display_name"] = None
             item["stream_id"] = None
             item["last_active"] = row.get("last_active")
+            for column in TABLE_ZERO_AS_NUMBER:
+                if php.intval(item.get(column)) == 0:
+                    item[column] = 0
             body["data"].append(filter_row(item, show, hide))
         return body
 
