@@ -352,5 +352,6 @@ class WorkerHeartbeatAdmin(ModelAdmin):
     def threads(self, obj: WorkerHeartbeat) -> str:
         return f"{obj.threads_alive}/{obj.threads_total}"
 
+
 # The drift report and the actions on drift rows.
 from boxoffice.provisioning import drift_admin  # noqa: E402, F401

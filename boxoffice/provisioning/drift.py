@@ -35,8 +35,13 @@ from django.utils import timezone
 from boxoffice.audit.services import audit_record
 from boxoffice.panels.adapters.base import PanelLine
 from boxoffice.panels.models import Panel
-from boxoffice.provisioning.models import LineDrift, Line, PanelOperation, PanelSweep
-from boxoffice.provisioning.services import line_extend, line_resume, line_set_connections, line_suspend
+from boxoffice.provisioning.models import Line, LineDrift, PanelOperation, PanelSweep
+from boxoffice.provisioning.services import (
+    line_extend,
+    line_resume,
+    line_set_connections,
+    line_suspend,
+)
 from boxoffice.provisioning.tasks import reconcile_panel_page
 
 logger = logging.getLogger(__name__)
@@ -395,9 +400,7 @@ def lines_compare(*, panel: Panel, lines: tuple[PanelLine, ...], seen_at: dateti
     return result
 
 
-def _drifts_record(
-    *, panel: Panel, findings: list[Finding], seen_at: datetime
-) -> tuple[int, int]:
+def _drifts_record(*, panel: Panel, findings: list[Finding], seen_at: datetime) -> tuple[int, int]:
     """New findings become drift rows (repairs queued for those ours is the truth of); known
     ones are touched. Returns (new, repairs)."""
     if not findings:
@@ -515,7 +518,9 @@ def _manual_repair(drift: LineDrift) -> str:
     """The operation that makes the panel match our record for this drift, or refuse."""
     line = drift.line
     if line is None:
-        raise DriftActionRefused("A line on the panel we never sold has no record of ours to apply.")
+        raise DriftActionRefused(
+            "A line on the panel we never sold has no record of ours to apply."
+        )
     if drift.kind == Drift.Kind.EXPIRY and line.expires_at is not None:
         return "extend"
     if drift.kind == Drift.Kind.ENABLED and line.status == Line.Status.ACTIVE:
@@ -547,7 +552,5 @@ def drift_repair(*, drift: LineDrift, actor: str = "operator") -> PanelOperation
 
 def drift_ignore(*, drift: LineDrift, actor: str = "operator") -> None:
     """Leave it as it is; later passes keep it ignored while it lasts."""
-    Drift.objects.filter(pk=drift.pk, status=Drift.Status.OPEN).update(
-        status=Drift.Status.IGNORED
-    )
+    Drift.objects.filter(pk=drift.pk, status=Drift.Status.OPEN).update(status=Drift.Status.IGNORED)
     audit_record(subject=drift.panel, action="drift.ignored", data={"drift": drift.pk}, actor=actor)

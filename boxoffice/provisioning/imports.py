@@ -298,7 +298,9 @@ def _page_import(
             Line.objects.bulk_create(rows, batch_size=500)
             created = {
                 line.panel_line_id: line.pk
-                for line in Line.objects.filter(panel=panel, panel_line_id__in=[r.panel_line_id for r in rows])
+                for line in Line.objects.filter(
+                    panel=panel, panel_line_id__in=[r.panel_line_id for r in rows]
+                )
             }
             ImportedLine.objects.bulk_create(
                 [

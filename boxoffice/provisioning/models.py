@@ -278,3 +278,6 @@ class ImportedLine(models.Model):
                 fields=["panel", "panel_line_id"], name="one_import_per_panel_line"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"import of line {self.panel_line_id} from panel {self.panel_id}"

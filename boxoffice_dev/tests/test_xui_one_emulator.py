@@ -472,15 +472,24 @@ def test_its_get_lines_rows_have_the_recorded_columns_and_types(xui_emulator):
 def test_an_empty_get_lines_answers_numeric_zero_counts_as_recorded(xui_emulator):
     recorded = next(b for b in _recorded_get_lines() if not b["data"])
     body = admin(xui_emulator, "get_lines", start="0", limit="50").json()
-    assert body == recorded == {"status": "STATUS_SUCCESS", "data": [], "recordsTotal": 0,
-                                "recordsFiltered": 0}
+    assert (
+        body
+        == recorded
+        == {"status": "STATUS_SUCCESS", "data": [], "recordsTotal": 0, "recordsFiltered": 0}
+    )
 
 
 def test_it_seeds_lines_in_bulk_over_its_control_endpoint(xui_emulator):
     answer = HTTP.post(
         f"{xui_emulator.base_url}/_emulator/seed",
-        json={"count": 120, "prefix": "seed", "exp_date": 1830000000, "bouquets": [1, 3],
-              "admin_notes": "c{n}@example.net", "trial_every": 10},
+        json={
+            "count": 120,
+            "prefix": "seed",
+            "exp_date": 1830000000,
+            "bouquets": [1, 3],
+            "admin_notes": "c{n}@example.net",
+            "trial_every": 10,
+        },
     ).json()
     assert answer == {"seeded": 120, "first_id": 1}
 
@@ -488,7 +497,11 @@ def test_it_seeds_lines_in_bulk_over_its_control_endpoint(xui_emulator):
     assert page["recordsTotal"] == "120"
     assert [r["username"] for r in page["data"]] == [f"seed{n:06d}" for n in range(100, 120)]
     full = admin(xui_emulator, "get_line", id="11").json()["data"]
-    assert (full["bouquet"], full["is_trial"], full["admin_notes"]) == ("[1,3]", "1", "c10@example.net")
+    assert (full["bouquet"], full["is_trial"], full["admin_notes"]) == (
+        "[1,3]",
+        "1",
+        "c10@example.net",
+    )
     # Seeded lines are ordinary lines: the usual rules apply to them.
     assert create(xui_emulator, username="seed000001")["status"] == "STATUS_EXISTS_USERNAME"
     bad = HTTP.post(f"{xui_emulator.base_url}/_emulator/seed", json={"count": 1, "prefix": "seed"})

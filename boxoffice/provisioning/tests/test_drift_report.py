@@ -36,7 +36,7 @@ def test_it_counts_drift_per_panel_and_kind_and_imports_a_foreign_line(
 
     # The panel's own page links to its report.
     panel_page = admin_client.get(reverse("admin:panels_panel_change", args=[panel.pk]))
-    assert f'linedrift/report/?panel={panel.pk}' in panel_page.content.decode()
+    assert f"linedrift/report/?panel={panel.pk}" in panel_page.content.decode()
 
     # Import one foreign line, ignore another: the changelist actions.
     one, two, _ = LineDrift.objects.order_by("username")
@@ -44,11 +44,14 @@ def test_it_counts_drift_per_panel_and_kind_and_imports_a_foreign_line(
     admin_client.post(changelist, {"action": "ignore", "_selected_action": [two.pk]})
     assert Line.objects.get().username == one.username
     assert sorted(LineDrift.objects.values_list("status", flat=True)) == [
-        Drift.Status.IGNORED, Drift.Status.IMPORTED, Drift.Status.OPEN,
+        Drift.Status.IGNORED,
+        Drift.Status.IMPORTED,
+        Drift.Status.OPEN,
     ]
     # A repair of a foreign line is refused with the reason, not a 500.
     answer = admin_client.post(
-        changelist, {"action": "repair", "_selected_action": [LineDrift.objects.get(status="open").pk]},
+        changelist,
+        {"action": "repair", "_selected_action": [LineDrift.objects.get(status="open").pk]},
         follow=True,
     )
     assert "never sold has no record of ours" in answer.content.decode()
@@ -72,7 +75,9 @@ def test_it_says_when_a_kind_cannot_be_reconciled(admin_client, panel, monkeypat
     from boxoffice.panels.adapters.base import OPERATIONS, Capabilities
 
     monkeypatch.setattr(panel.kind_class, "capabilities", Capabilities(operations=OPERATIONS))
-    PanelSweep.objects.create(panel=panel, note="Not reconciled: XUI One panels cannot list their lines.")
+    PanelSweep.objects.create(
+        panel=panel, note="Not reconciled: XUI One panels cannot list their lines."
+    )
     html = admin_client.get(reverse("admin:provisioning_linedrift_report")).content.decode()
     assert "Not reconciled: XUI One panels cannot list their lines." in html
     assert "Import this panel" not in html

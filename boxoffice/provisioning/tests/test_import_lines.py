@@ -59,13 +59,23 @@ def test_it_imports_lines_with_their_customers_and_keeps_what_the_panel_has(
         )
     )
     adapter.create_line(
-        LineSpec(username="anon", password="AnonPw1234", max_connections=1, expires_at=None,
-                 bouquets=(1, 2))
+        LineSpec(
+            username="anon",
+            password="AnonPw1234",
+            max_connections=1,
+            expires_at=None,
+            bouquets=(1, 2),
+        )
     )
     adapter.suspend(adapter.find_line("anon").panel_line_id)
     adapter.create_line(
-        LineSpec(username="nomap", password="NoMap12345", max_connections=1, expires_at=expires,
-                 bouquets=(5,))
+        LineSpec(
+            username="nomap",
+            password="NoMap12345",
+            max_connections=1,
+            expires_at=expires,
+            bouquets=(5,),
+        )
     )
     adapter.close()
     before = len(xui_emulator.request_log)
@@ -136,7 +146,10 @@ def test_the_import_costs_the_same_queries_for_30_lines_as_for_15(xui_emulator, 
         Line.objects.all().delete()
         xui_emulator.reset()
         xui_emulator.seed_lines(
-            count, prefix=f"q{count}x", exp_date=EXPIRY, bouquets=(1, 2),
+            count,
+            prefix=f"q{count}x",
+            exp_date=EXPIRY,
+            bouquets=(1, 2),
             admin_notes=f"q{count}x{{n}}@example.net",
         )
         with CaptureQueriesContext(connection) as captured:

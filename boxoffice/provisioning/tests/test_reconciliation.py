@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
-from django_tasks_db.models import DBTaskResult
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from boxoffice.panels.adapters.base import LineSpec
 from boxoffice.provisioning import drift
@@ -107,9 +107,7 @@ def _run_one(task) -> None:
 
 
 def drifts(**filters) -> list[tuple[str, str, str]]:
-    return sorted(
-        LineDrift.objects.filter(**filters).values_list("username", "kind", "status")
-    )
+    return sorted(LineDrift.objects.filter(**filters).values_list("username", "kind", "status"))
 
 
 def test_it_repairs_a_line_expired_behind_our_back_and_flags_a_foreign_one(

@@ -83,9 +83,7 @@ class XuiOneAdapter(PanelAdapter):
     # friends are a silent no-op on XUI.
     # list_lines/line_count: get_lines pages (start/limit, primary-key order), then get_mags for
     # the device lines get_lines leaves out (reference §1.2, §1.3).
-    capabilities = Capabilities(
-        operations=OPERATIONS | {"list_lines", "line_count"}, devices=True
-    )
+    capabilities = Capabilities(operations=OPERATIONS | {"list_lines", "line_count"}, devices=True)
     config_fields = (
         ConfigField("access_code", "Access code", help="XUI One Admin API access code"),
         ConfigField(

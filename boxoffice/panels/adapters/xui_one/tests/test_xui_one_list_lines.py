@@ -60,24 +60,28 @@ class Panel:
         self.calls.append((action, form))
         if action == "get_line":
             row = self.lines.get(int(form["id"]))
-            body = {"status": "STATUS_SUCCESS", "data": row} if row else {"status": "STATUS_FAILURE"}
+            body = (
+                {"status": "STATUS_SUCCESS", "data": row} if row else {"status": "STATUS_FAILURE"}
+            )
             return httpx.Response(200, json=body)
         start, limit = int(form.get("start", 0)), int(form.get("limit", 50))
         if self.cap:
             limit = min(limit, self.cap)
         if action == "get_lines":
             ids = sorted(i for i, row in self.lines.items() if row.get("is_mag") != "1")
-            rows = [
-                {k: self.lines[i].get(k, v) for k, v in LISTED_ROW.items()} for i in ids
-            ]
+            rows = [{k: self.lines[i].get(k, v) for k, v in LISTED_ROW.items()} for i in ids]
         else:
             rows = [self.mags[m] for m in sorted(self.mags)]
         page = rows[start : start + limit]
         total = str(len(rows)) if rows else 0
         return httpx.Response(
             200,
-            json={"status": "STATUS_SUCCESS", "data": page, "recordsTotal": total,
-                  "recordsFiltered": total},
+            json={
+                "status": "STATUS_SUCCESS",
+                "data": page,
+                "recordsTotal": total,
+                "recordsFiltered": total,
+            },
         )
 
 
