@@ -205,6 +205,10 @@ def message_send(*, message_id: int, connection=None) -> str:
     except Exception as exc:  # the owning app's check is buggy: retried, then review + alert
         logger.exception("the stale check of message %s (%s) raised", message.pk, message.kind)
         return _message_failed(message, exc)
+    if not reason and message.to_email.lower().rstrip(".").endswith(".invalid"):
+        # RFC 6761: .invalid never resolves; imported lines' placeholder customers use it, and
+        # nothing addressed there may reach a relay.
+        reason = "the address is a placeholder (.invalid)"
     if reason:
         Message.objects.filter(pk=message.pk, status=S.SENDING).update(
             status=S.DROPPED, lease_expires_at=None, last_error=f"not sent: {reason}"[:1000]

@@ -26,8 +26,13 @@ def test_an_operator_reads_the_drift_report_and_imports_the_panel(
     wait_until,
 ):
     settings.LINE_RECONCILE = {**settings.LINE_RECONCILE, "PAGE_SIZE": 10, "PAUSE_SECONDS": 0.0}
-    xui_emulator.seed_lines(12, prefix="legacy", exp_date=1830000000, bouquets=(1, 2),
-                            admin_notes="owner{n}@example.net")
+    xui_emulator.seed_lines(
+        12,
+        prefix="legacy",
+        exp_date=1830000000,
+        bouquets=(1, 2),
+        admin_notes="owner{n}@example.net",
+    )
     pass_run(run_tasks)
     get_user_model().objects.create_superuser(
         username="ops", email="ops@operator.test", password="operator-password-1"

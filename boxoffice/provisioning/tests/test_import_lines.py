@@ -203,3 +203,26 @@ def test_expired_lines_come_in_as_expired(xui_emulator, panel, plan):
     xui_emulator.seed_lines(1, prefix="old", exp_date=past, bouquets=(1, 2))
     run_import("--panel", panel.name, "--no-progress")
     assert Line.objects.get().status == Line.Status.EXPIRED
+
+
+def test_no_mail_reaches_a_placeholder_customer(xui_emulator, panel, plan, smtp_inbox):
+    from boxoffice.messaging.models import Message
+    from boxoffice.messaging.services import message_create, message_send
+
+    xui_emulator.seed_lines(1, prefix="nomail", exp_date=EXPIRY, bouquets=(1, 2))
+    run_import("--panel", panel.name, "--no-progress")
+    placeholder = Line.objects.get().customer
+    assert is_placeholder_email(placeholder.email)
+
+    message, _ = message_create(
+        kind="credentials_test",
+        to_email=placeholder.email,
+        subject="Renew",
+        body_text="Renew",
+        body_html="",
+        dedupe_key=None,
+        customer=placeholder,
+    )
+    assert message_send(message_id=message.pk) == "dropped"
+    dropped = Message.objects.get(pk=message.pk)
+    assert dropped.status == Message.Status.DROPPED and "placeholder" in dropped.last_error
