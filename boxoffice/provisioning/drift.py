@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
-from boxoffice.panels.adapters.base import PanelLine
+from boxoffice.panels.adapters.base import LinePage, PanelLine
 from boxoffice.panels.models import Panel
 from boxoffice.provisioning.models import Line, LineDrift, PanelOperation, PanelSweep
 from boxoffice.provisioning.services import (
@@ -122,19 +122,36 @@ def sweep_page_run(*, panel_id: int) -> str:
         )
         sweep.refresh_from_db()
     cursor = sweep.cursor
-    adapter = sweep.panel.adapter()
     try:
-        page = adapter.list_lines(cursor or None, limit=int(policy["PAGE_SIZE"]))
+        page = _page_read(sweep.panel, cursor, int(policy["PAGE_SIZE"]))
     except Exception as exc:  # any failure is recorded and the page retried later
         _sweep_failed(sweep, exc)
         return "failed"
+
+    try:
+        return _page_record(sweep, cursor, page)
+    except Exception as exc:  # a bad row or a database hiccup: recorded, the page read again
+        logger.exception("reconciliation of panel %s: recording a page failed", sweep.panel_id)
+        _sweep_failed(sweep, exc)
+        return "failed"
+
+
+def _page_read(panel: Panel, cursor: str, limit: int) -> LinePage:
+    adapter = panel.adapter()
+    try:
+        return adapter.list_lines(cursor or None, limit=limit)
     finally:
         close = getattr(adapter, "close", None)
         if callable(close):
             close()
 
+
+def _page_record(sweep: PanelSweep, cursor: str, page: LinePage) -> str:
+    now = timezone.now()
+    policy = _policy()
     pause = timedelta(seconds=policy["PAUSE_SECONDS"])
     finished = page.next_cursor is None
+    assert sweep.pass_started_at is not None
     with transaction.atomic():
         state: dict[str, Any] = {
             "cursor": page.next_cursor or "",

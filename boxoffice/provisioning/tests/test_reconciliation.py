@@ -293,3 +293,20 @@ def test_a_page_costs_the_same_few_queries_whatever_its_size(
 
     assert queries(big) == queries(small)
     assert not {a for a, _ in xui_emulator.request_log} & WRITE_ACTIONS - {"create_line"}
+
+
+def test_a_page_that_cannot_be_recorded_is_kept_for_another_try(
+    xui_emulator, run_tasks, panel, monkeypatch
+):
+    xui_emulator.seed_lines(2, prefix="x")
+
+    def broken(**kwargs):
+        raise RuntimeError("a row we cannot read")
+
+    monkeypatch.setattr(drift, "lines_compare", broken)
+    schedule()
+    run_tasks()
+    sweep = PanelSweep.objects.get()
+    assert sweep.attempts == 1 and "a row we cannot read" in sweep.last_error
+    assert sweep.cursor == "" and sweep.pages == 0  # nothing of the page was recorded
+    assert sweep.lease_expires_at is None and not LineDrift.objects.exists()
