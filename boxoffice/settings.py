@@ -526,6 +526,17 @@ SIGN_IN_LINK_MINUTES = env_int("SIGN_IN_LINK_MINUTES", 30)
 RENEWAL_PAY_LINK_DAYS = env_int("RENEWAL_PAY_LINK_DAYS", 30)
 # How often the worker's scheduler walks the renewal lifecycle (reminders, grace, suspension).
 RENEWAL_LIFECYCLE_SECONDS = env_float("RENEWAL_LIFECYCLE_SECONDS", 60.0)
+# Reconciliation of our lines with each panel's (provisioning/drift.py): one pass per interval,
+# a page of lines at a time with a pause between pages, so a panel of 100,000 lines is read
+# slowly (XUI One: one get_lines plus one get_line per line in a page).
+LINE_RECONCILE = {
+    "INTERVAL_SECONDS": env_float("LINE_RECONCILE_INTERVAL_SECONDS", 86400.0),
+    "PAGE_SIZE": env_int("LINE_RECONCILE_PAGE_SIZE", 100),
+    "PAUSE_SECONDS": env_float("LINE_RECONCILE_PAUSE_SECONDS", 10.0),
+    "LEASE_SECONDS": env_float("LINE_RECONCILE_LEASE_SECONDS", 600.0),
+    # Our expiry and the panel's count as equal within this many seconds.
+    "EXPIRY_TOLERANCE_SECONDS": env_float("LINE_RECONCILE_EXPIRY_TOLERANCE_SECONDS", 120.0),
+}
 SIGN_IN_WELCOME_LINK_DAYS = env_int("SIGN_IN_WELCOME_LINK_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_MINUTES", 60) * 60
 SIGN_IN_LIMITS = {

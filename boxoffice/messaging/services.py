@@ -212,6 +212,10 @@ def message_send(*, message_id: int, connection=None) -> str:
     except Exception as exc:  # the owning app's check is buggy: retried, then review + alert
         logger.exception("the stale check of message %s (%s) raised", message.pk, message.kind)
         return _message_failed(message, exc)
+    if not reason and message.to_email.lower().rstrip(".").endswith(".invalid"):
+        # RFC 6761: .invalid never resolves; imported lines' placeholder customers use it, and
+        # nothing addressed there may reach a relay.
+        reason = "the address is a placeholder (.invalid)"
     if not reason and not message_is_transactional(message):
         suppressed = address_suppression(message.to_email)
         if suppressed is not None:

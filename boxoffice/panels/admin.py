@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
@@ -165,6 +166,7 @@ class PanelAdmin(ModelAdmin):
         "next_probe_at",
         "last_probe_at",
         "last_error",
+        "reconciliation",
     ]
     actions = ["probe_now"]
     inlines = [IncidentInline]
@@ -180,6 +182,14 @@ class PanelAdmin(ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = panel_form_for(_request_kind(request, obj))
         return super().get_form(request, obj, change=change, **kwargs)
+
+    @admin.display(description="Reconciliation")
+    def reconciliation(self, obj):
+        # By URL name only: the drift report belongs to provisioning, which panels never import.
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:provisioning_linedrift_report")
+        return format_html('<a href="{}?panel={}">Drift report for this panel</a>', url, obj.pk)
 
     @admin.display(description="Lines")
     def line_count(self, obj):

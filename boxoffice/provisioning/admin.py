@@ -351,3 +351,7 @@ class WorkerHeartbeatAdmin(ModelAdmin):
     @admin.display(description="task threads alive")
     def threads(self, obj: WorkerHeartbeat) -> str:
         return f"{obj.threads_alive}/{obj.threads_total}"
+
+
+# The drift report and the actions on drift rows.
+from boxoffice.provisioning import drift_admin  # noqa: E402, F401

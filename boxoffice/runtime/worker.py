@@ -28,6 +28,7 @@ from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.provisioning.drift import line_sweeps_schedule
 from boxoffice.provisioning.lifecycle import lines_lifecycle_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
@@ -154,6 +155,7 @@ def _scheduler_loop(
         ("webhook events", webhook_events_redrive),
         ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
+        ("line reconciliation", line_sweeps_schedule),
         ("mail", mail),
     ]
 

@@ -103,9 +103,11 @@ TABLE_COLUMNS = (
     "reseller_notes",
     "max_connections",
     "is_trial",
-    "contact",
     "active_connections",
 )
+# In the recorded get_lines rows these come back as the number 0 when unset (and as strings
+# otherwise: "is_restreamer":"1"), and an empty table's counts are the number 0.
+TABLE_ZERO_AS_NUMBER = ("is_restreamer", "is_trial", "active_connections")
 PRESENCE_FLAGS = ("is_stalker", "is_restreamer", "is_trial", "is_isplock", "bypass_ua")
 
 DEFAULT_BOUQUETS = [
@@ -252,6 +254,60 @@ class XuiPanel:
             self._mags.clear()
             self._next_id = self._next_mag_id = 1
             self._save()
+
+    def seed_lines(
+        self,
+        count: int,
+        *,
+        prefix: str = "seed",
+        exp_date: int | None = None,
+        bouquets: tuple[int, ...] = (1,),
+        max_connections: int = 1,
+        admin_notes: str | None = None,
+        trial_every: int = 0,
+        disabled_every: int = 0,
+    ) -> list[int]:
+        """Put `count` ordinary lines in at once, as create_line would store them (a dev tool
+        for 10,000-line tests and the bench; one save at the end, no per-line name scan).
+
+        Usernames are `<prefix><n:06d>`, passwords `Pw<n:06d>x`; `admin_notes` may hold `{n}`;
+        every `trial_every`-th line is a trial, every `disabled_every`-th one disabled.
+        """
+        with self.lock:
+            taken = {str(row["username"]).lower() for row in self._lines.values()}
+            created_at = int(time.time())
+            ids = []
+            for n in range(count):
+                username = f"{prefix}{n:06d}"
+                if username.lower() in taken:
+                    raise ValueError(f"the emulator already has a line named {username}")
+                array = self._verify_post_table({})
+                array.update(
+                    username=username,
+                    password=f"Pw{n:06d}x",
+                    member_id=ADMIN_ID,
+                    exp_date=exp_date,
+                    max_connections=max_connections,
+                    enabled=0 if disabled_every and n % disabled_every == 0 else 1,
+                    admin_enabled=1,
+                    is_trial=1 if trial_every and n % trial_every == 0 else 0,
+                    bouquet="[" + ",".join(str(int(b)) for b in bouquets) + "]",
+                    allowed_outputs="[1,2]",
+                    allowed_ips="[]",
+                    allowed_ua="[]",
+                    admin_notes=admin_notes.format(n=n) if admin_notes is not None else None,
+                    created_at=created_at,
+                    isp_desc="",
+                )
+                line_id = self._next_id
+                self._next_id += 1
+                stored = {column: _db_value(column, array.get(column)) for column in LINE_COLUMNS}
+                stored["id"] = str(line_id)
+                stored.update(COMPUTED_FIELDS)
+                self._lines[line_id] = stored
+                ids.append(line_id)
+            self._save()
+            return ids
 
     def _get_line(self, raw_id: Any) -> dict | None:
         # `WHERE id = ?` with a bound string: MySQL compares numerically ("7abc" finds 7).
@@ -518,8 +574,8 @@ class XuiPanel:
         # The count comes back from MySQL as a string; the API caps recordsFiltered at the
         # limit (then an int), exactly as table.php does.
         body: dict[str, Any] = {"status": "STATUS_SUCCESS", "data": []}
-        body["recordsTotal"] = str(total)
-        body["recordsFiltered"] = str(total) if total < limit else limit
+        body["recordsTotal"] = str(total) if total else 0
+        body["recordsFiltered"] = (str(total) if total else 0) if total < limit else limit
         if total == 0 or start < 0 or limit < 0:
             return body
         rows = self._order_lines(rows, data.get("order"))
@@ -533,6 +589,9 @@ class XuiPanel:
             item["stream_display_name"] = None
             item["stream_id"] = None
             item["last_active"] = row.get("last_active")
+            for column in TABLE_ZERO_AS_NUMBER:
+                if php.intval(item.get(column)) == 0:
+                    item[column] = 0
             body["data"].append(filter_row(item, show, hide))
         return body
 

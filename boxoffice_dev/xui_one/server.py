@@ -188,6 +188,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, emulator.lines())
         elif path == "/_emulator/mags":
             self._json(200, emulator.mags())
+        elif path == "/_emulator/seed" and self.command == "POST":
+            # {"count": 10000, "prefix": "seed", "exp_date": 1830000000, "bouquets": [1, 2],
+            #  "admin_notes": "customer{n}@example.com", "trial_every": 10, "disabled_every": 0}
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("send a JSON object")
+                ids = emulator.seed_lines(**spec)
+            except (ValueError, TypeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(200, {"seeded": len(ids), "first_id": ids[0] if ids else None})
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
         elif path == "/_emulator/reset" and self.command == "POST":
@@ -497,6 +509,10 @@ class XuiOneEmulator:
 
     def lines(self) -> list[dict]:
         return self.panel.lines()
+
+    def seed_lines(self, count: int, **options: Any) -> list[int]:
+        """`count` lines at once (see XuiPanel.seed_lines): for 10,000-line tests and the bench."""
+        return self.panel.seed_lines(int(count), **options)
 
     def mags(self) -> list[dict]:
         """MAG devices (mag_devices rows, each with its hidden line under "user")."""
