@@ -13,9 +13,11 @@ from contextlib import contextmanager
 
 from boxoffice.panels.adapters.base import PanelAdapter, PanelConfig
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
+from boxoffice.panels.adapters.xui_one_reseller.adapter import XuiOneResellerAdapter
 
 ADAPTERS: dict[str, type[PanelAdapter]] = {
     XuiOneAdapter.kind: XuiOneAdapter,
+    XuiOneResellerAdapter.kind: XuiOneResellerAdapter,
 }
 
 
