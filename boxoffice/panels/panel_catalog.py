@@ -26,12 +26,13 @@ logger = logging.getLogger(__name__)
 MAPPING_LISTS = {"bouquets": "bouquets", "package": "packages"}
 
 
-def panel_catalog_sync(*, panel: Panel) -> dict[str, Any]:
-    """Ask the panel for its bouquets and packages and store them; returns the stored catalog.
-    A panel that fails keeps its last lists, with the error beside them."""
+def panel_catalog_fetch(*, panel: Panel) -> dict[str, Any]:
+    """Ask the panel (network I/O: never inside a transaction) for the lists its kind can give:
+    {"bouquets": [...], "packages": [...], "error": ""}; stores nothing. A list the kind cannot
+    give is absent; a panel that fails gives what it answered so far and the error."""
     adapter = panel.adapter()
     capabilities = adapter.capabilities
-    catalog: dict[str, Any] = dict(panel.catalog or {})
+    catalog: dict[str, Any] = {}
     errors = []
     try:
         if capabilities.can("list_bouquets"):
@@ -50,12 +51,19 @@ def panel_catalog_sync(*, panel: Panel) -> dict[str, Any]:
             ]
     except PanelError as exc:
         errors.append(str(exc))
-        logger.warning("panel %s: bouquets/packages not synced: %s", panel.name, exc)
+        logger.warning("panel %s: bouquets/packages not listed: %s", panel.name, exc)
     finally:
         close = getattr(adapter, "close", None)
         if close is not None:
             close()
     catalog["error"] = "; ".join(errors)
+    return catalog
+
+
+def panel_catalog_sync(*, panel: Panel) -> dict[str, Any]:
+    """Ask the panel for its bouquets and packages and store them; returns the stored catalog.
+    A panel that fails keeps its last lists, with the error beside them."""
+    catalog = {**(panel.catalog or {}), **panel_catalog_fetch(panel=panel)}
     now = timezone.now()
     Panel.objects.filter(pk=panel.pk).update(catalog=catalog, catalog_synced_at=now)
     panel.catalog, panel.catalog_synced_at = catalog, now
@@ -71,9 +79,12 @@ def panel_catalog_sync(*, panel: Panel) -> dict[str, Any]:
     return catalog
 
 
-def panel_catalog_names(panel: Panel, list_name: str) -> dict[str, str]:
-    """id (as text) -> name of the stored bouquets or packages; empty where never synced."""
-    rows = (panel.catalog or {}).get(list_name) or []
+def panel_catalog_names(
+    panel: Panel, list_name: str, catalog: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """id (as text) -> name of the stored (or given) bouquets or packages; empty where never
+    synced."""
+    rows = (panel.catalog if catalog is None else catalog or {}).get(list_name) or []
     return {str(row.get("id")): str(row.get("name") or "") for row in rows if isinstance(row, dict)}
 
 
@@ -97,15 +108,17 @@ def mapping_ids(mapping: Mapping[str, Any]) -> dict[str, list[str]]:
     return ids
 
 
-def mapping_unknown_ids(panel: Panel, mapping: Mapping[str, Any]) -> list[str]:
-    """Sentences for the ids in `mapping` that the panel's stored lists do not have (only for
-    the lists that were synced; an unsynced list cannot be checked)."""
+def mapping_unknown_ids(
+    panel: Panel, mapping: Mapping[str, Any], catalog: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Sentences for the ids in `mapping` that the panel's lists (stored, or `catalog` just
+    fetched) do not have; only lists that were listed can be checked."""
     problems = []
-    catalog = panel.catalog or {}
+    catalog = (panel.catalog if catalog is None else catalog) or {}
     for list_name, ids in mapping_ids(mapping).items():
         if list_name not in catalog:
             continue
-        known = panel_catalog_names(panel, list_name)
+        known = panel_catalog_names(panel, list_name, catalog)
         missing = [i for i in ids if i not in known]
         if missing:
             what = "bouquet" if list_name == "bouquets" else "package"
@@ -131,7 +144,7 @@ def panels_catalog_due(*, limit: int = 1) -> list[int]:
     """Claim up to `limit` enabled panels whose lists are older than PANEL_CATALOG_SYNC_SECONDS
     (a conditional UPDATE per panel: one winner across schedulers); the caller syncs them off
     the scheduler thread. Gentle: one panel per pass by default."""
-    every = timedelta(seconds=getattr(settings, "PANEL_CATALOG_SYNC_SECONDS", 6 * 3600))
+    every = timedelta(seconds=settings.PANEL_CATALOG_SYNC_SECONDS)
     now = timezone.now()
     stale = Q(catalog_synced_at__isnull=True) | Q(catalog_synced_at__lte=now - every)
     claimed = []
@@ -142,3 +155,14 @@ def panels_catalog_due(*, limit: int = 1) -> list[int]:
         if len(claimed) >= limit:
             break
     return claimed
+
+
+def panels_catalog_refresh_due() -> int:
+    """The scheduler's gentle refresh: the next panel whose lists are stale is synced (with its
+    credits) by a task, off the scheduler thread. Returns how many were queued."""
+    from boxoffice.panels.tasks import sync_panel_catalog  # noqa: PLC0415 (tasks import services)
+
+    due = panels_catalog_due(limit=1)
+    for pk in due:
+        sync_panel_catalog.enqueue(pk)
+    return len(due)
