@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 import httpx
 
@@ -80,7 +80,7 @@ class XuiOneAdapter(PanelAdapter):
     # (get_mags); the line's id is what extend/suspend/resume act on, because disable_mag and
     # friends are a silent no-op on XUI.
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
-    config_fields = (
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField("access_code", "Access code", help="XUI One Admin API access code"),
         ConfigField(
             "api_key",
@@ -91,7 +91,7 @@ class XuiOneAdapter(PanelAdapter):
         ConfigField("m3u_style", "M3U style", kind="choice", choices=URL_STYLES, default="get_php"),
         ConfigField("epg_style", "EPG style", kind="choice", choices=URL_STYLES, default="get_php"),
     )
-    plan_fields = (
+    plan_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(
             "bouquets",
             "Bouquets",

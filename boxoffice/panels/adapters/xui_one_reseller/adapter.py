@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from boxoffice.panels.adapters.base import (
     Capabilities,
@@ -103,7 +103,7 @@ class XuiOneResellerAdapter(XuiOneAdapter):
     # No bouquets list, MAG devices, connection changes or plan changes through this API:
     # connections and bouquets come with the package, and changing the package is a purchase.
     capabilities = Capabilities(operations=RESELLER_OPERATIONS, devices=False)
-    config_fields = (
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField("access_code", "Access code", help="XUI One Reseller API access code (type 4)"),
         ConfigField(
             "api_key",
@@ -122,7 +122,7 @@ class XuiOneResellerAdapter(XuiOneAdapter):
             "most expensive mapped package",
         ),
     )
-    plan_fields = (
+    plan_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(
             "package",
             "Package",

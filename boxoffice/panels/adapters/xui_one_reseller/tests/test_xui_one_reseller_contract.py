@@ -22,15 +22,17 @@ from boxoffice.panels.adapters.base import (
 )
 from boxoffice.panels.adapters.contract import PanelAdapterContract
 from boxoffice.panels.adapters.xui_one_reseller.adapter import XuiOneResellerAdapter
-from boxoffice_dev.xui_one import php
+from boxoffice.panels.adapters.xui_one_reseller.tests.calendar_months import plus_months
 
 MONTH_PACKAGE = 1  # 1 month, 10 credits, 1 connection, a 24-hour trial (recorded R0)
 QUARTER_PACKAGE = 2  # 3 months, 25 credits, 2 connections
 
 
 def php_plus(amount: str, base: datetime) -> datetime:
-    """What the panel's strtotime('+<amount>', base) gives."""
-    return datetime.fromtimestamp(php.parse_php_datetime(f"+{amount}", now=base), tz=UTC)
+    """What the panel's strtotime('+<n> months', base) gives."""
+    number, unit = amount.split()
+    assert unit == "months"
+    return plus_months(base, int(number))
 
 
 def reseller_edit_by_hand(emulator, form: list[tuple[str, str]]) -> dict:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from boxoffice_dev.xui_one import php
+from boxoffice.panels.adapters.xui_one_reseller.tests.calendar_months import plus_months_unix
 
 RECORDED = (
     Path(__file__).resolve().parents[2]
@@ -96,7 +95,9 @@ def test_the_recording_is_all_there():
 
 
 def php_plus(amount: str, base: int) -> int:
-    return php.parse_php_datetime(f"+{amount}", now=datetime.fromtimestamp(base, tz=UTC))
+    number, unit = amount.split()
+    assert unit == "months"
+    return plus_months_unix(base, int(number))
 
 
 @pytest.fixture
