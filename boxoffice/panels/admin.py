@@ -15,7 +15,11 @@ from unfold.widgets import (
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import ConfigField, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
-from boxoffice.panels.credits import panel_credits_refresh, panel_sells_on_credits
+from boxoffice.panels.credits import (
+    credits_text,
+    panel_credits_refresh,
+    panel_sells_on_credits,
+)
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.panel_catalog import panel_catalog_sync
 from boxoffice.panels.services import (
@@ -203,7 +207,7 @@ class PanelAdmin(ModelAdmin):
         if obj.credits_balance is None:
             return "not read yet"
         low = obj.incidents.filter(kind=Incident.Kind.LOW_CREDITS, resolved_at__isnull=True)
-        text = f"{obj.credits_balance:g}"
+        text = credits_text(obj.credits_balance)
         if low.exists():
             return format_html('<strong class="text-red-600">{} (low)</strong>', text)
         return text
@@ -243,12 +247,11 @@ class PanelAdmin(ModelAdmin):
             if catalog.get("error"):
                 self.message_user(request, f"{panel.name}: {catalog['error']}", messages.ERROR)
                 continue
-            text = (
-                f"{panel.name}: {len(catalog.get('bouquets') or [])} bouquets, "
-                f"{len(catalog.get('packages') or [])} packages"
-            )
+            # Only the lists this kind gives (a reseller API lists no bouquets).
+            counts = [f"{len(catalog[n])} {n}" for n in ("bouquets", "packages") if n in catalog]
+            text = f"{panel.name}: {', '.join(counts) or 'nothing to list'}"
             if balance is not None:
-                text += f", {balance.credits:g} credits"
+                text += f", {credits_text(balance.credits)} credits"
             self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Probe now (and drain the queue if it is back)")

@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOW_CREDIT_SALES = 5
 
 
+def credits_text(value: Decimal) -> str:
+    """35, 12.5: a balance without the column's trailing zeros."""
+    return format(value.normalize(), "f")
+
+
 def panel_sells_on_credits(panel: Panel) -> bool:
     cls = panel.kind_class
     return cls is not None and cls.capabilities.can("credit_balance")
@@ -84,7 +89,7 @@ def panel_low_credit_threshold(panel: Panel) -> tuple[Decimal, str] | None:
         return None
     cost, name = max(costs)
     sales = _low_credit_sales(panel)
-    return cost * sales, f"{sales} sales of {name} at {cost:g} credits"
+    return cost * sales, f"{sales} sales of {name} at {credits_text(cost)} credits"
 
 
 def panel_credits_alert_check(*, panel: Panel) -> Incident | None:
@@ -97,7 +102,10 @@ def panel_credits_alert_check(*, panel: Panel) -> Incident | None:
         return incident_open(
             panel=panel,
             kind=Incident.Kind.LOW_CREDITS,
-            summary=f"{panel.credits_balance:g} credits left, less than {why} ({limit:g}).",
+            summary=(
+                f"{credits_text(panel.credits_balance)} credits left, less than {why} "
+                f"({credits_text(limit)})."
+            ),
         )
     for incident in Incident.objects.filter(
         panel=panel, kind=Incident.Kind.LOW_CREDITS, resolved_at__isnull=True
