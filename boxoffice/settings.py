@@ -538,6 +538,10 @@ LINE_RECONCILE = {
     "EXPIRY_TOLERANCE_SECONDS": env_float("LINE_RECONCILE_EXPIRY_TOLERANCE_SECONDS", 120.0),
 }
 SIGN_IN_WELCOME_LINK_DAYS = env_int("SIGN_IN_WELCOME_LINK_DAYS", 7)
+# Panels: how often each panel's bouquets/packages are re-synced (one panel per scheduler pass),
+# and whether `boxoffice apply` asks the panels whether the plans' mapped ids exist there.
+PANEL_CATALOG_SYNC_SECONDS = env_float("PANEL_CATALOG_SYNC_SECONDS", 6 * 3600.0)
+APPLY_CHECK_PANELS = env_bool("APPLY_CHECK_PANELS", True)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_MINUTES", 60) * 60
 SIGN_IN_LIMITS = {
     "WINDOW_SECONDS": env_int("SIGN_IN_LIMIT_WINDOW_MINUTES", 15) * 60,

@@ -29,6 +29,7 @@ from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.provisioning.drift import line_sweeps_schedule
+from boxoffice.panels.panel_catalog import panels_catalog_refresh_due
 from boxoffice.provisioning.lifecycle import lines_lifecycle_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
@@ -157,6 +158,8 @@ def _scheduler_loop(
         ("renewal lifecycle", lifecycle),
         ("line reconciliation", line_sweeps_schedule),
         ("mail", mail),
+        # One stale panel's bouquets/packages (and credits) per pass, by a task.
+        ("panel bouquets and packages", panels_catalog_refresh_due),
     ]
 
     def run(name: str, step: Callable[[], object]) -> bool:

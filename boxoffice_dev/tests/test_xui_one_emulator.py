@@ -136,7 +136,12 @@ def test_it_answers_list_actions_with_bare_arrays(xui_emulator):
         ("4", "Kids"),
         ("5", "News"),
     ]
-    assert packages == []
+    # The reseller packages (the recorded one and a longer one), bare too on the Admin API.
+    assert isinstance(packages, list)
+    assert [(p["id"], p["package_name"]) for p in packages] == [
+        ("1", "1 Month"),
+        ("2", "3 Months, 2 screens"),
+    ]
 
 
 def test_it_pages_get_lines_fifty_at_a_time(xui_emulator):
@@ -506,3 +511,28 @@ def test_it_seeds_lines_in_bulk_over_its_control_endpoint(xui_emulator):
     assert create(xui_emulator, username="seed000001")["status"] == "STATUS_EXISTS_USERNAME"
     bad = HTTP.post(f"{xui_emulator.base_url}/_emulator/seed", json={"count": 1, "prefix": "seed"})
     assert bad.status_code == 400 and "already has a line named seed000000" in bad.json()["error"]
+
+
+def test_the_reseller_api_answers_only_the_resellers_key(xui_emulator):
+    def reseller(key: str, action: str) -> dict:
+        return httpx.post(
+            xui_emulator.reseller_url, params={"api_key": key, "action": action}, timeout=5
+        ).json()
+
+    assert reseller(xui_emulator.api_key, "user_info") == {
+        "status": "STATUS_FAILURE",
+        "error": "Invalid API key.",
+    }
+    info = reseller(xui_emulator.reseller_api_key, "user_info")
+    assert info["data"]["username"] == "reseller1" and info["data"]["credits"] == "100"
+    assert admin(xui_emulator, "user_info").json()["data"]["username"] == "admin"
+
+
+def test_the_credits_control_endpoint_reads_and_sets_the_balance(xui_emulator):
+    url = f"{xui_emulator.base_url}/_emulator/credits"
+    assert httpx.get(url, timeout=5).json() == {"credits": 100}
+    assert httpx.post(url, json={"credits": 7}, timeout=5).json() == {"credits": 7}
+    assert xui_emulator.credits == 7
+    assert httpx.post(url, json={"credits": "lots"}, timeout=5).status_code == 400
+    xui_emulator.reset()
+    assert xui_emulator.credits == 100

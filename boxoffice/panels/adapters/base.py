@@ -85,6 +85,11 @@ class DeviceTaken(PermanentPanelError):
     """The panel already has a device with this MAC address."""
 
 
+class InsufficientCredits(PermanentPanelError):
+    """A reseller panel refused a sale: the account's credits do not cover the package. Nothing
+    was created or renewed; topping up the credits and retrying the operation succeeds."""
+
+
 class LineNotFound(PermanentPanelError):
     """The panel has no line with this id."""
 

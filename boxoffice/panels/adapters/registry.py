@@ -23,6 +23,7 @@ from boxoffice.panels.adapters.nxt.adapter import NxtAdapter
 from boxoffice.panels.adapters.onestream.adapter import OneStreamAdapter
 from boxoffice.panels.adapters.xtream_ui.adapter import XtreamUiAdapter
 from boxoffice.panels.adapters.xui_one.adapter import XuiOneAdapter
+from boxoffice.panels.adapters.xui_one_reseller.adapter import XuiOneResellerAdapter
 
 EXPERIMENTAL: frozenset[str] = frozenset({NxtAdapter.kind})
 
@@ -63,6 +64,7 @@ class _Kinds(MutableMapping[str, type[PanelAdapter]]):
 ADAPTERS: MutableMapping[str, type[PanelAdapter]] = _Kinds(
     {
         XuiOneAdapter.kind: XuiOneAdapter,
+        XuiOneResellerAdapter.kind: XuiOneResellerAdapter,
         XtreamUiAdapter.kind: XtreamUiAdapter,
         MinistraAdapter.kind: MinistraAdapter,
         OneStreamAdapter.kind: OneStreamAdapter,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 import httpx
 
@@ -84,7 +84,7 @@ class XuiOneAdapter(PanelAdapter):
     # list_lines/line_count: get_lines pages (start/limit, primary-key order), then get_mags for
     # the device lines get_lines leaves out (reference §1.2, §1.3).
     capabilities = Capabilities(operations=OPERATIONS | {"list_lines", "line_count"}, devices=True)
-    config_fields = (
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField("access_code", "Access code", help="XUI One Admin API access code"),
         ConfigField(
             "api_key",
@@ -95,7 +95,7 @@ class XuiOneAdapter(PanelAdapter):
         ConfigField("m3u_style", "M3U style", kind="choice", choices=URL_STYLES, default="get_php"),
         ConfigField("epg_style", "EPG style", kind="choice", choices=URL_STYLES, default="get_php"),
     )
-    plan_fields = (
+    plan_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(
             "bouquets",
             "Bouquets",
@@ -123,6 +123,15 @@ class XuiOneAdapter(PanelAdapter):
 
     def close(self) -> None:
         self.client.close()
+
+    def _edit_form(self, row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """The full edit_line form that writes `row` back unchanged (per kind: what its
+        edit_line resets when a field is left out)."""
+        return _edit_payload(row)
+
+    def _line_from_row(self, row: dict[str, Any]) -> PanelLine:
+        """The line as this kind reads a stored row (a subclass reads its own columns)."""
+        return _to_panel_line(row)
 
     # Lines ------------------------------------------------------------------------------------
 
@@ -169,7 +178,7 @@ class XuiOneAdapter(PanelAdapter):
                 "requested; fix the line on the panel.",
                 code="credentials_altered",
             )
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
     def create_device(self, spec: LineSpec) -> PanelLine:
         self.require("create_device")
@@ -205,7 +214,7 @@ class XuiOneAdapter(PanelAdapter):
                     code="bad_response",
                 )
             return found
-        return _to_panel_line(user)
+        return self._line_from_row(user)
 
     def find_device(self, mac: str) -> PanelLine | None:
         self.require("create_device")
@@ -222,7 +231,7 @@ class XuiOneAdapter(PanelAdapter):
                 device = self.client.call("get_mag", [("id", str(row.get("id")))]).get("data")
                 user_id = device.get("user_id") if isinstance(device, dict) else None
             try:
-                return _to_panel_line(self._get_row(_line_id(user_id)))
+                return self._line_from_row(self._get_row(_line_id(user_id)))
             except LineNotFound:
                 return None
         return None
@@ -239,12 +248,12 @@ class XuiOneAdapter(PanelAdapter):
                 full = self._get_row(_line_id(row.get("id")))
             except LineNotFound:
                 return None  # deleted between the list and the read
-            return _to_panel_line(_with_activity(full, row))
+            return self._line_from_row(_with_activity(full, row))
         return None
 
     def get_line(self, panel_line_id: str) -> PanelLine:
         self.require("get_line")
-        return _to_panel_line(self._get_row(_line_id(panel_line_id)))
+        return self._line_from_row(self._get_row(_line_id(panel_line_id)))
 
     def line_activity(self, panel_line_id: str) -> PanelLine:
         self.require("line_activity")
@@ -255,7 +264,7 @@ class XuiOneAdapter(PanelAdapter):
             if str(listed.get("id")) == line_id:
                 row = _with_activity(row, listed)
                 break
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         self.require("extend")
@@ -544,7 +553,7 @@ class XuiOneAdapter(PanelAdapter):
     ) -> PanelLine:
         line_id = _line_id(panel_line_id)
         stored = self._get_row(line_id)
-        fields, lists = _edit_payload(stored)
+        fields, lists = self._edit_form(stored)
         change(fields)
         if change_lists is not None:
             change_lists(fields, lists)
@@ -569,7 +578,7 @@ class XuiOneAdapter(PanelAdapter):
                 "panel and make the change by hand.",
                 code="edit_not_applied",
             )
-        return _to_panel_line(after)
+        return self._line_from_row(after)
 
     def _set_enabled(self, panel_line_id: str, *, enabled: bool) -> PanelLine:
         line_id = _line_id(panel_line_id)
@@ -587,7 +596,7 @@ class XuiOneAdapter(PanelAdapter):
                 "but the line did not change; check it on the panel.",
                 code="edit_not_applied",
             )
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
 
 # Building requests ----------------------------------------------------------------------------
