@@ -21,6 +21,7 @@ ALIASES = {
     "check": "boxoffice_check",
     "local-inbox": "local_inbox",
     "generate-keys": "generate_keys",
+    "dkim-keygen": "dkim_keygen",
 }
 
 

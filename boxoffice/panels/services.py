@@ -353,6 +353,15 @@ def _incident_text(incident: Incident) -> str:
             "order, as soon as a health probe sees the panel answer again. Customers who wait more "
             "than a few minutes get one message saying their line is on its way.\n"
         )
+    elif incident.kind == Incident.Kind.LOW_CREDITS:
+        what = (
+            f"The reseller credits on panel {panel.name} are running low: {incident.summary}\n\n"
+            "Top up the credits on the panel before sales fail: a sale or renewal the credits do "
+            "not cover is refused by the panel and waits in the review queue, and checkout stops "
+            "offering this panel once one sale is no longer covered. You get this alert once; it "
+            "closes when the balance is topped up.\n"
+        )
+        return what + f"\nBack office: {settings.SITE_URL}/admin/panels/panel/{panel.pk}/change/\n"
     else:
         what = (
             f"Operations on panel {panel.name} stopped and need a decision.\n\n"

@@ -455,3 +455,7 @@ class LineActivityAdmin(ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# The drift report and the actions on drift rows.
+from boxoffice.provisioning import drift_admin  # noqa: E402, F401

@@ -66,7 +66,9 @@ def _create_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
     return {
         "panel_line_id": result.panel_line_id,
         "status": Line.Status.ACTIVE,
-        "expires_at": result.expires_at,
+        # A kind that cannot read expiries back (Ministra) reports the one we sent, or None
+        # when it adopted a line: the expiry fixed before the first attempt stands then.
+        "expires_at": result.expires_at if result.expires_at_known else line.expires_at,
         "activated_at": line.activated_at or timezone.now(),
     }
 

@@ -65,6 +65,8 @@ class Line(models.Model):
     # is cancelled or ends; the line then follows the one-time lifecycle from its expiry.
     auto_renew = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # When reconciliation last found the line on its panel (a pass that did not is "missing").
+    panel_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -277,3 +279,110 @@ class LineActivity(models.Model):
 
     def __str__(self) -> str:
         return f"activity of line {self.line_id}"
+
+
+class PanelSweep(models.Model):
+    """Where the reconciliation walk of one panel's lines stands (provisioning/drift.py).
+
+    A pass reads the panel's lines a page at a time; the cursor after each page is stored here,
+    so a worker that dies mid-pass loses at most the page it was on (redone from the stored
+    cursor), and `next_page_at` spaces the pages so a big panel is read slowly. A task holds the
+    row by its lease while it reads a page (claimed with a conditional UPDATE)."""
+
+    panel = models.OneToOneField(
+        "panels.Panel", on_delete=models.CASCADE, related_name="line_sweep"
+    )
+    cursor = models.CharField(max_length=200, blank=True)  # "" with a pass open: its first page
+    pass_started_at = models.DateTimeField(null=True, blank=True)  # null: between passes
+    last_pass_finished_at = models.DateTimeField(null=True, blank=True)
+    next_page_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)  # of the current (or last) pass
+    lines_seen = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # failed page reads in a row
+    last_error = models.TextField(blank=True)
+    # Why this panel is not reconciled (its kind cannot list lines), shown in the drift report.
+    note = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"sweep of {self.panel_id} at {self.cursor or 'start'}"
+
+
+class LineDrift(models.Model):
+    """One difference between our line and the panel's, found by reconciliation.
+
+    Repaired (a panel operation) where our record is the truth, flagged for the operator where
+    it is not. One open (or ignored) row per panel line and kind; later passes update it."""
+
+    class Kind(models.TextChoices):
+        FOREIGN = "foreign", "On the panel, never sold here"
+        MISSING = "missing", "Ours, gone from the panel"
+        EXPIRY = "expiry", "Expiry differs"
+        ENABLED = "enabled", "Enabled/disabled differs"
+        CONNECTIONS = "connections", "Connections differ"
+        PLAN = "plan", "Bouquets or package differ"
+        TRIAL = "trial", "Trial flag differs"
+        MAC = "mac", "MAC differs"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Needs a decision"
+        REPAIRING = "repairing", "Repair queued"
+        REPAIRED = "repaired", "Repaired"
+        IGNORED = "ignored", "Ignored"
+        IMPORTED = "imported", "Imported"
+        RESOLVED = "resolved", "Gone by itself"
+
+    ACTIVE_STATUSES = (Status.OPEN, Status.REPAIRING, Status.IGNORED)
+
+    panel = models.ForeignKey("panels.Panel", on_delete=models.CASCADE, related_name="drifts")
+    line = models.ForeignKey(
+        Line, null=True, blank=True, on_delete=models.CASCADE, related_name="drifts"
+    )
+    panel_line_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    ours = models.JSONField(default=dict, blank=True)  # our value(s), no secrets
+    theirs = models.JSONField(default=dict, blank=True)  # the panel's value(s), no secrets
+    detail = models.CharField(max_length=300, blank=True)
+    operation = models.ForeignKey(
+        PanelOperation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["panel", "panel_line_id", "kind"],
+                condition=models.Q(status__in=["open", "repairing", "ignored"]),
+                name="one_live_drift_per_panel_line_and_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["panel", "status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.username or self.panel_line_id}"
+
+
+class ImportedLine(models.Model):
+    """A line brought in from a panel by `boxoffice import-lines`: the key that makes a second
+    import a no-op (panel + the panel's line id), and whether its customer is a placeholder."""
+
+    panel = models.ForeignKey("panels.Panel", on_delete=models.CASCADE, related_name="+")
+    panel_line_id = models.CharField(max_length=64)
+    line = models.OneToOneField(Line, on_delete=models.CASCADE, related_name="import_record")
+    placeholder_customer = models.BooleanField(default=False)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["panel", "panel_line_id"], name="one_import_per_panel_line"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import of line {self.panel_line_id} from panel {self.panel_id}"

@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 from boxoffice.messaging.models import Message
 from boxoffice.panels.adapters.base import PanelError, PanelLine
 from boxoffice.panels.adapters.registry import adapter_for
-from boxoffice.provisioning.models import Line, OnboardingStep
+from boxoffice.provisioning.models import Line, OnboardingStep, PanelOperation
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +108,23 @@ def welcome_step_counts() -> dict[str, dict[str, int]]:
         key = row["status"] if row["status"] != "sent" or not row["variant"] else row["variant"]
         counts.setdefault(row["step"], {})[key] = row["n"]
     return counts
+
+
+def line_password_on_panel(panel_id: int, username: str) -> str | None:
+    """Our password of the line `username` on panel `panel_id` (exact username), or None.
+    For kinds whose API finds a line only by username and password (Xtream UI). A line moved
+    away still has its old copy there until the move's clean-up ran: same name, same password."""
+    line = Line.objects.filter(panel_id=panel_id, username=username).only("password").first()
+    if line is None:
+        moved = (
+            PanelOperation.objects.filter(
+                kind=PanelOperation.Kind.MOVE,
+                params__from_panel=panel_id,
+                line__username=username,
+            )
+            .select_related("line")
+            .order_by("-pk")
+            .first()
+        )
+        line = moved.line if moved is not None else None
+    return line.password if line is not None and line.username == username else None

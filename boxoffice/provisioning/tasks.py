@@ -16,3 +16,17 @@ def probe_panel(panel_id: int) -> str:
     from boxoffice.provisioning.reconcile import panel_probe_and_drain
 
     return panel_probe_and_drain(panel_id=panel_id)
+
+
+@task()
+def reconcile_panel_page(panel_id: int) -> str:
+    from boxoffice.provisioning.drift import sweep_page_run
+
+    return sweep_page_run(panel_id=panel_id)
+
+
+@task()
+def import_panel_lines(panel_id: int, plan_id: int | None = None) -> str:
+    from boxoffice.provisioning.imports import lines_import_from_panel
+
+    return str(lines_import_from_panel(panel_id=panel_id, plan_id=plan_id))

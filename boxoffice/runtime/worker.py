@@ -28,6 +28,8 @@ from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.panels.panel_catalog import panels_catalog_refresh_due
+from boxoffice.provisioning.drift import line_sweeps_schedule
 from boxoffice.provisioning.lifecycle import lines_lifecycle_run
 from boxoffice.provisioning.onboarding import onboarding_run
 from boxoffice.provisioning.reconcile import (
@@ -169,7 +171,10 @@ def _scheduler_loop(
         ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
         ("welcome sequence", onboarding),
+        ("line reconciliation", line_sweeps_schedule),
         ("mail", mail),
+        # One stale panel's bouquets/packages (and credits) per pass, by a task.
+        ("panel bouquets and packages", panels_catalog_refresh_due),
     ]
 
     def run(name: str, step: Callable[[], object]) -> bool:

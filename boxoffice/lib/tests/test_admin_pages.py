@@ -24,7 +24,13 @@ from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Incident, Panel
-from boxoffice.provisioning.models import Line, OnboardingSettings, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    Line,
+    LineDrift,
+    OnboardingSettings,
+    PanelOperation,
+    WorkerHeartbeat,
+)
 from boxoffice.provisioning.onboarding import onboarding_schedule
 from boxoffice.provisioning.tasks import run_panel_operation
 
@@ -96,6 +102,9 @@ def rows(db):
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
     OnboardingSettings.objects.create(pk=1, community_url="https://forum.example.test/")
     onboarding_schedule(line=line)  # its welcome steps and activity row
+    LineDrift.objects.create(
+        panel=panel, line=line, panel_line_id="7", username=line.username, kind="connections"
+    )
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}
 

@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0008_plan_auto_renew'),
-        ('messaging', '0004_open_click_tracking'),
-        ('provisioning', '0007_line_auto_renew'),
+        ('messaging', '0005_open_click_tracking'),
+        ('provisioning', '0008_line_reconciliation_and_import'),
     ]
 
     operations = [

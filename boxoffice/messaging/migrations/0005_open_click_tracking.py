@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_message_attachments'),
+        ('messaging', '0004_address_status_provider_events'),
     ]
 
     operations = [
