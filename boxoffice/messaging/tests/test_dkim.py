@@ -13,7 +13,6 @@ from django.core.management import call_command
 from boxoffice.messaging.dkim import dkim_settings_problems, dns_record
 from boxoffice.messaging.production import mail_settings_problems
 from boxoffice.messaging.services import message_create, message_send
-from boxoffice_dev.smtp_inbox import message_paths
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +52,7 @@ def _send_and_read(smtp_inbox, **headers) -> bytes:
     )
     assert message_send(message_id=message.pk) == "sent"
     smtp_inbox.wait_for(1)
-    [path] = message_paths(smtp_inbox.directory)
+    [path] = smtp_inbox.directory.glob("*.eml")  # the raw bytes, as the relay received them
     raw = path.read_bytes()
     # The local inbox puts the envelope in front (X-MailFrom / X-RcptTo); unsigned, harmless.
     return raw
