@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from boxoffice_dev.fixtures_xtream import XTREAM_TEST_API_PASS
+from boxoffice_dev.fixtures_panels import XTREAM_TEST_API_PASS
 from boxoffice_dev.xtream_ui.server import main as xtream_main
 
 HTTP = httpx.Client(timeout=2.0)
