@@ -8,8 +8,7 @@ import pytest
 
 pytest_plugins = [
     "boxoffice_dev.fixtures_xui",
-    "boxoffice_dev.fixtures_xtream",
-    "boxoffice_dev.fixtures_ministra_onestream",
+    "boxoffice_dev.fixtures_panels",
     "boxoffice_dev.fixtures_stripe",
     "boxoffice_dev.fixtures_crypto",
     "boxoffice_dev.fixtures_paypal",

@@ -1,24 +1,31 @@
-"""What the Ministra and OneStream panel emulators share: a threaded HTTP server on loopback,
-fault injection on the API paths, `/_emulator/...` control endpoints, start/stop/reset.
+"""What the panel emulators (Xtream UI, NXT, Ministra, OneStream) share: a threaded HTTP server
+on loopback, fault injection on the API paths, `/_emulator/...` control endpoints, start/stop/reset
+and a `python -m boxoffice_dev.<kind>` entry point.
 
-A kind's emulator subclasses `PanelEmulator` (its state and `api(handler, method, path, body)`)
-and answers through the handler's `send`/`json` helpers. Fault modes (API requests only):
-``ok``, ``down`` (the connection closed without an answer), ``503`` (an nginx page), ``html``
-(an nginx 403 page), ``empty`` (HTTP 200, empty body), ``garbage`` (HTTP 200, truncated JSON),
-``act_then_timeout`` (do the request, then wait ``latency_ms``, default 3000, before answering).
+A kind's emulator subclasses `PanelEmulator` (its state and `api(...)`, answering a `Reply` or a
+plain ``(status, body, content_type, headers)`` tuple). Fault modes (the paths `faulted` names,
+by default every API path): ``ok``, ``down`` (the connection closed without an answer), ``503``
+(an nginx page), ``html`` (an nginx 403 page), ``empty`` (HTTP 200, empty body), ``garbage``
+(HTTP 200, the kind's `truncated_json`), ``act_then_timeout`` (do the request, then wait
+``latency_ms``, default 3000, before answering). Control endpoints (never faulted):
+``/_emulator/faults`` (GET, POST), ``/_emulator/state``, ``/_emulator/requests``, POST
+``/_emulator/reset``, plus whatever a kind's `control` answers.
 
 Stdlib only, no Django.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 FAULT_MODES = ("ok", "down", "503", "html", "empty", "garbage", "act_then_timeout")
 TIMEOUT_FAULT_DEFAULT_MS = 3000
@@ -32,6 +39,17 @@ _STATUS_TEXT = {
     404: "404 Not Found",
     503: "503 Service Temporarily Unavailable",
 }
+
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class Reply(NamedTuple):
+    """One answer. Extra `headers` as a mapping or as pairs (pairs allow two `Set-Cookie`s)."""
+
+    status: int
+    body: bytes | str = b""
+    content_type: str = "text/html; charset=UTF-8"
+    headers: Headers | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -75,14 +93,15 @@ class PanelHandler(BaseHTTPRequestHandler):
         status: int,
         body: bytes | str,
         content_type: str = "text/html; charset=UTF-8",
-        headers: dict[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> None:
         data = body.encode() if isinstance(body, str) else body
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
+        for name, value in pairs:
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -109,15 +128,15 @@ class PanelHandler(BaseHTTPRequestHandler):
             if path.startswith("/_emulator/"):
                 self._control(path, body)
             elif emulator.is_api_path(path):
-                self._api(path, query, body)
+                self._api(path, query, body, faulted=emulator.faulted(path))
             else:
                 self.nginx(404)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _api(self, path: str, query: str, body: bytes) -> None:
+    def _api(self, path: str, query: str, body: bytes, *, faulted: bool) -> None:
         emulator = self.server.emulator
-        mode, latency_ms = emulator._take_fault()
+        mode, latency_ms = emulator._take_fault() if faulted else ("ok", 0)
         if mode == "down":
             self._drop()
             return
@@ -130,16 +149,16 @@ class PanelHandler(BaseHTTPRequestHandler):
             self.send(200, b"")
             return
         if mode == "garbage":
-            self.send(200, b'{"status":"OK","results":[{"login":"li', "application/json")
+            self.send(200, emulator.truncated_json, "application/json")
             return
         with emulator.lock:
-            emulator._log(self.command, path, query, body)
-            status, payload, content_type, headers = emulator.api(
-                self.command, path, query, body, dict(self.headers.items())
+            emulator.log_request(self.command, path, query, body)
+            reply = Reply(
+                *emulator.api(self.command, path, query, body, self.headers, self.client_address[0])
             )
         if mode == "act_then_timeout":
             time.sleep((latency_ms or TIMEOUT_FAULT_DEFAULT_MS) / 1000)
-        self.send(status, payload, content_type, headers)
+        self.send(*reply)
 
     def _control(self, path: str, body: bytes) -> None:
         emulator = self.server.emulator
@@ -159,19 +178,29 @@ class PanelHandler(BaseHTTPRequestHandler):
         elif path == "/_emulator/state":
             self.json(200, emulator.state())
         elif path == "/_emulator/requests":
-            self.json(200, emulator.request_log)
+            with emulator.lock:
+                self.json(200, list(emulator.request_log))
         elif path == "/_emulator/reset" and self.command == "POST":
             emulator.reset()
             self.json(200, {"reset": True})
         else:
-            self.json(404, {"error": "unknown control endpoint"})
+            with emulator.lock:
+                reply = emulator.control(self.command, path, body)
+            if reply is None:
+                self.json(404, {"error": "unknown control endpoint"})
+            else:
+                self.send(*reply)
 
 
 class PanelEmulator:
     """A panel on a loopback port (``port=0``: pick a free one). Subclasses implement
-    `is_api_path`, `api`, `state` and `reset_state`; `lock` is held around every API call."""
+    `is_api_path`, `api`, `state` and `reset_state`, and may narrow `faulted`, add `control`
+    endpoints and replace `log_request`; `lock` (reentrant) is held around every API and
+    control call. `request_log` is a plain list (tests may read or clear it)."""
 
     name = "panel"
+    # The `garbage` fault's body: the start of a JSON answer, cut off.
+    truncated_json = b'{"status":"OK","results":[{"login":"li'
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = False):
         self.host = host
@@ -180,19 +209,29 @@ class PanelEmulator:
         self._port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._mode, self._latency_ms, self._count = "ok", 0, None
-        self._requests: list[dict[str, Any]] = []
+        self._mode, self._latency_ms = "ok", 0
+        self._count: int | None = None
+        self.request_log: list[dict[str, Any]] = []
 
     # What a kind implements -------------------------------------------------------------------
 
     def is_api_path(self, path: str) -> bool:
         raise NotImplementedError
 
+    def faulted(self, path: str) -> bool:
+        """Whether the fault modes apply to this API path (by default: all of them)."""
+        return True
+
     def api(
-        self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes | str, str, dict[str, str]]:
-        """(HTTP status, body, content type, extra headers) for one API request."""
+        self, method: str, path: str, query: str, body: bytes, headers: Message, client: str
+    ) -> Reply | tuple[int, bytes | str, str, Headers | None]:
+        """The answer to one API request (`headers` look-ups are case-insensitive; `client`
+        is the caller's IP)."""
         raise NotImplementedError
+
+    def control(self, method: str, path: str, body: bytes) -> Reply | None:
+        """A kind's own `/_emulator/...` endpoints (None: not one of them)."""
+        return None
 
     def state(self) -> Any:
         raise NotImplementedError
@@ -271,13 +310,8 @@ class PanelEmulator:
                     self._mode, self._latency_ms, self._count = "ok", 0, None
             return mode, latency_ms
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self._requests)
-
-    def _log(self, method: str, path: str, query: str, body: bytes) -> None:
-        self._requests.append(
+    def log_request(self, method: str, path: str, query: str, body: bytes) -> None:
+        self.request_log.append(
             {
                 "method": method,
                 "path": path,
@@ -291,19 +325,31 @@ class PanelEmulator:
         with self.lock:
             self.reset_state()
             self._mode, self._latency_ms, self._count = "ok", 0, None
-            self._requests.clear()
+            self.request_log.clear()
 
 
-def serve_main(cls: type[PanelEmulator], description: str, argv: list[str] | None = None) -> None:
-    """Run one emulator in the foreground: `python -m boxoffice_dev.<kind> --port N`."""
-    import argparse
-
+def serve_main(
+    cls: type[PanelEmulator],
+    description: str,
+    argv: list[str] | None = None,
+    *,
+    default_port: int | None = None,
+    add_arguments: Any = None,
+) -> None:
+    """Run one emulator in the foreground: `python -m boxoffice_dev.<kind> --port N`.
+    `add_arguments(parser)` adds a kind's own options, passed to `cls` by their dest names."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    emulator = cls(host=args.host, port=args.port, log_requests=True).start()
-    print(f"{description} on {emulator.base_url} (control: /_emulator/state, /_emulator/faults)")
+    parser.add_argument("--port", type=int, default=default_port, required=default_port is None)
+    if add_arguments is not None:
+        add_arguments(parser)
+    options = vars(parser.parse_args(argv))
+    host, port = options.pop("host"), options.pop("port")
+    emulator = cls(host=host, port=port, log_requests=True, **options).start()
+    print(
+        f"{description} on {emulator.base_url} (control: /_emulator/state, /_emulator/faults)",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -127,7 +127,7 @@ class MinistraEmulator(PanelEmulator):
     def is_api_path(self, path: str) -> bool:
         return path.startswith("/stalker_portal/api/")
 
-    def api(self, method, path, query, body, headers):
+    def api(self, method, path, query, body, headers, client):
         if self.api_login and not self._authorized(headers):
             payload = {"status": "ERROR", "results": None, "error": "Authorization required"}
             return (

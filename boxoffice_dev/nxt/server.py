@@ -24,13 +24,12 @@ from __future__ import annotations
 import html
 import json
 import secrets
-import threading
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 
-from boxoffice_dev.http_emulator import HttpEmulator, Reply
+from boxoffice_dev.panel_http import PanelEmulator, Reply, serve_main
 
 PACKAGES = {
     "1": {
@@ -85,8 +84,9 @@ def _duration(package: dict) -> timedelta:
     return timedelta(days=30 * package["duration"])
 
 
-class NxtEmulator(HttpEmulator):
-    name = "nxt-emulator"
+class NxtEmulator(PanelEmulator):
+    name = "nxt"
+    truncated_json = b'{"result":true,"user_info":{"username":"li'
 
     def __init__(
         self,
@@ -99,27 +99,30 @@ class NxtEmulator(HttpEmulator):
     ):
         super().__init__(host, port, log_requests=log_requests)
         self.username, self.password = username, password
-        self._lock = threading.Lock()
         self.reset()
 
     # --- state -------------------------------------------------------------------------------
 
-    def reset(self) -> None:
-        with self._lock:
-            self._sessions: dict[str, dict[str, Any]] = {}
-            self._lines: list[dict[str, Any]] = []
-            self._next_id = 101
-            self.logins = 0
-        self.set_faults("ok")
+    def reset_state(self) -> None:
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._lines: list[dict[str, Any]] = []
+        self._next_id = 101
+        self.logins = 0
+
+    def state(self) -> Any:
+        return {"lines": self.lines(), "logins": self.logins}
 
     def lines(self) -> list[dict]:
-        with self._lock:
+        with self.lock:
             return [dict(line) for line in self._lines]
 
     def expire_sessions(self) -> None:
         """As after the panel's session lifetime: every session is gone."""
-        with self._lock:
+        with self.lock:
             self._sessions.clear()
+
+    def is_api_path(self, path: str) -> bool:
+        return True  # the whole site: its web forms are the only interface
 
     def faulted(self, path: str) -> bool:
         # The line pages misbehave; the login page stays up (a test of a timed-out create must
@@ -128,21 +131,20 @@ class NxtEmulator(HttpEmulator):
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    def handle(self, handler: Any, method: str, path: str, query: str, body: bytes) -> Reply:
-        cookies = SimpleCookie(handler.headers.get("Cookie") or "")
+    def api(self, method, path, query, body, headers, client) -> Reply:
+        cookies = SimpleCookie(headers.get("Cookie") or "")
         sid = cookies["laravel_session"].value if "laravel_session" in cookies else ""
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        with self._lock:
-            session = self._sessions.get(sid)
-            if path == "/login":
-                return self._login(method, session, form)
-            if session is None or not session.get("user"):
-                return Reply(302, b"", headers=[("Location", "/login")])
-            if method == "POST":
-                sent = form.get("_token") or handler.headers.get("X-CSRF-TOKEN") or ""
-                if sent != session["token"]:
-                    return Reply(419, EXPIRED_PAGE)
-            return self._page(method, path, session, form)
+        session = self._sessions.get(sid)
+        if path == "/login":
+            return self._login(method, session, form)
+        if session is None or not session.get("user"):
+            return Reply(302, b"", headers=[("Location", "/login")])
+        if method == "POST":
+            sent = form.get("_token") or headers.get("X-CSRF-TOKEN") or ""
+            if sent != session["token"]:
+                return Reply(419, EXPIRED_PAGE)
+        return self._page(method, path, session, form)
 
     def _new_session(self, user: str = "") -> tuple[str, dict]:
         sid = secrets.token_urlsafe(24)
@@ -255,3 +257,12 @@ class NxtEmulator(HttpEmulator):
 
 def _json(payload: Any) -> Reply:
     return Reply(200, json.dumps(payload), "application/json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve_main(
+        NxtEmulator,
+        "NXT web-form emulator (/login: reseller / nxt-test-pass)",
+        argv,
+        default_port=9102,
+    )

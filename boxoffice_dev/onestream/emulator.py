@@ -117,7 +117,7 @@ class OneStreamEmulator(PanelEmulator):
     def is_api_path(self, path: str) -> bool:
         return path.startswith("/ext/")
 
-    def api(self, method, path, query, body, headers):
+    def api(self, method, path, query, body, headers, client):
         lowered = {k.lower(): v for k, v in headers.items()}
         if lowered.get("x-api-key") != self.api_key or lowered.get("x-auth-user") != self.auth_user:
             return _json(401, {"error": "Unauthenticated."})
