@@ -28,7 +28,7 @@ PANEL_EDITABLE_GROUPS = [
     (None, ["name", "kind", "enabled", "priority"]),
     ("Admin API", ["api_url", "verify_tls", "timeout_seconds", "max_concurrency"]),
     ("Customers", ["public_url"]),
-    ("Routing", ["capacity", "regions"]),
+    ("Routing", ["capacity", "regions", "fallback_rank"]),
 ]
 
 
@@ -183,7 +183,11 @@ class PanelAdmin(ModelAdmin):
 
     @admin.display(description="Lines")
     def line_count(self, obj):
-        return obj.lines.exclude(status="cancelled").count()
+        # The occupied counter routing reads (no count of lines per row), and the panel's own
+        # count where its kind reports one.
+        if obj.lines_on_panel is not None and obj.lines_on_panel != obj.lines_held:
+            return f"{obj.lines_held} (panel reports {obj.lines_on_panel})"
+        return obj.lines_held
 
     @admin.action(description="Probe now (and drain the queue if it is back)")
     def probe_now(self, request, queryset):

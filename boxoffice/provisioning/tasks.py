@@ -16,3 +16,10 @@ def probe_panel(panel_id: int) -> str:
     from boxoffice.provisioning.reconcile import panel_probe_and_drain
 
     return panel_probe_and_drain(panel_id=panel_id)
+
+
+@task()
+def run_reassignment_step(job_id: int) -> str:
+    from boxoffice.provisioning.reassignment import reassignment_job_step
+
+    return reassignment_job_step(job_id=job_id)
