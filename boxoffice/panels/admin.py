@@ -78,6 +78,8 @@ class PanelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "fallback_rank" in self.fields:
+            self.fields["fallback_rank"].required = False  # empty: the default order
         if "kind" in self.fields:
             self.fields["kind"].help_text = (
                 "Choose the kind first: its own settings below follow it once the page is "
@@ -92,6 +94,10 @@ class PanelForm(forms.ModelForm):
                 value = self.instance.settings.get(spec.name)
                 if value is not None:
                     self.initial[spec.name] = value
+
+    def clean_fallback_rank(self):
+        value = self.cleaned_data.get("fallback_rank")
+        return Panel._meta.get_field("fallback_rank").default if value is None else value
 
     def _post_clean(self):
         # The kind's fields go into settings/secrets before the model validates them.

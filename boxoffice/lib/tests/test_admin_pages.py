@@ -24,7 +24,13 @@ from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.models import Message
 from boxoffice.panels.models import Incident, Panel
-from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    Line,
+    PanelOperation,
+    ReassignmentJob,
+    SaleBlock,
+    WorkerHeartbeat,
+)
 from boxoffice.provisioning.tasks import run_panel_operation
 
 API_KEY = "pk-Secret-4f9a7c2e"
@@ -93,6 +99,8 @@ def rows(db):
     GatewayAccount.objects.create(kind="stripe", secrets={"secret_key": "sk_live_x"})
     Group.objects.create(name="Operators")
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
+    ReassignmentJob.objects.create(from_panel=panel, total=1)
+    SaleBlock.objects.create(plan=plan, scope="DE:app", detail="full")
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}
 
