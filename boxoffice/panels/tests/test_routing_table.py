@@ -80,7 +80,12 @@ def panels(db):
             PlanPanel.objects.create(
                 plan=plan, panel=resell, mapping={"package": "basic", "credits": 5}
             )
-        yield {"plans": {"monthly": monthly, "sports": sports}, "de": de, "eu": eu, "resell": resell}
+        yield {
+            "plans": {"monthly": monthly, "sports": sports},
+            "de": de,
+            "eu": eu,
+            "resell": resell,
+        }
 
 
 # (plan, country, full, down, disabled, resell credits, expected, a phrase of the reason)
@@ -117,7 +122,9 @@ def test_routing_table(panels, plan, country, full, down, disabled, credits, exp
         Panel.objects.filter(name=name).update(health="down")
     for name in disabled.split():
         Panel.objects.filter(name=name).update(enabled=False)
-    Panel.objects.filter(name="resell").update(credits_balance=Decimal(credits) if credits else None)
+    Panel.objects.filter(name="resell").update(
+        credits_balance=Decimal(credits) if credits else None
+    )
 
     if expected == CANNOT:
         with pytest.raises(CannotSellNow) as refused:
