@@ -261,7 +261,7 @@ def _route_reason(best: Panel, others: list[Panel], country: str, skipped, rank)
     elif tier == 0:
         parts = [f"region {country}"]
     elif tier == 1:
-        parts = [f"fallback for region {country}: serves every region"]
+        parts = [f"region {country} (a panel for every region)"]
     else:
         parts = [f"fallback for region {country}: rank {best.fallback_rank}"]
     if not others:

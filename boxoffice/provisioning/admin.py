@@ -373,6 +373,22 @@ class ReassignmentJobForm(forms.ModelForm):
         model = ReassignmentJob
         fields = ["from_panel", "to_panel", "max_in_flight"]
 
+    def clean(self):
+        cleaned = super().clean()
+        source, target = cleaned.get("from_panel"), cleaned.get("to_panel")
+        if source is not None and source == target:
+            self.add_error("to_panel", "The target panel is the panel being emptied.")
+        running = (
+            ReassignmentJob.objects.filter(from_panel=source, status="running").first()
+            if source is not None
+            else None
+        )
+        if running is not None:
+            self.add_error(
+                "from_panel", f"Job #{running.pk} is already moving the lines off {source.name}."
+            )
+        return cleaned
+
 
 @admin.register(ReassignmentJob)
 class ReassignmentJobAdmin(ModelAdmin):
@@ -432,7 +448,8 @@ class ReassignmentJobAdmin(ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except ValueError as exc:
-            self.message_user(request, f"{exc}.".capitalize(), messages.ERROR)
+            text = str(exc)
+            self.message_user(request, f"{text[:1].upper()}{text[1:]}.", messages.ERROR)
             return redirect(reverse("admin:provisioning_reassignmentjob_changelist"))
 
     @admin.action(description="Cancel (stop queueing moves)")

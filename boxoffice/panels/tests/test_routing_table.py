@@ -95,7 +95,7 @@ TABLE = [
     ("monthly", "FR", "", "", "", "3", "eu", "resell (no credits (3.00))"),
     ("monthly", "FR", "", "", "", "", "resell", "region FR"),  # balance never read: try it
     ("monthly", "DE", "de", "", "", "50", "eu", "de (full (10 of 10))"),
-    ("monthly", "DE", "", "de", "", "50", "eu", "fallback for region DE: serves every region"),
+    ("monthly", "DE", "", "de", "", "50", "eu", "region DE (a panel for every region)"),
     ("monthly", "DE", "eu", "de", "", "50", "resell", "rank 1"),
     ("monthly", "DE", "eu", "de", "", "0", "de", "panel down: the line waits for it"),
     ("monthly", "DE", "de eu", "", "", "0", CANNOT, ""),
