@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -254,7 +255,7 @@ def panel_route(
     )
 
 
-def _route_reason(best: Panel, others: list[Panel], country: str, skipped, rank) -> str:
+def _route_reason(best: Panel, others: Sequence[Panel], country: str, skipped, rank) -> str:
     tier = _region_tier(best, country)
     if not country:
         parts = ["no region given"]
