@@ -272,7 +272,7 @@ def _route_reason(best: Panel, others: Sequence[Panel], country: str, skipped, r
         if a[0] != b[0]:
             parts.append("the others are down")
         elif a[1:4] != b[1:4]:
-            parts.append("nearest region")
+            pass  # the region (or the fallback order) decided: said above
         elif a[4] != b[4]:
             parts.append("highest priority")
         else:
