@@ -179,3 +179,31 @@ def test_credits_cover_reads_the_balance_against_the_mapped_cost(panels):
     assert panel_credits_cover(resell, sports)  # never read: the panel has the last word
     eu.credits_balance = Decimal("0")
     assert panel_credits_cover(eu, panels["plans"]["monthly"])  # a kind without credits
+
+
+class CountingKind(FakeKindAdapter):
+    """The fake kind reporting how many lines it holds (the optional `line_count`)."""
+
+    kind = "fake_counting"
+    label = "Fake counting"
+    capabilities = Capabilities(operations=OPERATIONS | {"line_count"})
+
+    def line_count(self) -> int:
+        return 7
+
+
+def test_a_health_probe_refreshes_the_count_the_panel_reports(db):
+    from boxoffice.panels.services import panel_probe
+
+    with registered_kind(CountingKind):
+        panel = Panel.objects.create(
+            name="counting",
+            kind=CountingKind.kind,
+            api_url="http://counting.panel.test",
+            public_url="http://counting.panel.test",
+            settings={"username": "r1"},
+            secrets={"password": "fake-secret"},
+        )
+        assert panel_probe(panel=panel)
+    panel.refresh_from_db()
+    assert panel.lines_on_panel == 7 and panel.lines_counted_at is not None
