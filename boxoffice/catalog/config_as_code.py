@@ -49,6 +49,7 @@ PANEL_EXPORT_ORDER = (
     "timeout_seconds",
     "max_concurrency",
     "priority",
+    "fallback_rank",  # routing's fallback order when no panel serves a customer's region
 )
 COMMON_PANEL_KEYS = set(PANEL_EXPORT_ORDER)
 PLAN_EXPORT_ORDER = (

@@ -35,7 +35,7 @@ PANEL_EDITABLE_GROUPS = [
     (None, ["name", "kind", "enabled", "priority"]),
     ("Admin API", ["api_url", "verify_tls", "timeout_seconds", "max_concurrency"]),
     ("Customers", ["public_url"]),
-    ("Routing", ["capacity", "regions"]),
+    ("Routing", ["capacity", "regions", "fallback_rank"]),
 ]
 
 
@@ -85,6 +85,8 @@ class PanelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "fallback_rank" in self.fields:
+            self.fields["fallback_rank"].required = False  # empty: the default order
         if "kind" in self.fields:
             self.fields["kind"].help_text = (
                 "Choose the kind first: its own settings below follow it once the page is "
@@ -99,6 +101,10 @@ class PanelForm(forms.ModelForm):
                 value = self.instance.settings.get(spec.name)
                 if value is not None:
                     self.initial[spec.name] = value
+
+    def clean_fallback_rank(self):
+        value = self.cleaned_data.get("fallback_rank")
+        return Panel._meta.get_field("fallback_rank").default if value is None else value
 
     def _post_clean(self):
         # The kind's fields go into settings/secrets before the model validates them.
@@ -208,7 +214,11 @@ class PanelAdmin(ModelAdmin):
 
     @admin.display(description="Lines")
     def line_count(self, obj):
-        return obj.lines.exclude(status="cancelled").count()
+        # The occupied counter routing reads (no count of lines per row), and the panel's own
+        # count where its kind reports one.
+        if obj.lines_on_panel is not None and obj.lines_on_panel != obj.lines_held:
+            return f"{obj.lines_held} (panel reports {obj.lines_on_panel})"
+        return obj.lines_held
 
     @admin.display(description="Credits", ordering="credits_balance")
     def credits(self, obj):

@@ -119,24 +119,6 @@ def panel_credits_alert_check(*, panel: Panel) -> Incident | None:
     return None
 
 
-def panel_credits_cover(panel: Panel, plan: Any) -> bool:
-    """Whether `panel` can sell one line of `plan` on its credits right now (routing skips it
-    before the customer pays when not).
-
-    True for kinds without credits, and while the balance was never read (the panel decides;
-    a refusal waits in review). Otherwise: the balance the panel last reported pays for the
-    plan's package there, or, when that package's cost was never synced, is above zero.
-    No I/O: reads the columns the last sale or refresh stored."""
-    if not panel_sells_on_credits(panel) or panel.credits_balance is None:
-        return True
-    mapping = panel.plan_mappings.filter(plan=plan).values_list("mapping", flat=True).first()
-    row = panel_package(panel, (mapping or {}).get("package"))
-    cost = _decimal(row.get("credits")) if row else None
-    if cost is None:
-        return panel.credits_balance > 0
-    return panel.credits_balance >= cost
-
-
 # Internals -----------------------------------------------------------------------------------
 
 

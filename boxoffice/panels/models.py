@@ -47,6 +47,15 @@ class Panel(models.Model):
     )
     enabled = models.BooleanField(default=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher wins when routing ties")
+    fallback_rank = models.PositiveSmallIntegerField(
+        default=100,
+        help_text="When no panel serves the customer's region, panels are tried in this order "
+        "(lower first)",
+    )
+    # Lines of ours this panel holds (every line not cancelled), kept by the writes that create,
+    # move and end lines, in their transactions: routing reads it instead of counting lines per
+    # order. `panels_lines_held_recount` repairs any drift.
+    lines_held = models.PositiveIntegerField(default=0, editable=False)
 
     # Circuit breaker state.
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

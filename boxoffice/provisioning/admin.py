@@ -19,9 +19,12 @@ from boxoffice.provisioning.models import (
     OnboardingSettings,
     OnboardingStep,
     PanelOperation,
+    ReassignmentJob,
+    SaleBlock,
     WorkerHeartbeat,
 )
 from boxoffice.provisioning.onboarding import onboarding_settings_apply
+from boxoffice.provisioning.reassignment import reassignment_job_cancel, reassignment_job_create
 from boxoffice.provisioning.reconcile import operations_in_incident
 from boxoffice.provisioning.selectors import line_panel_state
 from boxoffice.provisioning.services import (
@@ -116,6 +119,7 @@ class LineAdmin(ModelAdmin):
         "customer",
         "plan",
         "panel",
+        "routing_reason",
         "username",
         "status",
         "stage",
@@ -359,6 +363,117 @@ class WorkerHeartbeatAdmin(ModelAdmin):
     @admin.display(description="task threads alive")
     def threads(self, obj: WorkerHeartbeat) -> str:
         return f"{obj.threads_alive}/{obj.threads_total}"
+
+
+class ReassignmentJobForm(forms.ModelForm):
+    stop_selling = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Stop selling on the panel",
+        help_text="Disable the panel first, so routing puts no new line there",
+    )
+
+    class Meta:
+        model = ReassignmentJob
+        fields = ["from_panel", "to_panel", "max_in_flight"]
+
+    def clean(self):
+        cleaned = super().clean()
+        source, target = cleaned.get("from_panel"), cleaned.get("to_panel")
+        if source is not None and source == target:
+            self.add_error("to_panel", "The target panel is the panel being emptied.")
+        running = (
+            ReassignmentJob.objects.filter(from_panel=source, status="running").first()
+            if source is not None
+            else None
+        )
+        if running is not None:
+            self.add_error(
+                "from_panel", f"Job #{running.pk} is already moving the lines off {source.name}."
+            )
+        return cleaned
+
+
+@admin.register(ReassignmentJob)
+class ReassignmentJobAdmin(ModelAdmin):
+    """Retiring a panel: "Add" starts moving all its lines (a durable job, resumable after a
+    crash); its page shows the progress. Also `boxoffice reassign-lines`."""
+
+    form = ReassignmentJobForm
+    list_display = ["id", "from_panel", "to_panel", "status", "progress", "created_by"]
+    list_filter = ["status"]
+    actions = ["cancel_jobs"]
+    progress_fields = [
+        "status",
+        "progress",
+        "total",
+        "queued",
+        "moved",
+        "failed",
+        "skipped",
+        "last_error",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+
+    @admin.display(description="progress")
+    def progress(self, job: ReassignmentJob) -> str:
+        return f"{job.moved} of {job.total} moved, {job.failed} failed, {job.skipped} skipped"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["from_panel", "to_panel", "max_in_flight", *self.progress_fields]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["from_panel", "to_panel", "max_in_flight", "stop_selling"]
+        return self.get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        # The job is made by its service (the panel disabled, the first step queued).
+        job = reassignment_job_create(
+            from_panel=form.cleaned_data["from_panel"],
+            to_panel=form.cleaned_data.get("to_panel"),
+            actor=request.user.get_username(),
+            max_in_flight=form.cleaned_data["max_in_flight"],
+            stop_selling=form.cleaned_data["stop_selling"],
+        )
+        obj.pk = job.pk
+        obj.refresh_from_db()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ValueError as exc:
+            text = str(exc)
+            self.message_user(request, f"{text[:1].upper()}{text[1:]}.", messages.ERROR)
+            return redirect(reverse("admin:provisioning_reassignmentjob_changelist"))
+
+    @admin.action(description="Cancel (stop queueing moves)")
+    def cancel_jobs(self, request, queryset):
+        n = sum(
+            reassignment_job_cancel(job=job, actor=request.user.get_username()) for job in queryset
+        )
+        self.message_user(request, f"{n} jobs cancelled", messages.SUCCESS)
+
+
+@admin.register(SaleBlock)
+class SaleBlockAdmin(ModelAdmin):
+    """Plans checkout refused to sell, before any payment, because no panel could take them."""
+
+    list_display = ["plan", "scope", "opened_at", "refusals", "alerted_at", "resolved_at"]
+    list_filter = ["resolved_at"]
+    readonly_fields = ["plan", "scope", "detail", "opened_at", "refusals", "alerted_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 # --- the welcome sequence ------------------------------------------------------------------

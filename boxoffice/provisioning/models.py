@@ -64,6 +64,9 @@ class Line(models.Model):
     # no renewal reminders with a pay link, the charge renews it. Cleared when the subscription
     # is cancelled or ends; the line then follows the one-time lifecycle from its expiry.
     auto_renew = models.BooleanField(default=False)
+    # Why routing put the line on its panel ("region DE, most free capacity", "manual override
+    # by ops@x"), written with the reservation and with every move.
+    routing_reason = models.CharField(max_length=300, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     # When reconciliation last found the line on its panel (a pass that did not is "missing").
     panel_seen_at = models.DateTimeField(null=True, blank=True)
@@ -174,6 +177,84 @@ class WorkerHeartbeat(models.Model):
         if self.threads_alive < self.threads_total:
             return "degraded"
         return "running"
+
+
+class SaleBlock(models.Model):
+    """A plan that no panel can sell right now for one kind of customer (`scope`: region and
+    device), found by checkout's pre-flight: open until a pre-flight for that scope finds a
+    panel again, and the operator is alerted once per block, not once per visitor."""
+
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=40)
+    detail = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    refusals = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "scope"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_sale_block_per_plan_and_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} cannot be sold ({self.scope})"
+
+
+class ReassignmentJob(models.Model):
+    """Moving every line off one panel (a panel retired): a durable job. Each line's move is a
+    `PanelOperation(move)` keyed `reassign:<job>:<line>`, written with the job's cursor in one
+    transaction, so a crash anywhere resumes where it stopped and never moves a line twice; at
+    most `max_in_flight` moves of the job are queued at once (the rate bound)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    from_panel = models.ForeignKey("panels.Panel", on_delete=models.PROTECT, related_name="+")
+    to_panel = models.ForeignKey(
+        "panels.Panel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: routing chooses a panel for each line",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.CharField(max_length=150, default="system")
+    max_in_flight = models.PositiveSmallIntegerField(
+        default=20, help_text="Most moves of this job queued or running at once"
+    )
+    total = models.PositiveIntegerField(default=0)
+    queued = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # Lines with a pk above this are still to be queued (pk order is stable).
+    cursor = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_step_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_step_at"])]
+
+    def __str__(self) -> str:
+        target = self.to_panel.name if self.to_panel_id else "routed panels"
+        return f"Lines of {self.from_panel} to {target}"
+
+    @property
+    def key_prefix(self) -> str:
+        return f"reassign:{self.pk}:"
 
 
 # --- the welcome sequence (provisioning/onboarding.py) -----------------------------------------

@@ -30,3 +30,10 @@ def import_panel_lines(panel_id: int, plan_id: int | None = None) -> str:
     from boxoffice.provisioning.imports import lines_import_from_panel
 
     return str(lines_import_from_panel(panel_id=panel_id, plan_id=plan_id))
+
+
+@task()
+def run_reassignment_step(job_id: int) -> str:
+    from boxoffice.provisioning.reassignment import reassignment_job_step
+
+    return reassignment_job_step(job_id=job_id)

@@ -30,6 +30,8 @@ from boxoffice.provisioning.models import (
     LineDrift,
     OnboardingSettings,
     PanelOperation,
+    ReassignmentJob,
+    SaleBlock,
     WorkerHeartbeat,
 )
 from boxoffice.provisioning.onboarding import onboarding_schedule
@@ -109,6 +111,8 @@ def rows(db):
     LineDrift.objects.create(
         panel=panel, line=line, panel_line_id="7", username=line.username, kind="connections"
     )
+    ReassignmentJob.objects.create(from_panel=panel, total=1)
+    SaleBlock.objects.create(plan=plan, scope="DE:app", detail="full")
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}
 

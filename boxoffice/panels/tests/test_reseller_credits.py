@@ -12,12 +12,9 @@ import pytest
 from boxoffice.billing.services import order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.messaging.models import Message
-from boxoffice.panels.credits import (
-    panel_credits_cover,
-    panel_credits_refresh,
-    panel_low_credit_threshold,
-)
+from boxoffice.panels.credits import panel_credits_refresh, panel_low_credit_threshold
 from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.services import panel_credits_cover
 from boxoffice.provisioning.models import Line, PanelOperation
 
 pytestmark = pytest.mark.django_db(transaction=True)
