@@ -365,6 +365,7 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
         secrets={"api_key": api_key},
         public_url=panel_url,
         timeout_seconds=5,
+        capacity=100_000_000,  # the growth run's seeded lines must not fill it
     )
     plan = Plan.objects.create(
         slug="m", name="Monthly", duration_days=30, connections=1, price=Decimal("9.99")
