@@ -629,7 +629,7 @@ def _get(port: int, path: str) -> int:
         return 0
 
 
-def _wait_for(check, what: str, timeout: float = 60) -> None:
+def _wait_for(check, what: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
