@@ -255,7 +255,7 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
         Q(next_attempt_at__isnull=True, received_at__lt=cutoff) | Q(next_attempt_at__lte=now)
     )
     redriven = 0
-    pks = list(due.values_list("pk", flat=True)[:200])
+    pks = list(due.order_by().values_list("pk", flat=True)[:200])
     # An event still waiting in the queue behind a burst is not lost: no second task for it.
     waiting = tasks_waiting_for(process_webhook_event, pks)
     for pk in pks:

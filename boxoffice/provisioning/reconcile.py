@@ -103,7 +103,8 @@ def lines_mark_expired() -> int:
     """Active lines past their expiry are expired here too (the panel stops them by itself)."""
     now = timezone.now()
     marked = 0
-    for line in Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now)[:500]:
+    due = Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now).order_by("expires_at")
+    for line in due[:500]:
         if Line.objects.filter(pk=line.pk, status=Line.Status.ACTIVE).update(
             status=Line.Status.EXPIRED
         ):
