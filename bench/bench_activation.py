@@ -328,7 +328,7 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
     from boxoffice.billing.services import order_create  # noqa: PLC0415
     from boxoffice.catalog.models import Plan, PlanPanel  # noqa: PLC0415
     from boxoffice.customers.services import customer_create  # noqa: PLC0415
-    from boxoffice.panels.adapters.base import LineSpec  # noqa: PLC0415
+    from boxoffice.panels.adapters.base import LineSpec, PanelError  # noqa: PLC0415
     from boxoffice.panels.models import Panel  # noqa: PLC0415
 
     web_port, panel_port, smtp_port = ports
@@ -408,15 +408,22 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
         # commit 1: the paid order and its reserved line
         floor_commit()
         t1 = time.perf_counter()
-        adapter.create_line(
-            LineSpec(
-                username=f"floor{i}x",
-                password="floorpass123",  # noqa: S106
-                max_connections=1,
-                expires_at=None,
-                mapping={"bouquets": [1], "outputs": ["ts"]},
-            )
+        spec = LineSpec(
+            username=f"floor{i}x",
+            password="floorpass123",  # noqa: S106
+            max_connections=1,
+            expires_at=None,
+            mapping={"bouquets": [1], "outputs": ["ts"]},
         )
+        for attempt in range(5):
+            try:
+                adapter.create_line(spec)
+                break
+            except PanelError:
+                # The stand-in's listen queue overflowed under 16 senders: as Boxoffice does.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         t2 = time.perf_counter()
         floor_commit()  # commit 2: the line active and the mail owed
         t3 = time.perf_counter()
