@@ -226,6 +226,9 @@ PROVISIONING = {
     # Circuit breaker: this many consecutive transient failures mark a panel down.
     "CIRCUIT_FAILURE_THRESHOLD": env_int("PANEL_CIRCUIT_FAILURE_THRESHOLD", 3),
     "PROBE_INTERVAL_SECONDS": env_float("PANEL_PROBE_INTERVAL_SECONDS", 15.0),
+    # A panel just marked down is probed after this, then less often (a quarter of the outage's
+    # age so far) up to the interval above.
+    "PROBE_FIRST_SECONDS": env_float("PANEL_PROBE_FIRST_SECONDS", 1.0),
     # A panel that is back must stay up this long before its incident closes ("back up" alert);
     # going down again within it continues the same incident instead of opening a new one.
     "INCIDENT_HOLD_DOWN_SECONDS": env_float("PANEL_INCIDENT_HOLD_DOWN_SECONDS", 600.0),
