@@ -22,8 +22,32 @@ logger = logging.getLogger("boxoffice.worker")
 
 CHANNEL = "boxoffice_tasks"
 
-# The task threads of this process wait on this; set by the listener and by local enqueues.
-local_wakeup = threading.Event()
+
+class Wakeup:
+    """What the task threads of a process wait on. `set` wakes one waiting thread (not all of
+    them to race for the same row); a set while no thread waits is kept for the next `wait`,
+    so a wake-up is never lost between a look at the queue and the next sleep."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending = False
+
+    def set(self) -> None:
+        with self._cond:
+            self._pending = True
+            self._cond.notify()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set or `timeout`; consume the wake-up. True if woken."""
+        with self._cond:
+            if not self._pending:
+                self._cond.wait(timeout)
+            woken, self._pending = self._pending, False
+            return woken
+
+
+# Set by the listener and by enqueues in this very process.
+local_wakeup = Wakeup()
 
 
 def _wake_dir() -> Path:

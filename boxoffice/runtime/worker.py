@@ -89,13 +89,13 @@ class _ThreadWorker(Worker):
         run what is ready. No polling hop on the hot path, and an idle thread costs nothing
         but a cheap read per slow poll."""
         while not self._stop.is_set():
+            # Consumed before looking: a wake-up during the look is kept for the next wait.
             local_wakeup.wait(settings.WORKER_IDLE_POLL_SECONDS)
-            local_wakeup.clear()  # before looking: a wake-up during the look is not lost
             while not self._stop.is_set():
                 task_result = self._claim()
                 if task_result is None:
                     break
-                local_wakeup.set()  # there may be more: an idle thread looks too
+                local_wakeup.set()  # there may be more: one idle thread looks too
                 self.run_task(task_result)
                 close_old_connections()
 
