@@ -53,6 +53,10 @@ logger = logging.getLogger("boxoffice.worker")
 DB_ERROR_BACKOFF_SECONDS = (0.05, 5.0)
 
 
+class _QueueLocked(Exception):
+    """The queue's database was locked when a thread tried to claim a task."""
+
+
 class _ThreadWorker(Worker):
     """django-tasks-db's loop without its signal handling (only the main thread may set it)."""
 
@@ -92,7 +96,13 @@ class _ThreadWorker(Worker):
             # Consumed before looking: a wake-up during the look is kept for the next wait.
             local_wakeup.wait(settings.WORKER_IDLE_POLL_SECONDS)
             while not self._stop.is_set():
-                task_result = self._claim()
+                try:
+                    task_result = self._claim()
+                except _QueueLocked:
+                    # Another writer holds SQLite's lock (a burst of webhooks): look again in a
+                    # moment, not at the next slow poll.
+                    self._stop.wait(0.02)
+                    continue
                 if task_result is None:
                     break
                 local_wakeup.set()  # there may be more: one idle thread looks too
@@ -110,7 +120,7 @@ class _ThreadWorker(Worker):
                 task_result = tasks.get_locked()
             except OperationalError as exc:
                 if is_locked_database_exception(exc):
-                    return None
+                    raise _QueueLocked from exc
                 raise
             if task_result is not None:
                 task_result.claim(self.worker_id)
