@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
         ('catalog', '0008_plan_auto_renew'),
         ('customers', '0004_billing_details'),
         ('panels', '0004_panel_reported_credits_and_lines'),
-        ('provisioning', '0007_line_auto_renew'),
+        ('provisioning', '0010_routing_reason_sale_blocks_reassignment_jobs'),
     ]
 
     operations = [
