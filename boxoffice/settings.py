@@ -199,12 +199,18 @@ TASKS = {
 # How often an idle worker looks for new tasks (seconds). Short: a paid order must not wait.
 WORKER_POLL_INTERVAL = env_float("WORKER_POLL_INTERVAL", 0.05)
 WORKER_THREADS = env_int("WORKER_THREADS", 4)
+# Workers are woken when a task is queued (runtime/wakeup.py); this slow poll is the fallback
+# (a wake-up lost, a task queued to run later) and all an idle worker does.
+WORKER_IDLE_POLL_SECONDS = env_float("WORKER_IDLE_POLL_SECONDS", 1.0)
 # How often the worker's scheduler re-drives due/stuck operations and probes down panels.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
 # Each worker's scheduler writes its heartbeat row this often; a row older than the stale limit
 # means the worker (or its scheduler) is gone, and the back office says so.
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
 WORKER_HEARTBEAT_STALE_SECONDS = env_float("WORKER_HEARTBEAT_STALE_SECONDS", 30.0)
+# Successful task rows are deleted this long after they finished (the rows of the product's own
+# tables are the record; a task row is only the fast path's ticket).
+TASK_ROWS_KEEP_SECONDS = env_float("TASK_ROWS_KEEP_SECONDS", 600.0)
 
 # --- Provisioning policy --------------------------------------------------------------------
 PROVISIONING = {
@@ -220,6 +226,9 @@ PROVISIONING = {
     # Circuit breaker: this many consecutive transient failures mark a panel down.
     "CIRCUIT_FAILURE_THRESHOLD": env_int("PANEL_CIRCUIT_FAILURE_THRESHOLD", 3),
     "PROBE_INTERVAL_SECONDS": env_float("PANEL_PROBE_INTERVAL_SECONDS", 15.0),
+    # A panel just marked down is probed after this, then less often (a quarter of the outage's
+    # age so far) up to the interval above.
+    "PROBE_FIRST_SECONDS": env_float("PANEL_PROBE_FIRST_SECONDS", 1.0),
     # A panel that is back must stay up this long before its incident closes ("back up" alert);
     # going down again within it continues the same incident instead of opening a new one.
     "INCIDENT_HOLD_DOWN_SECONDS": env_float("PANEL_INCIDENT_HOLD_DOWN_SECONDS", 600.0),

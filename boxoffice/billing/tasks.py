@@ -7,14 +7,16 @@ from django_tasks import task
 @task()
 def process_webhook_event(event_pk: int) -> str:
     from boxoffice.billing.webhooks import webhook_event_process
-    from boxoffice.provisioning.engine import operations_run_now_for_event
+    from boxoffice.provisioning.engine import operation_execute
+    from boxoffice.provisioning.services import operations_run_inline
 
-    result = webhook_event_process(event_pk=event_pk)
-    if result == "confirmed":
-        # Carry the order on to its line and credentials mail in this same task instead of
-        # waiting for a worker to pick up the queued operation (the queued task then finds the
-        # operation done: claiming is a conditional UPDATE, so it cannot run twice).
-        operations_run_now_for_event(event_pk=event_pk)
+    # Carry the order on to its line and credentials mail in this same task instead of queueing
+    # a task per operation for another pickup: one execution per unit of work. Should this task
+    # die first, the operation rows are still due and the scheduler re-drives them.
+    with operations_run_inline() as queued:
+        result = webhook_event_process(event_pk=event_pk)
+    for operation_id in queued:
+        operation_execute(operation_id=operation_id)
     return result
 
 

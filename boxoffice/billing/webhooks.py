@@ -28,6 +28,7 @@ from boxoffice.billing.subscriptions import (
 )
 from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.lib.backoff import backoff_delay
+from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.messaging.services import operator_alert_send
 
 logger = logging.getLogger(__name__)
@@ -254,7 +255,12 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
         Q(next_attempt_at__isnull=True, received_at__lt=cutoff) | Q(next_attempt_at__lte=now)
     )
     redriven = 0
-    for pk in list(due.values_list("pk", flat=True)[:200]):
+    pks = list(due.order_by().values_list("pk", flat=True)[:200])
+    # An event still waiting in the queue behind a burst is not lost: no second task for it.
+    waiting = tasks_waiting_for(process_webhook_event, pks)
+    for pk in pks:
+        if pk in waiting:
+            continue
         claimed = (
             WebhookEvent.objects.filter(pk=pk, status=WebhookEvent.Status.RECEIVED)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))

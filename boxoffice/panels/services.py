@@ -310,6 +310,16 @@ def panel_record_success(*, panel: Panel) -> None:
             )
 
 
+def panel_next_probe_at(*, down_since, now):
+    """When to probe a down panel next: soon at first (most outages are a restart: the first
+    line after it should not wait a whole interval), then less often as the outage ages, up to
+    PROBE_INTERVAL_SECONDS."""
+    policy = settings.PROVISIONING
+    elapsed = (now - down_since).total_seconds() if down_since else 0.0
+    delay = min(policy["PROBE_INTERVAL_SECONDS"], max(policy["PROBE_FIRST_SECONDS"], elapsed / 4))
+    return now + timedelta(seconds=delay)
+
+
 def panel_record_failure(*, panel: Panel, error: str) -> bool:
     """Count a transient failure; open the circuit at the threshold. True if it opened now."""
     threshold = settings.PROVISIONING["CIRCUIT_FAILURE_THRESHOLD"]
@@ -323,7 +333,7 @@ def panel_record_failure(*, panel: Panel, error: str) -> bool:
         .update(
             health=Panel.Health.DOWN,
             down_since=now,
-            next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+            next_probe_at=panel_next_probe_at(down_since=now, now=now),
         )
     )
     panel.refresh_from_db()
@@ -412,7 +422,7 @@ def panel_probe(*, panel: Panel) -> bool:
         return True
     Panel.objects.filter(pk=panel.pk).update(
         last_error=report.detail[:500],
-        next_probe_at=now + timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"]),
+        next_probe_at=panel_next_probe_at(down_since=panel.down_since, now=now),
     )
     if panel.health != Panel.Health.DOWN:
         panel_record_failure(panel=panel, error=report.detail)
@@ -444,12 +454,14 @@ def panel_probe_claim(*, panel_id: int) -> bool:
     scheduler thread: a down panel's next_probe_at, an up panel's last_probe_at move forward."""
     now = timezone.now()
     every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
-    retry = timedelta(seconds=settings.PROVISIONING["PROBE_INTERVAL_SECONDS"])
+    down_since = (
+        Panel.objects.filter(pk=panel_id).values_list("down_since", flat=True).first() or now
+    )
     base = Panel.objects.filter(pk=panel_id, enabled=True)
     claimed = (
         base.filter(health=Panel.Health.DOWN)
         .filter(Q(next_probe_at__isnull=True) | Q(next_probe_at__lte=now))
-        .update(next_probe_at=now + retry)
+        .update(next_probe_at=panel_next_probe_at(down_since=down_since, now=now))
     )
     claimed += (
         base.exclude(health=Panel.Health.DOWN)

@@ -225,14 +225,6 @@ def operation_stop(op: PanelOperation, *, error: str, code: str) -> None:
     Incident.objects.filter(pk=incident.pk).update(affected_operations=F("affected_operations") + 1)
 
 
-def operations_run_now_for_event(*, event_pk: int) -> list[str]:
-    """Run, in this thread, the creations that a payment event has just queued."""
-    pks = PanelOperation.objects.filter(
-        kind=Op.Kind.CREATE, status=Op.Status.PENDING, order__payments__source_event_id=event_pk
-    ).values_list("pk", flat=True)
-    return [operation_execute(operation_id=pk) for pk in list(pks)]
-
-
 def incidents_resolve_reviewed(*, panel: Panel) -> int:
     """An "operations need review" incident closes once none of its panel's operations is left
     in review (retried with success, or dealt with by the operator)."""

@@ -4,6 +4,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from boxoffice.lib.crypto import EncryptedTextField
@@ -78,7 +80,13 @@ class Line(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["panel", "username"], name="unique_username_per_panel"),
         ]
-        indexes = [models.Index(fields=["customer", "status"])]
+        indexes = [
+            models.Index(fields=["customer", "status"]),
+            # Panels compare usernames without case: the allocator looks names up by lower().
+            models.Index(F("panel"), Lower("username"), name="line_panel_username_ci"),
+            # The scheduler's expiry pass reads only the active lines already past expiry.
+            models.Index(fields=["status", "expires_at"], name="line_status_expires"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.username}@{self.panel_id}"

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.http import http_deadline
+from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import (
     incident_resolve,
@@ -94,7 +95,13 @@ def operations_reconcile() -> dict[str, int]:
         Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
         | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
     ).values_list("pk", flat=True)[:500]
+    stuck = list(stuck)
+    # Only what has no task queued or running already: a worker behind on a burst must not
+    # find its queue filled with copies (each would claim nothing and cost a pickup).
+    waiting = tasks_waiting_for(run_panel_operation, stuck)
     for pk in stuck:
+        if pk in waiting:
+            continue
         counts["redriven"] += 1
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return counts
@@ -117,7 +124,8 @@ def lines_mark_expired() -> int:
     """Active lines past their expiry are expired here too (the panel stops them by itself)."""
     now = timezone.now()
     marked = 0
-    for line in Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now)[:500]:
+    due = Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now).order_by("expires_at")
+    for line in due[:500]:
         if Line.objects.filter(pk=line.pk, status=Line.Status.ACTIVE).update(
             status=Line.Status.EXPIRED
         ):
@@ -224,8 +232,10 @@ def operations_drain(*, panel: Panel, **_signal) -> int:
         .values_list("pk", flat=True)
     )
     PanelOperation.objects.filter(pk__in=waiting).update(next_attempt_at=now)
+    queued = tasks_waiting_for(run_panel_operation, waiting)
     for pk in waiting:
-        transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
+        if pk not in queued:
+            transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return len(waiting)
 
 

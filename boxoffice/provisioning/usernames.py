@@ -11,6 +11,8 @@ import re
 import secrets
 from collections.abc import Collection
 
+from django.db.models.functions import Lower
+
 from boxoffice.provisioning.models import Line
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9]{4,32}$")
@@ -89,18 +91,24 @@ def username_allocate(
     our own records know (and not in `also_taken`: names a concurrent reservation just took);
     the panel itself is asked when the line is created. Panels compare names without case
     (XUI One: `BOXTEST01` is `boxtest01`), so this does too."""
-    taken = {
-        name.lower()
-        for name in Line.objects.filter(
-            panel_id=panel_id, username__istartswith=requested[: MAX_USERNAME_LENGTH - 4]
-        )
-        .exclude(pk=exclude_line_id)
-        .values_list("username", flat=True)
-    } | {name.lower() for name in also_taken}
-    n = 0
-    while with_suffix(requested, n).lower() in taken:
-        n += 1
-    return with_suffix(requested, n), n > 0
+    also = {name.lower() for name in also_taken}
+    # Exact look-ups of a batch of candidates (requested, requested1, ...) by lower(username):
+    # the (panel, lower(username)) index answers them, whatever the number of lines.
+    start = 0
+    while True:
+        candidates = [with_suffix(requested, n).lower() for n in range(start, start + 20)]
+        taken = {
+            name.lower()
+            for name in Line.objects.alias(name_ci=Lower("username"))
+            .filter(panel_id=panel_id, name_ci__in=candidates)
+            .exclude(pk=exclude_line_id)
+            .order_by()
+            .values_list("username", flat=True)
+        } | also
+        for n, candidate in enumerate(candidates, start=start):
+            if candidate not in taken:
+                return with_suffix(requested, n), n > 0
+        start += 20
 
 
 def next_suffix_name(*, base: str, current: str) -> str:

@@ -10,6 +10,12 @@ class RuntimeConfig(AppConfig):
     label = "runtime"
 
     def ready(self) -> None:
+        # Whoever queues a task wakes the workers (runtime/wakeup.py): no polling hop.
+        from django_tasks.signals import task_enqueued
+
+        from boxoffice.runtime.wakeup import wakeup_send
+
+        task_enqueued.connect(wakeup_send, dispatch_uid="boxoffice-wakeup")
         # Every process Django starts in production (web, worker, migrate, check, ...) refuses
         # to go on with the emulators' secrets, the demo bank account, DEBUG or a plain-http
         # site: before it serves, or confirms, a single payment.

@@ -19,14 +19,24 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
+from django_tasks_db.management.commands import db_worker
 from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import is_locked_database_exception
 
 from boxoffice.billing.refunds import refund_requests_redrive
 from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
 from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
+from boxoffice.lib.tasks import tasks_finished_purge
 from boxoffice.messaging.services import messages_deliver_due
 from boxoffice.panels.panel_catalog import panels_catalog_refresh_due
 from boxoffice.provisioning.drift import line_sweeps_schedule
@@ -38,11 +48,16 @@ from boxoffice.provisioning.reconcile import (
     worker_heartbeat_stop,
     worker_heartbeats_purge,
 )
+from boxoffice.runtime.wakeup import local_wakeup, wakeup_listen
 
 logger = logging.getLogger("boxoffice.worker")
 
 # After a database error a task thread waits this long (doubling, capped) before trying again.
 DB_ERROR_BACKOFF_SECONDS = (0.05, 5.0)
+
+
+class _QueueLocked(Exception):
+    """The queue's database was locked when a thread tried to claim a task."""
 
 
 class _ThreadWorker(Worker):
@@ -53,17 +68,11 @@ class _ThreadWorker(Worker):
         self._stop = stop
 
     def run(self) -> None:
-        # The parent loop checks self.running; mirror our stop event into it between tasks.
-        def watch() -> None:
-            self._stop.wait()
-            self.running = False
-
-        threading.Thread(target=watch, daemon=True).start()
         backoff = DB_ERROR_BACKOFF_SECONDS[0]
         try:
             while not self._stop.is_set():
                 try:
-                    super().run()
+                    self._loop()
                     return
                 except DatabaseError as exc:
                     # "database is locked" (SQLite under write contention), a dropped PostgreSQL
@@ -79,9 +88,46 @@ class _ThreadWorker(Worker):
                     self._reset_connection()
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, DB_ERROR_BACKOFF_SECONDS[1])
-                    self.running = not self._stop.is_set()
         finally:
             connection.close()
+
+    def _loop(self) -> None:
+        """Sleep until woken (a task queued anywhere: `runtime/wakeup.py`) or the slow poll, then
+        run what is ready. No polling hop on the hot path, and an idle thread costs nothing
+        but a cheap read per slow poll."""
+        while not self._stop.is_set():
+            # Consumed before looking: a wake-up during the look is kept for the next wait.
+            local_wakeup.wait(settings.WORKER_IDLE_POLL_SECONDS)
+            while not self._stop.is_set():
+                try:
+                    task_result = self._claim()
+                except _QueueLocked:
+                    # Another writer holds SQLite's lock (a burst of webhooks): look again in a
+                    # moment, not at the next slow poll.
+                    self._stop.wait(0.02)
+                    continue
+                if task_result is None:
+                    break
+                local_wakeup.set()  # there may be more: one idle thread looks too
+                self.run_task(task_result)
+                close_old_connections()
+
+    def _claim(self) -> DBTaskResult | None:
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        # A plain read first: the write lock (SQLite's BEGIN EXCLUSIVE, PostgreSQL's row lock)
+        # only when there is something to take.
+        if not tasks.exists():
+            return None
+        with db_worker.exclusive_transaction(tasks.db):
+            try:
+                task_result = tasks.get_locked()
+            except OperationalError as exc:
+                if is_locked_database_exception(exc):
+                    raise _QueueLocked from exc
+                raise
+            if task_result is not None:
+                task_result.claim(self.worker_id)
+        return task_result
 
     @staticmethod
     def _reset_connection() -> None:
@@ -131,6 +177,15 @@ def _scheduler_loop(
             logger.info("scheduler: %s", counts)
 
     lifecycle_due = 0.0
+    task_rows_due = 0.0
+
+    def task_rows() -> None:
+        # Finished task rows would otherwise grow by one per unit of work, forever.
+        nonlocal task_rows_due
+        if time.monotonic() < task_rows_due:
+            return
+        task_rows_due = time.monotonic() + 60
+        tasks_finished_purge()
 
     def lifecycle() -> None:
         # Reminders and stages move by the day: a pass every RENEWAL_LIFECYCLE_SECONDS.
@@ -173,6 +228,7 @@ def _scheduler_loop(
         ("welcome sequence", onboarding),
         ("line reconciliation", line_sweeps_schedule),
         ("mail", mail),
+        ("finished task rows", task_rows),
         # One stale panel's bouquets/packages (and credits) per pass, by a task.
         ("panel bouquets and packages", panels_catalog_refresh_due),
     ]
@@ -223,6 +279,11 @@ def run_worker(
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
+    # Persistent connections in the worker: an idle poll must not reconnect (and, on SQLite,
+    # re-run its PRAGMAs) every time; a broken one is replaced (health checks).
+    connections.settings["default"]["CONN_MAX_AGE"] = None
+    connections.settings["default"]["CONN_HEALTH_CHECKS"] = True
+    wakeup_listen(stop)
     task_threads: list[threading.Thread] = []
     for n in range(threads):
         w = task_worker(worker_id=f"{worker_id}-{n}", stop=stop, interval=interval)

@@ -12,9 +12,15 @@ SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 def sqlite_files_make_private(database: Path) -> None:
     """Create `database` 0600 if it does not exist; tighten it and its companions if they are
-    ours and readable by others (made before this backend, or under another umask)."""
-    fd = os.open(database, os.O_CREAT | os.O_WRONLY, PRIVATE)
-    os.close(fd)
+    ours and readable by others (made before this backend, or under another umask).
+
+    The file is opened only when it does not exist yet: closing any descriptor of a file drops
+    every POSIX lock this process holds on it (fcntl semantics), so an open and close while
+    another thread's connection holds SQLite's locks lets a second process write under it and
+    corrupts the database ("database disk image is malformed")."""
+    if not database.exists():
+        fd = os.open(database, os.O_CREAT | os.O_WRONLY, PRIVATE)
+        os.close(fd)
     for suffix in SUFFIXES:
         path = Path(f"{database}{suffix}")
         try:

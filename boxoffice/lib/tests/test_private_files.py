@@ -87,3 +87,46 @@ def test_it_uses_the_private_backend_for_the_embedded_database(monkeypatch, tmp_
     namespace = settings_under(monkeypatch, tmp_path)
 
     assert namespace["DATABASES"]["default"]["ENGINE"] == "boxoffice.lib.sqlite"
+
+
+@pytest.mark.multiprocess
+def test_it_keeps_the_lock_of_another_connection_when_it_opens_one(
+    tmp_path, open_sqlite, django_db_blocker
+):
+    """Opening a connection must not close a descriptor of the database file: that drops the
+    POSIX locks every other connection of the process holds on it, and another process closing
+    its last connection then believes it is the last one anywhere: it checkpoints and deletes
+    the write-ahead log under connections still using it (a corrupt database)."""
+    import sqlite3  # noqa: PLC0415 - this test only
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    path = tmp_path / "locked.sqlite3"
+    open_sqlite(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("INSERT INTO t VALUES (2)")  # the log has content; this process holds it open
+    wal = tmp_path / "locked.sqlite3-wal"
+    assert wal.exists()
+
+    # A second connection of our backend, as another thread of the process would open.
+    second = ConnectionHandler({"default": {"ENGINE": "boxoffice.lib.sqlite", "NAME": str(path)}})
+    with django_db_blocker.unblock():
+        second["default"].ensure_connection()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("
+            "'SELECT count(*) FROM t').fetchall()",
+            str(path),
+        ],
+        check=True,
+        timeout=30,
+    )
+
+    still_there = wal.exists()
+    holder.close()
+    with django_db_blocker.unblock():
+        second["default"].close()
+    assert still_there

@@ -371,3 +371,26 @@ def test_it_stops_for_review_when_the_mac_belongs_to_someone_else_on_the_panel(
     op = PanelOperation.objects.get(order=order)
     assert op.status == PanelOperation.Status.NEEDS_REVIEW and op.last_error_code == "mac_taken"
     assert len(xui_emulator.mags()) == 1
+
+
+def test_it_probes_a_panel_just_down_soon_and_an_old_outage_less_often(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from boxoffice.panels.services import panel_next_probe_at
+
+    settings.PROVISIONING = {
+        **settings.PROVISIONING,
+        "PROBE_FIRST_SECONDS": 1.0,
+        "PROBE_INTERVAL_SECONDS": 15.0,
+    }
+    now = timezone.now()
+
+    def delay(down_for: float) -> float:
+        since = now - timedelta(seconds=down_for)
+        return (panel_next_probe_at(down_since=since, now=now) - now).total_seconds()
+
+    assert delay(0) == 1.0
+    assert delay(20) == 5.0
+    assert delay(3600) == 15.0

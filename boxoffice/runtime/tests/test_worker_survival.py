@@ -43,9 +43,10 @@ def test_it_keeps_a_task_thread_working_after_database_is_locked(
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: hits, 5, "the injected error")
+        # The lock is taken only when there is a task to claim: queue one, meet the error.
         order = make_order()
         order_mark_paid(order=order)
+        wait_until(lambda: hits, 5, "the injected error")
         wait_until(
             lambda: Line.objects.filter(order=order, status="active").exists(),
             10,

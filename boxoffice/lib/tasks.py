@@ -1,0 +1,55 @@
+"""What the task queue (django-tasks-db) already holds, so re-drives queue only what is missing,
+and the pruning of finished task rows. The rows of our own tables stay the truth; these only keep
+the fast path from filling with duplicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_tasks.base import TaskResultStatus
+
+WAITING = [TaskResultStatus.READY, TaskResultStatus.RUNNING]
+
+
+def _db_queue() -> bool:
+    return settings.TASKS["default"]["BACKEND"] == "django_tasks_db.DatabaseBackend"
+
+
+def tasks_waiting_for(task, candidates) -> set:
+    """Of `candidates` (first arguments of `task`), those with a queued or running row."""
+    candidates = set(candidates)
+    if not candidates or not _db_queue():
+        return set()
+    from django_tasks_db.models import DBTaskResult  # noqa: PLC0415 - only with the DB queue
+
+    rows = DBTaskResult.objects.filter(status__in=WAITING, task_path=task.module_path).values_list(
+        "args_kwargs", flat=True
+    )
+    waiting = set()
+    for row in rows.iterator():
+        args = (row or {}).get("args") or []
+        if args and args[0] in candidates:
+            waiting.add(args[0])
+    return waiting
+
+
+def tasks_finished_purge(*, batch: int = 5000) -> int:
+    """Finished task rows are history: successful ones after TASK_ROWS_KEEP_SECONDS, failed
+    ones (a traceback someone may read) after a week. One batch per call."""
+    if not _db_queue():
+        return 0
+    from django_tasks_db.models import DBTaskResult  # noqa: PLC0415 - only with the DB queue
+
+    now = timezone.now()
+    old = DBTaskResult.objects.filter(
+        status=TaskResultStatus.SUCCESSFUL,
+        finished_at__lt=now - timedelta(seconds=settings.TASK_ROWS_KEEP_SECONDS),
+    ) | DBTaskResult.objects.filter(
+        status=TaskResultStatus.FAILED, finished_at__lt=now - timedelta(days=7)
+    )
+    pks = list(old.order_by().values_list("pk", flat=True)[:batch])
+    if not pks:
+        return 0
+    return DBTaskResult.objects.filter(pk__in=pks).delete()[0]
