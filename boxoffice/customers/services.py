@@ -50,7 +50,9 @@ def customer_find(*, email: str) -> Customer | None:
     return Customer.objects.select_related("user").filter(email=email_normalise(email)).first()
 
 
-def customer_create(*, email: str, name: str = "", country: str = "") -> Customer:
+def customer_create(
+    *, email: str, name: str = "", country: str = "", locale: str = ""
+) -> Customer:
     """A new, passwordless, unverified account for an address nobody has used here yet. Raises
     CustomerExists if the address is taken (also when two checkouts race for it)."""
     email = email_normalise(email)
@@ -58,11 +60,20 @@ def customer_create(*, email: str, name: str = "", country: str = "") -> Custome
         raise CustomerExists(email)
     try:
         with transaction.atomic():
-            customer = Customer.objects.create(email=email, name=name, country=country)
+            customer = Customer.objects.create(
+                email=email, name=name, country=country, locale=locale or settings.LANGUAGE_CODE
+            )
     except IntegrityError as exc:
         raise CustomerExists(email) from exc
     audit_record(subject=customer, action="customer.created")
     return customer
+
+
+def customer_language_set(*, customer: Customer, language: str) -> None:
+    """The language the customer's mails are written in from now on (chosen at checkout)."""
+    if language in dict(settings.LANGUAGES) and customer.locale != language:
+        customer.locale = language
+        customer.save(update_fields=["locale"])
 
 
 def customer_is_portal_user(user: User | AnonymousUser | None) -> bool:
