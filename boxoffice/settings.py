@@ -480,6 +480,11 @@ UNFOLD = {
                     {"title": "Coupons", "icon": "percent", "link": "/admin/billing/coupon/"},
                     {"title": "Invoices", "icon": "description", "link": "/admin/billing/invoice/"},
                     {
+                        "title": "Mail templates",
+                        "icon": "edit_note",
+                        "link": "/admin/messaging/mailtemplate/",
+                    },
+                    {
                         "title": "Payment gateways",
                         "icon": "payments",
                         "link": "/admin/billing/gatewayaccount/",

@@ -33,6 +33,7 @@ from boxoffice.messaging.services import message_create, message_send_after_comm
 from boxoffice.messaging.templating import (
     MailDefinition,
     mail_definition,
+    sample_values,
     sandbox_compile,
     sandbox_context,
     sandbox_render,
@@ -213,3 +214,51 @@ def _expiry_in_words(moment: datetime) -> str:
 
 # Lazy: callers compute it before `email_send` activates the reader's language.
 format_expiry = lazy(_expiry_in_words, str)
+
+
+# --- the operator's wording (back office editor) -------------------------------------------
+
+
+def mail_template_preview(
+    *, definition: MailDefinition, language: str, subject: str, html: str, text: str
+) -> RenderedEmail:
+    """The mail as this wording renders on the mail's sample data, in `language`. Raises
+    MailTemplateInvalid (part, line, reason) when it does not compile or does not render."""
+    with translation.override(language):
+        info = translation.get_language_info(language)
+        values = {
+            **sample_values(definition),
+            "LANGUAGE_CODE": info["code"],
+            "LANGUAGE_BIDI": info["bidi"],
+        }
+        return email_render_override(
+            definition=definition, subject=subject, html=html, text=text, values=values
+        )
+
+
+def mail_template_save(
+    *,
+    definition: MailDefinition,
+    language: str,
+    subject: str,
+    html: str,
+    text: str,
+    user: Any = None,
+) -> MailTemplate:
+    """Store the operator's wording of a mail in one language, only once it compiled and
+    rendered on the sample data (MailTemplateInvalid otherwise: nothing is saved)."""
+    mail_template_preview(
+        definition=definition, language=language, subject=subject, html=html, text=text
+    )
+    template, _created = MailTemplate.objects.update_or_create(
+        name=definition.name,
+        language=language,
+        defaults={"subject": subject, "html": html, "text": text, "updated_by": user},
+    )
+    return template
+
+
+def mail_template_reset(*, name: str, language: str) -> bool:
+    """Back to the shipped wording: the override is deleted. True when there was one."""
+    deleted, _rows = MailTemplate.objects.filter(name=name, language=language).delete()
+    return bool(deleted)

@@ -118,7 +118,9 @@ class MailTemplate(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["name", "language"], name="mailtemplate_one_per_language")
+            models.UniqueConstraint(
+                fields=["name", "language"], name="mailtemplate_one_per_language"
+            )
         ]
         ordering = ["name", "language"]
 

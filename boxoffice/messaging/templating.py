@@ -136,13 +136,13 @@ def _copy(value: Any, tree: dict[str, dict]) -> Any:
     mappings as dicts of their declared attributes, lists element by element."""
     if isinstance(value, Promise):
         value = str(value)
+    if isinstance(value, list | tuple):
+        return [_copy(item, tree) for item in value]
     if not tree:
         if isinstance(value, _SCALARS) or _is_plain_value(value):
             return value
         # An object nobody declared attributes of shows as its text, never as the object.
         return str(value)
-    if isinstance(value, list | tuple):
-        return [_copy(item, tree) for item in value]
     result: dict[str, Any] = {}
     for key, subtree in tree.items():
         result[key] = _copy(_lookup(value, key), subtree)
@@ -202,7 +202,9 @@ def sandbox_compile(part: str, source: str) -> Template:
     for node in _walk(template.nodelist):
         if isinstance(node, DebugNode):
             raise MailTemplateInvalid(
-                TemplateProblem(part, _node_line(source, node), "the {% debug %} tag is not allowed")
+                TemplateProblem(
+                    part, _node_line(source, node), "the {% debug %} tag is not allowed"
+                )
             )
     return template
 
