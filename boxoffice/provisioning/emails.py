@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.functional import lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from boxoffice.customers.models import SignInLink
@@ -62,7 +64,7 @@ def credentials_email_send(*, line: Line) -> Message:
             "is_mag": line.device == "mag",
             "magic_link_url": link,
             "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
-            "magic_link_button": "Choose a password" if sets_password else "Open my account",
+            "magic_link_button": _("Choose a password") if sets_password else _("Open my account"),
             "sets_password": sets_password,
             "guides_url": portal_url(),
         }
@@ -183,18 +185,22 @@ def line_plan_changed_email_send(*, line: Line, operation_id: int) -> Message:
 # Why a line was suspended, in the customer's words, and what they can do about it.
 _SUSPENSION_REASONS = {
     "payment refunded": (
-        "the payment for this subscription was refunded.",
-        "To keep watching, renew your subscription from your account.",
+        _("the payment for this subscription was refunded."),
+        _("To keep watching, renew your subscription from your account."),
     ),
     "payment overdue": (
-        "the subscription expired and its renewal has not been paid.",
-        "Renew it with the button below: your line works again the moment the payment is "
-        "confirmed, with the same login.",
+        _("the subscription expired and its renewal has not been paid."),
+        _(
+            "Renew it with the button below: your line works again the moment the payment is "
+            "confirmed, with the same login."
+        ),
     ),
     "payment disputed": (
-        "the payment for this subscription was disputed with your bank or card issuer.",
-        "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
-        "your line as soon as it is settled.",
+        _("the payment for this subscription was disputed with your bank or card issuer."),
+        _(
+            "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
+            "your line as soon as it is settled."
+        ),
     ),
 }
 
@@ -204,14 +210,15 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
     why, what_to_do = _SUSPENSION_REASONS.get(
         reason.strip().lower(),
         (
-            (reason.strip().rstrip(".") + ".") if reason.strip() else "your provider paused it.",
-            "Contact us to find out how to resume it.",
+            # The operator's own words stay as typed.
+            (reason.strip().rstrip(".") + ".") if reason.strip() else _("your provider paused it."),
+            _("Contact us to find out how to resume it."),
         ),
     )
     overdue = reason.strip().lower() == "payment overdue"
     if overdue and line.auto_renew:
         # Charged by its gateway, which is still trying: paying by hand would charge twice.
-        what_to_do = (
+        what_to_do = _(
             "We could not charge your card for the automatic renewal. Update your card from your "
             "account: your line works again the moment a payment goes through, with the same "
             "login."
@@ -281,9 +288,21 @@ def _lifecycle_email_send(
     )
 
 
+def _when_in_words(days: int) -> str:
+    if days <= 0:
+        return gettext("today")
+    if days == 1:
+        return gettext("tomorrow")
+    return ngettext("in %(days)d day", "in %(days)d days", days) % {"days": days}
+
+
+# Lazy: worded when the mail is rendered, in its reader's language.
+_renewal_when = lazy(_when_in_words, str)
+
+
 def renewal_reminder_email_send(*, line: Line, dedupe_key: str, days: int) -> Message:
     """Before expiry: when it ends, and a one-click pay link for this line."""
-    when = "today" if days <= 0 else ("tomorrow" if days == 1 else f"in {days} days")
+    when = _renewal_when(days)
     return _lifecycle_email_send(
         line=line,
         kind="renewal_reminder",

@@ -30,7 +30,9 @@ TEXT = '{% extends "messaging/email/base.txt" %}{% block content %}Custom text {
 
 @pytest.fixture
 def staff(db):
-    user = User.objects.create_user("ops", "ops@example.test", "pw", is_staff=True, is_superuser=True)
+    user = User.objects.create_user(
+        "ops", "ops@example.test", "pw", is_staff=True, is_superuser=True
+    )
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     return client
@@ -180,13 +182,25 @@ def test_the_editor_lists_every_mail_and_saves_a_valid_template(staff):
     token = staff.cookies["csrftoken"].value
     saved = staff.post(
         url,
-        {"csrfmiddlewaretoken": token, "action": "save", "subject": "S", "html": HTML, "text": TEXT},
+        {
+            "csrfmiddlewaretoken": token,
+            "action": "save",
+            "subject": "S",
+            "html": HTML,
+            "text": TEXT,
+        },
     )
     assert saved.status_code == 302
     assert MailTemplate.objects.get(name=PENDING, language="en").updated_by.username == "ops"
     refused = staff.post(
         url,
-        {"csrfmiddlewaretoken": token, "action": "save", "subject": "S", "html": "{% if %}", "text": TEXT},
+        {
+            "csrfmiddlewaretoken": token,
+            "action": "save",
+            "subject": "S",
+            "html": "{% if %}",
+            "text": TEXT,
+        },
     )
     assert refused.status_code == 200
     assert "html, line 1" in refused.content.decode()
@@ -200,7 +214,14 @@ def test_the_preview_renders_sample_data_html_and_text(staff):
     token = _csrf(staff, "/admin/messaging/mailtemplate/")
     answer = staff.post(
         "/admin/messaging/mailtemplate/preview/",
-        {"csrfmiddlewaretoken": token, "name": PENDING, "language": "ar", "subject": "S {{ order.reference }}", "html": HTML, "text": TEXT},
+        {
+            "csrfmiddlewaretoken": token,
+            "name": PENDING,
+            "language": "ar",
+            "subject": "S {{ order.reference }}",
+            "html": HTML,
+            "text": TEXT,
+        },
     )
     assert answer.status_code == 200
     data = answer.json()
@@ -210,7 +231,14 @@ def test_the_preview_renders_sample_data_html_and_text(staff):
     assert data["text"].startswith("Custom text BX-7Q2M9K")
     broken = staff.post(
         "/admin/messaging/mailtemplate/preview/",
-        {"csrfmiddlewaretoken": token, "name": PENDING, "language": "en", "subject": "S", "html": "a\n{{ x|nofilter }}", "text": TEXT},
+        {
+            "csrfmiddlewaretoken": token,
+            "name": PENDING,
+            "language": "en",
+            "subject": "S",
+            "html": "a\n{{ x|nofilter }}",
+            "text": TEXT,
+        },
     )
     assert broken.status_code == 400
     assert broken.json()["line"] == 2 and broken.json()["part"] == "html"
