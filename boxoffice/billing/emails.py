@@ -3,6 +3,7 @@ by bank transfer. Templates: `billing/email/<kind>.{html,txt}`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from boxoffice.billing.models import Order
-from boxoffice.messaging.emails import email_send, greeting_name, site_link
+from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
 from boxoffice.messaging.templating import Category, mail_register
@@ -191,7 +192,7 @@ _register(
     "amount",
     "grace_days",
     card_url="https://tv.example.net/card/sample/",
-    expires="1 December 2027, 12:00 UTC",
+    expires=format_expiry(datetime(2027, 12, 1, 12, 0, tzinfo=UTC)),
     amount="59.00 EUR",
     grace_days=3,
 )

@@ -209,7 +209,9 @@ _greeting_nobody = lazy(_nobody, str)
 
 def _expiry_in_words(moment: datetime) -> str:
     # The month's name in the reader's language; the time is always UTC, and says so.
-    return dateformat.format(moment.astimezone(UTC), "j F Y, H:i") + " UTC"
+    # The date's shape is the reader's too (a translator may reorder it, or use "،").
+    shape = translation.pgettext("expiry date in mails, PHP-style date format", "j F Y, H:i")
+    return dateformat.format(moment.astimezone(UTC), shape) + " UTC"
 
 
 # Lazy: callers compute it before `email_send` activates the reader's language.

@@ -180,7 +180,7 @@ class CheckoutForm(forms.Form):
     country = forms.ChoiceField(
         label=_("Country"),
         error_messages={"required": _("Choose your country, or Other.")},
-        choices=[("", "Choose your country"), *COUNTRIES, (OTHER_COUNTRY, "Other")],
+        choices=[("", _("Choose your country")), *COUNTRIES, (OTHER_COUNTRY, _("Other"))],
         help_text=_("Where you watch: we connect you to a nearby server."),
         widget=forms.Select(attrs={"autocomplete": "country"}),
     )
@@ -214,7 +214,9 @@ class CheckoutForm(forms.Form):
         if customer is not None:
             self.fields["email"].disabled = True
             self.fields["email"].initial = customer.email
-            self.fields["email"].help_text = _("You are signed in: this order goes to your account.")
+            self.fields["email"].help_text = _(
+                "You are signed in: this order goes to your account."
+            )
             if customer.name:
                 self.fields["name"].initial = customer.name
         strategy = plan.username_strategy
@@ -223,16 +225,14 @@ class CheckoutForm(forms.Form):
             del self.fields["preferred_password"]
         elif strategy == Plan.UsernameStrategy.CUSTOMER:
             self.fields["preferred_username"].required = True
-            self.fields["preferred_username"].error_messages["required"] = (
+            self.fields["preferred_username"].error_messages["required"] = _(
                 "Choose a username for your line."
             )
-            self.fields[
-                "preferred_username"
-            ].help_text = (
+            self.fields["preferred_username"].help_text = _(
                 "4 to 32 letters and digits. If someone already has it, we add a few digits."
             )
         else:
-            self.fields["preferred_username"].help_text = (
+            self.fields["preferred_username"].help_text = _(
                 "4 to 32 letters and digits. Leave empty and we pick a readable one; "
                 "if someone already has yours, we add a few digits."
             )

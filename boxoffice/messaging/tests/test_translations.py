@@ -33,7 +33,9 @@ def _entries(path: Path) -> list[dict]:
             current["obsolete"] = True
         elif line.startswith("#"):
             continue
-        elif match := re.match(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d)\])?) (\".*\")$", line):
+        elif match := re.match(
+            r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d)\])?) (\".*\")$", line
+        ):
             field = match.group(1)
             value = ast.literal_eval(match.group(3))
             if field.startswith("msgstr"):

@@ -34,7 +34,11 @@
     }
     error.hidden = true;
     subject.textContent = answer.subject;
-    html.srcdoc = answer.html;
+    // A shadow root keeps the mail's own styles apart from the back office's. (A srcdoc
+    // iframe would inherit the page's frame-ancestors 'none' and stay blank.) No script in it
+    // runs: innerHTML never executes <script>, and the CSP refuses inline handlers.
+    const root = html.shadowRoot || html.attachShadow({ mode: "open" });
+    root.innerHTML = answer.html;
     text.textContent = answer.text;
   }
 
