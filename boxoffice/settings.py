@@ -482,7 +482,7 @@ UNFOLD = {
                     {
                         "title": "Mail templates",
                         "icon": "edit_note",
-                        "link": "/admin/messaging/mailtemplate/",
+                        "link": "/admin/messaging/mailtemplate/mails/",
                     },
                     {
                         "title": "Payment gateways",

@@ -67,20 +67,29 @@ class MailTemplateAdmin(ModelAdmin):
     sample data; the list is the registry's, not the table's (a mail nobody edited is listed
     with its shipped wording)."""
 
+    # The stored overrides, read-only here: they are written only through the editor, which
+    # checks them first. The editor's index lists every mail, edited or not.
+    list_display = ["name", "language", "subject", "updated_by", "updated_at"]
+    readonly_fields = ["name", "language", "subject", "html", "text", "updated_by", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("", view(self.index_view), name="messaging_mailtemplate_changelist"),
+            path("mails/", view(self.index_view), name="messaging_mailtemplate_mails"),
             path(
                 "preview/",
                 view(require_POST(self.preview_view)),
                 name="messaging_mailtemplate_preview",
             ),
             path(
-                "<str:language>/<path:name>/",
+                "mails/<str:language>/<path:name>/",
                 view(self.edit_view),
                 name="messaging_mailtemplate_edit",
             ),
+            *super().get_urls(),
         ]
 
     def _check(self, request: HttpRequest) -> None:
@@ -158,7 +167,7 @@ class MailTemplateAdmin(ModelAdmin):
             "override": override,
             "variables": [*SITE_VARIABLES, *definition.variables],
             "preview_url": reverse("admin:messaging_mailtemplate_preview"),
-            "index_url": reverse("admin:messaging_mailtemplate_changelist"),
+            "index_url": reverse("admin:messaging_mailtemplate_mails"),
         }
         return TemplateResponse(request, "messaging/admin/mail_template_edit.html", context)
 

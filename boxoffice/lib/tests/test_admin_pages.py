@@ -22,7 +22,7 @@ from boxoffice.billing.models import (
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
-from boxoffice.messaging.models import Message
+from boxoffice.messaging.models import MailTemplate, Message
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.tasks import run_panel_operation
@@ -92,6 +92,9 @@ def rows(db):
     assert AuditEvent.objects.exists()  # order_create wrote one
     GatewayAccount.objects.create(kind="stripe", secrets={"secret_key": "sk_live_x"})
     Group.objects.create(name="Operators")
+    MailTemplate.objects.create(
+        name="billing/email/payment_pending", language="en", subject="S", html="h", text="t"
+    )
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}

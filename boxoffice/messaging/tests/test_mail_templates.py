@@ -171,10 +171,10 @@ def test_the_sandbox_reaches_only_declared_variables(make_order, settings):
 
 
 def test_the_editor_lists_every_mail_and_saves_a_valid_template(staff):
-    index = staff.get("/admin/messaging/mailtemplate/")
+    index = staff.get("/admin/messaging/mailtemplate/mails/")
     assert index.status_code == 200
     assert b"Renewal reminder" in index.content
-    url = f"/admin/messaging/mailtemplate/en/{PENDING}/"
+    url = f"/admin/messaging/mailtemplate/mails/en/{PENDING}/"
     page = staff.get(url)
     assert page.status_code == 200
     assert b"order.reference" in page.content  # the variables beside the editor
