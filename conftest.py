@@ -8,6 +8,7 @@ import pytest
 
 pytest_plugins = [
     "boxoffice_dev.fixtures_xui",
+    "boxoffice_dev.fixtures_panels",
     "boxoffice_dev.fixtures_stripe",
     "boxoffice_dev.fixtures_crypto",
     "boxoffice_dev.fixtures_paypal",
@@ -55,6 +56,8 @@ def _fast_policies(settings):
         "LEASE_SECONDS": 30.0,
     }
     settings.OPERATOR_ALERT_EMAILS = ["ops@operator.test"]
+    # `apply` asks no panel unless a test wants it to (their files name panels on shared ports).
+    settings.APPLY_CHECK_PANELS = False
     # The database cache (the default) is Django's own; tests use memory so a test without
     # database access may still clear it.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

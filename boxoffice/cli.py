@@ -18,9 +18,11 @@ ALIASES = {
     "emulate-nowpayments": "emulate_nowpayments",
     "emulate-paypal": "emulate_paypal",
     "import-lines": "import_lines",
+    "reassign-lines": "reassign_lines",
     "check": "boxoffice_check",
     "local-inbox": "local_inbox",
     "generate-keys": "generate_keys",
+    "dkim-keygen": "dkim_keygen",
 }
 
 

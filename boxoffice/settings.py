@@ -246,6 +246,10 @@ PAYMENT_PENDING_TIMEOUT_HOURS = {
     "paypal": env_int("PAYPAL_PENDING_TIMEOUT_HOURS", 168),
 }
 
+# Panel kinds that are experimental and off unless listed here (e.g. "nxt": it drives the panel's
+# web forms, there is no API). Comma-separated.
+BOXOFFICE_EXPERIMENTAL_PANEL_KINDS = env_list("BOXOFFICE_EXPERIMENTAL_PANEL_KINDS", [])
+
 # --- Payment gateways -----------------------------------------------------------------------
 PAYMENT_GATEWAYS = env_list("PAYMENT_GATEWAYS", ["stripe", "manual"])
 # Set: PAYMENT_GATEWAYS alone decides which gateways are offered. Unset: the back office's
@@ -299,6 +303,29 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@boxoffice.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# DKIM signing by Boxoffice itself, for a plain SMTP relay that does not sign (a mail provider
+# through anymail signs on its side). The key's PEM in DKIM_PRIVATE_KEY or a file; the public
+# half in DNS at <DKIM_SELECTOR>._domainkey.<DKIM_DOMAIN> (`boxoffice dkim-keygen`).
+DKIM_PRIVATE_KEY = env_str("DKIM_PRIVATE_KEY")
+DKIM_PRIVATE_KEY_FILE = env_str("DKIM_PRIVATE_KEY_FILE")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR", "boxoffice")
+DKIM_DOMAIN = env_str("DKIM_DOMAIN")  # empty: the domain of DEFAULT_FROM_EMAIL
+_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE) and EMAIL_BACKEND == _SMTP_BACKEND:
+    EMAIL_BACKEND = "boxoffice.messaging.dkim.DkimSmtpEmailBackend"
+# A mail provider through django-anymail instead of SMTP: ANYMAIL_ESP names it (postmark,
+# mailgun, amazon_ses, sendgrid, brevo, resend, ...); every other ANYMAIL_<NAME> variable is
+# anymail's <NAME> setting (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET="user:pass").
+# Its bounce and complaint webhook is served at /mail/events/<esp>/tracking/ only with a
+# WEBHOOK_SECRET: without one anyone could stop a customer's mail by posting a fake bounce.
+ANYMAIL_ESP = env_str("ANYMAIL_ESP").strip().lower()
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and name != "ANYMAIL_ESP"
+}
+if ANYMAIL_ESP and EMAIL_BACKEND == _SMTP_BACKEND:
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
 # Mail delivery (the outbox): a message the relay did not take is retried with exponential
 # backoff and jitter; past either limit it goes to the review queue (one operator alert).
 MESSAGING = {
@@ -313,6 +340,19 @@ MESSAGING = {
     "FAST_PATH_GRACE_SECONDS": env_float("MAIL_FAST_PATH_GRACE_SECONDS", 5.0),
     # Most messages one scheduler pass sends, so it never starves the other re-drives.
     "BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 200),
+}
+# The welcome sequence (provisioning/onboarding.py); offsets and switches are the operator's
+# (back office: Welcome sequence settings). The activity poll is gentle: a new line is asked
+# about at most every CHECK_INTERVAL, a batch per pass, only in its first week and only until
+# it is seen watching.
+ONBOARDING = {
+    "PASS_SECONDS": env_float("ONBOARDING_PASS_SECONDS", 60.0),
+    "FIRST_CHECK_SECONDS": env_int("ONBOARDING_FIRST_CHECK_SECONDS", 15 * 60),
+    "CHECK_INTERVAL_SECONDS": env_int("ONBOARDING_CHECK_INTERVAL_SECONDS", 2 * 3600),
+    # Before the day-1 mail's variant is decided, a line last checked longer ago is asked again.
+    "FRESH_CHECK_SECONDS": env_int("ONBOARDING_FRESH_CHECK_SECONDS", 15 * 60),
+    "CHECK_BATCH": env_int("ONBOARDING_CHECK_BATCH", 20),
+    "SEND_BATCH": env_int("ONBOARDING_SEND_BATCH", 200),
 }
 # Operator alerts (panel down, operations needing review). Empty: every active staff user.
 OPERATOR_ALERT_EMAILS = env_list("OPERATOR_ALERT_EMAILS", [])
@@ -463,6 +503,11 @@ UNFOLD = {
                 "items": [
                     {"title": "Review queue", "icon": "rule", "link": "/backoffice/review/"},
                     {"title": "Renewals", "icon": "event_repeat", "link": "/backoffice/renewals/"},
+                    {
+                        "title": "Welcome sequence",
+                        "icon": "waving_hand",
+                        "link": "/backoffice/welcome/",
+                    },
                     {"title": "Orders", "icon": "receipt_long", "link": "/admin/billing/order/"},
                     {"title": "Lines", "icon": "live_tv", "link": "/admin/provisioning/line/"},
                     {
@@ -517,7 +562,22 @@ SIGN_IN_LINK_MINUTES = env_int("SIGN_IN_LINK_MINUTES", 30)
 RENEWAL_PAY_LINK_DAYS = env_int("RENEWAL_PAY_LINK_DAYS", 30)
 # How often the worker's scheduler walks the renewal lifecycle (reminders, grace, suspension).
 RENEWAL_LIFECYCLE_SECONDS = env_float("RENEWAL_LIFECYCLE_SECONDS", 60.0)
+# Reconciliation of our lines with each panel's (provisioning/drift.py): one pass per interval,
+# a page of lines at a time with a pause between pages, so a panel of 100,000 lines is read
+# slowly (XUI One: one get_lines plus one get_line per line in a page).
+LINE_RECONCILE = {
+    "INTERVAL_SECONDS": env_float("LINE_RECONCILE_INTERVAL_SECONDS", 86400.0),
+    "PAGE_SIZE": env_int("LINE_RECONCILE_PAGE_SIZE", 100),
+    "PAUSE_SECONDS": env_float("LINE_RECONCILE_PAUSE_SECONDS", 10.0),
+    "LEASE_SECONDS": env_float("LINE_RECONCILE_LEASE_SECONDS", 600.0),
+    # Our expiry and the panel's count as equal within this many seconds.
+    "EXPIRY_TOLERANCE_SECONDS": env_float("LINE_RECONCILE_EXPIRY_TOLERANCE_SECONDS", 120.0),
+}
 SIGN_IN_WELCOME_LINK_DAYS = env_int("SIGN_IN_WELCOME_LINK_DAYS", 7)
+# Panels: how often each panel's bouquets/packages are re-synced (one panel per scheduler pass),
+# and whether `boxoffice apply` asks the panels whether the plans' mapped ids exist there.
+PANEL_CATALOG_SYNC_SECONDS = env_float("PANEL_CATALOG_SYNC_SECONDS", 6 * 3600.0)
+APPLY_CHECK_PANELS = env_bool("APPLY_CHECK_PANELS", True)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_MINUTES", 60) * 60
 SIGN_IN_LIMITS = {
     "WINDOW_SECONDS": env_int("SIGN_IN_LIMIT_WINDOW_MINUTES", 15) * 60,

@@ -27,6 +27,10 @@ urlpatterns = [
     ),
     path("backoffice/", include("boxoffice.insights.urls")),
     path("billing/", include("boxoffice.billing.urls")),
+    # Open and click tracking of non-transactional mail (messaging/tracking.py).
+    path("m/", include("boxoffice.messaging.urls")),
+    # A mail provider's bounce and complaint webhook (django-anymail), when one is configured.
+    path("mail/events/", include("boxoffice.messaging.provider_urls")),
     path("portal/", include("boxoffice.portal.urls")),
     path("", include("boxoffice.storefront.urls")),
 ]

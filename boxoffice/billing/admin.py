@@ -1,7 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.forms import ActionForm
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from boxoffice.billing.models import (
     BusinessDetails,
@@ -15,10 +18,12 @@ from boxoffice.billing.models import (
     TrialClaim,
     WebhookEvent,
 )
+from boxoffice.billing.panel_override import order_route_to_panel
 from boxoffice.billing.refunds import refund_refusal
 from boxoffice.billing.renewal_view import lines_billing
 from boxoffice.billing.services import order_transfer_refusal
 from boxoffice.billing.webhooks import webhook_event_retry_now
+from boxoffice.panels.models import Panel
 from boxoffice.provisioning.admin import line_page_sections
 
 
@@ -59,6 +64,16 @@ class PaymentInline(TabularInline):
     readonly_fields = fields
 
 
+class OrderActionForm(ActionForm):
+    panel = forms.ModelChoiceField(
+        queryset=Panel.objects.all(),
+        required=False,
+        label="Panel",
+        empty_label="Panel (for “Send to panel”)",
+        widget=UnfoldAdminSelectWidget,
+    )
+
+
 @admin.register(Order)
 class OrderAdmin(ModelAdmin):
     list_display = [
@@ -92,11 +107,34 @@ class OrderAdmin(ModelAdmin):
         "paid_at",
         "pending_since",
         "balance_of",  # set by "Ask for the rest" in the review queue
+        "panel_override",  # set by the "Send to panel" action (audited: who chose it)
     ]
     # The status-token hash is useless to an operator and the line password is on the Line.
     exclude = ["preferred_password", "status_token_hash"]
     list_select_related = ["customer", "plan"]
     inlines = [PaymentInline]
+    action_form = OrderActionForm
+    actions = ["send_to_panel"]
+
+    @admin.action(description="Send to panel (manual routing override, before the line exists)")
+    def send_to_panel(self, request, queryset):
+        panel = Panel.objects.filter(pk=request.POST.get("panel") or None).first()
+        if panel is None:
+            self.message_user(request, "Choose the panel first.", messages.ERROR)
+            return
+        actor = request.user.get_username()
+        for order in queryset.select_related("plan"):
+            try:
+                outcome = order_route_to_panel(order=order, panel=panel, actor=actor)
+            except ValueError as exc:
+                self.message_user(request, f"{order.reference}: {exc}.", messages.ERROR)
+                continue
+            what = (
+                "its line is reserved there now"
+                if outcome == "reserved"
+                else "its line goes there when it is paid"
+            )
+            self.message_user(request, f"{order.reference} → {panel.name}: {what}.")
 
     def get_actions(self, request):
         # Orders are the ledger's spine: never deleted by "select all".

@@ -49,6 +49,7 @@ from boxoffice.provisioning.lifecycle import (
 )
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.plan_changes import line_plan_change_refusal
+from boxoffice.provisioning.routing import order_preflight
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,13 @@ def checkout_begin(
     A trial plan is free: no gateway, the trial is claimed for the e-mail, the box's MAC and
     `client_address` (TrialRefused, and nothing is created, when one had a trial within the
     window) and the order is paid at once, reserving its line the usual way. `converting`: the
-    customer's trial line this paid order turns into a paid one (`Order.Kind.CONVERSION`)."""
+    customer's trial line this paid order turns into a paid one (`Order.Kind.CONVERSION`).
+
+    A new line must have a panel to go to: the pre-flight (`order_preflight`) raises
+    CannotSellNow before any order, account or gateway session exists, and alerts the
+    operator once. A conversion keeps its trial line's panel."""
+    if converting is None:
+        order_preflight(plan=plan, country=data.country, device=data.device)
     if plan.is_trial:
         if converting is not None:
             raise ValueError("a trial cannot convert a line")

@@ -140,9 +140,13 @@ GATEWAY_SECTION = Section(
 SECTIONS = (GATEWAY_SECTION,)
 
 
-def config_apply(*, text: str, dry_run: bool = False) -> ApplyResult:
-    """Panels, plans and payment gateways from one file (catalog.config_as_code)."""
-    return catalog_config.config_apply(text=text, dry_run=dry_run, sections=SECTIONS)
+def config_apply(*, text: str, dry_run: bool = False, check_panels: bool = False) -> ApplyResult:
+    """Panels, plans and payment gateways from one file (catalog.config_as_code);
+    `check_panels` asks each mapped panel for its bouquets/packages and warns about ids it
+    does not have."""
+    return catalog_config.config_apply(
+        text=text, dry_run=dry_run, sections=SECTIONS, check_panels=check_panels
+    )
 
 
 def config_export() -> str:

@@ -26,9 +26,14 @@ from django.db import transaction
 
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.lib.env import SETTINGS_VARIABLES
+from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import FieldError, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
 from boxoffice.panels.models import Panel
+from boxoffice.panels.panel_catalog import mapping_unknown_ids, panel_catalog_fetch
+
+# How long `apply` waits for one panel when checking the plans' mappings against it.
+APPLY_CHECK_SECONDS = 5.0
 
 # The columns every kind has, in the order an export writes them; each kind adds its declared
 # fields (see panel_keys).
@@ -44,6 +49,7 @@ PANEL_EXPORT_ORDER = (
     "timeout_seconds",
     "max_concurrency",
     "priority",
+    "fallback_rank",  # routing's fallback order when no panel serves a customer's region
 )
 COMMON_PANEL_KEYS = set(PANEL_EXPORT_ORDER)
 PLAN_EXPORT_ORDER = (
@@ -97,6 +103,9 @@ class ApplyResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # What the panels said about the plans' mappings (ids they do not have, a panel that
+    # could not be reached): reported, never a reason to refuse the file.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -182,7 +191,11 @@ def panel_keys(cls: type[PanelAdapter] | None) -> set[str]:
 
 
 def config_apply(
-    *, text: str, dry_run: bool = False, sections: Sequence[Section] = ()
+    *,
+    text: str,
+    dry_run: bool = False,
+    sections: Sequence[Section] = (),
+    check_panels: bool = False,
 ) -> ApplyResult:
     data, loc = config_parse(text)
     problems: list[str] = []
@@ -201,7 +214,42 @@ def config_apply(
             section.save(staged, result)
         if dry_run:
             transaction.set_rollback(True)
+    if check_panels:
+        # After the transaction: asking panels is network I/O.
+        result.warnings += _plan_mappings_check(staged_plans, staged_panels, panels_by_name)
     return result
+
+
+def _plan_mappings_check(
+    staged_plans: list[_StagedPlan],
+    staged_panels: list[_StagedPanel],
+    panels_by_name: dict[str, Panel],
+) -> list[str]:
+    """Each panel a plan maps onto, asked once for its bouquets/packages: a warning per id it
+    does not have, or that it could not be asked."""
+    panels = {**panels_by_name, **{s.panel.name: s.panel for s in staged_panels}}
+    fetched: dict[str, dict] = {}
+    warnings = []
+    for one in staged_plans:
+        for panel_name, mapping in one.mappings.items():
+            panel = panels.get(panel_name)
+            if panel is None or panel.kind_class is None:
+                continue
+            if panel_name not in fetched:
+                try:
+                    with http_deadline(APPLY_CHECK_SECONDS):
+                        fetched[panel_name] = panel_catalog_fetch(panel=panel)
+                except (ValueError, FieldError) as exc:  # settings its kind refuses
+                    fetched[panel_name] = {"error": str(exc)}
+                error = fetched[panel_name].get("error")
+                if error:
+                    warnings.append(
+                        f"panel {panel_name!r} could not be asked for its bouquets/packages, "
+                        f"so plan mappings onto it were not checked: {error}"
+                    )
+            for problem in mapping_unknown_ids(panel, mapping, fetched[panel_name]):
+                warnings.append(f"plan {one.plan.slug!r}: {problem}")
+    return warnings
 
 
 def _top_level(

@@ -29,10 +29,13 @@ class Customer(models.Model):
         "language", max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
     marketing_opt_in = models.BooleanField(default=False)
-    # Unsubscribed from every mail that is not transactional (win-back, offers): credentials,
-    # receipts, renewal notices and security mail still go out. Set by the link in those mails
+    # Unsubscribed from marketing mail (win-back, offers): credentials, receipts, renewal
+    # notices and security mail still go out. Set by the link in those mails
     # (and RFC 8058 one-click), cleared when the customer opts back in from the portal.
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Unsubscribed from the welcome sequence only (the onboarding category; its own link in
+    # those mails): the marketing mail above is a separate choice.
+    onboarding_unsubscribed_at = models.DateTimeField(null=True, blank=True)
     # Printed on invoices issued after they are set (issued invoices keep what they said). A
     # database default too: a migration test or an older process inserting customers without
     # these columns still works.

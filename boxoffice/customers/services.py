@@ -278,42 +278,83 @@ def sign_in_links_purge(*, older_than_days: int = 30) -> int:
 
 
 # --- unsubscribing from non-transactional mail -------------------------------------------------
+# Two categories, each its own choice: `marketing` (win-back, offers) and `onboarding` (the
+# welcome sequence). Transactional mail (credentials, receipts, renewal, password and security
+# notices) has no category and always goes out.
 
 _UNSUBSCRIBE_SALT = "boxoffice.customers.unsubscribe"
+MARKETING = "marketing"
+ONBOARDING = "onboarding"
+MAIL_CATEGORIES = {
+    MARKETING: "unsubscribed_at",
+    ONBOARDING: "onboarding_unsubscribed_at",
+}
 
 
-def unsubscribe_token(customer: Customer) -> str:
-    """The key of a customer's unsubscribe link: signed with SECRET_KEY, for one customer, with
-    no expiry (RFC 8058 links must keep working); it can only unsubscribe, never sign in."""
-    return signing.dumps(customer.pk, salt=_UNSUBSCRIBE_SALT, compress=False)
+def unsubscribe_token(customer: Customer, category: str = MARKETING) -> str:
+    """The key of a customer's unsubscribe link for one category: signed with SECRET_KEY, with
+    no expiry (RFC 8058 links must keep working); it can only unsubscribe, never sign in.
+    Marketing tokens keep their first form (the customer's pk alone): links already mailed
+    keep working."""
+    if category not in MAIL_CATEGORIES:
+        raise ValueError(f"unknown mail category {category!r}")
+    value: int | list = customer.pk if category == MARKETING else [customer.pk, category]
+    return signing.dumps(value, salt=_UNSUBSCRIBE_SALT, compress=False)
+
+
+def unsubscribe_target(token: str) -> tuple[Customer, str] | None:
+    """(customer, category) of an unsubscribe token, or None for one that does not verify."""
+    try:
+        value = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
+    except (signing.BadSignature, ValueError, TypeError, UnicodeDecodeError):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        pk, category = value, MARKETING
+    elif (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and value[1] in MAIL_CATEGORIES
+    ):
+        pk, category = value
+    else:
+        return None
+    customer = Customer.objects.filter(pk=pk).first()
+    return (customer, category) if customer is not None else None
 
 
 def unsubscribe_customer(token: str) -> Customer | None:
-    try:
-        pk = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(pk, int):
-        return None
-    return Customer.objects.filter(pk=pk).first()
+    target = unsubscribe_target(token)
+    return target[0] if target else None
 
 
-def customer_unsubscribe(*, customer: Customer, how: str) -> bool:
-    """Stop every non-transactional mail to this customer; True when it changed something."""
-    changed = Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=True).update(
-        unsubscribed_at=timezone.now()
+def customer_is_unsubscribed(customer: Customer, category: str) -> bool:
+    return getattr(customer, MAIL_CATEGORIES[category]) is not None
+
+
+def customer_unsubscribe(*, customer: Customer, how: str, category: str = MARKETING) -> bool:
+    """Stop one category of non-transactional mail to this customer; True when it changed
+    something."""
+    field = MAIL_CATEGORIES[category]
+    changed = Customer.objects.filter(pk=customer.pk, **{f"{field}__isnull": True}).update(
+        **{field: timezone.now()}
     )
     if changed:
-        audit_record(subject=customer, action="customer.unsubscribed", data={"how": how})
-    customer.refresh_from_db(fields=["unsubscribed_at"])
+        audit_record(
+            subject=customer,
+            action="customer.unsubscribed",
+            data={"how": how, "category": category},
+        )
+    customer.refresh_from_db(fields=[field])
     return bool(changed)
 
 
-def customer_resubscribe(*, customer: Customer) -> bool:
-    changed = Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).update(
-        unsubscribed_at=None
+def customer_resubscribe(*, customer: Customer, category: str = MARKETING) -> bool:
+    field = MAIL_CATEGORIES[category]
+    changed = Customer.objects.filter(pk=customer.pk, **{f"{field}__isnull": False}).update(
+        **{field: None}
     )
     if changed:
-        audit_record(subject=customer, action="customer.resubscribed", data={})
-    customer.refresh_from_db(fields=["unsubscribed_at"])
+        audit_record(subject=customer, action="customer.resubscribed", data={"category": category})
+    customer.refresh_from_db(fields=[field])
     return bool(changed)

@@ -15,7 +15,8 @@ from boxoffice.messaging.emails import (
     mail_template_reset,
     mail_template_save,
 )
-from boxoffice.messaging.models import MailTemplate, Message
+from boxoffice.messaging.models import AddressStatus, MailTemplate, Message
+from boxoffice.messaging.provider_events import address_suppression_clear
 from boxoffice.messaging.templating import (
     SITE_VARIABLES,
     MailDefinition,
@@ -198,3 +199,35 @@ class MailTemplateAdmin(ModelAdmin):
         return JsonResponse(
             {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
         )
+
+
+@admin.register(AddressStatus)
+class AddressStatusAdmin(ModelAdmin):
+    """Addresses a mail provider reported (bounces, complaints): what stopped and why."""
+
+    list_display = ["address", "suppressed_at", "reason", "esp", "soft_bounces", "last_event_at"]
+    list_filter = ["reason", "esp"]
+    search_fields = ["address"]
+    readonly_fields = [
+        "address",
+        "suppressed_at",
+        "reason",
+        "detail",
+        "esp",
+        "soft_bounces",
+        "last_event_at",
+        "cleared_at",
+        "cleared_by",
+    ]
+    actions = ["clear"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Let non-essential mail go to these addresses again")
+    def clear(self, request, queryset):
+        actor = request.user.get_username()
+        cleared = sum(
+            address_suppression_clear(address=status.address, actor=actor) for status in queryset
+        )
+        self.message_user(request, f"{cleared} address(es) cleared.")

@@ -126,3 +126,94 @@ class MailTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+
+class MessageTracking(models.Model):
+    """Opens and clicks of one tracked (non-transactional) message: the 1x1 image and the
+    redirect of `messaging/tracking.py`. Opens are over-counted by mail privacy proxies that
+    fetch every image, which is why clicks are shown beside them."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="tracking")
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"tracking of message {self.message_id}"
+
+
+class MessageLink(models.Model):
+    """A link that was in a tracked message: the click redirect goes only to these, so a forged
+    or altered token can never make the site redirect anywhere else."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="links")
+    number = models.PositiveSmallIntegerField()
+    url = models.TextField()
+    clicks = models.PositiveIntegerField(default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "number"], name="one_link_number_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"link {self.number} of message {self.message_id}"
+
+
+class AddressStatus(models.Model):
+    """What mail providers told us about one address. Once `suppressed_at` is set (a hard
+    bounce, a spam complaint, the provider refusing the address, repeated soft bounces) no more
+    non-essential mail goes to it; transactional mail (credentials, receipts, security notices)
+    still does. An operator clears it when the customer has fixed their mailbox."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "Hard bounce"
+        COMPLAINED = "complained", "Marked as spam"
+        REJECTED = "rejected", "Refused by the mail provider"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the mail provider"
+        SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+
+    address = models.CharField(max_length=254, unique=True)  # lower case
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    detail = models.TextField(blank=True)  # the provider's description or the MTA's answer
+    esp = models.CharField(max_length=30, blank=True)
+    soft_bounces = models.PositiveIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "mail address status"
+        verbose_name_plural = "mail address statuses"
+        ordering = ["-last_event_at"]
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.get_reason_display() if self.suppressed_at else 'ok'}"
+
+
+class ProviderEvent(models.Model):
+    """One delivery event a mail provider posted (through django-anymail), recorded once: a
+    provider that redelivers its webhook changes nothing the second time."""
+
+    esp = models.CharField(max_length=30)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=30)
+    address = models.CharField(max_length=254, db_index=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="one_provider_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} {self.address}"

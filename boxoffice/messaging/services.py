@@ -33,6 +33,7 @@ from django.utils import timezone
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.backoff import backoff_delay
 from boxoffice.messaging.models import DeliveryIncident, Message
+from boxoffice.messaging.provider_events import address_suppression
 from boxoffice.messaging.tasks import send_message
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,12 @@ def retry_delay(attempts: int) -> float:
     return backoff_delay(attempts, _policy())
 
 
+def message_is_transactional(message: Message) -> bool:
+    """Credentials, receipts, password and security notices always go out; a mail that offers
+    an unsubscribe (its `List-Unsubscribe` header, see `email_send`) is non-essential."""
+    return "List-Unsubscribe" not in (message.headers or {})
+
+
 def message_send(*, message_id: int, connection=None) -> str:
     """One delivery attempt of a due message. Returns what happened, for logs and tests:
     sent, retry (refused by the relay), relay_unreachable (no answer; retried like a refusal),
@@ -205,6 +212,17 @@ def message_send(*, message_id: int, connection=None) -> str:
     except Exception as exc:  # the owning app's check is buggy: retried, then review + alert
         logger.exception("the stale check of message %s (%s) raised", message.pk, message.kind)
         return _message_failed(message, exc)
+    if not reason and message.to_email.lower().rstrip(".").endswith(".invalid"):
+        # RFC 6761: .invalid never resolves; imported lines' placeholder customers use it, and
+        # nothing addressed there may reach a relay.
+        reason = "the address is a placeholder (.invalid)"
+    if not reason and not message_is_transactional(message):
+        suppressed = address_suppression(message.to_email)
+        if suppressed is not None:
+            reason = (
+                f"{suppressed.get_reason_display().lower()} reported by {suppressed.esp} "
+                f"({suppressed.suppressed_at:%Y-%m-%d}); only transactional mail goes to it"
+            )
     if reason:
         Message.objects.filter(pk=message.pk, status=S.SENDING).update(
             status=S.DROPPED, lease_expires_at=None, last_error=f"not sent: {reason}"[:1000]

@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
@@ -15,7 +16,13 @@ from unfold.widgets import (
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import ConfigField, PanelAdapter
 from boxoffice.panels.adapters.registry import ADAPTERS
+from boxoffice.panels.credits import (
+    credits_text,
+    panel_credits_refresh,
+    panel_sells_on_credits,
+)
 from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.panel_catalog import panel_catalog_sync
 from boxoffice.panels.services import (
     incident_operations_url,
     panel_call_deadline_seconds,
@@ -28,7 +35,7 @@ PANEL_EDITABLE_GROUPS = [
     (None, ["name", "kind", "enabled", "priority"]),
     ("Admin API", ["api_url", "verify_tls", "timeout_seconds", "max_concurrency"]),
     ("Customers", ["public_url"]),
-    ("Routing", ["capacity", "regions"]),
+    ("Routing", ["capacity", "regions", "fallback_rank"]),
 ]
 
 
@@ -78,6 +85,8 @@ class PanelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "fallback_rank" in self.fields:
+            self.fields["fallback_rank"].required = False  # empty: the default order
         if "kind" in self.fields:
             self.fields["kind"].help_text = (
                 "Choose the kind first: its own settings below follow it once the page is "
@@ -92,6 +101,10 @@ class PanelForm(forms.ModelForm):
                 value = self.instance.settings.get(spec.name)
                 if value is not None:
                     self.initial[spec.name] = value
+
+    def clean_fallback_rank(self):
+        value = self.cleaned_data.get("fallback_rank")
+        return Panel._meta.get_field("fallback_rank").default if value is None else value
 
     def _post_clean(self):
         # The kind's fields go into settings/secrets before the model validates them.
@@ -153,6 +166,7 @@ class PanelAdmin(ModelAdmin):
         "enabled",
         "capacity",
         "line_count",
+        "credits",
         "last_probe_at",
         "last_error",
     ]
@@ -165,9 +179,12 @@ class PanelAdmin(ModelAdmin):
         "next_probe_at",
         "last_probe_at",
         "last_error",
+        "reconciliation",
     ]
-    actions = ["probe_now"]
+    actions = ["probe_now", "sync_catalog"]
     inlines = [IncidentInline]
+    # Shown on the change page, read-only: what the panel last reported.
+    reported_fields = ["credits", "credits_checked_at", "synced_catalog", "catalog_synced_at"]
 
     def get_fieldsets(self, request, obj=None):
         form = panel_form_for(_request_kind(request, obj))
@@ -175,15 +192,87 @@ class PanelAdmin(ModelAdmin):
         groups = [(title, {"fields": group}) for title, group in PANEL_EDITABLE_GROUPS]
         if kind_fields:
             groups.insert(2, (f"{form.kind_class.label} settings", {"fields": kind_fields}))
-        return [*groups, ("Health", {"fields": self.readonly_fields})]
+        groups.append(("Health", {"fields": self.readonly_fields}))
+        if obj is not None:
+            groups.append(("Reported by the panel", {"fields": self.reported_fields}))
+        return groups
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, *(self.reported_fields if obj is not None else [])]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = panel_form_for(_request_kind(request, obj))
         return super().get_form(request, obj, change=change, **kwargs)
 
+    @admin.display(description="Reconciliation")
+    def reconciliation(self, obj):
+        # By URL name only: the drift report belongs to provisioning, which panels never import.
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:provisioning_linedrift_report")
+        return format_html('<a href="{}?panel={}">Drift report for this panel</a>', url, obj.pk)
+
     @admin.display(description="Lines")
     def line_count(self, obj):
-        return obj.lines.exclude(status="cancelled").count()
+        # The occupied counter routing reads (no count of lines per row), and the panel's own
+        # count where its kind reports one.
+        if obj.lines_on_panel is not None and obj.lines_on_panel != obj.lines_held:
+            return f"{obj.lines_held} (panel reports {obj.lines_on_panel})"
+        return obj.lines_held
+
+    @admin.display(description="Credits", ordering="credits_balance")
+    def credits(self, obj):
+        if not panel_sells_on_credits(obj):
+            return "—"
+        if obj.credits_balance is None:
+            return "not read yet"
+        low = obj.incidents.filter(kind=Incident.Kind.LOW_CREDITS, resolved_at__isnull=True)
+        text = credits_text(obj.credits_balance)
+        if low.exists():
+            return format_html('<strong class="text-red-600">{} (low)</strong>', text)
+        return text
+
+    @admin.display(description="Bouquets and packages")
+    def synced_catalog(self, obj):
+        catalog = obj.catalog or {}
+        rows = [("bouquet", b) for b in catalog.get("bouquets") or []]
+        rows += [("package", p) for p in catalog.get("packages") or []]
+        if not rows:
+            return catalog.get("error") or "not synced yet (action: Sync bouquets and packages)"
+        items = format_html_join(
+            "",
+            "<li>{} {}: {}{}</li>",
+            (
+                (
+                    what,
+                    row.get("id"),
+                    row.get("name"),
+                    f" — {row['credits']} credits, {row.get('duration_days')} days"
+                    if row.get("credits") is not None
+                    else "",
+                )
+                for what, row in rows
+            ),
+        )
+        error = catalog.get("error")
+        return format_html("<ul>{}</ul>{}", items, f"Last sync failed: {error}" if error else "")
+
+    @admin.action(description="Sync bouquets and packages (and credits) from the panel")
+    def sync_catalog(self, request, queryset):
+        # No transaction: network calls (see probe_now).
+        for panel in queryset:
+            with http_deadline(panel_call_deadline_seconds() * 3):
+                catalog = panel_catalog_sync(panel=panel)
+                balance = panel_credits_refresh(panel=panel)
+            if catalog.get("error"):
+                self.message_user(request, f"{panel.name}: {catalog['error']}", messages.ERROR)
+                continue
+            # Only the lists this kind gives (a reseller API lists no bouquets).
+            counts = [f"{len(catalog[n])} {n}" for n in ("bouquets", "packages") if n in catalog]
+            text = f"{panel.name}: {', '.join(counts) or 'nothing to list'}"
+            if balance is not None:
+                text += f", {credits_text(balance.credits)} credits"
+            self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Probe now (and drain the queue if it is back)")
     def probe_now(self, request, queryset):

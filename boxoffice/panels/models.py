@@ -12,6 +12,7 @@ from boxoffice.panels.adapters.registry import (
     adapter_class,
     adapter_for,
     kind_choices,
+    line_password,
 )
 
 
@@ -46,6 +47,15 @@ class Panel(models.Model):
     )
     enabled = models.BooleanField(default=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher wins when routing ties")
+    fallback_rank = models.PositiveSmallIntegerField(
+        default=100,
+        help_text="When no panel serves the customer's region, panels are tried in this order "
+        "(lower first)",
+    )
+    # Lines of ours this panel holds (every line not cancelled), kept by the writes that create,
+    # move and end lines, in their transactions: routing reads it instead of counting lines per
+    # order. `panels_lines_held_recount` repairs any drift.
+    lines_held = models.PositiveIntegerField(default=0, editable=False)
 
     # Circuit breaker state.
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
@@ -69,6 +79,13 @@ class Panel(models.Model):
         null=True, blank=True, help_text="How many lines the panel last reported holding"
     )
     lines_counted_at = models.DateTimeField(null=True, blank=True)
+    # The panel's bouquets and packages (names and ids) as it last listed them, so plan mappings
+    # show names an operator recognises and `apply` can check ids (`panel_catalog_sync`):
+    # {"bouquets": [{"id", "name"}], "packages": [{"id", "name", "credits", ...}], "error": ""}.
+    catalog = models.JSONField(
+        default=dict, blank=True, help_text="Bouquets and packages as the panel last listed them"
+    )
+    catalog_synced_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -145,6 +162,7 @@ class Panel(models.Model):
             timeout=self.timeout_seconds,
             verify_tls=self.verify_tls,
             settings=self.kind_settings(),
+            line_passwords=lambda username: line_password(self.pk, username),
         )
 
     def adapter(self) -> PanelAdapter:
@@ -157,6 +175,7 @@ class Incident(models.Model):
     class Kind(models.TextChoices):
         PANEL_DOWN = "panel_down", "Panel down"
         OPERATIONS_FAILING = "operations_failing", "Operations need review"
+        LOW_CREDITS = "low_credits", "Reseller credits running low"
 
     panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="incidents")
     kind = models.CharField(max_length=30, choices=Kind.choices)

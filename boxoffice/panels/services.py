@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
@@ -18,15 +23,18 @@ from boxoffice.panels.adapters.base import (
     FieldError,
     LineAccess,
     LineFacts,
+    PanelError,
 )
 from boxoffice.panels.adapters.registry import adapter_class
 from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.panel_catalog import panel_package
 from boxoffice.panels.signals import panel_back_up
 
 logger = logging.getLogger(__name__)
 
-# Line states that occupy a slot on a panel.
-_OCCUPYING = ("reserved", "active", "suspended")
+# Line states that no longer occupy a slot on a panel (an expired line is still on it until
+# the lifecycle terminates it).
+_NOT_OCCUPYING = ("cancelled",)
 
 
 def line_access(
@@ -71,6 +79,29 @@ class NoPanelAvailable(Exception):
     """No enabled panel carries this plan, has room, and serves the region."""
 
 
+class CannotSellNow(NoPanelAvailable):
+    """No panel can take a line of this plan for this customer now (full, out of credits,
+    disabled, no box support): nothing may be charged. `skipped` names each panel and why."""
+
+    customer_message = (
+        "We cannot start this plan right now: our servers for it are fully booked. Nothing has "
+        "been charged. Please try again later, or write to us and we will help."
+    )
+
+    def __init__(self, message: str, *, skipped: tuple[tuple[str, str], ...] = ()):
+        super().__init__(message)
+        self.skipped = skipped
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where routing puts a new line, and why (recorded on the line)."""
+
+    panel: Panel
+    reason: str
+    waits: bool = False  # the panel is down: the line waits for it, the order is not refused
+
+
 def _takes_devices(panel: Panel) -> bool:
     cls = panel.kind_class
     return cls is not None and cls.capabilities.devices
@@ -84,49 +115,190 @@ def panels_take_devices(*, plan) -> bool:
     )
 
 
+def panel_lines_occupied(panel: Panel) -> int:
+    """Lines the panel holds: ours (the counter) or, when the panel reported more (lines sold
+    elsewhere on it), its own count. No query."""
+    return max(panel.lines_held, panel.lines_on_panel or 0)
+
+
+def panel_lines_held_add(*, panel_id: int, delta: int) -> None:
+    """Keep the occupied counter in the caller's transaction (the one that creates, moves or
+    ends the line): one UPDATE of one row, never a count of lines."""
+    Panel.objects.filter(pk=panel_id).update(lines_held=Greatest(F("lines_held") + delta, Value(0)))
+
+
+def panels_lines_held_recount() -> int:
+    """Repair the counters from the lines themselves (a scan: the scheduler runs it rarely, never
+    per order). Returns how many panels were corrected."""
+    fixed = 0
+    counted = Panel.objects.annotate(
+        n=Count("lines", filter=~Q(lines__status__in=_NOT_OCCUPYING))
+    ).values_list("pk", "n", "lines_held")
+    for pk, n, held in counted:
+        if n != held:
+            fixed += Panel.objects.filter(pk=pk).update(lines_held=n)
+    return fixed
+
+
+def _sale_cost(panel: Panel, mapping) -> Decimal | None:
+    """What one sale of the mapped plan costs in credits: the mapping's own `credits` where an
+    operator wrote one, else the synced package's cost (`panel_catalog`); None when unknown."""
+    if not isinstance(mapping, dict):
+        return None
+    raw = mapping.get("credits")
+    if raw is None or isinstance(raw, bool):
+        row = panel_package(panel, mapping.get("package"))
+        raw = row.get("credits") if row else None
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        return Decimal(str(raw))
+    except ArithmeticError:
+        return None
+
+
+def panel_credits_cover(panel: Panel, plan) -> bool:
+    """Whether the panel's credits pay for one sale of `plan` right now (routing skips it before
+    the customer pays when not). True for kinds without credits (no `credit_balance`
+    capability) and while the balance was never read (the panel has the last word; a refusal
+    waits in review); otherwise the balance the panel last reported must cover the sale's cost
+    where known, or at least be above zero. No I/O: reads the columns the last sale or refresh
+    stored."""
+    cls = panel.kind_class
+    if cls is None or not cls.capabilities.can("credit_balance"):
+        return True
+    if panel.credits_balance is None:
+        return True
+    mapping = getattr(panel, "plan_mapping", None)
+    if mapping is None:
+        mapping = panel.plan_mappings.filter(plan=plan).values_list("mapping", flat=True).first()
+    cost = _sale_cost(panel, mapping or {})
+    if cost is None:
+        return panel.credits_balance > 0
+    return panel.credits_balance >= cost
+
+
+def _why_not(panel: Panel, plan, device: str) -> str:
+    """Why this mapped panel cannot take a new line now, or "" if it can."""
+    if not panel.enabled:
+        return "disabled"
+    if device == "mag" and not _takes_devices(panel):
+        return "does not register MAG/Formuler boxes"
+    used = panel_lines_occupied(panel)
+    if used >= panel.capacity:
+        return f"full ({used} of {panel.capacity})"
+    if not panel_credits_cover(panel, plan):
+        return f"no credits ({panel.credits_balance})"
+    return ""
+
+
+def _region_tier(panel: Panel, country: str) -> int:
+    """0 serves the customer's region, 1 serves everyone (no regions), 2 other regions only."""
+    regions = [r.upper() for r in (panel.regions or [])]
+    if country and country in regions:
+        return 0
+    return 1 if not regions else 2
+
+
+def panel_route(
+    *,
+    plan,
+    country: str = "",
+    device: str = "",
+    override: Panel | None = None,
+    override_by: str = "",
+    exclude: tuple[int, ...] = (),
+) -> Route:
+    """Choose the panel for a new line, and say why.
+
+    Manual override wins. Otherwise the panels mapped to the plan (product routing) that are
+    enabled, have room (the occupied counter, no count of lines), have credits for the sale and,
+    for a MAG/Formuler box, register devices. Among them: an answering panel before a down one
+    (a down panel is chosen only when it is the only fit: the line waits for it, the order is not
+    refused); then one serving the customer's region, else the operator's fallback order
+    (`fallback_rank`, lower first; a panel without regions serves everyone before one for other
+    regions); then higher priority; then the most free capacity. Raises CannotSellNow.
+    One query, whatever the number of lines."""
+    if override is not None:
+        return Route(
+            panel=override,
+            reason=f"manual override by {override_by or 'the operator'}"[:300],
+            waits=override.is_down,
+        )
+    country = (country or "").upper()
+    mapped = list(
+        Panel.objects.filter(plan_mappings__plan=plan)
+        .exclude(pk__in=exclude)
+        .annotate(plan_mapping=F("plan_mappings__mapping"))
+        .order_by("pk")
+    )
+    skipped = tuple((p.name, why) for p in mapped if (why := _why_not(p, plan, device)))
+    left = {name for name, _ in skipped}
+    candidates = [p for p in mapped if p.name not in left]
+    if not candidates:
+        boxes = " that registers MAG/Formuler boxes" if device == "mag" else ""
+        detail = "; ".join(f"{name}: {why}" for name, why in skipped) or "no panel mapped"
+        raise CannotSellNow(
+            f"no enabled panel with free capacity{boxes} carries plan {plan.slug!r} ({detail})",
+            skipped=skipped,
+        )
+
+    def rank(p: Panel):
+        tier = _region_tier(p, country)
+        return (
+            p.is_down,
+            tier != 0,
+            p.fallback_rank if tier else 0,
+            tier,
+            -p.priority,
+            -(p.capacity - panel_lines_occupied(p)),
+            p.pk,
+        )
+
+    ordered = sorted(candidates, key=rank)
+    best = ordered[0]
+    return Route(
+        panel=best,
+        reason=_route_reason(best, ordered[1:], country, skipped, rank)[:300],
+        waits=best.is_down,
+    )
+
+
+def _route_reason(best: Panel, others: Sequence[Panel], country: str, skipped, rank) -> str:
+    tier = _region_tier(best, country)
+    if not country:
+        parts = ["no region given"]
+    elif tier == 0:
+        parts = [f"region {country}"]
+    elif tier == 1:
+        parts = [f"region {country} (a panel for every region)"]
+    else:
+        parts = [f"fallback for region {country}: rank {best.fallback_rank}"]
+    if not others:
+        parts.append("only panel that can take it" if skipped else "only panel for the plan")
+    else:
+        a, b = rank(best), rank(others[0])
+        if a[0] != b[0]:
+            parts.append("the others are down")
+        elif a[1:4] != b[1:4]:
+            pass  # the region (or the fallback order) decided: said above
+        elif a[4] != b[4]:
+            parts.append("highest priority")
+        else:
+            free = best.capacity - panel_lines_occupied(best)
+            parts.append(f"most free capacity ({free} free)")
+    if best.is_down:
+        parts.append("panel down: the line waits for it")
+    if skipped:
+        parts.append("skipped " + ", ".join(f"{name} ({why})" for name, why in skipped))
+    return ", ".join(parts)
+
+
 def panel_choose(
     *, plan, country: str = "", override: Panel | None = None, device: str = ""
 ) -> Panel:
-    """Pick the panel for a new line.
-
-    Manual override wins. Otherwise: panels mapped to the plan, enabled, below capacity, and for
-    a MAG/Formuler box (`device="mag"`) of a kind that registers devices; those serving the
-    customer's region first (a panel with no regions serves everyone); then higher priority; then
-    the lowest fill ratio (capacity-based balancing). A panel that is down is still chosen when it
-    is the only fit: the operation waits for it instead of failing the order.
-    """
-    if override is not None:
-        return override
-    candidates = list(
-        Panel.objects.filter(enabled=True, plan_mappings__plan=plan).annotate(
-            used=Count("lines", filter=Q(lines__status__in=_OCCUPYING), distinct=True)
-        )
-    )
-    candidates = [p for p in candidates if p.used < p.capacity]
-    if device == "mag":
-        candidates = [p for p in candidates if _takes_devices(p)]
-        if not candidates:
-            raise NoPanelAvailable(
-                f"no enabled panel with free capacity that registers MAG/Formuler boxes carries "
-                f"plan {plan.slug!r}"
-            )
-    if not candidates:
-        raise NoPanelAvailable(f"no enabled panel with free capacity carries plan {plan.slug!r}")
-    country = (country or "").upper()
-
-    def rank(p):  # a candidate: a Panel with its `used` annotation
-        regions = [r.upper() for r in (p.regions or [])]
-        region_fit = 0 if country and country in regions else (1 if not regions else 2)
-        # Down comes first: an up panel anywhere beats waiting on a down one in the right region.
-        return (p.is_down, region_fit, -p.priority, p.used / max(p.capacity, 1), p.pk)
-
-    best = min(candidates, key=rank)
-    if country and best.regions and country not in [r.upper() for r in best.regions]:
-        # Only panels dedicated to other regions are left: still serve the customer.
-        logger.info(
-            "no panel serves region %s for plan %s; using %s", country, plan.slug, best.name
-        )
-    return best
+    """The panel `panel_route` chooses (its reason left out)."""
+    return panel_route(plan=plan, country=country, override=override, device=device).panel
 
 
 def panel_record_success(*, panel: Panel) -> None:
@@ -202,6 +374,22 @@ def panel_mark_up(*, panel: Panel) -> bool:
     return bool(was_down)
 
 
+_panel_slots: dict[int, threading.BoundedSemaphore] = {}
+_panel_slots_lock = threading.Lock()
+
+
+def panel_call_slot(panel: Panel) -> threading.BoundedSemaphore:
+    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s):
+    operations and every other caller (activity checks) share it."""
+    with _panel_slots_lock:
+        slot = _panel_slots.get(panel.pk)
+        if slot is None:
+            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
+                max(panel.max_concurrency, 1)
+            )
+        return slot
+
+
 def panel_call_deadline_seconds() -> float:
     """Every panel call of one operation attempt (or one probe) ends within this: below the
     operation lease (with a margin for the database writes after it), so no second worker
@@ -220,6 +408,7 @@ def panel_probe(*, panel: Panel) -> bool:
     Panel.objects.filter(pk=panel.pk).update(last_probe_at=now)
     if report.ok:
         panel_mark_up(panel=panel)
+        panel_line_count_refresh(panel=panel)
         return True
     Panel.objects.filter(pk=panel.pk).update(
         last_error=report.detail[:500],
@@ -229,6 +418,25 @@ def panel_probe(*, panel: Panel) -> bool:
         panel_record_failure(panel=panel, error=report.detail)
     panel.refresh_from_db()
     return False
+
+
+def panel_line_count_refresh(*, panel: Panel) -> int | None:
+    """Store how many lines the panel itself reports (kinds with `line_count`), for capacity
+    routing; None when the kind cannot count or the panel did not answer (the last count stays).
+    Network I/O: never inside a database transaction."""
+    cls = panel.kind_class
+    if cls is None or not cls.capabilities.can("line_count"):
+        return None
+    try:
+        count = int(panel.adapter().line_count())
+    except (PanelError, ValueError, TypeError) as exc:
+        logger.warning("panel %s: line count not refreshed: %s", panel.name, exc)
+        return None
+    Panel.objects.filter(pk=panel.pk).update(
+        lines_on_panel=max(count, 0), lines_counted_at=timezone.now()
+    )
+    panel.lines_on_panel = max(count, 0)
+    return count
 
 
 def panel_probe_claim(*, panel_id: int) -> bool:
@@ -336,6 +544,15 @@ def _incident_text(incident: Incident) -> str:
             "order, as soon as a health probe sees the panel answer again. Customers who wait more "
             "than a few minutes get one message saying their line is on its way.\n"
         )
+    elif incident.kind == Incident.Kind.LOW_CREDITS:
+        what = (
+            f"The reseller credits on panel {panel.name} are running low: {incident.summary}\n\n"
+            "Top up the credits on the panel before sales fail: a sale or renewal the credits do "
+            "not cover is refused by the panel and waits in the review queue, and checkout stops "
+            "offering this panel once one sale is no longer covered. You get this alert once; it "
+            "closes when the balance is topped up.\n"
+        )
+        return what + f"\nBack office: {settings.SITE_URL}/admin/panels/panel/{panel.pk}/change/\n"
     else:
         what = (
             f"Operations on panel {panel.name} stopped and need a decision.\n\n"

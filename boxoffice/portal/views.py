@@ -42,9 +42,11 @@ from boxoffice.billing.subscriptions import (
 )
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
+    ONBOARDING,
     SignInLinkInvalid,
     customer_for_user,
     customer_is_portal_user,
+    customer_is_unsubscribed,
     customer_mark_verified,
     customer_resubscribe,
     customer_unsubscribe,
@@ -53,7 +55,7 @@ from boxoffice.customers.services import (
     sign_in_link_check,
     sign_in_link_use,
     sign_in_links_revoke,
-    unsubscribe_customer,
+    unsubscribe_target,
     unsubscribe_token,
 )
 from boxoffice.lib.ratelimit import client_ip
@@ -129,6 +131,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "subscriptions": customer_subscriptions(customer=customer),
         "unpaid_orders": customer_orders_awaiting_payment(customer=customer),
         "unsubscribe_token": unsubscribe_token(customer),
+        "onboarding_token": unsubscribe_token(customer, ONBOARDING),
         "invoices": customer.invoices.select_related("order").order_by("-issued_at", "-pk")[:24],
     }
     return render(request, "portal/overview.html", context)
@@ -508,34 +511,45 @@ class PortalPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
-# The unsubscribe link of non-transactional mail (win-back, offers). GET only shows the button
-# (mail scanners fetch links); POST unsubscribes. Exempt from CSRF because RFC 8058 one-click
-# comes as a POST from the mailbox provider with no cookie: the signed token is the permission,
-# and it can do nothing but stop mail. Subscribing again is a CSRF-protected form.
+# The unsubscribe link of non-transactional mail (win-back and offers, or the welcome sequence:
+# the token names its category). GET only shows the button (mail scanners fetch links); POST
+# unsubscribes. Exempt from CSRF because RFC 8058 one-click comes as a POST from the mailbox
+# provider with no cookie: the signed token is the permission, and it can do nothing but stop
+# mail. Subscribing again is a CSRF-protected form.
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    customer = unsubscribe_customer(token)
-    if customer is None:
+    target = unsubscribe_target(token)
+    if target is None:
         return render(request, "portal/unsubscribe.html", {"invalid": True}, status=400)
-    done = customer.unsubscribed_at is not None
+    customer, category = target
+    done = customer_is_unsubscribed(customer, category)
     if request.method == "POST":
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-        customer_unsubscribe(customer=customer, how="one-click" if one_click else "link")
+        customer_unsubscribe(
+            customer=customer, how="one-click" if one_click else "link", category=category
+        )
         done = True
-    context = {"done": done, "token": token, "email": customer.email}
+    context = {"done": done, "token": token, "email": customer.email, "category": category}
     return render(request, "portal/unsubscribe.html", context)
 
 
 @never_cache
 @require_http_methods(["POST"])
 def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    customer = unsubscribe_customer(token)
-    if customer is None:
+    target = unsubscribe_target(token)
+    if target is None:
         return render(request, "portal/unsubscribe.html", {"invalid": True}, status=400)
-    customer_resubscribe(customer=customer)
-    context = {"done": False, "resubscribed": True, "token": token, "email": customer.email}
+    customer, category = target
+    customer_resubscribe(customer=customer, category=category)
+    context = {
+        "done": False,
+        "resubscribed": True,
+        "token": token,
+        "email": customer.email,
+        "category": category,
+    }
     return render(request, "portal/unsubscribe.html", context)
 
 

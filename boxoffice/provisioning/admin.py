@@ -13,7 +13,18 @@ from unfold.widgets import UnfoldAdminSelectWidget
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.forms import LineOperateForm
 from boxoffice.provisioning.lifecycle import line_next_step
-from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    Line,
+    LineActivity,
+    OnboardingSettings,
+    OnboardingStep,
+    PanelOperation,
+    ReassignmentJob,
+    SaleBlock,
+    WorkerHeartbeat,
+)
+from boxoffice.provisioning.onboarding import onboarding_settings_apply
+from boxoffice.provisioning.reassignment import reassignment_job_cancel, reassignment_job_create
 from boxoffice.provisioning.reconcile import operations_in_incident
 from boxoffice.provisioning.selectors import line_panel_state
 from boxoffice.provisioning.services import (
@@ -108,6 +119,7 @@ class LineAdmin(ModelAdmin):
         "customer",
         "plan",
         "panel",
+        "routing_reason",
         "username",
         "status",
         "stage",
@@ -351,3 +363,214 @@ class WorkerHeartbeatAdmin(ModelAdmin):
     @admin.display(description="task threads alive")
     def threads(self, obj: WorkerHeartbeat) -> str:
         return f"{obj.threads_alive}/{obj.threads_total}"
+
+
+class ReassignmentJobForm(forms.ModelForm):
+    stop_selling = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Stop selling on the panel",
+        help_text="Disable the panel first, so routing puts no new line there",
+    )
+
+    class Meta:
+        model = ReassignmentJob
+        fields = ["from_panel", "to_panel", "max_in_flight"]
+
+    def clean(self):
+        cleaned = super().clean()
+        source, target = cleaned.get("from_panel"), cleaned.get("to_panel")
+        if source is not None and source == target:
+            self.add_error("to_panel", "The target panel is the panel being emptied.")
+        running = (
+            ReassignmentJob.objects.filter(from_panel=source, status="running").first()
+            if source is not None
+            else None
+        )
+        if running is not None:
+            self.add_error(
+                "from_panel", f"Job #{running.pk} is already moving the lines off {source.name}."
+            )
+        return cleaned
+
+
+@admin.register(ReassignmentJob)
+class ReassignmentJobAdmin(ModelAdmin):
+    """Retiring a panel: "Add" starts moving all its lines (a durable job, resumable after a
+    crash); its page shows the progress. Also `boxoffice reassign-lines`."""
+
+    form = ReassignmentJobForm
+    list_display = ["id", "from_panel", "to_panel", "status", "progress", "created_by"]
+    list_filter = ["status"]
+    actions = ["cancel_jobs"]
+    progress_fields = [
+        "status",
+        "progress",
+        "total",
+        "queued",
+        "moved",
+        "failed",
+        "skipped",
+        "last_error",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+
+    @admin.display(description="progress")
+    def progress(self, job: ReassignmentJob) -> str:
+        return f"{job.moved} of {job.total} moved, {job.failed} failed, {job.skipped} skipped"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["from_panel", "to_panel", "max_in_flight", *self.progress_fields]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["from_panel", "to_panel", "max_in_flight", "stop_selling"]
+        return self.get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        # The job is made by its service (the panel disabled, the first step queued).
+        job = reassignment_job_create(
+            from_panel=form.cleaned_data["from_panel"],
+            to_panel=form.cleaned_data.get("to_panel"),
+            actor=request.user.get_username(),
+            max_in_flight=form.cleaned_data["max_in_flight"],
+            stop_selling=form.cleaned_data["stop_selling"],
+        )
+        obj.pk = job.pk
+        obj.refresh_from_db()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ValueError as exc:
+            text = str(exc)
+            self.message_user(request, f"{text[:1].upper()}{text[1:]}.", messages.ERROR)
+            return redirect(reverse("admin:provisioning_reassignmentjob_changelist"))
+
+    @admin.action(description="Cancel (stop queueing moves)")
+    def cancel_jobs(self, request, queryset):
+        n = sum(
+            reassignment_job_cancel(job=job, actor=request.user.get_username()) for job in queryset
+        )
+        self.message_user(request, f"{n} jobs cancelled", messages.SUCCESS)
+
+
+@admin.register(SaleBlock)
+class SaleBlockAdmin(ModelAdmin):
+    """Plans checkout refused to sell, before any payment, because no panel could take them."""
+
+    list_display = ["plan", "scope", "opened_at", "refusals", "alerted_at", "resolved_at"]
+    list_filter = ["resolved_at"]
+    readonly_fields = ["plan", "scope", "detail", "opened_at", "refusals", "alerted_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+# --- the welcome sequence ------------------------------------------------------------------
+
+
+def _welcome_section(line: Line) -> tuple[str, list[tuple[str, str]]]:
+    """The line's welcome steps on its page: when, what happened, which day-1 variant."""
+    rows = []
+    activity = LineActivity.objects.filter(line=line).first()
+    if activity is not None:
+        watched = activity.first_watched_at
+        rows.append(
+            (
+                "First seen watching",
+                f"{watched:%Y-%m-%d %H:%M}" if watched else f"not yet ({activity.checks} checks)",
+            )
+        )
+    for step in OnboardingStep.objects.filter(line=line).order_by("due_at"):
+        what = step.get_status_display()
+        if step.variant:
+            what += f" ({step.get_variant_display()})"
+        if step.skip_reason:
+            what += f": {step.skip_reason}"
+        rows.append((step.get_step_display(), f"{what}, due {step.due_at:%Y-%m-%d %H:%M}"))
+    return "Welcome sequence", rows or [("Steps", "none (the line was never activated)")]
+
+
+line_page_sections.append(_welcome_section)
+
+
+@admin.register(OnboardingSettings)
+class OnboardingSettingsAdmin(ModelAdmin):
+    """One row: the welcome sequence's offsets, switches and links."""
+
+    fieldsets = [
+        ("Mail 2 (day 1)", {"fields": ["day1_enabled", "day1_offset_hours"]}),
+        ("Mail 3 (day 3)", {"fields": ["day3_enabled", "day3_offset_hours", "vod_plans"]}),
+        ("Mail 4 (day 7)", {"fields": ["day7_enabled", "day7_offset_hours", "community_url"]}),
+        ("Help", {"fields": ["knowledge_base_url", "support_url"]}),
+    ]
+    filter_horizontal = ["vod_plans"]
+
+    def has_add_permission(self, request):
+        return not OnboardingSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            moved = onboarding_settings_apply(config=obj)
+        if moved:
+            messages.info(request, f"{moved} scheduled welcome mails moved to the new offsets.")
+
+
+@admin.register(OnboardingStep)
+class OnboardingStepAdmin(ModelAdmin):
+    list_display = ["line", "step", "due_at", "status", "variant", "skip_reason", "message"]
+    list_filter = ["step", "status", "variant"]
+    search_fields = ["line__username", "line__customer__email"]
+    readonly_fields = [
+        "line",
+        "step",
+        "due_at",
+        "status",
+        "variant",
+        "skip_reason",
+        "message",
+        "created_at",
+        "decided_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LineActivity)
+class LineActivityAdmin(ModelAdmin):
+    list_display = ["line", "first_watched_at", "active_connections", "checks", "last_checked_at"]
+    search_fields = ["line__username", "line__customer__email"]
+    readonly_fields = [
+        "line",
+        "first_watched_at",
+        "last_active_at",
+        "active_connections",
+        "checks",
+        "last_checked_at",
+        "next_check_at",
+        "watch_until",
+        "last_error",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+# The drift report and the actions on drift rows.
+from boxoffice.provisioning import drift_admin  # noqa: E402, F401

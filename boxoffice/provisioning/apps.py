@@ -8,9 +8,13 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at module level: an AppConfig module is imported before the
         # models registry is ready, and reconcile imports models.
+        from boxoffice.panels.adapters.registry import line_password_lookup_register
         from boxoffice.panels.signals import panel_back_up
         from boxoffice.provisioning.reconcile import operations_drain
+        from boxoffice.provisioning.selectors import line_password_on_panel
 
         # A panel that answers again releases the operations that waited for it, whoever
         # probed it (the scheduler's probe task or the back office's "probe now").
         panel_back_up.connect(operations_drain, dispatch_uid="provisioning.operations_drain")
+        # Xtream UI names a line by username and password: the adapter asks for ours.
+        line_password_lookup_register(line_password_on_panel)

@@ -42,7 +42,7 @@ def line_create_once(op: PanelOperation, line: Line, adapter) -> PanelLine:
         if found and _is_ours(found, line):
             return found
         if found:
-            _line_take_next_name(line)
+            line_take_next_name(line)
     for _ in range(MAX_SUFFIX_TRIES):
         spec = _line_spec_with_expiry(op, line)
         try:
@@ -51,7 +51,7 @@ def line_create_once(op: PanelOperation, line: Line, adapter) -> PanelLine:
             found = adapter.find_line(line.username)
             if found and _is_ours(found, line):
                 return found
-            _line_take_next_name(line)
+            line_take_next_name(line)
     raise PermanentPanelError(
         f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
         code="username_exhausted",
@@ -82,7 +82,7 @@ def _run_create_device(op: PanelOperation, line: Line, adapter) -> PanelLine:
                 ) from None
             return _device_adopt(found, line)
         except UsernameTaken:
-            _line_take_next_name(line)
+            line_take_next_name(line)
     raise PermanentPanelError(
         f"no free username after {MAX_SUFFIX_TRIES} tries starting from {line.requested_username!r}",
         code="username_exhausted",
@@ -102,7 +102,7 @@ def _device_adopt(found: PanelLine, line: Line) -> PanelLine:
     )
 
 
-def _line_take_next_name(line: Line) -> None:
+def line_take_next_name(line: Line) -> None:
     base = line.requested_username or line.username
     candidate = next_suffix_name(base=base, current=line.username)
     while (

@@ -7,7 +7,6 @@ for the operator's review with one alert per incident.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,12 +18,19 @@ from django.utils import timezone
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.backoff import backoff_delay
 from boxoffice.lib.http import http_deadline
-from boxoffice.panels.adapters.base import PanelError, PanelLine, PermanentPanelError
+from boxoffice.panels.adapters.base import (
+    InsufficientCredits,
+    PanelError,
+    PanelLine,
+    PermanentPanelError,
+)
+from boxoffice.panels.credits import panel_credits_refresh_soon
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.services import (
     incident_open,
     incident_resolve,
     panel_call_deadline_seconds,
+    panel_call_slot,
     panel_record_failure,
     panel_record_success,
 )
@@ -35,20 +41,13 @@ from boxoffice.provisioning.services import operation_enqueue
 
 logger = logging.getLogger(__name__)
 Op = PanelOperation
+# The operations that spend a reseller's credits (a line bought, a renewal, a line re-bought
+# on another panel).
+_SALES = frozenset({Op.Kind.CREATE, Op.Kind.EXTEND, Op.Kind.MOVE})
 
-_panel_slots: dict[int, threading.BoundedSemaphore] = {}
-_panel_slots_lock = threading.Lock()
-
-
-def _panel_slot(panel: Panel) -> threading.BoundedSemaphore:
-    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s)."""
-    with _panel_slots_lock:
-        slot = _panel_slots.get(panel.pk)
-        if slot is None:
-            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
-                max(panel.max_concurrency, 1)
-            )
-        return slot
+# The bound of calls in flight to one panel (XUI rate-limits at ~20 req/s) is panels' own, shared
+# with every other caller of a panel (the welcome sequence's activity checks).
+_panel_slot = panel_call_slot
 
 
 def operation_claim(*, operation_id: int) -> PanelOperation | None:
@@ -164,6 +163,9 @@ def _operation_succeeded(op: PanelOperation, result: PanelLine | None) -> None:
             handler.mail(op, line, previous_status)
     panel_record_success(panel=op.panel)
     incidents_resolve_reviewed(panel=op.panel)
+    if op.kind in _SALES:
+        # A reseller panel's balance after the sale, read off this path (a task).
+        panel_credits_refresh_soon(panel=op.panel)
 
 
 def retry_delay(attempts: int) -> float:
@@ -178,6 +180,10 @@ def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
     logger.warning("operation %s (%s) attempt %s failed: %s", op.pk, op.kind, op.attempts, error)
     if exc.transient:
         panel_record_failure(panel=op.panel, error=error)
+    if isinstance(exc, InsufficientCredits):
+        # The panel refused the sale for lack of credits: the operation waits in review (the
+        # message says to top up, then retry) and the balance is read so routing skips the panel.
+        panel_credits_refresh_soon(panel=op.panel)
     too_many = op.attempts >= policy["MAX_ATTEMPTS"]
     too_old = now - op.created_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
     if not exc.transient or too_many or too_old:

@@ -27,10 +27,12 @@ from boxoffice.panels.adapters.base import (
     PermanentPanelError,
 )
 from boxoffice.panels.models import Panel
+from boxoffice.panels.services import panel_lines_held_add
 from boxoffice.provisioning import emails
-from boxoffice.provisioning.creation import line_create_once
+from boxoffice.provisioning.creation import line_create_once, line_take_next_name
 from boxoffice.provisioning.lifecycle import OVERDUE, stage_audit
 from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.onboarding import onboarding_schedule
 from boxoffice.provisioning.services import operation_enqueue
 
 Op = PanelOperation
@@ -65,7 +67,9 @@ def _create_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
     return {
         "panel_line_id": result.panel_line_id,
         "status": Line.Status.ACTIVE,
-        "expires_at": result.expires_at,
+        # A kind that cannot read expiries back (Ministra) reports the one we sent, or None
+        # when it adopted a line: the expiry fixed before the first attempt stands then.
+        "expires_at": result.expires_at if result.expires_at_known else line.expires_at,
         "activated_at": line.activated_at or timezone.now(),
     }
 
@@ -73,16 +77,33 @@ def _create_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
 def _create_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
     if previous_status == Line.Status.RESERVED:  # the first activation, not a re-run
         emails.credentials_email_send(line=line)
+        # The rest of the welcome sequence is owed from now: its rows commit with this success.
+        onboarding_schedule(line=line)
 
 
 # --- move -----------------------------------------------------------------------------------
 
 
 def _move_run(op: PanelOperation, line: Line, adapter: PanelAdapter) -> PanelLine:
-    # Create on the target exactly like a new line (adopting one a timed-out attempt made).
+    # Create on the target exactly like a new line (adopting one a timed-out attempt made): the
+    # same username where it is free there, else the next free suffix (persisted before the
+    # call, so a crash resumes with the name in use).
     on_target = copy.copy(line)
     on_target.panel_id, on_target.panel_line_id = op.panel_id, ""
-    result = line_create_once(op, on_target, adapter)
+    if (
+        Line.objects.filter(panel_id=op.panel_id, username__iexact=line.username)
+        .exclude(pk=line.pk)
+        .exists()
+    ):
+        line_take_next_name(on_target)
+    created = line_create_once(op, on_target, adapter)
+    # Read back: the customer is mailed these details, so they must be what the panel holds.
+    result = adapter.get_line(created.panel_line_id)
+    if result.username.lower() != on_target.username.lower() or result.password != line.password:
+        raise PermanentPanelError(
+            f"the target panel holds {result.username!r} with other credentials than ours",
+            code="move_readback_mismatch",
+        )
     line.username = on_target.username
     return result
 
@@ -99,10 +120,19 @@ def _move_record(op: PanelOperation, line: Line, result: PanelLine | None) -> Fi
             params={"panel_line_id": op.params["from_panel_line_id"], "after_move": op.pk},
         )
         operation_enqueue(operation=cleanup)
+    if op.params.get("from_panel"):
+        panel_lines_held_add(panel_id=int(op.params["from_panel"]), delta=-1)
+    panel_lines_held_add(panel_id=op.panel_id, delta=1)
+    audit_record(
+        subject=line,
+        action="line.moved",
+        data={"operation": op.pk, "from": op.params.get("from_panel"), "to": op.panel_id},
+    )
     return {
         "panel_id": op.panel_id,
         "panel_line_id": result.panel_line_id,
         "username": line.username,
+        "routing_reason": str(op.params.get("reason") or "moved by the operator")[:300],
     }
 
 
@@ -253,6 +283,8 @@ def _delete_record(op: PanelOperation, line: Line, result: PanelLine | None) -> 
     if op.params.get("panel_line_id"):
         return {}
     why = str(op.params.get("reason") or "terminated")
+    if line.status != Line.Status.CANCELLED:
+        panel_lines_held_add(panel_id=line.panel_id, delta=-1)
     return {
         "status": Line.Status.CANCELLED,
         **stage_audit(line=line, stage=Line.Stage.TERMINATED, why=why),

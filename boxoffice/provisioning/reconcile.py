@@ -6,6 +6,7 @@ send delay notices, and the workers' own heartbeats. Each function is one pass; 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,10 +23,12 @@ from boxoffice.panels.services import (
     panel_probe,
     panel_probe_claim,
     panel_record_failure,
+    panels_lines_held_recount,
 )
 from boxoffice.provisioning.emails import provisioning_delayed_email_send
 from boxoffice.provisioning.engine import operation_stop
 from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.reassignment import reassignment_jobs_redrive
 from boxoffice.provisioning.tasks import probe_panel, run_panel_operation
 
 Op = PanelOperation
@@ -38,6 +41,9 @@ logger = logging.getLogger(__name__)
 # A due operation is re-driven by the scheduler only after this grace, so it does not race the
 # task that the retry already queued.
 REDRIVE_GRACE_SECONDS = 5.0
+# The panels' occupied counters are recounted from the lines this often (repairs drift from
+# lines written outside the services that keep them, e.g. by hand in a database shell).
+PANEL_RECOUNT_SECONDS = 3600.0
 
 
 def operations_reconcile() -> dict[str, int]:
@@ -81,6 +87,8 @@ def operations_reconcile() -> dict[str, int]:
         )
     counts["delay_notices"] = orders_notify_delays()
     counts["expired_lines"] = lines_mark_expired()
+    counts["reassignments"] = reassignment_jobs_redrive()
+    counts["lines_recounted"] = lines_held_recount_when_due()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
     stuck = PanelOperation.objects.filter(
         Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
@@ -90,6 +98,19 @@ def operations_reconcile() -> dict[str, int]:
         counts["redriven"] += 1
         transaction.on_commit(lambda pk=pk: _enqueue_id(pk))
     return counts
+
+
+_recount_due = 0.0
+
+
+def lines_held_recount_when_due() -> int:
+    """Repair the panels' occupied counters from the lines (a scan, so once per
+    PANEL_RECOUNT_SECONDS per process, never per order). Returns the panels corrected."""
+    global _recount_due
+    if time.monotonic() < _recount_due:
+        return 0
+    _recount_due = time.monotonic() + PANEL_RECOUNT_SECONDS
+    return panels_lines_held_recount()
 
 
 def lines_mark_expired() -> int:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from boxoffice.audit.models import AuditEvent
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
-from boxoffice.panels.services import panel_choose
+from boxoffice.panels.services import panel_lines_held_add, panel_route
 from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import operation_create
 from boxoffice.provisioning.usernames import password_generate, username_allocate, username_generate
@@ -25,9 +26,14 @@ def line_reserve_for_order(*, order) -> Line:
     if existing:  # a second confirmation of the same order: one line per order, always
         return existing
     plan = order.plan
-    panel = panel_choose(
-        plan=plan, country=order.country, override=order.panel_override, device=order.device
+    route = panel_route(
+        plan=plan,
+        country=order.country,
+        override=order.panel_override,
+        override_by=_override_actor(order) if order.panel_override_id else "",
+        device=order.device,
     )
+    panel = route.panel
     mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
     # The kind's plan fields as the line keeps them, defaults filled in.
     plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()
@@ -61,6 +67,7 @@ def line_reserve_for_order(*, order) -> Line:
                     is_trial=plan.is_trial,
                     device=order.device,
                     mac_address=order.mac_address,
+                    routing_reason=route.reason,
                 )
         except IntegrityError:
             if len(clashed) >= MAX_RESERVATION_CLASHES:
@@ -76,10 +83,31 @@ def line_reserve_for_order(*, order) -> Line:
             "panel": panel.name,
             "username": username,
             "adjusted": adjusted,
+            "routing": route.reason,
         },
     )
+    panel_lines_held_add(panel_id=panel.pk, delta=1)
     params = {"duration_days": plan.duration_days}
     if plan.duration_hours:
         params["duration_hours"] = plan.duration_hours
     operation_create(line=line, kind=Op.Kind.CREATE, order=order, params=params)
     return line
+
+
+# The audit action the back office writes when an operator pins an order to a panel.
+PANEL_OVERRIDE_ACTION = "order.panel_override"
+
+
+def _override_actor(order) -> str:
+    """Who pinned the order to its panel (the audit trail is the record of who did what)."""
+    return (
+        AuditEvent.objects.filter(
+            subject_type=order._meta.label_lower,
+            subject_id=str(order.pk),
+            action=PANEL_OVERRIDE_ACTION,
+        )
+        .order_by("-pk")
+        .values_list("actor", flat=True)
+        .first()
+        or ""
+    )

@@ -99,17 +99,31 @@ def line_delete(
     )
 
 
-def line_move(*, line: Line, panel: Panel, actor: str = "operator") -> PanelOperation:
-    """Reassign a line to another panel: the same credentials and expiry are created there,
-    then the line is removed from the old panel. Calls go to the new panel first, so a dead old
-    panel does not hold the customer hostage."""
+def line_move(
+    *,
+    line: Line,
+    panel: Panel,
+    actor: str = "operator",
+    reason: str = "",
+    idempotency_key: str | None = None,
+) -> PanelOperation:
+    """Reassign a line to another panel: the same credentials and expiry are created there (the
+    same username where it is free there), read back, then the line is removed from the old
+    panel and the customer mailed the new details. Calls go to the new panel first, so a dead
+    old panel does not hold the customer hostage. `reason` is recorded on the line."""
     if panel.pk == line.panel_id:
         raise ValueError(f"{line.username} is already on {panel.name}")
+    extra = {"idempotency_key": idempotency_key} if idempotency_key else {}
     op = PanelOperation.objects.create(
         line=line,
         panel=panel,
         kind=Op.Kind.MOVE,
-        params={"from_panel": line.panel_id, "from_panel_line_id": line.panel_line_id},
+        params={
+            "from_panel": line.panel_id,
+            "from_panel_line_id": line.panel_line_id,
+            "reason": (reason or f"moved from {line.panel.name} by {actor}")[:300],
+        },
+        **extra,
     )
     audit_record(
         subject=op, action="operation.queued", actor=actor, data={"kind": "move", "to": panel.name}

@@ -15,6 +15,7 @@ from django.db import DatabaseError
 
 from boxoffice.billing.gateways.registry import gateway_config_problems
 from boxoffice.lib.production import site_settings_problems
+from boxoffice.messaging.production import mail_settings_problems
 
 
 def production_settings_problems(settings, *, with_accounts: bool = True) -> list[str]:
@@ -22,6 +23,7 @@ def production_settings_problems(settings, *, with_accounts: bool = True) -> lis
     config, or the settings'): one sentence each, naming the variable and what to do."""
     return [
         *site_settings_problems(settings),
+        *mail_settings_problems(settings),
         *gateway_config_problems(settings, with_accounts=with_accounts),
     ]
 

@@ -28,7 +28,10 @@ from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.messaging.services import messages_deliver_due
+from boxoffice.panels.panel_catalog import panels_catalog_refresh_due
+from boxoffice.provisioning.drift import line_sweeps_schedule
 from boxoffice.provisioning.lifecycle import lines_lifecycle_run
+from boxoffice.provisioning.onboarding import onboarding_run
 from boxoffice.provisioning.reconcile import (
     operations_reconcile,
     worker_heartbeat_beat,
@@ -139,6 +142,19 @@ def _scheduler_loop(
         if any(counts.values()):
             logger.info("scheduler: renewal lifecycle %s", counts)
 
+    onboarding_due = 0.0
+
+    def onboarding() -> None:
+        # The welcome sequence (mails by the day, activity checks by the hour): a pass every
+        # ONBOARDING["PASS_SECONDS"].
+        nonlocal onboarding_due
+        if time.monotonic() < onboarding_due:
+            return
+        onboarding_due = time.monotonic() + settings.ONBOARDING["PASS_SECONDS"]
+        counts = onboarding_run()
+        if any(counts.values()):
+            logger.info("scheduler: welcome sequence %s", counts)
+
     def mail() -> None:
         # What the fast path did not finish (refused, or its sender killed).
         sent = messages_deliver_due()
@@ -154,7 +170,11 @@ def _scheduler_loop(
         ("webhook events", webhook_events_redrive),
         ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
+        ("welcome sequence", onboarding),
+        ("line reconciliation", line_sweeps_schedule),
         ("mail", mail),
+        # One stale panel's bouquets/packages (and credits) per pass, by a task.
+        ("panel bouquets and packages", panels_catalog_refresh_due),
     ]
 
     def run(name: str, step: Callable[[], object]) -> bool:

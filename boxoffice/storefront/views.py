@@ -31,6 +31,7 @@ from boxoffice.billing.trials import TrialRefused
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.services import CustomerExists, customer_for_user
 from boxoffice.lib.ratelimit import client_ip, rate_hit
+from boxoffice.panels.services import CannotSellNow
 from boxoffice.provisioning.lifecycle import (
     line_offered_for_renewal,
     renewal_pay_line,
@@ -106,6 +107,9 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except TrialRefused as exc:
             form.add_error(None, str(exc))
+        except CannotSellNow as exc:
+            # Refused before any payment: no order, no gateway session (the operator is alerted).
+            form.add_error(None, exc.customer_message)
         except CouponRefused as exc:
             form.add_error("coupon", str(exc))
         except CustomerExists:

@@ -136,7 +136,12 @@ def test_it_answers_list_actions_with_bare_arrays(xui_emulator):
         ("4", "Kids"),
         ("5", "News"),
     ]
-    assert packages == []
+    # The reseller packages (the recorded one and a longer one), bare too on the Admin API.
+    assert isinstance(packages, list)
+    assert [(p["id"], p["package_name"]) for p in packages] == [
+        ("1", "1 Month"),
+        ("2", "3 Months, 2 screens"),
+    ]
 
 
 def test_it_pages_get_lines_fifty_at_a_time(xui_emulator):
@@ -440,3 +445,114 @@ def test_it_keeps_lines_in_its_state_file_across_restarts(tmp_path):
         assert create(second, username="bob00002")["data"]["id"] == "2"
     finally:
         second.stop()
+
+
+def test_it_simulates_a_customer_watching_through_its_control_endpoint(xui_emulator):
+    create(xui_emulator, username="viewer01", password="secret01")  # noqa: S106
+    listed = admin(xui_emulator, "get_lines", **{"search[value]": "viewer01"}).json()["data"]
+    assert listed[0]["active_connections"] == "0"
+    assert listed[0]["last_active"] is None
+
+    answer = HTTP.post(
+        f"{xui_emulator.base_url}/_emulator/activity",
+        json={"username": "viewer01", "active_connections": 2, "last_active": 1_800_000_000},
+    )
+
+    assert answer.status_code == 200
+    listed = admin(xui_emulator, "get_lines", **{"search[value]": "viewer01"}).json()["data"]
+    assert (listed[0]["active_connections"], listed[0]["last_active"]) == ("2", "1800000000")
+    missing = HTTP.post(f"{xui_emulator.base_url}/_emulator/activity", json={"username": "nobody"})
+    assert missing.status_code == 404
+    bad = HTTP.post(f"{xui_emulator.base_url}/_emulator/activity", content=b"[1]")
+    assert bad.status_code == 400
+
+
+# --- get_lines as recorded, and seeding ---------------------------------------------------------
+
+_RECORDED = (
+    __import__("pathlib").Path(__file__).parents[2]
+    / "boxoffice/panels/adapters/xui_one/tests/recorded/xui_one_admin_api.jsonl"
+)
+
+
+def _recorded_get_lines() -> list[dict]:
+    exchanges = (json.loads(text) for text in _RECORDED.read_text().splitlines())
+    return [json.loads(e["body"]) for e in exchanges if e["action"] == "get_lines"]
+
+
+def test_its_get_lines_rows_have_the_recorded_columns_and_types(xui_emulator):
+    recorded = next(b for b in _recorded_get_lines() if b["data"])
+    recorded_row = recorded["data"][0]
+    create(xui_emulator, username="BoxAlpha7", password="Pw7xK2mQ9z", exp_date="@1798729610")
+
+    body = admin(xui_emulator, "get_lines", start="0", limit="50").json()
+
+    row = body["data"][0]
+    assert set(row) == set(recorded_row)
+    both = [k for k in row if row[k] is not None and recorded_row[k] is not None]
+    assert {k: type(row[k]) for k in both} == {k: type(recorded_row[k]) for k in both}
+    assert (body["recordsTotal"], body["recordsFiltered"]) == ("1", "1")
+
+
+def test_an_empty_get_lines_answers_numeric_zero_counts_as_recorded(xui_emulator):
+    recorded = next(b for b in _recorded_get_lines() if not b["data"])
+    body = admin(xui_emulator, "get_lines", start="0", limit="50").json()
+    assert (
+        body
+        == recorded
+        == {"status": "STATUS_SUCCESS", "data": [], "recordsTotal": 0, "recordsFiltered": 0}
+    )
+
+
+def test_it_seeds_lines_in_bulk_over_its_control_endpoint(xui_emulator):
+    answer = HTTP.post(
+        f"{xui_emulator.base_url}/_emulator/seed",
+        json={
+            "count": 120,
+            "prefix": "seed",
+            "exp_date": 1830000000,
+            "bouquets": [1, 3],
+            "admin_notes": "c{n}@example.net",
+            "trial_every": 10,
+        },
+    ).json()
+    assert answer == {"seeded": 120, "first_id": 1}
+
+    page = admin(xui_emulator, "get_lines", start="100", limit="50").json()
+    assert page["recordsTotal"] == "120"
+    assert [r["username"] for r in page["data"]] == [f"seed{n:06d}" for n in range(100, 120)]
+    full = admin(xui_emulator, "get_line", id="11").json()["data"]
+    assert (full["bouquet"], full["is_trial"], full["admin_notes"]) == (
+        "[1,3]",
+        "1",
+        "c10@example.net",
+    )
+    # Seeded lines are ordinary lines: the usual rules apply to them.
+    assert create(xui_emulator, username="seed000001")["status"] == "STATUS_EXISTS_USERNAME"
+    bad = HTTP.post(f"{xui_emulator.base_url}/_emulator/seed", json={"count": 1, "prefix": "seed"})
+    assert bad.status_code == 400 and "already has a line named seed000000" in bad.json()["error"]
+
+
+def test_the_reseller_api_answers_only_the_resellers_key(xui_emulator):
+    def reseller(key: str, action: str) -> dict:
+        return httpx.post(
+            xui_emulator.reseller_url, params={"api_key": key, "action": action}, timeout=5
+        ).json()
+
+    assert reseller(xui_emulator.api_key, "user_info") == {
+        "status": "STATUS_FAILURE",
+        "error": "Invalid API key.",
+    }
+    info = reseller(xui_emulator.reseller_api_key, "user_info")
+    assert info["data"]["username"] == "reseller1" and info["data"]["credits"] == "100"
+    assert admin(xui_emulator, "user_info").json()["data"]["username"] == "admin"
+
+
+def test_the_credits_control_endpoint_reads_and_sets_the_balance(xui_emulator):
+    url = f"{xui_emulator.base_url}/_emulator/credits"
+    assert httpx.get(url, timeout=5).json() == {"credits": 100}
+    assert httpx.post(url, json={"credits": 7}, timeout=5).json() == {"credits": 7}
+    assert xui_emulator.credits == 7
+    assert httpx.post(url, json={"credits": "lots"}, timeout=5).status_code == 400
+    xui_emulator.reset()
+    assert xui_emulator.credits == 100

@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,11 @@ TABLE_COLUMNS = (
     "reseller_notes",
     "max_connections",
     "is_trial",
-    "contact",
     "active_connections",
 )
+# In the recorded get_lines rows these come back as the number 0 when unset (and as strings
+# otherwise: "is_restreamer":"1"), and an empty table's counts are the number 0.
+TABLE_ZERO_AS_NUMBER = ("is_restreamer", "is_trial", "active_connections")
 PRESENCE_FLAGS = ("is_stalker", "is_restreamer", "is_trial", "is_isplock", "bypass_ua")
 
 DEFAULT_BOUQUETS = [
@@ -118,6 +121,89 @@ DEFAULT_BOUQUETS = [
 
 ADMIN_ID = 1
 ADMIN_USERNAME = "admin"
+
+# The reseller of the Reseller API (access code type 4), as in the recorded probes.
+RESELLER_ID = 2
+RESELLER_USERNAME = "reseller1"
+RESELLER_GROUP = 2
+RESELLER_CREDITS = 100
+
+# Packages as the recorded `packages` answer shows them (R0), plus a longer one for two lines.
+DEFAULT_PACKAGES = [
+    {
+        "id": "1",
+        "package_name": "1 Month",
+        "is_addon": 0,
+        "is_trial": "1",
+        "is_official": "1",
+        "trial_credits": 0,
+        "official_credits": 10,
+        "trial_duration": "24",
+        "trial_duration_in": "hours",
+        "official_duration": "1",
+        "official_duration_in": "months",
+        "groups": "[2]",
+        "bouquets": "[1,2]",
+        "addon_packages": "[]",
+        "is_line": "1",
+        "is_mag": "1",
+        "is_e2": 0,
+        "is_restreamer": 0,
+        "is_isplock": 0,
+        "output_formats": "[1,2]",
+        "max_connections": "1",
+        "force_server_id": 0,
+        "forced_country": None,
+        "lock_device": "1",
+        "check_compatible": "1",
+    },
+    {
+        "id": "2",
+        "package_name": "3 Months, 2 screens",
+        "is_addon": 0,
+        "is_trial": 0,
+        "is_official": "1",
+        "trial_credits": 0,
+        "official_credits": 25,
+        "trial_duration": "0",
+        "trial_duration_in": "hours",
+        "official_duration": "3",
+        "official_duration_in": "months",
+        "groups": "[2]",
+        "bouquets": "[1,2,3]",
+        "addon_packages": "[]",
+        "is_line": "1",
+        "is_mag": "1",
+        "is_e2": 0,
+        "is_restreamer": 0,
+        "is_isplock": 0,
+        "output_formats": "[1,2]",
+        "max_connections": "2",
+        "force_server_id": 0,
+        "forced_country": None,
+        "lock_device": "1",
+        "check_compatible": "1",
+    },
+]
+# ResellerAPI::processData('line', …): the only request keys a reseller's line edit reads.
+RESELLER_LINE_KEYS = (
+    "edit",
+    "trial",
+    "bouquets_selected",
+    "pair_id",
+    "username",
+    "password",
+    "member_id",
+    "package",
+    "contact",
+    "reseller_notes",
+    "allowed_ips",
+    "allowed_ua",
+    "bypass_ua",
+    "is_isplock",
+    "isp_clear",
+)
+RESELLER_MIN_LENGTH = 8  # the Resellers group's minimum_username_length / _password_length
 
 
 def _failure(status: str = "STATUS_FAILURE", data: Any = None, error: str | None = None) -> dict:
@@ -172,13 +258,21 @@ class XuiPanel:
         api_key: str,
         bouquets: list[dict] | None = None,
         state_path: str | os.PathLike | None = None,
+        reseller_api_key: str = "",
+        reseller_credits: int = RESELLER_CREDITS,
+        packages: list[dict] | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.api_key = api_key
         self.bouquets = [
             self._bouquet_row(b, i) for i, b in enumerate(bouquets or DEFAULT_BOUQUETS)
         ]
-        self.packages: list[dict] = []
+        self.packages: list[dict] = [
+            dict(p) for p in (DEFAULT_PACKAGES if packages is None else packages)
+        ]
+        self.reseller_api_key = reseller_api_key
+        self._initial_credits = reseller_credits
+        self.reseller_credits = reseller_credits
         self.state_path = Path(state_path) if state_path else None
         self._lines: dict[int, dict] = {}
         self._next_id = 1
@@ -251,7 +345,76 @@ class XuiPanel:
             self._lines.clear()
             self._mags.clear()
             self._next_id = self._next_mag_id = 1
+            self.reseller_credits = self._initial_credits
             self._save()
+
+    def set_activity(
+        self, username: str, *, active_connections: int, last_active: int | None
+    ) -> dict:
+        """A customer watching (or not): what table.php computes from the live connections
+        and the activity log, set on the line for development and tests."""
+        with self.lock:
+            for row in self._lines.values():
+                if row["username"] == username:
+                    row["active_connections"] = str(max(int(active_connections), 0))
+                    row["last_active"] = None if last_active is None else str(int(last_active))
+                    self._save()
+                    return dict(row)
+        raise KeyError(f"no line {username!r}")
+
+    def seed_lines(
+        self,
+        count: int,
+        *,
+        prefix: str = "seed",
+        exp_date: int | None = None,
+        bouquets: tuple[int, ...] = (1,),
+        max_connections: int = 1,
+        admin_notes: str | None = None,
+        trial_every: int = 0,
+        disabled_every: int = 0,
+    ) -> list[int]:
+        """Put `count` ordinary lines in at once, as create_line would store them (a dev tool
+        for 10,000-line tests and the bench; one save at the end, no per-line name scan).
+
+        Usernames are `<prefix><n:06d>`, passwords `Pw<n:06d>x`; `admin_notes` may hold `{n}`;
+        every `trial_every`-th line is a trial, every `disabled_every`-th one disabled.
+        """
+        with self.lock:
+            taken = {str(row["username"]).lower() for row in self._lines.values()}
+            created_at = int(time.time())
+            ids = []
+            for n in range(count):
+                username = f"{prefix}{n:06d}"
+                if username.lower() in taken:
+                    raise ValueError(f"the emulator already has a line named {username}")
+                array = self._verify_post_table({})
+                array.update(
+                    username=username,
+                    password=f"Pw{n:06d}x",
+                    member_id=ADMIN_ID,
+                    exp_date=exp_date,
+                    max_connections=max_connections,
+                    enabled=0 if disabled_every and n % disabled_every == 0 else 1,
+                    admin_enabled=1,
+                    is_trial=1 if trial_every and n % trial_every == 0 else 0,
+                    bouquet="[" + ",".join(str(int(b)) for b in bouquets) + "]",
+                    allowed_outputs="[1,2]",
+                    allowed_ips="[]",
+                    allowed_ua="[]",
+                    admin_notes=admin_notes.format(n=n) if admin_notes is not None else None,
+                    created_at=created_at,
+                    isp_desc="",
+                )
+                line_id = self._next_id
+                self._next_id += 1
+                stored = {column: _db_value(column, array.get(column)) for column in LINE_COLUMNS}
+                stored["id"] = str(line_id)
+                stored.update(COMPUTED_FIELDS)
+                self._lines[line_id] = stored
+                ids.append(line_id)
+            self._save()
+            return ids
 
     def _get_line(self, raw_id: Any) -> dict | None:
         # `WHERE id = ?` with a bound string: MySQL compares numerically ("7abc" finds 7).
@@ -409,6 +572,222 @@ class XuiPanel:
         self._save()
         return {"status": "STATUS_SUCCESS"}
 
+    # --- Reseller API (access code type 4) ----------------------------------------------
+
+    def reseller_request(self, request: dict) -> str:
+        """The body XUI's Reseller API prints for a cleaned request (reference §1.6)."""
+        with self.lock:
+            return php.json_encode(self._reseller_dispatch(request))
+
+    def set_credits(self, credits: int) -> None:
+        with self.lock:
+            self.reseller_credits = int(credits)
+
+    def _own_line(self, raw_id: Any) -> dict | None:
+        line = self._get_line(raw_id)
+        if line is None or php.mysql_int(line.get("member_id")) != RESELLER_ID:
+            return None  # Authorization::check('line', …) fails for another owner's line
+        return line
+
+    def _reseller_dispatch(self, request: dict) -> Any:
+        key = request.get("api_key")
+        if (
+            not self.reseller_api_key
+            or php.empty(key)
+            or not isinstance(key, str)
+            or key != self.reseller_api_key
+        ):
+            return _failure(error="Invalid API key.")
+        data = dict(request)
+        action = data.pop("action", None)
+        start = php.intval(data.pop("start", None)) or 0
+        limit = php.intval(data.pop("limit", None)) or 50
+        data.pop("api_key", None)
+        if action == "user_info":
+            return self._reseller_user_info()
+        if action == "packages":
+            group = RESELLER_GROUP
+            offered = [
+                dict(p)
+                for p in self.packages
+                if group in php.array_values(php.json_decode(p.get("groups")))
+            ]
+            return {"status": "STATUS_SUCCESS", "data": offered}
+        if action == "get_lines":
+            data["reseller"] = str(RESELLER_ID)
+            return self._table_lines(start, limit, data, None, None)
+        if action == "get_line":
+            line = self._own_line(data.get("id"))
+            if line is None:
+                return _failure()
+            return {"status": "STATUS_SUCCESS", "data": dict(line)}
+        if action == "create_line":
+            data.pop("edit", None)
+            return self._reseller_process_line(data)
+        if action == "edit_line":
+            line_id = data.pop("id", None)
+            if self._own_line(line_id) is None:
+                return _failure()
+            data["edit"] = line_id
+            return self._reseller_process_line(data)
+        if action in ("delete_line", "disable_line", "enable_line"):
+            if self._own_line(data.get("id")) is None:
+                return _failure()
+            return self._line_switch(action, data.get("id"))
+        return _failure(error="Invalid action.")
+
+    def _reseller_user_info(self) -> dict:
+        user = {
+            "id": str(RESELLER_ID),
+            "username": RESELLER_USERNAME,
+            "email": "r@example.invalid",
+            "ip": None,
+            "date_registered": "1796136673",
+            "last_login": None,
+            "member_group_id": str(RESELLER_GROUP),
+            "credits": str(self.reseller_credits),
+            "notes": None,
+            "status": "1",
+            "reseller_dns": None,
+            "owner_id": str(ADMIN_ID),
+            "override_packages": None,
+            "hue": None,
+            "theme": 0,
+            "timezone": "",
+            "api_key": self.reseller_api_key,
+            "lang": "en",
+        }
+        permissions = {
+            "group_id": str(RESELLER_GROUP),
+            "group_name": "Resellers",
+            "is_admin": 0,
+            "is_reseller": "1",
+            "total_allowed_gen_trials": "100000",
+            "total_allowed_gen_in": "month",
+            "delete_users": "1",
+            "allowed_pages": "[]",
+            "can_delete": 0,
+            "create_sub_resellers": 0,
+            "create_line": "1",
+            "allow_restrictions": "1",
+            "allow_change_username": "1",
+            "allow_change_password": "1",
+            "allow_change_bouquets": 0,
+            "minimum_username_length": str(RESELLER_MIN_LENGTH),
+            "minimum_password_length": str(RESELLER_MIN_LENGTH),
+        }
+        return {"status": "STATUS_SUCCESS", "data": user, "permissions": permissions}
+
+    def _reseller_process_line(self, data: dict) -> dict:
+        """ResellerAPI::processLine: the package decides expiry, connections, bouquets and
+        outputs, and costs credits; renewal with a package adds its duration to the expiry."""
+        data = {k: v for k, v in data.items() if k in RESELLER_LINE_KEYS}
+        editing = data.get("edit") is not None
+        if editing:
+            row = self._own_line(data["edit"])
+            if row is None:
+                return _failure()
+            array = {column: row.get(column) for column in LINE_COLUMNS}
+            original = (row["username"], row["password"])
+        else:
+            array = self._verify_post_table(data)
+            array["created_at"] = int(time.time())
+            array.pop("id", None)
+            original = None
+        array["is_mag"] = 0
+        array["is_e2"] = 0
+        package = None
+        cost = 0
+        if not php.empty(data.get("package")):
+            package = next(
+                (p for p in self.packages if str(p["id"]) == str(data["package"]).strip()), None
+            )
+            # getPackage() of an unknown id is false, and false['is_line'] is not truthy.
+            if package is None or not php.truthy(package.get("is_line")):
+                return _failure("STATUS_INVALID_TYPE", data)
+            groups = php.array_values(php.json_decode(package.get("groups")))
+            if RESELLER_GROUP not in groups:
+                return _failure("STATUS_INVALID_PACKAGE", data)
+            trial = php.truthy(data.get("trial"))
+            cost = php.intval(package["trial_credits" if trial else "official_credits"])
+            if cost > self.reseller_credits:
+                return _failure("STATUS_INSUFFICIENT_CREDITS", data)
+            now = int(time.time())
+            if trial:
+                array["exp_date"] = self._strtotime(package, "trial", now)
+                array["is_trial"] = 1
+            else:
+                current = php.mysql_int(array.get("exp_date"))
+                base = current if editing and current is not None and now <= current else now
+                array["exp_date"] = self._strtotime(package, "official", base)
+                array["is_trial"] = 0
+            bouquets = list(php.array_values(php.json_decode(package.get("bouquets"))))
+            ordered = php.sort_array_by_array(bouquets, self._bouquet_order())
+            array["bouquet"] = "[" + ",".join(str(php.intval(b)) for b in ordered) + "]"
+            for column in ("max_connections", "is_restreamer", "force_server_id"):
+                array[column] = package.get(column)
+            array["forced_country"] = package.get("forced_country")
+            array["is_isplock"] = package.get("is_isplock")
+            array["package_id"] = package["id"]
+        elif not editing:
+            return _failure("STATUS_INVALID_PACKAGE", data)
+        array["contact"] = data.get("contact")
+        array["reseller_notes"] = data.get("reseller_notes")
+        array["member_id"] = RESELLER_ID
+
+        for name in ("username", "password"):
+            value = data.get(name)
+            if php.strlen(value) == 0:
+                array[name] = array[name] if editing else php.generate_string(10)
+                continue
+            if php.strlen(value) < RESELLER_MIN_LENGTH and not (
+                editing and original and value == original[0 if name == "username" else 1]
+            ):
+                return _failure(f"STATUS_INVALID_{name.upper()}", data)
+            array[name] = value
+        if self._username_exists(array["username"], data.get("edit")):
+            return _failure("STATUS_EXISTS_USERNAME", data)
+
+        # allow_restrictions: re-sent or reset, on every save.
+        for column in ("allowed_ips", "allowed_ua"):
+            value = data.get(column)
+            array[column] = (
+                "[]"
+                if value is None
+                else php.json_encode(value if isinstance(value, dict) else {0: value})
+            )
+        array["bypass_ua"] = 1 if data.get("bypass_ua") is not None else 0
+        array["is_isplock"] = 1 if data.get("is_isplock") is not None else 0
+        if php.strlen(data.get("isp_clear")) == 0:
+            array["isp_desc"] = ""
+            array["as_number"] = None
+        if package is not None:
+            outputs = php.array_values(php.json_decode(package.get("output_formats")))
+            array["allowed_outputs"] = "[" + ",".join(str(php.intval(o)) for o in outputs) + "]"
+
+        if editing:
+            line_id = int(row["id"])
+        else:
+            line_id = self._next_id
+            self._next_id += 1
+        stored = {column: _db_value(column, array.get(column)) for column in LINE_COLUMNS}
+        stored["id"] = str(line_id)
+        previous = self._lines.get(line_id, {})
+        for field, default in COMPUTED_FIELDS.items():
+            stored[field] = previous.get(field, default)
+        self._lines[line_id] = stored
+        if package is not None:
+            self.reseller_credits -= cost
+        self._save()
+        return {"status": "STATUS_SUCCESS", "data": dict(stored)}
+
+    @staticmethod
+    def _strtotime(package: dict, prefix: str, base: int) -> int:
+        amount = php.intval(package.get(f"{prefix}_duration"))
+        unit = str(package.get(f"{prefix}_duration_in") or "days")
+        moment = datetime.fromtimestamp(base, tz=UTC)
+        return php.parse_php_datetime(f"+{amount} {unit}", now=moment)
+
     # --- MAG devices (processMAG) ------------------------------------------------------
 
     def _mag_with_user(self, mag: dict) -> dict:
@@ -518,8 +897,8 @@ class XuiPanel:
         # The count comes back from MySQL as a string; the API caps recordsFiltered at the
         # limit (then an int), exactly as table.php does.
         body: dict[str, Any] = {"status": "STATUS_SUCCESS", "data": []}
-        body["recordsTotal"] = str(total)
-        body["recordsFiltered"] = str(total) if total < limit else limit
+        body["recordsTotal"] = str(total) if total else 0
+        body["recordsFiltered"] = (str(total) if total else 0) if total < limit else limit
         if total == 0 or start < 0 or limit < 0:
             return body
         rows = self._order_lines(rows, data.get("order"))
@@ -533,6 +912,9 @@ class XuiPanel:
             item["stream_display_name"] = None
             item["stream_id"] = None
             item["last_active"] = row.get("last_active")
+            for column in TABLE_ZERO_AS_NUMBER:
+                if php.intval(item.get(column)) == 0:
+                    item[column] = 0
             body["data"].append(filter_row(item, show, hide))
         return body
 
@@ -675,8 +1057,11 @@ class XuiPanel:
 
     def _username_exists(self, username: Any, exclude: Any) -> bool:
         exclude_id = php.intval(exclude) if php.truthy(exclude) else None
+        # MySQL's default collation compares case-insensitively: `Jane` collides with `jane`
+        # (recorded: BOXTEST01 vs boxtest01 is STATUS_EXISTS_USERNAME).
+        wanted = str(username).casefold()
         return any(
-            row["username"] == username
+            str(row["username"]).casefold() == wanted
             for line_id, row in self._lines.items()
             if exclude_id is None or line_id != exclude_id
         )

@@ -3,11 +3,13 @@
 One port serves what a real XUI install serves on its broadcast port:
 
 * the Admin API at ``/<access code>/`` (and ``/<access code>/index.php``), GET and POST merged;
+* the Reseller API (an access code of type 4, ``/resellerapi1/`` by default): packages, credits
+  deducted per sale, renewal by package (``/_emulator/credits`` reads or sets the balance);
 * the customer side: ``player_api.php``, ``get.php``, ``/playlist/U/P/m3u_plus``, ``xmltv.php``,
   ``/epg/U/P``, ``/live/U/P/<id>.ts``, and a ``/c/`` MAG portal placeholder;
 * ``/_emulator/...`` control endpoints (never faulted) to inject faults and inspect state.
 
-Fault modes (admin API requests only): ``ok``, ``down`` (connection closed without an answer),
+Fault modes (admin and reseller API requests only): ``ok``, ``down`` (connection closed without an answer),
 ``503`` (nginx limit_req page), ``html`` (nginx 403 page), ``empty`` (HTTP 200, empty body),
 ``garbage`` (HTTP 200, truncated JSON), ``act_then_timeout`` (do the action, then sleep
 ``latency_ms``, default 3000, before answering), ``drip`` (do the action, send the headers,
@@ -158,6 +160,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._nginx(301, {"Location": f"{self._public_base()}/{code}/"})
             elif path in (f"/{code}/", f"/{code}/index.php"):
                 self._admin(self._php_request(url.query, body))
+            elif emulator.reseller_access_code and path in (
+                f"/{emulator.reseller_access_code}/",
+                f"/{emulator.reseller_access_code}/index.php",
+            ):
+                # An access code of type 4: the Reseller API (reference §1.6).
+                self._admin(self._php_request(url.query, body), reseller=True)
             else:
                 self._customer(path, self._php_request(url.query, body))
         except (BrokenPipeError, ConnectionResetError):
@@ -186,10 +194,51 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, emulator.faults)
         elif path == "/_emulator/lines":
             self._json(200, emulator.lines())
+        elif path == "/_emulator/credits":
+            if self.command == "POST":
+                try:
+                    emulator.panel.set_credits(int(json.loads(body or b"{}")["credits"]))
+                except (ValueError, TypeError, KeyError):
+                    self._json(400, {"error": 'send {"credits": <whole number>}'})
+                    return
+            self._json(200, {"credits": emulator.panel.reseller_credits})
         elif path == "/_emulator/mags":
             self._json(200, emulator.mags())
+        elif path == "/_emulator/seed" and self.command == "POST":
+            # {"count": 10000, "prefix": "seed", "exp_date": 1830000000, "bouquets": [1, 2],
+            #  "admin_notes": "customer{n}@example.com", "trial_every": 10, "disabled_every": 0}
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("send a JSON object")
+                ids = emulator.seed_lines(**spec)
+            except (ValueError, TypeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(200, {"seeded": len(ids), "first_id": ids[0] if ids else None})
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
+        elif path == "/_emulator/activity" and self.command == "POST":
+            # {"username": ..., "active_connections": 1, "last_active": <unix seconds or null>}:
+            # the customer is watching now (or stopped), as the panel would report it.
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("send a JSON object")
+                row = emulator.panel.set_activity(
+                    str(spec.get("username", "")),
+                    active_connections=int(spec.get("active_connections", 1)),
+                    last_active=spec.get("last_active", int(time.time())),
+                )
+            except KeyError as exc:
+                self._json(404, {"error": str(exc)})
+                return
+            except (ValueError, TypeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(
+                200, {k: row[k] for k in ("id", "username", "active_connections", "last_active")}
+            )
         elif path == "/_emulator/reset" and self.command == "POST":
             emulator.reset()
             self._json(200, {"reset": True})
@@ -198,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- admin API ------------------------------------------------------------------------
 
-    def _admin(self, request: dict) -> None:
+    def _admin(self, request: dict, *, reseller: bool = False) -> None:
         emulator = self.server.emulator
         emulator._log_request(request)
         mode, latency_ms = emulator._take_fault()
@@ -223,7 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_huge()
             return
         try:
-            status, text = 200, emulator.panel.admin_request(request)
+            answer = emulator.panel.reseller_request if reseller else emulator.panel.admin_request
+            status, text = 200, answer(request)
         except PhpFatalError:
             status, text = 500, ""  # php-fpm with display_errors off: nginx relays a bare 500
         if mode == "act_then_timeout":
@@ -419,12 +469,23 @@ class XuiOneEmulator:
         bouquets: list[dict] | None = None,
         *,
         log_requests: bool = False,
+        reseller_access_code: str = "resellerapi1",
+        reseller_api_key: str = "resellerkey",
+        reseller_credits: int = 100,
     ) -> None:
         self.host = host
         self.access_code = access_code.strip("/")
         self.api_key = api_key
         self.log_requests = log_requests
-        self.panel = XuiPanel(api_key=api_key, bouquets=bouquets, state_path=state_path)
+        self.reseller_access_code = reseller_access_code.strip("/")
+        self.reseller_api_key = reseller_api_key
+        self.panel = XuiPanel(
+            api_key=api_key,
+            bouquets=bouquets,
+            state_path=state_path,
+            reseller_api_key=reseller_api_key,
+            reseller_credits=reseller_credits,
+        )
         self._port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -493,10 +554,26 @@ class XuiOneEmulator:
     def admin_url(self) -> str:
         return f"{self.base_url}/{self.access_code}/"
 
+    @property
+    def reseller_url(self) -> str:
+        return f"{self.base_url}/{self.reseller_access_code}/"
+
+    @property
+    def credits(self) -> int:
+        """The reseller's credit balance (the Reseller API's `user_info` credits)."""
+        return self.panel.reseller_credits
+
+    def set_credits(self, credits: int) -> None:
+        self.panel.set_credits(credits)
+
     # --- inspection and control --------------------------------------------------------------
 
     def lines(self) -> list[dict]:
         return self.panel.lines()
+
+    def seed_lines(self, count: int, **options: Any) -> list[int]:
+        """`count` lines at once (see XuiPanel.seed_lines): for 10,000-line tests and the bench."""
+        return self.panel.seed_lines(int(count), **options)
 
     def mags(self) -> list[dict]:
         """MAG devices (mag_devices rows, each with its hidden line under "user")."""
@@ -540,6 +617,16 @@ class XuiOneEmulator:
         with self._lock:
             self._mode, self._latency_ms, self._count = mode, latency_ms, count
             self._rate, self._random = float(rate), random.Random(seed)
+
+    def simulate_watching(
+        self, username: str, *, connections: int = 1, at: datetime | None = None
+    ) -> dict:
+        """The customer of `username` is watching now on `connections` devices (0: stopped,
+        last seen `at`): what get_lines then reports as active_connections and last_active."""
+        moment = at or datetime.now(UTC)
+        return self.panel.set_activity(
+            username, active_connections=connections, last_active=int(moment.timestamp())
+        )
 
     def reset(self) -> None:
         """Back to a fresh start without a restart: no lines, no faults, an empty log."""

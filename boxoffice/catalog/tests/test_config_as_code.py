@@ -156,7 +156,7 @@ BAD_FILES = {
     ),
     "unknown kind": (
         VALID_PANEL.replace("Fresh panel", "Bad panel").replace('"xui_one"', '"xtream_two"'),
-        "kind 'xtream_two' is unknown (known: xui_one)",
+        "kind 'xtream_two' is unknown (known: xui_one",
     ),
     "invalid url": (
         VALID_PANEL.replace("Fresh panel", "Bad panel").replace(

@@ -8,6 +8,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 
 from boxoffice.audit.models import AuditEvent
 from boxoffice.billing.models import (
@@ -22,9 +23,18 @@ from boxoffice.billing.models import (
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
-from boxoffice.messaging.models import MailTemplate, Message
+from boxoffice.messaging.models import AddressStatus, MailTemplate, Message
 from boxoffice.panels.models import Incident, Panel
-from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    Line,
+    LineDrift,
+    OnboardingSettings,
+    PanelOperation,
+    ReassignmentJob,
+    SaleBlock,
+    WorkerHeartbeat,
+)
+from boxoffice.provisioning.onboarding import onboarding_schedule
 from boxoffice.provisioning.tasks import run_panel_operation
 
 API_KEY = "pk-Secret-4f9a7c2e"
@@ -95,7 +105,17 @@ def rows(db):
     MailTemplate.objects.create(
         name="billing/email/payment_pending", language="en", subject="S", html="h", text="t"
     )
+    AddressStatus.objects.create(
+        address=customer.email, suppressed_at=timezone.now(), reason="bounced", esp="Postmark"
+    )
     WorkerHeartbeat.objects.create(worker_id="host-1", host="host", pid=1, threads_total=4)
+    OnboardingSettings.objects.create(pk=1, community_url="https://forum.example.test/")
+    onboarding_schedule(line=line)  # its welcome steps and activity row
+    LineDrift.objects.create(
+        panel=panel, line=line, panel_line_id="7", username=line.username, kind="connections"
+    )
+    ReassignmentJob.objects.create(from_panel=panel, total=1)
+    SaleBlock.objects.create(plan=plan, scope="DE:app", detail="full")
     run_panel_operation.enqueue(operation.pk)  # a task row in the database queue
     return {"panel": panel, "line": line, "message": message}
 

@@ -8,7 +8,7 @@ rate limits, HTML error pages) or stop for an operator (the panel refused the re
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -83,6 +83,11 @@ class UsernameTaken(PermanentPanelError):
 
 class DeviceTaken(PermanentPanelError):
     """The panel already has a device with this MAC address."""
+
+
+class InsufficientCredits(PermanentPanelError):
+    """A reseller panel refused a sale: the account's credits do not cover the package. Nothing
+    was created or renewed; topping up the credits and retrying the operation succeeds."""
 
 
 class LineNotFound(PermanentPanelError):
@@ -237,6 +242,11 @@ class PanelConfig:
     # Out of repr: it holds the kind's decrypted secrets, and a traceback must not show them.
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)  # tuning knobs for tests/tools
+    # For kinds whose API names a line by username *and* password (Xtream UI): Boxoffice's own
+    # password for one of its usernames on this panel, or None. Set by `Panel.adapter_config`.
+    line_passwords: Callable[[str], str | None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __getattr__(self, name: str) -> Any:
         # A kind's own fields read like attributes (config.access_code); unknown ones still fail.
@@ -363,6 +373,9 @@ class PanelLine:
     last_active_at: datetime | None = None
     mac: str = ""  # a device line's MAC (normalised AA:BB:CC:DD:EE:FF), "" for apps
     package_id: str = ""  # package-based kinds: the package the line was sold or renewed with
+    # False where the panel does not report a line's expiry (Ministra without internal billing):
+    # `expires_at` is then the expiry we sent (creates, renewals) or None (reads), not a fact.
+    expires_at_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -444,6 +457,7 @@ class PanelAdapter(abc.ABC):
         timeout: float = 10.0,
         verify_tls: bool = True,
         settings: Mapping[str, Any] | None = None,
+        line_passwords: Callable[[str], str | None] | None = None,
     ) -> PanelConfig:
         """A config holding exactly this kind's declared fields, validated (FieldError)."""
         return PanelConfig(
@@ -452,6 +466,7 @@ class PanelAdapter(abc.ABC):
             timeout=timeout,
             verify_tls=verify_tls,
             settings=fields_clean(cls.config_fields, settings or {}),
+            line_passwords=line_passwords,
         )
 
     @classmethod

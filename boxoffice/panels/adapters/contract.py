@@ -442,3 +442,43 @@ class PanelAdapterContract:
         finally:
             faults("ok")
         assert report.ok is False
+
+    # Listing (reconciliation and import) ----------------------------------------------------
+
+    @needs("list_lines")
+    def test_it_lists_every_line_once_a_page_at_a_time(self, adapter):
+        specs = [self.make_spec(adapter) for _ in range(5)]
+        created = {adapter.create_line(spec).panel_line_id: spec for spec in specs}
+
+        listed: list[PanelLine] = []
+        cursor = None
+        for _ in range(100):
+            page = adapter.list_lines(cursor, limit=2)
+            assert len(page.lines) <= 2
+            listed += page.lines
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        ids = [line.panel_line_id for line in listed]
+        assert len(ids) == len(set(ids))  # no line twice
+        assert set(created) <= set(ids)
+        for line in listed:
+            if line.panel_line_id in created:
+                self.assert_matches(line, created[line.panel_line_id])
+
+    @needs("list_lines")
+    def test_it_lists_in_the_same_order_each_time(self, adapter):
+        for _ in range(3):
+            adapter.create_line(self.make_spec(adapter))
+        first = adapter.list_lines(None, limit=50)
+        again = adapter.list_lines(None, limit=50)
+        assert [line.panel_line_id for line in first.lines] == [
+            line.panel_line_id for line in again.lines
+        ]
+
+    @needs("line_count")
+    def test_it_counts_its_lines(self, adapter):
+        before = adapter.line_count()
+        adapter.create_line(self.make_spec(adapter))
+        adapter.create_line(self.make_spec(adapter))
+        assert adapter.line_count() == before + 2

@@ -231,9 +231,15 @@ def test_it_probes_panels_as_tasks_not_on_the_scheduler_thread(panel, xui_emulat
     assert counts["probed"] == 1
     assert xui_emulator.request_log == []  # the scheduler made no network call
     run_tasks()
-    assert [action for action, _ in xui_emulator.request_log] == ["user_info"]
+    # The probe's health check, then (a kind that can count its lines) the panel's own count.
+    assert [action for action, _ in xui_emulator.request_log] == [
+        "user_info",
+        "get_lines",
+        "get_mags",
+    ]
     panel.refresh_from_db()
     assert panel.health == Panel.Health.UP
+    assert panel.lines_on_panel == 0 and panel.lines_counted_at is not None
     assert operations_reconcile()["probed"] == 0  # claimed: one probe per interval
 
 

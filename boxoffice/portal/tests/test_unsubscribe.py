@@ -110,3 +110,41 @@ def test_subscribing_again_is_a_csrf_protected_form(customer):
     token = page.context["csrf_token"]
     assert browser.post(url + "again/", {"csrfmiddlewaretoken": str(token)}).status_code == 200
     assert Customer.objects.get(pk=customer.pk).unsubscribed_at is None
+
+
+def test_each_category_has_its_own_link_and_choice(customer):
+    bare = Client(enforce_csrf_checks=True)
+    onboarding = unsubscribe_token(customer, "onboarding")
+    marketing = unsubscribe_token(customer)
+    assert onboarding != marketing
+
+    # A GET (a mail scanner following the link) changes nothing.
+    assert bare.get(f"/portal/unsubscribe/{onboarding}/").status_code == 200
+    customer.refresh_from_db()
+    assert customer.onboarding_unsubscribed_at is None
+
+    response = bare.post(
+        f"/portal/unsubscribe/{onboarding}/",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert "no more welcome tips" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.onboarding_unsubscribed_at is not None
+    assert customer.unsubscribed_at is None  # offers are another choice
+
+    bare.post(f"/portal/unsubscribe/{marketing}/", data={"List-Unsubscribe": "One-Click"})
+    customer.refresh_from_db()
+    assert customer.unsubscribed_at is not None
+
+
+def test_a_token_naming_an_unknown_category_is_refused(client, customer):
+    from django.core import signing
+
+    token = signing.dumps(
+        [customer.pk, "everything"], salt="boxoffice.customers.unsubscribe", compress=False
+    )
+    assert client.post(f"/portal/unsubscribe/{token}/").status_code == 400
+    customer.refresh_from_db()
+    assert customer.onboarding_unsubscribed_at is None and customer.unsubscribed_at is None

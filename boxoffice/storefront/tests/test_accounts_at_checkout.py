@@ -5,7 +5,6 @@ with the victim's address and a password of their choosing, the victim orders se
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,7 +13,6 @@ from django.urls import reverse
 
 from boxoffice.billing.emails import payment_pending_email_send
 from boxoffice.billing.models import Order
-from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
 from boxoffice.portal.tests.conftest import press_sign_in
 
@@ -23,12 +21,10 @@ VICTIM = "victim@example.test"
 
 
 @pytest.fixture(autouse=True)
-def _setup(settings, db):
+def _setup(settings, plan):
+    # `plan`: monthly at 9.99 EUR on the test panel (checkout sells only what a panel can take).
     settings.PAYMENT_GATEWAYS = ["manual"]
     settings.SITE_URL = SITE
-    Plan.objects.create(
-        slug="monthly", name="Monthly", duration_days=30, price=Decimal("9.99"), currency="EUR"
-    )
 
 
 def checkout(client, **overrides):

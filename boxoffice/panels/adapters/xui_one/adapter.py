@@ -19,8 +19,9 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, TypeGuard
 
 import httpx
 
@@ -34,6 +35,7 @@ from boxoffice.panels.adapters.base import (
     LineAccess,
     LineFacts,
     LineNotFound,
+    LinePage,
     LineSpec,
     PanelAdapter,
     PanelConfig,
@@ -79,8 +81,10 @@ class XuiOneAdapter(PanelAdapter):
     # recorded probe 13). get_lines does not list MAG lines, so a device is found by its MAC
     # (get_mags); the line's id is what extend/suspend/resume act on, because disable_mag and
     # friends are a silent no-op on XUI.
-    capabilities = Capabilities(operations=OPERATIONS, devices=True)
-    config_fields = (
+    # list_lines/line_count: get_lines pages (start/limit, primary-key order), then get_mags for
+    # the device lines get_lines leaves out (reference §1.2, §1.3).
+    capabilities = Capabilities(operations=OPERATIONS | {"list_lines", "line_count"}, devices=True)
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField("access_code", "Access code", help="XUI One Admin API access code"),
         ConfigField(
             "api_key",
@@ -91,7 +95,7 @@ class XuiOneAdapter(PanelAdapter):
         ConfigField("m3u_style", "M3U style", kind="choice", choices=URL_STYLES, default="get_php"),
         ConfigField("epg_style", "EPG style", kind="choice", choices=URL_STYLES, default="get_php"),
     )
-    plan_fields = (
+    plan_fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(
             "bouquets",
             "Bouquets",
@@ -119,6 +123,15 @@ class XuiOneAdapter(PanelAdapter):
 
     def close(self) -> None:
         self.client.close()
+
+    def _edit_form(self, row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """The full edit_line form that writes `row` back unchanged (per kind: what its
+        edit_line resets when a field is left out)."""
+        return _edit_payload(row)
+
+    def _line_from_row(self, row: dict[str, Any]) -> PanelLine:
+        """The line as this kind reads a stored row (a subclass reads its own columns)."""
+        return _to_panel_line(row)
 
     # Lines ------------------------------------------------------------------------------------
 
@@ -165,7 +178,7 @@ class XuiOneAdapter(PanelAdapter):
                 "requested; fix the line on the panel.",
                 code="credentials_altered",
             )
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
     def create_device(self, spec: LineSpec) -> PanelLine:
         self.require("create_device")
@@ -201,7 +214,7 @@ class XuiOneAdapter(PanelAdapter):
                     code="bad_response",
                 )
             return found
-        return _to_panel_line(user)
+        return self._line_from_row(user)
 
     def find_device(self, mac: str) -> PanelLine | None:
         self.require("create_device")
@@ -218,7 +231,7 @@ class XuiOneAdapter(PanelAdapter):
                 device = self.client.call("get_mag", [("id", str(row.get("id")))]).get("data")
                 user_id = device.get("user_id") if isinstance(device, dict) else None
             try:
-                return _to_panel_line(self._get_row(_line_id(user_id)))
+                return self._line_from_row(self._get_row(_line_id(user_id)))
             except LineNotFound:
                 return None
         return None
@@ -235,12 +248,12 @@ class XuiOneAdapter(PanelAdapter):
                 full = self._get_row(_line_id(row.get("id")))
             except LineNotFound:
                 return None  # deleted between the list and the read
-            return _to_panel_line(_with_activity(full, row))
+            return self._line_from_row(_with_activity(full, row))
         return None
 
     def get_line(self, panel_line_id: str) -> PanelLine:
         self.require("get_line")
-        return _to_panel_line(self._get_row(_line_id(panel_line_id)))
+        return self._line_from_row(self._get_row(_line_id(panel_line_id)))
 
     def line_activity(self, panel_line_id: str) -> PanelLine:
         self.require("line_activity")
@@ -251,7 +264,7 @@ class XuiOneAdapter(PanelAdapter):
             if str(listed.get("id")) == line_id:
                 row = _with_activity(row, listed)
                 break
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         self.require("extend")
@@ -413,6 +426,84 @@ class XuiOneAdapter(PanelAdapter):
         detail = f"Admin API answers as {who}" if who else "Admin API answers"
         return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
 
+    def list_lines(self, cursor: str | None = None, limit: int = 500) -> LinePage:
+        """Every line, `limit` at a time: the app lines of get_lines, then the device lines of
+        get_mags (get_lines leaves MAG/E2 lines out), each in primary-key order.
+
+        The cursor is "<table>:<start>:<last id>". Pages are offset-based on the panel, so a line
+        deleted before the offset between two calls would shift the rest back and one line would
+        be skipped: each page is asked from one row earlier than it needs and must begin at or
+        before the last id already seen; if it does not, the offset steps back until it does.
+        Rows at or before the last id are dropped, so nothing is listed twice.
+
+        get_lines rows have no bouquets or outputs, so each line is read with get_line too
+        (`limit` + 1 requests a page; callers pace the pages).
+        """
+        self.require("list_lines")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        table, start, last_id = _parse_cursor(cursor)
+        while True:
+            ask = max(start - 1, 0)
+            rows, total = self._table_page(table, ask, limit + (1 if start else 0))
+            first = _int(rows[0].get("id"), 0) if rows else None
+            if start and ask > 0 and first is not None and first > last_id:
+                start = max(start - limit, 0)  # lines were deleted before our offset
+                continue
+            break
+        fresh = [row for row in rows if _int(row.get("id"), 0) > last_id]
+        lines = tuple(line for row in fresh if (line := self._listed_line(table, row)))
+        if fresh:
+            last_id = _int(fresh[-1].get("id"), last_id)
+        end = ask + len(rows)
+        more = bool(rows) and (end < total if total is not None else len(rows) >= limit)
+        if more:
+            next_cursor: str | None = f"{table}:{end}:{last_id}"
+        elif table == "lines":
+            next_cursor = "mags:0:0"
+        else:
+            next_cursor = None
+        return LinePage(lines=lines, next_cursor=next_cursor, total=total)
+
+    def line_count(self) -> int:
+        """App lines plus device lines, from the tables' own counts (one row asked of each)."""
+        self.require("line_count")
+        count = 0
+        for table in ("lines", "mags"):
+            _, total = self._table_page(table, 0, 1)
+            if total is None:
+                raise TransientPanelError(
+                    f"XUI One answered get_{table} without recordsTotal.", code="bad_response"
+                )
+            count += total
+        return count
+
+    def _table_page(self, table: str, start: int, limit: int) -> tuple[list[dict], int | None]:
+        body = self.client.call(f"get_{table}", [("start", str(start)), ("limit", str(limit))])
+        rows = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise TransientPanelError(
+                f"XUI One answered get_{table} without a list of rows.", code="bad_response"
+            )
+        # recordsTotal is a string from MySQL ("12"), or 0 when the table is empty.
+        return [row for row in rows if isinstance(row, dict)], _int(body.get("recordsTotal"), None)
+
+    def _listed_line(self, table: str, row: dict[str, Any]) -> PanelLine | None:
+        line_id = row.get("user_id") if table == "mags" else row.get("id")
+        try:
+            full = self._get_row(_line_id(line_id))
+        except LineNotFound:
+            return None  # deleted between the page and the read
+        line = _to_panel_line(_with_activity(full, row) if table == "lines" else full)
+        mac = str(row.get("mac") or "")
+        if table == "mags" and mac:
+            try:
+                mac = _normalized_mac(mac)
+            except PermanentPanelError:
+                pass  # keep what the panel stored; the comparison shows it as it is
+            return replace(line, mac=mac)
+        return line
+
     # Internals --------------------------------------------------------------------------------
 
     def _get_row(self, line_id: str) -> dict[str, Any]:
@@ -462,7 +553,7 @@ class XuiOneAdapter(PanelAdapter):
     ) -> PanelLine:
         line_id = _line_id(panel_line_id)
         stored = self._get_row(line_id)
-        fields, lists = _edit_payload(stored)
+        fields, lists = self._edit_form(stored)
         change(fields)
         if change_lists is not None:
             change_lists(fields, lists)
@@ -487,7 +578,7 @@ class XuiOneAdapter(PanelAdapter):
                 "panel and make the change by hand.",
                 code="edit_not_applied",
             )
-        return _to_panel_line(after)
+        return self._line_from_row(after)
 
     def _set_enabled(self, panel_line_id: str, *, enabled: bool) -> PanelLine:
         line_id = _line_id(panel_line_id)
@@ -505,7 +596,7 @@ class XuiOneAdapter(PanelAdapter):
                 "but the line did not change; check it on the panel.",
                 code="edit_not_applied",
             )
-        return _to_panel_line(row)
+        return self._line_from_row(row)
 
 
 # Building requests ----------------------------------------------------------------------------
@@ -612,6 +703,16 @@ def _check_new_credential(name: str, value: str) -> None:
 def _cleaned_by_panel(value: str) -> str:
     cleaned = value.strip().replace("\\", "").replace("../", "")
     return re.sub(r"<(script|!--)", "&lt;\\1", cleaned, flags=re.IGNORECASE)
+
+
+def _parse_cursor(cursor: str | None) -> tuple[str, int, int]:
+    if not cursor:
+        return "lines", 0, 0
+    table, _, rest = cursor.partition(":")
+    start, _, last_id = rest.partition(":")
+    if table not in ("lines", "mags") or not start.isdigit() or not last_id.isdigit():
+        raise ValueError(f"not an XUI One list cursor: {cursor!r}")
+    return table, int(start), int(last_id)
 
 
 def _line_id(panel_line_id: Any) -> str:

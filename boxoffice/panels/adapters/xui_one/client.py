@@ -30,6 +30,7 @@ from boxoffice.lib.http import (
     http_read_capped,
 )
 from boxoffice.panels.adapters.base import (
+    InsufficientCredits,
     PanelConfig,
     PermanentPanelError,
     TransientPanelError,
@@ -229,6 +230,14 @@ def _decode(action: str, status: int, text: str, hide: list[str]) -> Any:
     if panel_status == "STATUS_EXISTS_USERNAME":
         raise UsernameTaken(
             "XUI One already has a line with this username.",
+            code=panel_status,
+            raw=failure_raw,
+        )
+    if panel_status == "STATUS_INSUFFICIENT_CREDITS":
+        # The Reseller API's refusal of a sale (reference §1.6): nothing was created or renewed.
+        raise InsufficientCredits(
+            f"XUI One refused {action}: the reseller's credits do not cover the package; top "
+            "up the credits on the panel, then retry.",
             code=panel_status,
             raw=failure_raw,
         )

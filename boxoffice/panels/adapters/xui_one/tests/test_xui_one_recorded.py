@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -76,3 +76,46 @@ def test_it_reads_what_the_real_panel_answered(exchange):
     assert request.method == exchange["method"]
     assert request.url.params["action"] == exchange["action"]
     assert parse_qsl(request.content.decode(), keep_blank_values=True) == form
+
+
+PROBES = (Path(__file__).with_name("recorded") / "xui_one_admin_api_probes.txt").read_text()
+
+
+def _probe(heading: str) -> dict:
+    """The answer recorded under `### <heading>` in the admin probes."""
+    after = PROBES.split(f"### {heading}\n", 1)[1].split("\n", 1)[0]
+    return json.loads(after.rsplit("  [HTTP", 1)[0])
+
+
+def test_the_emulator_collides_usernames_case_insensitively_as_recorded(xui_emulator):
+    """Probes 1, 2 and 2b sent to the emulator: `BOXTEST01` is taken once `boxtest01` exists,
+    with the recorded status and echo (MySQL compares usernames case-insensitively)."""
+
+    def create(form: list[tuple[str, str]]) -> dict:
+        return httpx.post(
+            xui_emulator.admin_url,
+            params={"api_key": xui_emulator.api_key, "action": "create_line"},
+            content=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=5,
+        ).json()
+
+    first = create(
+        [
+            ("username", "boxtest01"),
+            ("password", "pw123456"),
+            ("max_connections", "2"),
+            ("exp_date", "2026-12-31"),
+            ("bouquets_selected", "[1,2]"),
+        ]
+    )
+    assert first["status"] == _probe("1 create line (date string, bouquets JSON string)")["status"]
+    for heading, username in (
+        ("2 duplicate username", "boxtest01"),
+        ("2b duplicate username different case", "BOXTEST01"),
+    ):
+        again = create(
+            [("username", username), ("password", "other"), ("bouquets_selected", "[1]")]
+        )
+        assert again == _probe(heading)
+    assert [line["username"] for line in xui_emulator.lines()] == ["boxtest01"]

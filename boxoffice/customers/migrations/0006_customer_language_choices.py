@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0004_billing_details'),
+        ('customers', '0005_onboarding_unsubscribe'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_message_attachments'),
+        ('messaging', '0005_open_click_tracking'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

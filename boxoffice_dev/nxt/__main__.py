@@ -1,0 +1,3 @@
+from boxoffice_dev.nxt.server import main
+
+main()

@@ -1,0 +1,3 @@
+from boxoffice_dev.xtream_ui.server import main
+
+main()
