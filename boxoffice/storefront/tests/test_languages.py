@@ -16,12 +16,10 @@ from boxoffice.customers.models import Customer
 
 
 @pytest.fixture(autouse=True)
-def _setup(settings, db):
+def _setup(settings, plan):
+    # `plan` (conftest): "monthly", carried by a panel, so checkout's pre-flight can sell it.
     settings.PAYMENT_GATEWAYS = ["manual"]
     settings.SITE_URL = "https://tv.shop.test"
-    Plan.objects.create(
-        slug="monthly", name="Monthly", duration_days=30, price=Decimal("9.99"), currency="EUR"
-    )
 
 
 @pytest.mark.parametrize(
