@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres test-fast lint format bench clean
+.PHONY: install run test test-sqlite test-postgres test-fast lint format bench clean messages
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,14 @@ lint: install
 format: install
 	$(BIN)/ruff format boxoffice boxoffice_dev
 	$(BIN)/ruff check --fix boxoffice boxoffice_dev
+
+# Refresh the translation catalogues after marking strings, then compile them (needs GNU
+# gettext: apt-get install gettext). The .mo files are committed: a clean clone needs neither.
+messages: install
+	cd boxoffice && ../$(BIN)/django-admin makemessages -l es -l fr -l de -l ar \
+		--ignore "*/tests/*" --ignore "insights/*" --ignore "*/admin/*"
+	cd boxoffice && ../$(BIN)/django-admin compilemessages
+	for po in boxoffice/locale/*/LC_MESSAGES/django.po; do msgfmt --check --statistics -o /dev/null $$po; done
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/test-* test-artifacts

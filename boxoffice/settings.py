@@ -126,6 +126,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "boxoffice.lib.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The customer's language: the one chosen at checkout (cookie, set_language), else the
+    # browser's Accept-Language, else English. URLs carry no language prefix.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -377,6 +380,16 @@ LOGIN_URL = "portal:login"
 # field, so Django's default /accounts/profile/ answered 404). The portal's own view sets its own.
 LOGIN_REDIRECT_URL = "admin:index"
 LANGUAGE_CODE = "en"
+# The languages of the shipped mails and the customer's pages (storefront, checkout, order
+# status, portal); each has a complete catalogue in boxoffice/locale (a test refuses a gap).
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("ar", "العربية"),
+]
+LOCALE_PATHS = [BASE_DIR / "boxoffice" / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -520,6 +533,11 @@ UNFOLD = {
                     {"title": "Plans", "icon": "sell", "link": "/admin/catalog/plan/"},
                     {"title": "Coupons", "icon": "percent", "link": "/admin/billing/coupon/"},
                     {"title": "Invoices", "icon": "description", "link": "/admin/billing/invoice/"},
+                    {
+                        "title": "Mail templates",
+                        "icon": "edit_note",
+                        "link": "/admin/messaging/mailtemplate/mails/",
+                    },
                     {
                         "title": "Payment gateways",
                         "icon": "payments",

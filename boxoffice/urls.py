@@ -16,6 +16,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages without an icon link (the admin, error pages).
     path("favicon.ico", RedirectView.as_view(url=static("boxoffice/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
+    # The language switcher posts here (Django's set_language: POST with CSRF, cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     # The local inbox shows mail caught by the loopback SMTP server of `make run`: a development
     # tool (boxoffice_dev), mounted only where settings install it, never in production.
     *(

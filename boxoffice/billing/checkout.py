@@ -43,7 +43,7 @@ from boxoffice.billing.subscriptions import subscription_event_apply, subscripti
 from boxoffice.billing.trials import trial_claim
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
-from boxoffice.customers.services import customer_create
+from boxoffice.customers.services import customer_create, customer_language_set
 from boxoffice.provisioning.lifecycle import (
     line_offered_for_renewal,
 )
@@ -69,6 +69,7 @@ class CheckoutData:
     gateway: str
     currency: str = ""  # the one the page showed the price in ("": the plan's own)
     coupon: str = ""  # a discount code (billing/coupons.py), or ""
+    language: str = ""  # the page's language, chosen by the customer ("": the account's)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,11 @@ def _order_from_checkout(
     """The order the checkout form describes, for the signed-in customer or a new passwordless
     one (the caller's transaction)."""
     if customer is None:
-        customer = customer_create(email=data.email, name=data.name, country=data.country)
+        customer = customer_create(
+            email=data.email, name=data.name, country=data.country, locale=data.language
+        )
+    elif data.language:
+        customer_language_set(customer=customer, language=data.language)
     return order_create(
         customer=customer,
         name=data.name,
@@ -159,6 +164,7 @@ def _order_from_checkout(
         mac_address=data.mac_address,
         country=data.country,
         currency=data.currency,
+        language=data.language,
         **extra,
     )
 

@@ -3,15 +3,20 @@ by bank transfer. Templates: `billing/email/<kind>.{html,txt}`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.billing.models import Order
-from boxoffice.messaging.emails import email_send, greeting_name, site_link
+from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
+from boxoffice.messaging.templating import Category, mail_register
 
 
 def order_status_url(order: Order) -> str:
@@ -143,3 +148,97 @@ def _bank_instructions_are_stale(message: Message) -> str:
     ):
         return f"the order is {message.order.get_status_display().lower()} now"
     return ""
+
+
+# --- the back office's editable templates (messaging/templating.py): sample data, no customer --
+
+_ORDER_VARIABLES = (
+    "name",
+    "order.reference",
+    "order.amount",
+    "order.currency",
+    "plan.name",
+    "status_url",
+)
+
+
+def _sample_order_context(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Alex",
+        "order": SimpleNamespace(reference="BX-7Q2M9K", amount=Decimal("59.00"), currency="EUR"),
+        "plan": SimpleNamespace(name="Premium 12 months"),
+        "status_url": "https://tv.example.net/order/sample-token/",
+        **extra,
+    }
+
+
+def _register(kind: str, label: Any, subject: Any, *variables: str, **sample: Any) -> None:
+    mail_register(
+        name=f"billing/email/{kind}",
+        label=label,
+        category=Category.TRANSACTIONAL,
+        subject=subject,
+        variables=(*_ORDER_VARIABLES, *variables),
+        sample=lambda: _sample_order_context(**sample),
+    )
+
+
+_register(
+    "subscription_payment_failed",
+    _("Renewal payment failed"),
+    _("Your {{ SITE_NAME }} renewal payment did not go through"),
+    "card_url",
+    "expires",
+    "amount",
+    "grace_days",
+    card_url="https://tv.example.net/card/sample/",
+    expires=format_expiry(datetime(2027, 12, 1, 12, 0, tzinfo=UTC)),
+    amount="59.00 EUR",
+    grace_days=3,
+)
+_register(
+    "payment_pending",
+    _("Payment being processed"),
+    _("We are processing your payment ({{ order.reference }})"),
+)
+_register(
+    "bank_transfer_instructions",
+    _("Bank transfer instructions"),
+    _("How to pay your order {{ order.reference }} by bank transfer"),
+    "amount",
+    "instructions",
+    amount="59.00 EUR",
+    instructions="IBAN DE89 3704 0044 0532 0130 00\nBIC COBADEFFXXX\nReference: BX-7Q2M9K",
+)
+_register(
+    "balance_due",
+    _("Underpaid order: balance due"),
+    _("Your payment for {{ original.reference }} was short: pay the rest"),
+    "original.reference",
+    "received",
+    "due",
+    "remaining",
+    "pay_url",
+    original=SimpleNamespace(reference="BX-7Q2M9K"),
+    received="50.00 EUR",
+    due="59.00 EUR",
+    remaining="9.00 EUR",
+    pay_url="https://tv.example.net/order/sample-token/balance/",
+)
+_register(
+    "payment_receipt",
+    _("Payment receipt (invoice attached)"),
+    _("Payment received: invoice {{ invoice.number }}"),
+    "invoice.number",
+    "invoice.total",
+    "invoice.currency",
+    "invoice.order.reference",
+    "portal_url",
+    invoice=SimpleNamespace(
+        number="2026-000042",
+        total=Decimal("59.00"),
+        currency="EUR",
+        order=SimpleNamespace(reference="BX-7Q2M9K"),
+    ),
+    portal_url="https://tv.example.net/portal/",
+)

@@ -83,6 +83,10 @@ class Order(models.Model):
 
     # The name typed at checkout: this order's mails greet it (it never changes the account).
     name = models.CharField(max_length=150, blank=True)
+    # The language the customer bought in (checkout's selector): this order's mails are in it.
+    language = models.CharField(
+        max_length=10, choices=settings.LANGUAGES, blank=True, default="", db_default=""
+    )
     preferred_username = models.CharField(max_length=32, blank=True)
     preferred_password = EncryptedTextField(blank=True)
     device = models.CharField(max_length=5, choices=Device.choices, default=Device.APP)

@@ -122,6 +122,7 @@ def order_create(
     amount: Decimal | None = None,
     quote: dict | None = None,
     currency: str = "",
+    language: str = "",
 ) -> Order:
     # The price is frozen on the order: a later catalogue change does not alter what was sold.
     # `amount`: an upgrade's, an add-on's or a renewal with extras (their `quote` says how).
@@ -146,6 +147,8 @@ def order_create(
         mac_address=mac_address,
         country=country,
         target_line=target_line,
+        # An order about an existing line (renewal, upgrade) speaks its customer's language.
+        language=language or customer.locale,
     )
     audit_record(
         subject=order, action="order.created", data={"plan": plan.slug, "amount": str(order.amount)}

@@ -23,7 +23,11 @@ class Customer(models.Model):
     # When someone first proved they read this address (used a link sent to it).
     email_verified_at = models.DateTimeField(null=True, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    locale = models.CharField(max_length=10, default="en")
+    # The language chosen at checkout (or the browser's, offered first): every mail to this
+    # customer is written in it.
+    locale = models.CharField(
+        "language", max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
     marketing_opt_in = models.BooleanField(default=False)
     # Unsubscribed from marketing mail (win-back, offers): credentials, receipts, renewal
     # notices and security mail still go out. Set by the link in those mails

@@ -23,6 +23,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.functional import lazy
+from django.utils.translation import ngettext
 
 from boxoffice.audit.services import audit_record
 from boxoffice.customers.models import Customer, SignInLink
@@ -50,7 +52,7 @@ def customer_find(*, email: str) -> Customer | None:
     return Customer.objects.select_related("user").filter(email=email_normalise(email)).first()
 
 
-def customer_create(*, email: str, name: str = "", country: str = "") -> Customer:
+def customer_create(*, email: str, name: str = "", country: str = "", locale: str = "") -> Customer:
     """A new, passwordless, unverified account for an address nobody has used here yet. Raises
     CustomerExists if the address is taken (also when two checkouts race for it)."""
     email = email_normalise(email)
@@ -58,11 +60,20 @@ def customer_create(*, email: str, name: str = "", country: str = "") -> Custome
         raise CustomerExists(email)
     try:
         with transaction.atomic():
-            customer = Customer.objects.create(email=email, name=name, country=country)
+            customer = Customer.objects.create(
+                email=email, name=name, country=country, locale=locale or settings.LANGUAGE_CODE
+            )
     except IntegrityError as exc:
         raise CustomerExists(email) from exc
     audit_record(subject=customer, action="customer.created")
     return customer
+
+
+def customer_language_set(*, customer: Customer, language: str) -> None:
+    """The language the customer's mails are written in from now on (chosen at checkout)."""
+    if language in dict(settings.LANGUAGES) and customer.locale != language:
+        customer.locale = language
+        customer.save(update_fields=["locale"])
 
 
 def customer_is_portal_user(user: User | AnonymousUser | None) -> bool:
@@ -149,13 +160,23 @@ def sign_in_link_lifetime(purpose: str) -> timedelta:
     return timedelta(minutes=settings.SIGN_IN_LINK_MINUTES)
 
 
-def lifetime_in_words(purpose: str) -> str:
-    """ "30 minutes", "7 days": how long a new link of this purpose works."""
+def _lifetime_in_words(purpose: str) -> str:
     if purpose == SignInLink.Purpose.WELCOME:
         days = settings.SIGN_IN_WELCOME_LINK_DAYS
-        return "1 day" if days == 1 else f"{days} days"
-    minutes = settings.SIGN_IN_LINK_MINUTES
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    return _minutes_in_words(settings.SIGN_IN_LINK_MINUTES)
+
+
+def _minutes_in_words(minutes: int) -> str:
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
+minutes_in_words = lazy(_minutes_in_words, str)
+
+
+# "30 minutes", "7 days": how long a new link of this purpose works; lazy, so a mail words it
+# in its reader's language.
+lifetime_in_words = lazy(_lifetime_in_words, str)
 
 
 def safe_next_path(path: str | None) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -96,6 +97,35 @@ class DeliveryIncident(models.Model):
 
     def __str__(self) -> str:
         return f"mail delivery incident {self.pk} ({self.affected_messages} messages)"
+
+
+class MailTemplate(models.Model):
+    """The operator's own wording of one mail in one language, overriding the shipped template
+    files (`<app>/email/<name>.html/.txt`) while it exists; deleting it is "reset to default".
+    Saved only after it compiled and rendered on the mail's sample data (messaging/templating.py):
+    a broken template never reaches a customer."""
+
+    # The shipped template's path without extension, e.g. "provisioning/email/credentials".
+    name = models.CharField(max_length=120)
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES)
+    subject = models.CharField(max_length=255)
+    html = models.TextField()
+    text = models.TextField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "language"], name="mailtemplate_one_per_language"
+            )
+        ]
+        ordering = ["name", "language"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
 
 
 class MessageTracking(models.Model):

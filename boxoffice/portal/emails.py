@@ -5,10 +5,12 @@ to choose a (new) password. Account mails greet nobody by name. Templates:
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.customers.models import Customer
 from boxoffice.messaging.emails import email_send
 from boxoffice.messaging.models import Message
+from boxoffice.messaging.templating import Category, mail_register
 
 
 def magic_link_email_send(*, customer: Customer, url: str, lifetime: str) -> Message:
@@ -35,3 +37,28 @@ def password_reset_email_send(*, customer: Customer, url: str, lifetime: str) ->
         context=lambda: {"reset_url": url, "lifetime": lifetime},
         customer=customer,
     )
+
+
+# The back office's editable templates (messaging/templating.py), with sample data.
+mail_register(
+    name="portal/email/magic_link",
+    label=_("Sign-in link"),
+    category=Category.TRANSACTIONAL,
+    subject=_("Your {{ SITE_NAME }} sign-in link"),
+    variables=("magic_link_url", "lifetime"),
+    sample=lambda: {
+        "magic_link_url": "https://tv.example.net/portal/link/sample/",
+        "lifetime": _("30 minutes"),
+    },
+)
+mail_register(
+    name="portal/email/password_reset",
+    label=_("Choose a password (reset)"),
+    category=Category.TRANSACTIONAL,
+    subject=_("Choose a password for {{ SITE_NAME }}"),
+    variables=("reset_url", "lifetime"),
+    sample=lambda: {
+        "reset_url": "https://tv.example.net/portal/password/reset/sample/",
+        "lifetime": _("30 minutes"),
+    },
+)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.catalog.models import Plan
 from boxoffice.customers.models import Customer
@@ -16,7 +17,7 @@ class PortalLoginForm(AuthenticationForm):
     is checked (lib/ratelimit.SignInGuard), so concurrent guesses cannot slip past the limit."""
 
     username = forms.EmailField(
-        label="E-mail",
+        label=_("E-mail"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
@@ -55,7 +56,7 @@ class PortalLoginForm(AuthenticationForm):
 
 class MagicLinkRequestForm(forms.Form):
     email = forms.EmailField(
-        label="E-mail",
+        label=_("E-mail"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
@@ -74,13 +75,13 @@ class TrialConvertForm(forms.Form):
     """Which paid plan a trial line becomes, and how to pay it."""
 
     plan = forms.ModelChoiceField(
-        label="Paid plan",
+        label=_("Paid plan"),
         queryset=Plan.objects.none(),
         empty_label=None,
         error_messages={"required": "Choose a plan.", "invalid_choice": "Choose a plan."},
     )
     gateway = forms.ChoiceField(
-        label="How would you like to pay?",
+        label=_("How would you like to pay?"),
         error_messages={"required": "Choose how you would like to pay."},
         widget=forms.RadioSelect,
     )
@@ -127,7 +128,7 @@ class PlanChangeForm(forms.Form):
     and how to pay an upgrade. Only the plans listed for the line are valid choices."""
 
     plan = forms.TypedChoiceField(
-        label="New plan",
+        label=_("New plan"),
         coerce=int,
         widget=forms.RadioSelect,
         error_messages={
@@ -136,7 +137,7 @@ class PlanChangeForm(forms.Form):
         },
     )
     gateway = forms.ChoiceField(
-        label="How would you like to pay?",
+        label=_("How would you like to pay?"),
         required=False,
         widget=forms.RadioSelect,
         error_messages={"invalid_choice": "Choose how you would like to pay."},
@@ -164,7 +165,7 @@ class AddonForm(forms.Form):
     """How many extra connections to add, and how to pay them."""
 
     count = forms.TypedChoiceField(
-        label="Extra connections to add",
+        label=_("Extra connections to add"),
         coerce=int,
         error_messages={
             "required": "Choose how many connections to add.",
@@ -172,7 +173,7 @@ class AddonForm(forms.Form):
         },
     )
     gateway = forms.ChoiceField(
-        label="How would you like to pay?",
+        label=_("How would you like to pay?"),
         widget=forms.RadioSelect,
         error_messages={"required": "Choose how you would like to pay."},
     )

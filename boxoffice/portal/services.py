@@ -20,6 +20,7 @@ from boxoffice.customers.services import (
     customer_portal_user,
     email_normalise,
     lifetime_in_words,
+    minutes_in_words,
     sign_in_link_issue,
 )
 from boxoffice.lib.ratelimit import rate_hit
@@ -89,6 +90,6 @@ def portal_password_reset_send(*, email: str) -> str:
         },
     )
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
-    lifetime = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    lifetime = minutes_in_words(minutes)
     password_reset_email_send(customer=customer, url=url, lifetime=lifetime)
     return "sent"

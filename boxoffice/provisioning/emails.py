@@ -4,10 +4,15 @@ while a paid order waits for its panel, and a mail for each change the customer 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.functional import lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.customers.models import SignInLink
 from boxoffice.customers.services import (
@@ -18,6 +23,8 @@ from boxoffice.customers.services import (
 from boxoffice.messaging.emails import email_send, format_expiry, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
+from boxoffice.messaging.templating import Category, mail_register
+from boxoffice.panels.adapters.base import AccessItem, AccessSection, LineAccess
 from boxoffice.panels.services import line_access_for
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.paylinks import renewal_pay_token
@@ -57,7 +64,7 @@ def credentials_email_send(*, line: Line) -> Message:
             "is_mag": line.device == "mag",
             "magic_link_url": link,
             "magic_link_lifetime": lifetime_in_words(SignInLink.Purpose.WELCOME),
-            "magic_link_button": "Choose a password" if sets_password else "Open my account",
+            "magic_link_button": _("Choose a password") if sets_password else _("Open my account"),
             "sets_password": sets_password,
             "guides_url": portal_url(),
         }
@@ -178,18 +185,22 @@ def line_plan_changed_email_send(*, line: Line, operation_id: int) -> Message:
 # Why a line was suspended, in the customer's words, and what they can do about it.
 _SUSPENSION_REASONS = {
     "payment refunded": (
-        "the payment for this subscription was refunded.",
-        "To keep watching, renew your subscription from your account.",
+        _("the payment for this subscription was refunded."),
+        _("To keep watching, renew your subscription from your account."),
     ),
     "payment overdue": (
-        "the subscription expired and its renewal has not been paid.",
-        "Renew it with the button below: your line works again the moment the payment is "
-        "confirmed, with the same login.",
+        _("the subscription expired and its renewal has not been paid."),
+        _(
+            "Renew it with the button below: your line works again the moment the payment is "
+            "confirmed, with the same login."
+        ),
     ),
     "payment disputed": (
-        "the payment for this subscription was disputed with your bank or card issuer.",
-        "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
-        "your line as soon as it is settled.",
+        _("the payment for this subscription was disputed with your bank or card issuer."),
+        _(
+            "If the dispute was a mistake, withdraw it with your bank and let us know: we resume "
+            "your line as soon as it is settled."
+        ),
     ),
 }
 
@@ -199,14 +210,15 @@ def line_suspended_email_send(*, line: Line, operation_id: int, reason: str = ""
     why, what_to_do = _SUSPENSION_REASONS.get(
         reason.strip().lower(),
         (
-            (reason.strip().rstrip(".") + ".") if reason.strip() else "your provider paused it.",
-            "Contact us to find out how to resume it.",
+            # The operator's own words stay as typed.
+            (reason.strip().rstrip(".") + ".") if reason.strip() else _("your provider paused it."),
+            _("Contact us to find out how to resume it."),
         ),
     )
     overdue = reason.strip().lower() == "payment overdue"
     if overdue and line.auto_renew:
         # Charged by its gateway, which is still trying: paying by hand would charge twice.
-        what_to_do = (
+        what_to_do = _(
             "We could not charge your card for the automatic renewal. Update your card from your "
             "account: your line works again the moment a payment goes through, with the same "
             "login."
@@ -276,9 +288,21 @@ def _lifecycle_email_send(
     )
 
 
+def _when_in_words(days: int) -> str:
+    if days <= 0:
+        return gettext("today")
+    if days == 1:
+        return gettext("tomorrow")
+    return ngettext("in %(days)d day", "in %(days)d days", days) % {"days": days}
+
+
+# Lazy: worded when the mail is rendered, in its reader's language.
+_renewal_when = lazy(_when_in_words, str)
+
+
 def renewal_reminder_email_send(*, line: Line, dedupe_key: str, days: int) -> Message:
     """Before expiry: when it ends, and a one-click pay link for this line."""
-    when = "today" if days <= 0 else ("tomorrow" if days == 1 else f"in {days} days")
+    when = _renewal_when(days)
     return _lifecycle_email_send(
         line=line,
         kind="renewal_reminder",
@@ -342,3 +366,198 @@ def _reminder_is_stale(message: Message) -> str:
     if line.expires_at and f":{line.expires_at:%Y%m%d%H%M%S}:" not in (message.dedupe_key or ""):
         return "the line was renewed"
     return ""
+
+
+# --- the back office's editable templates (messaging/templating.py) --------------------------
+# Sample data for the editor's preview and for checking a template before it is saved: made-up
+# values of the same shape as the real context, never a real customer.
+
+_LINE_VARIABLES = (
+    "name",
+    "line.username",
+    "line.password",
+    "line.expires_at",
+    "line.connections",
+    "plan.name",
+    "plan.duration_days",
+    "expires",
+    "portal_url",
+)
+_ACCESS_VARIABLES = (
+    "is_mag",
+    "access.sections.title",
+    "access.sections.intro",
+    "access.sections.items.label",
+    "access.sections.items.value",
+    "access.steps",
+    "access.details.label",
+    "access.details.value",
+    "access.with_password.label",
+    "access.with_password.value",
+)
+
+
+def _sample_context(**extra: Any) -> dict[str, Any]:
+    line = SimpleNamespace(
+        username="sample.viewer",
+        password="k7Qm-sample-Zp4",
+        requested_username="viewer",
+        username_adjusted=False,
+        expires_at=datetime(2027, 12, 1, 12, 0, tzinfo=UTC),
+        connections=2,
+    )
+    server = AccessItem(key="server_url", label=_("Server"), value="http://tv.example.net:8080")
+    playlist = AccessItem(
+        key="m3u_url",
+        label=_("M3U playlist"),
+        value="http://tv.example.net:8080/get.php?username=sample.viewer&password=k7Qm-sample-Zp4",
+        secret=True,
+    )
+    access = LineAccess(
+        sections=(
+            AccessSection(
+                title=_("Server"),
+                intro=_("For apps that ask for a server, a username and a password."),
+                items=(server,),
+            ),
+            AccessSection(title=_("Playlist"), items=(playlist,)),
+        ),
+        steps=(
+            _("Install a player app such as TiviMate or IPTV Smarters."),
+            _("Choose “Xtream Codes” and enter the server, username and password above."),
+        ),
+    )
+    return {
+        "name": "Alex",
+        "line": line,
+        "plan": SimpleNamespace(
+            name="Premium 12 months",
+            duration_days=365,
+            winback_text=_("Come back this week and your first month costs half."),
+        ),
+        "expires": format_expiry(line.expires_at),
+        "access": access,
+        "is_mag": False,
+        "portal_url": f"{settings.SITE_URL}/portal/",
+        "pay_url": f"{settings.SITE_URL}/renew/sample-token/",
+        **extra,
+    }
+
+
+def _register(kind: str, label: Any, category: str, subject: Any, *variables: str, **sample: Any):
+    mail_register(
+        name=_template(kind),
+        label=label,
+        category=category,
+        subject=subject,
+        variables=(*_LINE_VARIABLES, *variables),
+        sample=lambda: _sample_context(**sample),
+    )
+
+
+_register(
+    "credentials",
+    _("Credentials (line ready)"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} login is ready"),
+    *_ACCESS_VARIABLES,
+    "line.requested_username",
+    "line.username_adjusted",
+    "guides_url",
+    "magic_link_url",
+    "magic_link_lifetime",
+    "magic_link_button",
+    "sets_password",
+    guides_url="https://tv.example.net/portal/",
+    magic_link_url="https://tv.example.net/portal/link/sample/",
+    magic_link_lifetime=_("7 days"),
+    magic_link_button=_("Choose a password"),
+    sets_password=True,
+)
+mail_register(
+    name=_template("provisioning_delayed"),
+    label=_("Line on its way (panel slow)"),
+    category=Category.TRANSACTIONAL,
+    subject=_("Your {{ SITE_NAME }} line is on its way ({{ order.reference }})"),
+    variables=("name", "order.reference", "plan.name", "status_url"),
+    sample=lambda: {
+        "name": "Alex",
+        "order": SimpleNamespace(reference="BX-7Q2M9K"),
+        "plan": SimpleNamespace(name="Premium 12 months"),
+        "status_url": "https://tv.example.net/order/sample-token/",
+    },
+)
+_register(
+    "line_moved",
+    _("Line moved to a new server"),
+    Category.TRANSACTIONAL,
+    _("New server details for your {{ SITE_NAME }} line"),
+    *_ACCESS_VARIABLES,
+)
+_register(
+    "line_password_changed",
+    _("Line password changed"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} line has a new password"),
+    *_ACCESS_VARIABLES,
+)
+_register(
+    "trial_converted",
+    _("Trial converted to a paid subscription"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} subscription is active"),
+)
+_register(
+    "line_plan_changed",
+    _("Plan upgraded or add-on active"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} subscription is upgraded"),
+)
+_register(
+    "line_suspended",
+    _("Line suspended"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} line is suspended"),
+    "reason",
+    "what_to_do",
+    "pay_url",
+    reason=_("the subscription expired and its renewal has not been paid."),
+    what_to_do=_(
+        "Renew it with the button below: your line works again the moment the payment is "
+        "confirmed, with the same login."
+    ),
+)
+_register(
+    "renewal_reminder",
+    _("Renewal reminder"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} subscription ends {{ when }}"),
+    "when",
+    "pay_url",
+    when=_("in 3 days"),
+)
+_register(
+    "line_renewed",
+    _("Subscription renewed"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} subscription is renewed"),
+    "pay_url",
+)
+_register(
+    "line_terminated",
+    _("Line closed (unpaid)"),
+    Category.TRANSACTIONAL,
+    _("Your {{ SITE_NAME }} line has been closed"),
+    "plans_url",
+    plans_url="https://tv.example.net/",
+)
+_register(
+    "winback",
+    _("Win-back offer"),
+    Category.MARKETING,
+    _("We miss you at {{ SITE_NAME }}"),
+    "plans_url",
+    "plan.winback_text",
+    plans_url="https://tv.example.net/",
+    unsubscribe_url="https://tv.example.net/portal/unsubscribe/sample/",
+)

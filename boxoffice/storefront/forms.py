@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.billing.checkout import CheckoutData
 from boxoffice.billing.models import Order
@@ -114,22 +117,22 @@ def _letters_and_digits(value: str, *, what: str, low: int, high: int) -> str:
 
 class CheckoutForm(forms.Form):
     email = forms.EmailField(
-        label="E-mail",
-        error_messages={"required": "Enter your e-mail address."},
+        label=_("E-mail"),
+        error_messages={"required": _("Enter your e-mail address.")},
         max_length=254,
-        help_text="Your login details and receipts go here.",
+        help_text=_("Your login details and receipts go here."),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
     )
     name = forms.CharField(
-        label="Name",
+        label=_("Name"),
         max_length=150,
-        error_messages={"required": "Enter your name."},
+        error_messages={"required": _("Enter your name.")},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     preferred_username = forms.CharField(
-        label="Line username",
+        label=_("Line username"),
         required=False,
-        help_text="4 to 32 letters and digits.",
+        help_text=_("4 to 32 letters and digits."),
         # Length is checked in clean_preferred_username, with one message for every mistake.
         widget=forms.TextInput(
             attrs={
@@ -141,18 +144,20 @@ class CheckoutForm(forms.Form):
         ),
     )
     preferred_password = forms.CharField(
-        label="Line password",
+        label=_("Line password"),
         required=False,
         strip=False,
-        help_text="8 to 32 letters and digits; you will type it on your TV. "
-        "Leave empty and we create a strong one.",
+        help_text=_(
+            "8 to 32 letters and digits; you will type it on your TV. "
+            "Leave empty and we create a strong one."
+        ),
         widget=forms.PasswordInput(
             render_value=True, attrs={"maxlength": "32", "autocomplete": "off"}
         ),
     )
     device = forms.ChoiceField(
-        label="Where will you watch?",
-        error_messages={"required": "Choose where you will watch."},
+        label=_("Where will you watch?"),
+        error_messages={"required": _("Choose where you will watch.")},
         choices=[
             (
                 Order.Device.APP,
@@ -164,7 +169,7 @@ class CheckoutForm(forms.Form):
         widget=forms.RadioSelect,
     )
     mac_address = forms.CharField(
-        label="MAC address of your box",
+        label=_("MAC address of your box"),
         required=False,
         max_length=32,
         help_text=f"Only for MAG/Formuler boxes: on the label of your box, like {MAC_EXAMPLE}.",
@@ -173,19 +178,19 @@ class CheckoutForm(forms.Form):
         ),
     )
     country = forms.ChoiceField(
-        label="Country",
-        error_messages={"required": "Choose your country, or Other."},
-        choices=[("", "Choose your country"), *COUNTRIES, (OTHER_COUNTRY, "Other")],
-        help_text="Where you watch: we connect you to a nearby server.",
+        label=_("Country"),
+        error_messages={"required": _("Choose your country, or Other.")},
+        choices=[("", _("Choose your country")), *COUNTRIES, (OTHER_COUNTRY, _("Other"))],
+        help_text=_("Where you watch: we connect you to a nearby server."),
         widget=forms.Select(attrs={"autocomplete": "country"}),
     )
     gateway = forms.ChoiceField(
-        label="How would you like to pay?",
-        error_messages={"required": "Choose how you would like to pay."},
+        label=_("How would you like to pay?"),
+        error_messages={"required": _("Choose how you would like to pay.")},
         widget=forms.RadioSelect,
     )
     coupon = forms.CharField(
-        label="Discount code",
+        label=_("Discount code"),
         required=False,
         max_length=40,
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
@@ -201,12 +206,17 @@ class CheckoutForm(forms.Form):
     ):
         super().__init__(*args, **kwargs)
         self.plan = plan
+        # The page's language (the browser's Accept-Language, or the one picked in the header)
+        # is offered first; the customer may pick another for their mails.
+        self.fields["language"].initial = get_language()
         # A signed-in customer orders into their own account: the address is theirs, fixed.
         self.customer = customer
         if customer is not None:
             self.fields["email"].disabled = True
             self.fields["email"].initial = customer.email
-            self.fields["email"].help_text = "You are signed in: this order goes to your account."
+            self.fields["email"].help_text = _(
+                "You are signed in: this order goes to your account."
+            )
             if customer.name:
                 self.fields["name"].initial = customer.name
         strategy = plan.username_strategy
@@ -215,16 +225,14 @@ class CheckoutForm(forms.Form):
             del self.fields["preferred_password"]
         elif strategy == Plan.UsernameStrategy.CUSTOMER:
             self.fields["preferred_username"].required = True
-            self.fields["preferred_username"].error_messages["required"] = (
+            self.fields["preferred_username"].error_messages["required"] = _(
                 "Choose a username for your line."
             )
-            self.fields[
-                "preferred_username"
-            ].help_text = (
+            self.fields["preferred_username"].help_text = _(
                 "4 to 32 letters and digits. If someone already has it, we add a few digits."
             )
         else:
-            self.fields["preferred_username"].help_text = (
+            self.fields["preferred_username"].help_text = _(
                 "4 to 32 letters and digits. Leave empty and we pick a readable one; "
                 "if someone already has yours, we add a few digits."
             )
@@ -310,6 +318,13 @@ class CheckoutForm(forms.Form):
             cleaned["mac_address"] = ""
         return cleaned
 
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text=_("Your e-mails and your account come in this language."),
+    )
+
     def checkout_data(self) -> CheckoutData:
         data = self.cleaned_data
         return CheckoutData(
@@ -322,4 +337,5 @@ class CheckoutForm(forms.Form):
             country=data["country"],
             gateway=data.get("gateway", ""),
             coupon=data.get("coupon", ""),
+            language=data.get("language") or get_language() or settings.LANGUAGE_CODE,
         )

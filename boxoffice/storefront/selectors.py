@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.billing.models import Order
 from boxoffice.catalog.models import Plan, PlanPrice
 
@@ -34,11 +37,11 @@ def _months(days: int) -> int:
 def duration_in_words(days: int) -> str:
     """30 days reads as "1 month" and 365 as "12 months": the way plans are sold and compared."""
     if months := _months(days):
-        return "1 month" if months == 1 else f"{months} months"
+        return ngettext("%(count)d month", "%(count)d months", months) % {"count": months}
     if days % 7 == 0:
         weeks = days // 7
-        return "1 week" if weeks == 1 else f"{weeks} weeks"
-    return "1 day" if days == 1 else f"{days} days"
+        return ngettext("%(count)d week", "%(count)d weeks", weeks) % {"count": weeks}
+    return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
 
 
 def plan_offer(plan: Plan, currency: str = "") -> PlanOffer:
@@ -47,12 +50,14 @@ def plan_offer(plan: Plan, currency: str = "") -> PlanOffer:
     monthly = None
     if months > 1 and price > 0:
         monthly = (price / months).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    screens = (
-        "1 screen at a time" if plan.connections == 1 else f"{plan.connections} screens at once"
-    )
-    devices = ["Apps on Smart TV, Fire TV, phone, tablet and computer (M3U / Xtream codes)"]
+    screens = ngettext(
+        "%(count)d screen at a time", "%(count)d screens at once", plan.connections
+    ) % {"count": plan.connections}
+    devices = [
+        gettext("Apps on Smart TV, Fire TV, phone, tablet and computer (M3U / Xtream codes)")
+    ]
     if plan.allow_mag:
-        devices.append("MAG and Formuler set-top boxes")
+        devices.append(gettext("MAG and Formuler set-top boxes"))
     return PlanOffer(
         plan=plan,
         duration=duration_in_words(plan.duration_days),
@@ -129,7 +134,7 @@ class Step:
     state: str  # "done" | "current" | "failed" | "todo"
 
 
-_STEP_LABELS = ("Payment", "Setting up your line", "Ready")
+_STEP_LABELS = (_("Payment"), _("Setting up your line"), _("Ready"))
 
 
 def progress_steps(*, stage: str, order: Order) -> list[Step]:

@@ -23,7 +23,7 @@ from boxoffice.billing.models import (
 from boxoffice.billing.services import order_create, order_mark_paid
 from boxoffice.catalog.models import Plan, PlanPanel, PlanPrice
 from boxoffice.customers.models import Customer
-from boxoffice.messaging.models import AddressStatus, Message
+from boxoffice.messaging.models import AddressStatus, MailTemplate, Message
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.provisioning.models import (
     Line,
@@ -102,6 +102,9 @@ def rows(db):
     assert AuditEvent.objects.exists()  # order_create wrote one
     GatewayAccount.objects.create(kind="stripe", secrets={"secret_key": "sk_live_x"})
     Group.objects.create(name="Operators")
+    MailTemplate.objects.create(
+        name="billing/email/payment_pending", language="en", subject="S", html="h", text="t"
+    )
     AddressStatus.objects.create(
         address=customer.email, suppressed_at=timezone.now(), reason="bounced", esp="Postmark"
     )

@@ -253,7 +253,7 @@ def test_the_same_renewal_webhook_twice_extends_once(
     [row] = xui_emulator.lines()
     assert int(row["exp_date"]) == int((before + timedelta(days=30)).timestamp())
     [renewed] = Message.objects.filter(kind="line_renewed")
-    assert format_expiry(before + timedelta(days=30)) in renewed.body_text
+    assert str(format_expiry(before + timedelta(days=30))) in renewed.body_text
     assert Line.objects.count() == 1
 
 

@@ -53,7 +53,8 @@ def test_the_browsers_region_picks_the_currency_and_the_customer_can_switch(clie
     assert 'name="currency" value="USD"' in later
 
     unknown = client.get("/?currency=XYZ", HTTP_ACCEPT_LANGUAGE="fr-FR").content.decode()
-    assert "10.99 <small>USD</small>" in unknown  # an unknown code changes nothing
+    # An unknown code changes nothing (the page is in French now: a decimal comma).
+    assert "10,99 <small>USD</small>" in unknown
 
 
 def test_a_plan_without_a_price_in_that_currency_shows_its_own(client, priced):
