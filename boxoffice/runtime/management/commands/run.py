@@ -109,7 +109,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if not no_demo:
-            call_command("apply", str(demo_catalogue(panel_port=panel_port)))
+            # The panel emulator starts below: asking it about the demo mapping now would only
+            # warn that it cannot be reached (the catalogue sync does it once it is up).
+            call_command("apply", str(demo_catalogue(panel_port=panel_port)), no_panel_check=True)
             call_command(
                 "createoperator", email=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], if_none=True
             )
