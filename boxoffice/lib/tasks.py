@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks.base import TaskResultStatus
-
-WAITING = [TaskResultStatus.READY, TaskResultStatus.RUNNING]
 
 
 def _db_queue() -> bool:
@@ -18,14 +17,23 @@ def _db_queue() -> bool:
 
 
 def tasks_waiting_for(task, candidates) -> set:
-    """Of `candidates` (first arguments of `task`), those with a queued or running row."""
+    """Of `candidates` (first arguments of `task`), those with a queued row or one running
+    for less than a lease (PROVISIONING LEASE_SECONDS). A row still `running` after that
+    belongs to a worker that was killed mid-task (nothing ever marks it finished): it must not
+    keep the work from being queued again, or the work would stall for good."""
     candidates = set(candidates)
     if not candidates or not _db_queue():
         return set()
     from django_tasks_db.models import DBTaskResult  # noqa: PLC0415 - only with the DB queue
 
-    rows = DBTaskResult.objects.filter(status__in=WAITING, task_path=task.module_path).values_list(
-        "args_kwargs", flat=True
+    alive_since = timezone.now() - timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"])
+    rows = (
+        DBTaskResult.objects.filter(task_path=task.module_path)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=alive_since)
+        )
+        .values_list("args_kwargs", flat=True)
     )
     waiting = set()
     for row in rows.iterator():

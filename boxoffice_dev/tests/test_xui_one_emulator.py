@@ -450,7 +450,7 @@ def test_it_keeps_lines_in_its_state_file_across_restarts(tmp_path):
 def test_it_simulates_a_customer_watching_through_its_control_endpoint(xui_emulator):
     create(xui_emulator, username="viewer01", password="secret01")  # noqa: S106
     listed = admin(xui_emulator, "get_lines", **{"search[value]": "viewer01"}).json()["data"]
-    assert listed[0]["active_connections"] == "0"
+    assert listed[0]["active_connections"] == 0  # unset: the number 0, as recorded
     assert listed[0]["last_active"] is None
 
     answer = HTTP.post(

@@ -93,7 +93,7 @@ def test_it_clicks_from_the_storefront_to_the_portal(
     page.select_option("select[name=country]", "DE")
     page.check("input[name=gateway][value=stripe]")
     shot("2-checkout")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
 
     page.wait_for_url(f"{page.context.browser and ''}**/pay/**")
     page.click("button.pay")
@@ -122,7 +122,7 @@ def test_it_clicks_from_the_storefront_to_the_portal(
     page.goto(account_link)
     page.wait_for_url(site + "/portal/magic/confirm/")
     shot("6-sign-in-link")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(site + "/portal/password/")
     page.fill("input[name=new_password1]", "correct-horse-battery")
     page.fill("input[name=new_password2]", "correct-horse-battery")

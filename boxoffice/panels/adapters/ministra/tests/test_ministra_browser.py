@@ -55,7 +55,7 @@ def test_a_phone_buys_a_box_plan_on_a_ministra_portal(
     page.select_option("select[name=country]", "DE")
     page.check("input[name=gateway][value=manual]")
     shot("1-checkout")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url("**/order/**")
 
     order = Order.objects.get(customer__email="box.phone@example.test")
