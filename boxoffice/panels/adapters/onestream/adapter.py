@@ -52,6 +52,7 @@ from boxoffice.panels.adapters.base import (
     TransientPanelError,
 )
 from boxoffice.panels.adapters.onestream.client import OneStreamClient
+from boxoffice.panels.adapters.values import normalized_mac
 
 OPERATIONS = frozenset(
     {
@@ -75,7 +76,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 2000
 SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _LINE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_MAC = re.compile(r"^[0-9A-F]{2}([:-]?)[0-9A-F]{2}(\1[0-9A-F]{2}){4}$")
 
 
 class OneStreamAdapter(PanelAdapter):
@@ -394,16 +394,6 @@ def rid_for(*parts: str) -> str:
     """A stable 32-hex-character request id for one business event (onestream.md: keep it
     short but collision-free)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-def normalized_mac(value: str) -> str:
-    text = (value or "").strip().upper()
-    if not _MAC.match(text):
-        raise PermanentPanelError(
-            f"{value!r} is not a MAC address (like 00:1A:79:12:34:56).", code="invalid_mac"
-        )
-    digits = re.sub(r"[^0-9A-F]", "", text)
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _package_of(mapping: Any) -> int:
