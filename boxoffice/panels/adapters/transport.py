@@ -16,6 +16,7 @@ import httpx
 from boxoffice.lib.http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     ResponseTooLarge,
+    http_client,
     http_deadline,
     http_read_capped,
 )
@@ -31,6 +32,26 @@ class PanelAnswer:
     status: int
     text: str
     headers: httpx.Headers
+
+
+class PanelHttpClient:
+    """What every kind's client starts from: its panel's config and one connection pool (the
+    config's timeout and TLS check; `headers` sent on every request), closed by `close()`."""
+
+    def __init__(
+        self,
+        config: PanelConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        self.config = config
+        self._http = http_client(
+            timeout=config.timeout, verify=config.verify_tls, headers=headers, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
 
 def panel_exchange(

@@ -19,15 +19,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
-from boxoffice.lib.http import http_client
 from boxoffice.panels.adapters.base import (
-    PanelConfig,
     PermanentPanelError,
     TransientPanelError,
 )
-from boxoffice.panels.adapters.transport import RAW_PREFIX, panel_exchange, redact
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
 FormData = Sequence[tuple[str, str]]
 
@@ -35,17 +36,8 @@ IP_FORBIDDEN = "IP FORBIDDEN"
 KEY_WRONG = "KEY WRONG"
 
 
-class XtreamUiClient:
+class XtreamUiClient(PanelHttpClient):
     """Sends `api.php` actions to one Xtream UI panel; every value form-encoded in a POST."""
-
-    def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout, verify=config.verify_tls, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
 
     @property
     def endpoint(self) -> str:

@@ -166,6 +166,10 @@ class XuiOneAdapter(PanelAdapter):
         if spec.is_trial:
             data.append(("is_trial", "1"))
 
+        return self._send_create(spec, data)
+
+    def _send_create(self, spec: LineSpec, data: list[tuple[str, str]]) -> PanelLine:
+        """Send `create_line` and read the created line back (both APIs answer alike)."""
         body = self.client.call("create_line", data, secrets=[spec.password])
         row = body.get("data")
         if not _is_row(row):

@@ -19,17 +19,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
-from boxoffice.lib.http import http_client
 from boxoffice.panels.adapters.base import (
     InsufficientCredits,
-    PanelConfig,
     PermanentPanelError,
     TransientPanelError,
     UsernameTaken,
 )
-from boxoffice.panels.adapters.transport import RAW_PREFIX, panel_exchange, redact
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
 FormData = Sequence[tuple[str, str]]
 
@@ -55,17 +56,8 @@ if not any(isinstance(f, _RedactApiKey) for f in _httpx_logger.filters):
     _httpx_logger.addFilter(_RedactApiKey())
 
 
-class XuiOneClient:
+class XuiOneClient(PanelHttpClient):
     """Sends Admin API actions to one XUI One panel; every value goes form-encoded in a POST."""
-
-    def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout, verify=config.verify_tls, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
 
     @property
     def endpoint(self) -> str:

@@ -154,26 +154,7 @@ class XuiOneResellerAdapter(XuiOneAdapter):
         ]
         if spec.is_trial:
             data.append(("trial", "1"))
-        body = self.client.call("create_line", data, secrets=[spec.password])
-        row = body.get("data")
-        if not _is_row(row):
-            if isinstance(row, dict) and int_or(row.get("insert_id"), 0) > 0:
-                return self.get_line(str(row["insert_id"]))
-            found = self.find_line(spec.username)
-            if found is None:
-                raise TransientPanelError(
-                    "XUI One reported the line created but returned no row and it cannot be "
-                    "found; retry (the username makes the retry safe).",
-                    code="bad_response",
-                )
-            return found
-        if str(row.get("username")) != spec.username or str(row.get("password")) != spec.password:
-            raise PermanentPanelError(
-                f"XUI One created line {row.get('id')} but stored different credentials than "
-                "requested; fix the line on the panel.",
-                code="credentials_altered",
-            )
-        return self._line_from_row(row)
+        return self._send_create(spec, data)
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         """Renew by the line's package until the line runs to `expires_at` (within half a
