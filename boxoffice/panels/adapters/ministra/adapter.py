@@ -41,13 +41,13 @@ from boxoffice.panels.adapters.base import (
     LineNotFound,
     LineSpec,
     Package,
-    PanelAdapter,
     PanelConfig,
     PanelError,
     PanelLine,
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.mac_accounts import MacAccountAdapter
 from boxoffice.panels.adapters.ministra.access import DEFAULT_PORTAL_PATH, ministra_line_access
 from boxoffice.panels.adapters.ministra.client import MinistraClient
 from boxoffice.panels.adapters.values import normalized_mac
@@ -80,7 +80,7 @@ OPERATIONS = frozenset(
 )
 
 
-class MinistraAdapter(PanelAdapter):
+class MinistraAdapter(MacAccountAdapter):
     kind = "ministra"
     label = "Ministra / Stalker"
     # No set_connections (no such limit), no list_bouquets (channels come with the tariff).
@@ -137,14 +137,7 @@ class MinistraAdapter(PanelAdapter):
         self.client.close()
 
     # Creating ---------------------------------------------------------------------------------
-
-    def create_line(self, spec: LineSpec) -> PanelLine:
-        self.require("create_line")
-        return self._create(spec, mac="")
-
-    def create_device(self, spec: LineSpec) -> PanelLine:
-        self.require("create_device")
-        return self._create(spec, mac=normalized_mac(spec.mac))
+    # (create_line and create_device come from MacAccountAdapter, which calls _create.)
 
     def _create(self, spec: LineSpec, *, mac: str) -> PanelLine:
         _check_login(spec.username)

@@ -44,13 +44,13 @@ from boxoffice.panels.adapters.base import (
     LinePage,
     LineSpec,
     Package,
-    PanelAdapter,
     PanelConfig,
     PanelError,
     PanelLine,
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.mac_accounts import MacAccountAdapter
 from boxoffice.panels.adapters.onestream.client import OneStreamClient
 from boxoffice.panels.adapters.values import normalized_mac
 
@@ -78,7 +78,7 @@ SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _LINE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-class OneStreamAdapter(PanelAdapter):
+class OneStreamAdapter(MacAccountAdapter):
     kind = "onestream"
     label = "OneStream"
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
@@ -164,14 +164,7 @@ class OneStreamAdapter(PanelAdapter):
         self.client.close()
 
     # Creating ---------------------------------------------------------------------------------
-
-    def create_line(self, spec: LineSpec) -> PanelLine:
-        self.require("create_line")
-        return self._create(spec, mac="")
-
-    def create_device(self, spec: LineSpec) -> PanelLine:
-        self.require("create_device")
-        return self._create(spec, mac=normalized_mac(spec.mac))
+    # (create_line and create_device come from MacAccountAdapter, which calls _create.)
 
     def _create(self, spec: LineSpec, *, mac: str) -> PanelLine:
         for name, value in (("username", spec.username), ("password", spec.password)):

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from boxoffice.panels.adapters.base import OPERATIONS as CORE_OPERATIONS
 from boxoffice.panels.adapters.base import (
     Bouquet,
     Capabilities,
@@ -68,22 +69,8 @@ NOT_EXISTS = "NOT EXISTS"
 # Letters, digits and . _ @ -: other characters break playback URLs (/live/U/P/1.ts).
 SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]+$")
 
-OPERATIONS = frozenset(
-    {
-        "create_line",
-        "find_line",
-        "get_line",
-        "extend",
-        "change_password",
-        "set_connections",
-        "end_trial",
-        "change_plan",
-        "suspend",
-        "resume",
-        "create_device",
-        "health",
-    }
-)
+# The core less what api.php cannot do: it has no delete, bouquet list or connection list.
+OPERATIONS = CORE_OPERATIONS - {"delete", "list_bouquets", "line_activity"}
 
 
 class XtreamUiAdapter(PanelAdapter):
