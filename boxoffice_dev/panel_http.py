@@ -52,11 +52,13 @@ class Reply(NamedTuple):
     headers: Headers | None = None
 
 
-class _Server(ThreadingHTTPServer):
+class EmulatorServer(ThreadingHTTPServer):
+    """A threaded loopback server for one emulator (this module's kinds and XUI One's)."""
+
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    emulator: PanelEmulator
+    emulator: Any
 
     def handle_error(self, request, client_address) -> None:
         # Clients that give up (timeouts, the `down` fault) are expected, not errors.
@@ -65,9 +67,17 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class PanelHandler(BaseHTTPRequestHandler):
+class _Server(EmulatorServer):
+    emulator: PanelEmulator
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    """What every emulator's handler does alike: nginx's name, quiet unless the emulator logs
+    requests, GET and POST to `_dispatch`, `send` one whole answer (headers only for HEAD),
+    `_drop` a connection without an answer."""
+
     protocol_version = "HTTP/1.0"
-    server: _Server
+    server: EmulatorServer
 
     def version_string(self) -> str:
         return "nginx"
@@ -82,11 +92,8 @@ class PanelHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
+    def _dispatch(self) -> None:
+        raise NotImplementedError
 
     def send(
         self,
@@ -104,20 +111,32 @@ class PanelHandler(BaseHTTPRequestHandler):
         for name, value in pairs:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _drop(self) -> None:
+        """Hang up without a status line: the client sees a connection error."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class PanelHandler(EmulatorHandler):
+    server: _Server
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
 
     def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self.send(status, json.dumps(payload), "application/json", headers)
 
     def nginx(self, status: int) -> None:
         self.send(status, NGINX_PAGE.format(status=_STATUS_TEXT.get(status, str(status))))
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _dispatch(self) -> None:
         emulator = self.server.emulator

@@ -28,14 +28,13 @@ import json
 import os
 import random
 import socket
-import sys
 import threading
 import time
 import urllib.parse
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..panel_http import EmulatorHandler, EmulatorServer
 from . import pages, php
 from .panel import XuiPanel
 from .php import PhpFatalError
@@ -60,39 +59,16 @@ _FORM = "application/x-www-form-urlencoded"
 _TRUNCATED_JSON = b'{"status":"STATUS_SUCCESS","data":{"id":"1","username":"li'
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+class _Server(EmulatorServer):
     emulator: XuiOneEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients that give up (timeouts, the `down` fault) are expected, not errors.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+class _Handler(EmulatorHandler):
     server: _Server
-
-    def version_string(self) -> str:
-        return "nginx"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.emulator.log_requests:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
 
     def do_HEAD(self) -> None:
         self._dispatch()
@@ -103,37 +79,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(
-        self,
-        status: int,
-        body: bytes | str,
-        content_type: str = "text/html; charset=UTF-8",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
     def _nginx(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self._send(status, pages.nginx_page(status), headers=headers)
+        self.send(status, pages.nginx_page(status), headers=headers)
 
     def _json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload), "application/json")
-
-    def _drop(self) -> None:
-        """Hang up without a status line: the client sees a connection error."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.send(status, json.dumps(payload), "application/json")
 
     def _php_request(self, query: str, body: bytes) -> dict:
         get = php.parse_php_query(query)
@@ -263,10 +213,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._nginx(403)
             return
         if mode == "empty":
-            self._send(200, b"")
+            self.send(200, b"")
             return
         if mode == "garbage":
-            self._send(200, _TRUNCATED_JSON, "application/json")
+            self.send(200, _TRUNCATED_JSON, "application/json")
             return
         if mode == "huge":
             self._send_huge()
@@ -281,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "drip":
             self._send_drip(status, text, (latency_ms or DRIP_FAULT_DEFAULT_MS) / 1000)
             return
-        self._send(status, text)
+        self.send(status, text)
 
     def _send_drip(self, status: int, text: str, interval: float) -> None:
         # A slow or hostile middlebox: the answer arrives, one byte per interval, padded so it
@@ -342,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/c":
             self._nginx(301, {"Location": f"{self._public_base()}/c/"})
         elif path in ("/c/", "/c/index.html"):
-            self._send(200, pages.PORTAL_PAGE)
+            self.send(200, pages.PORTAL_PAGE)
         else:
             self._nginx(404)
 
@@ -377,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"epg_listings": []}
         else:
             payload = self._player_info(line)
-        self._send(200, php.json_encode(payload), "application/json")
+        self.send(200, php.json_encode(payload), "application/json")
 
     def _player_info(self, line: dict) -> dict:
         emulator = self.server.emulator
@@ -427,16 +377,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         suffix = "_plus" if kind == "m3u_plus" else ""
         disposition = f'attachment; filename="playlist_{line["username"]}{suffix}.m3u"'
-        self._send(200, text, "application/octet-stream", {"Content-Disposition": disposition})
+        self.send(200, text, "application/octet-stream", {"Content-Disposition": disposition})
 
     def _epg(self, username: Any, password: Any, *, gzipped: bool) -> None:
         if self._line_or_404(username, password) is None:
             return
         document = pages.xmltv(self._public_base()).encode()
         if gzipped:
-            self._send(200, gzip.compress(document), "application/octet-stream")
+            self.send(200, gzip.compress(document), "application/octet-stream")
         else:
-            self._send(200, document, "application/xml; charset=utf-8")
+            self.send(200, document, "application/xml; charset=utf-8")
 
     def _live(self, username: str, password: str, filename: str) -> None:
         line = self._line_or_404(username, password)
@@ -451,9 +401,9 @@ class _Handler(BaseHTTPRequestHandler):
         if stream not in known or extension not in ("ts", "m3u8") or extension not in allowed:
             self._nginx(404)
         elif extension == "m3u8":
-            self._send(200, pages.hls_playlist(int(stream)), "application/vnd.apple.mpegurl")
+            self.send(200, pages.hls_playlist(int(stream)), "application/vnd.apple.mpegurl")
         else:
-            self._send(200, pages.ts_packets(), "video/mp2t")
+            self.send(200, pages.ts_packets(), "video/mp2t")
 
 
 class XuiOneEmulator:

@@ -41,15 +41,16 @@ from boxoffice.panels.adapters.base import (
     LineNotFound,
     LineSpec,
     Package,
-    PanelAdapter,
     PanelConfig,
     PanelError,
     PanelLine,
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.mac_accounts import MacAccountAdapter
 from boxoffice.panels.adapters.ministra.access import DEFAULT_PORTAL_PATH, ministra_line_access
 from boxoffice.panels.adapters.ministra.client import MinistraClient
+from boxoffice.panels.adapters.values import normalized_mac
 
 NO_EXPIRY = "0000-00-00 00:00:00"
 END_DATE = re.compile(
@@ -58,7 +59,6 @@ END_DATE = re.compile(
 # A login doubles as the account number in URL paths: no `/`, `,` (identifier lists) or `:`
 # (a 12+ character id with a colon is read as a MAC).
 SAFE_LOGIN = re.compile(r"^[A-Za-z0-9._@-]{1,50}$")
-_MAC = re.compile(r"^[0-9A-F]{2}([:-]?)[0-9A-F]{2}(\1[0-9A-F]{2}){4}$")
 
 OPERATIONS = frozenset(
     {
@@ -80,7 +80,7 @@ OPERATIONS = frozenset(
 )
 
 
-class MinistraAdapter(PanelAdapter):
+class MinistraAdapter(MacAccountAdapter):
     kind = "ministra"
     label = "Ministra / Stalker"
     # No set_connections (no such limit), no list_bouquets (channels come with the tariff).
@@ -137,14 +137,7 @@ class MinistraAdapter(PanelAdapter):
         self.client.close()
 
     # Creating ---------------------------------------------------------------------------------
-
-    def create_line(self, spec: LineSpec) -> PanelLine:
-        self.require("create_line")
-        return self._create(spec, mac="")
-
-    def create_device(self, spec: LineSpec) -> PanelLine:
-        self.require("create_device")
-        return self._create(spec, mac=normalized_mac(spec.mac))
+    # (create_line and create_device come from MacAccountAdapter, which calls _create.)
 
     def _create(self, spec: LineSpec, *, mac: str) -> PanelLine:
         _check_login(spec.username)
@@ -431,17 +424,6 @@ class MinistraAdapter(PanelAdapter):
             mac=str(account.get("stb_mac") or "").upper(),
             package_id=str(account.get("tariff_plan") or ""),
         )
-
-
-def normalized_mac(value: str) -> str:
-    """00:1A:79:12:34:56: what the portal stores (S8) and what makes an id a MAC to the API."""
-    text = (value or "").strip().upper()
-    if not _MAC.match(text):
-        raise PermanentPanelError(
-            f"{value!r} is not a MAC address (like 00:1A:79:12:34:56).", code="invalid_mac"
-        )
-    digits = re.sub(r"[^0-9A-F]", "", text)
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _tariff_of(mapping: Mapping[str, Any]) -> str:

@@ -24,7 +24,6 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from boxoffice.lib.http import http_client
 from boxoffice.panels.adapters.base import (
     DeviceTaken,
     LineNotFound,
@@ -33,7 +32,12 @@ from boxoffice.panels.adapters.base import (
     TransientPanelError,
     UsernameTaken,
 )
-from boxoffice.panels.adapters.transport import RAW_PREFIX, panel_exchange, redact
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +57,14 @@ ERRORS: dict[str, tuple[type[PermanentPanelError], str]] = {
 }
 
 
-class MinistraClient:
+class MinistraClient(PanelHttpClient):
     """Sends REST API v1 requests to one Stalker portal and returns the envelope's `results`."""
 
     def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout, verify=config.verify_tls, transport=transport
-        )
+        super().__init__(config, transport=transport)
         login = config.settings.get("api_login") or ""
         self._auth = httpx.BasicAuth(login, config.settings.get("api_password") or "")
         self._use_auth = bool(login)
-
-    def close(self) -> None:
-        self._http.close()
 
     def url(self, resource: str, identifier: str = "") -> str:
         path = "/" + (self.config.settings.get("api_path") or "/stalker_portal/api/").strip("/")

@@ -51,6 +51,7 @@ from boxoffice.panels.adapters.base import (
     TransientPanelError,
     UsernameTaken,
 )
+from boxoffice.panels.adapters.values import since
 from boxoffice.panels.adapters.xui_one.access import xui_line_access
 
 OPERATIONS = frozenset({"create_line", "find_line", "get_line", "delete", "health"})
@@ -270,14 +271,14 @@ class NxtAdapter(PanelAdapter):
                 "/lines/data", {"draw": "1", "start": "0", "length": "1", "search[value]": ""}
             )
         except PanelError as exc:
-            return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
+            return HealthReport(ok=False, detail=str(exc), latency_ms=since(started))
         total = answer.get("recordsTotal")
         detail = (
             f"NXT login works; {total} lines listed"
             if isinstance(total, int)
             else ("NXT login works")
         )
-        return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
+        return HealthReport(ok=True, detail=detail, latency_ms=since(started))
 
     # Web forms --------------------------------------------------------------------------------
 
@@ -474,7 +475,3 @@ def _to_panel_line(row: dict[str, Any]) -> PanelLine:
         is_trial=_flag(row.get("is_trial"), False),
         package_id=str(row.get("package") or ""),
     )
-
-
-def _since(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)

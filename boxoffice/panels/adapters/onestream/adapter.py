@@ -44,14 +44,15 @@ from boxoffice.panels.adapters.base import (
     LinePage,
     LineSpec,
     Package,
-    PanelAdapter,
     PanelConfig,
     PanelError,
     PanelLine,
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.mac_accounts import MacAccountAdapter
 from boxoffice.panels.adapters.onestream.client import OneStreamClient
+from boxoffice.panels.adapters.values import normalized_mac
 
 OPERATIONS = frozenset(
     {
@@ -75,10 +76,9 @@ PAGE_SIZE = 100
 MAX_PAGES = 2000
 SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _LINE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_MAC = re.compile(r"^[0-9A-F]{2}([:-]?)[0-9A-F]{2}(\1[0-9A-F]{2}){4}$")
 
 
-class OneStreamAdapter(PanelAdapter):
+class OneStreamAdapter(MacAccountAdapter):
     kind = "onestream"
     label = "OneStream"
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
@@ -164,14 +164,7 @@ class OneStreamAdapter(PanelAdapter):
         self.client.close()
 
     # Creating ---------------------------------------------------------------------------------
-
-    def create_line(self, spec: LineSpec) -> PanelLine:
-        self.require("create_line")
-        return self._create(spec, mac="")
-
-    def create_device(self, spec: LineSpec) -> PanelLine:
-        self.require("create_device")
-        return self._create(spec, mac=normalized_mac(spec.mac))
+    # (create_line and create_device come from MacAccountAdapter, which calls _create.)
 
     def _create(self, spec: LineSpec, *, mac: str) -> PanelLine:
         for name, value in (("username", spec.username), ("password", spec.password)):
@@ -394,16 +387,6 @@ def rid_for(*parts: str) -> str:
     """A stable 32-hex-character request id for one business event (onestream.md: keep it
     short but collision-free)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-def normalized_mac(value: str) -> str:
-    text = (value or "").strip().upper()
-    if not _MAC.match(text):
-        raise PermanentPanelError(
-            f"{value!r} is not a MAC address (like 00:1A:79:12:34:56).", code="invalid_mac"
-        )
-    digits = re.sub(r"[^0-9A-F]", "", text)
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _package_of(mapping: Any) -> int:

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 
-from boxoffice.lib.http import http_client
 from boxoffice.panels.adapters.base import (
     DeviceTaken,
     LineNotFound,
@@ -30,24 +29,20 @@ from boxoffice.panels.adapters.base import (
     TransientPanelError,
     UsernameTaken,
 )
-from boxoffice.panels.adapters.transport import RAW_PREFIX, panel_exchange, redact
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
 LABEL = "OneStream"
 RETRY_STATUSES = frozenset({408, 425, 429})
 
 
-class OneStreamClient:
+class OneStreamClient(PanelHttpClient):
     def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout,
-            verify=config.verify_tls,
-            transport=transport,
-            headers={"Accept": "application/json"},
-        )
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(config, transport=transport, headers={"Accept": "application/json"})
 
     def url(self, path: str) -> str:
         return f"{self.config.api_url.rstrip('/')}/ext/{path.lstrip('/')}"

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from boxoffice.panels.adapters.base import OPERATIONS as CORE_OPERATIONS
 from boxoffice.panels.adapters.base import (
     Bouquet,
     Capabilities,
@@ -50,39 +51,26 @@ from boxoffice.panels.adapters.base import (
     TransientPanelError,
     UsernameTaken,
 )
+from boxoffice.panels.adapters.values import (
+    int_list,
+    int_or,
+    json_ints,
+    normalized_mac,
+    seconds_or_none,
+    since,
+    unix_seconds,
+    utc_datetime,
+)
 from boxoffice.panels.adapters.xtream_ui.access import xtream_line_access
 from boxoffice.panels.adapters.xtream_ui.client import XtreamUiClient
-from boxoffice.panels.adapters.xui_one.adapter import (
-    _datetime,
-    _int,
-    _int_list,
-    _json_ints,
-    _normalized_mac,
-    _seconds_or_none,
-    _unix_seconds,
-)
 
 DEVICE_PREFIX = "mac:"
 NOT_EXISTS = "NOT EXISTS"
 # Letters, digits and . _ @ -: other characters break playback URLs (/live/U/P/1.ts).
 SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]+$")
 
-OPERATIONS = frozenset(
-    {
-        "create_line",
-        "find_line",
-        "get_line",
-        "extend",
-        "change_password",
-        "set_connections",
-        "end_trial",
-        "change_plan",
-        "suspend",
-        "resume",
-        "create_device",
-        "health",
-    }
-)
+# The core less what api.php cannot do: it has no delete, bouquet list or connection list.
+OPERATIONS = CORE_OPERATIONS - {"delete", "list_bouquets", "line_activity"}
 
 
 class XtreamUiAdapter(PanelAdapter):
@@ -201,12 +189,12 @@ class XtreamUiAdapter(PanelAdapter):
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         self.require("extend")
-        seconds = _unix_seconds(expires_at)
+        seconds = unix_seconds(expires_at)
         self._refuse_unlimited(panel_line_id, seconds)
         return self._edit(
             panel_line_id,
             {"exp_date": str(seconds)},
-            applied=lambda row: _seconds_or_none(row.get("exp_date")) == seconds,
+            applied=lambda row: seconds_or_none(row.get("exp_date")) == seconds,
             what="exp_date",
         )
 
@@ -251,7 +239,7 @@ class XtreamUiAdapter(PanelAdapter):
         return self._edit(
             panel_line_id,
             {"max_connections": str(max_connections)},
-            applied=lambda row: _int(row.get("max_connections"), -1) == max_connections,
+            applied=lambda row: int_or(row.get("max_connections"), -1) == max_connections,
             what="max_connections",
         )
 
@@ -261,7 +249,7 @@ class XtreamUiAdapter(PanelAdapter):
         """One edit: `is_trial` 0 (a real value here, unlike XUI's presence flags), the paid
         expiry and connections; the same username and password."""
         self.require("end_trial")
-        seconds = _unix_seconds(expires_at)
+        seconds = unix_seconds(expires_at)
         self._refuse_unlimited(panel_line_id, seconds)
         return self._edit(
             panel_line_id,
@@ -271,9 +259,9 @@ class XtreamUiAdapter(PanelAdapter):
                 "max_connections": str(max_connections),
             },
             applied=lambda row: (
-                _int(row.get("is_trial"), 1) == 0
-                and _seconds_or_none(row.get("exp_date")) == seconds
-                and _int(row.get("max_connections"), -1) == max_connections
+                int_or(row.get("is_trial"), 1) == 0
+                and seconds_or_none(row.get("exp_date")) == seconds
+                and int_or(row.get("max_connections"), -1) == max_connections
             ),
             what="is_trial",
         )
@@ -288,17 +276,17 @@ class XtreamUiAdapter(PanelAdapter):
     ) -> PanelLine:
         self.require("change_plan")
         bouquets = [int(n) for n in mapping.get("bouquets") or ()]
-        fields = {"max_connections": str(max_connections), "bouquet": _json_ints(bouquets)}
-        seconds = _unix_seconds(new_expiry) if new_expiry is not None else None
+        fields = {"max_connections": str(max_connections), "bouquet": json_ints(bouquets)}
+        seconds = unix_seconds(new_expiry) if new_expiry is not None else None
         if seconds is not None:
             fields["exp_date"] = str(seconds)
         return self._edit(
             panel_line_id,
             fields,
             applied=lambda row: (
-                _int(row.get("max_connections"), -1) == max_connections
-                and sorted(_int_list(row.get("bouquet"))) == sorted(bouquets)
-                and (seconds is None or _seconds_or_none(row.get("exp_date")) == seconds)
+                int_or(row.get("max_connections"), -1) == max_connections
+                and sorted(int_list(row.get("bouquet"))) == sorted(bouquets)
+                and (seconds is None or seconds_or_none(row.get("exp_date")) == seconds)
             ),
             what="plan",
         )
@@ -308,7 +296,7 @@ class XtreamUiAdapter(PanelAdapter):
         return self._edit(
             panel_line_id,
             {"enabled": "0"},
-            applied=lambda row: _int(row.get("enabled"), 1) == 0,
+            applied=lambda row: int_or(row.get("enabled"), 1) == 0,
             what="enabled",
         )
 
@@ -317,7 +305,7 @@ class XtreamUiAdapter(PanelAdapter):
         return self._edit(
             panel_line_id,
             {"enabled": "1"},
-            applied=lambda row: _int(row.get("enabled"), 0) == 1,
+            applied=lambda row: int_or(row.get("enabled"), 0) == 1,
             what="enabled",
         )
 
@@ -330,7 +318,7 @@ class XtreamUiAdapter(PanelAdapter):
 
     def create_device(self, spec: LineSpec) -> PanelLine:
         self.require("create_device")
-        mac = _normalized_mac(spec.mac)
+        mac = normalized_mac(spec.mac, code="STATUS_INVALID_MAC")
         # The panel stores base64(strtoupper(mac)) and looks it up as sent: always upper case.
         data = [("user_data[mac]", mac), *self._line_fields(spec)]
         body = self.client.call("stb", "create", data)
@@ -352,7 +340,7 @@ class XtreamUiAdapter(PanelAdapter):
     def find_device(self, mac: str) -> PanelLine | None:
         self.require("create_device")
         try:
-            return _to_panel_line(self._device_row(_normalized_mac(mac)))
+            return _to_panel_line(self._device_row(normalized_mac(mac, code="STATUS_INVALID_MAC")))
         except LineNotFound:
             return None
 
@@ -367,12 +355,12 @@ class XtreamUiAdapter(PanelAdapter):
         try:
             servers = self.client.call("server", "list")
         except PanelError as exc:
-            return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
+            return HealthReport(ok=False, detail=str(exc), latency_ms=since(started))
         if not isinstance(servers, list):
             detail = "Xtream UI answered server/list without a list of servers"
-            return HealthReport(ok=False, detail=detail, latency_ms=_since(started))
+            return HealthReport(ok=False, detail=detail, latency_ms=since(started))
         detail = f"api.php answers ({len(servers)} server{'s' if len(servers) != 1 else ''})"
-        return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
+        return HealthReport(ok=True, detail=detail, latency_ms=since(started))
 
     # Internals --------------------------------------------------------------------------------
 
@@ -395,13 +383,13 @@ class XtreamUiAdapter(PanelAdapter):
         return username, password
 
     def _line_fields(self, spec: LineSpec) -> list[tuple[str, str]]:
-        seconds = _unix_seconds(spec.expires_at)
+        seconds = unix_seconds(spec.expires_at)
         bouquets = spec.mapping["bouquets"] if "bouquets" in spec.mapping else spec.bouquets
         data = [
             ("user_data[max_connections]", str(spec.max_connections)),
             # Empty = NULL = never expires (create only).
             ("user_data[exp_date]", "" if seconds is None else str(seconds)),
-            ("user_data[bouquet]", _json_ints(bouquets)),
+            ("user_data[bouquet]", json_ints(bouquets)),
             ("user_data[is_trial]", "1" if spec.is_trial else "0"),
             ("user_data[admin_notes]", spec.notes),
         ]
@@ -536,15 +524,11 @@ def _to_panel_line(row: dict[str, Any]) -> PanelLine:
         panel_line_id=DEVICE_PREFIX + mac if is_device else str(row.get("username") or ""),
         username=str(row.get("username") or ""),
         password=str(row.get("password") or ""),
-        max_connections=_int(row.get("max_connections"), 1),
-        expires_at=_datetime(_seconds_or_none(row.get("exp_date"))),
-        bouquets=tuple(_int_list(row.get("bouquet"))),
-        enabled=_int(row.get("enabled"), 1) == 1 and _int(row.get("admin_enabled"), 1) == 1,
+        max_connections=int_or(row.get("max_connections"), 1),
+        expires_at=utc_datetime(seconds_or_none(row.get("exp_date"))),
+        bouquets=tuple(int_list(row.get("bouquet"))),
+        enabled=int_or(row.get("enabled"), 1) == 1 and int_or(row.get("admin_enabled"), 1) == 1,
         notes=str(row.get("admin_notes") or ""),
-        is_trial=_int(row.get("is_trial"), 0) == 1,
+        is_trial=int_or(row.get("is_trial"), 0) == 1,
         mac=mac,
     )
-
-
-def _since(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)

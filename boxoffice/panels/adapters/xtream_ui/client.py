@@ -15,47 +15,29 @@ nothing about lines. What it absorbs (reference §2, §7):
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
-from boxoffice.lib.http import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ResponseTooLarge,
-    http_client,
-    http_deadline,
-    http_read_capped,
-)
 from boxoffice.panels.adapters.base import (
-    PanelConfig,
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
-logger = logging.getLogger(__name__)
-
-RAW_PREFIX = 500
 FormData = Sequence[tuple[str, str]]
 
 IP_FORBIDDEN = "IP FORBIDDEN"
 KEY_WRONG = "KEY WRONG"
 
 
-class XtreamUiClient:
+class XtreamUiClient(PanelHttpClient):
     """Sends `api.php` actions to one Xtream UI panel; every value form-encoded in a POST."""
-
-    def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout, verify=config.verify_tls, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
 
     @property
     def endpoint(self) -> str:
@@ -77,59 +59,24 @@ class XtreamUiClient:
         if api_pass:
             form.append(("api_pass", api_pass))
         what = f"{action}/{sub}"
-        max_bytes = int(self.config.options.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES)
-        started = time.monotonic()
-        try:
-            with (
-                http_deadline(self.config.timeout),
-                self._http.stream(
-                    "POST",
-                    self.endpoint,
-                    # action/sub in the query too: the panel merges GET and POST, and logs of a
-                    # proxy in between then say what was asked. Nothing secret goes there.
-                    params={"action": action, "sub": sub},
-                    content=urlencode(form).encode(),
-                    headers={"Content-Type": "application/x-www-form-urlencoded"},
-                ) as response,
-            ):
-                content = http_read_capped(response, max_bytes=max_bytes)
-        except ResponseTooLarge:
-            raise TransientPanelError(
-                f"Xtream UI answered {what} with more than {max_bytes} bytes; not read further.",
-                code="too_large",
-            ) from None
-        except httpx.TimeoutException:
-            raise TransientPanelError(
-                f"Xtream UI did not answer {what} within {self.config.timeout:g}s; "
-                "the action may still have been applied.",
-                code="timeout",
-            ) from None
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise TransientPanelError(
-                f"Could not reach Xtream UI for {what} ({type(exc).__name__}); check the panel "
-                "is up and the API URL is its broadcast port (25461 by default).",
-                code="connect",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise TransientPanelError(
-                f"HTTP trouble talking to Xtream UI for {what} ({type(exc).__name__}).",
-                code="connect",
-            ) from None
-        logger.debug(
-            "xtream_ui %s -> HTTP %s in %.0f ms",
-            what,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
+        answer = panel_exchange(
+            self._http,
+            self.config,
+            label="Xtream UI",
+            what=what,
+            method="POST",
+            url=self.endpoint,
+            log_name="xtream_ui",
+            connect_hint="check the panel is up and the API URL is its broadcast port "
+            "(25461 by default).",
+            applied="action",
+            # action/sub in the query too: the panel merges GET and POST, and logs of a
+            # proxy in between then say what was asked. Nothing secret goes there.
+            params={"action": action, "sub": sub},
+            content=urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-        text = content.decode(response.encoding or "utf-8", "replace")
-        return decode(what, response.status_code, text, hide)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+        return decode(what, answer.status, answer.text, hide)
 
 
 def decode(what: str, status: int, text: str, hide: list[str]) -> Any:

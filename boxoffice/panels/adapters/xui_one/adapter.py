@@ -14,13 +14,11 @@ What shapes this adapter (reference §1.4, §7):
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, TypeGuard
 
 import httpx
@@ -43,6 +41,17 @@ from boxoffice.panels.adapters.base import (
     PanelLine,
     PermanentPanelError,
     TransientPanelError,
+)
+from boxoffice.panels.adapters.values import (
+    int_list,
+    int_or,
+    json_ints,
+    normalized_mac,
+    seconds_or_none,
+    since,
+    str_list,
+    unix_seconds,
+    utc_datetime,
 )
 from boxoffice.panels.adapters.xui_one.access import URL_STYLES, xui_line_access
 from boxoffice.panels.adapters.xui_one.client import XuiOneClient
@@ -149,20 +158,24 @@ class XuiOneAdapter(PanelAdapter):
             ("max_connections", str(spec.max_connections)),
             ("enabled", "1"),
             ("admin_enabled", "1"),
-            *_expiry_fields(_unix_seconds(spec.expires_at)),
-            ("bouquets_selected", _json_ints(_spec_bouquets(spec))),
+            *_expiry_fields(unix_seconds(spec.expires_at)),
+            ("bouquets_selected", json_ints(_spec_bouquets(spec))),
             *(("access_output[]", str(number)) for number in outputs),
             ("admin_notes", spec.notes),
         ]
         if spec.is_trial:
             data.append(("is_trial", "1"))
 
+        return self._send_create(spec, data)
+
+    def _send_create(self, spec: LineSpec, data: list[tuple[str, str]]) -> PanelLine:
+        """Send `create_line` and read the created line back (both APIs answer alike)."""
         body = self.client.call("create_line", data, secrets=[spec.password])
         row = body.get("data")
         if not _is_row(row):
             # The wrapper swaps {"insert_id": N} for get_line N; if that re-read failed the
             # line still exists, so look for it instead of reporting a failure.
-            if isinstance(row, dict) and _int(row.get("insert_id"), 0) > 0:
+            if isinstance(row, dict) and int_or(row.get("insert_id"), 0) > 0:
                 return self.get_line(str(row["insert_id"]))
             found = self.find_line(spec.username)
             if found is None:
@@ -182,15 +195,15 @@ class XuiOneAdapter(PanelAdapter):
 
     def create_device(self, spec: LineSpec) -> PanelLine:
         self.require("create_device")
-        mac = _normalized_mac(spec.mac)
+        mac = normalized_mac(spec.mac, code="STATUS_INVALID_MAC")
         _check_new_credential("username", spec.username)
         _check_new_credential("password", spec.password)
         data: list[tuple[str, str]] = [
             ("mac", mac),
             ("username", spec.username),
             ("password", spec.password),
-            *_expiry_fields(_unix_seconds(spec.expires_at)),
-            ("bouquets_selected", _json_ints(_spec_bouquets(spec))),
+            *_expiry_fields(unix_seconds(spec.expires_at)),
+            ("bouquets_selected", json_ints(_spec_bouquets(spec))),
             ("admin_notes", spec.notes),
         ]
         if spec.is_trial:
@@ -218,7 +231,7 @@ class XuiOneAdapter(PanelAdapter):
 
     def find_device(self, mac: str) -> PanelLine | None:
         self.require("create_device")
-        wanted = _normalized_mac(mac)
+        wanted = normalized_mac(mac, code="STATUS_INVALID_MAC")
         body = self.client.call(
             "get_mags", [("search[value]", wanted), ("start", "0"), ("limit", str(PAGE_SIZE))]
         )
@@ -268,7 +281,7 @@ class XuiOneAdapter(PanelAdapter):
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         self.require("extend")
-        seconds = _unix_seconds(expires_at)
+        seconds = unix_seconds(expires_at)
 
         def change(fields: dict[str, str]) -> None:
             fields.pop("exp_date", None)
@@ -279,7 +292,7 @@ class XuiOneAdapter(PanelAdapter):
             panel_line_id,
             change,
             column="exp_date",
-            applied=lambda row: _seconds_or_none(row.get("exp_date")) == seconds,
+            applied=lambda row: seconds_or_none(row.get("exp_date")) == seconds,
         )
 
     def change_password(self, panel_line_id: str, password: str) -> PanelLine:
@@ -301,7 +314,7 @@ class XuiOneAdapter(PanelAdapter):
             panel_line_id,
             lambda fields: fields.update(max_connections=str(max_connections)),
             column="max_connections",
-            applied=lambda row: _int(row.get("max_connections"), -1) == max_connections,
+            applied=lambda row: int_or(row.get("max_connections"), -1) == max_connections,
         )
 
     def end_trial(
@@ -312,7 +325,7 @@ class XuiOneAdapter(PanelAdapter):
         self.require("end_trial")
         if max_connections < 0:
             raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
-        seconds = _unix_seconds(expires_at)
+        seconds = unix_seconds(expires_at)
 
         def change(fields: dict[str, str]) -> None:
             fields.pop("is_trial", None)
@@ -326,9 +339,9 @@ class XuiOneAdapter(PanelAdapter):
             change,
             column="is_trial",
             applied=lambda row: (
-                _int(row.get("is_trial"), 1) == 0
-                and _seconds_or_none(row.get("exp_date")) == seconds
-                and _int(row.get("max_connections"), -1) == max_connections
+                int_or(row.get("is_trial"), 1) == 0
+                and seconds_or_none(row.get("exp_date")) == seconds
+                and int_or(row.get("max_connections"), -1) == max_connections
             ),
         )
 
@@ -348,11 +361,11 @@ class XuiOneAdapter(PanelAdapter):
             raise ValueError("max_connections cannot be negative (0 means unlimited on XUI)")
         bouquets = [int(n) for n in mapping.get("bouquets") or ()]
         outputs = _output_ids(tuple(mapping.get("outputs") or ("m3u8", "ts")))
-        seconds = _unix_seconds(new_expiry) if new_expiry is not None else None
+        seconds = unix_seconds(new_expiry) if new_expiry is not None else None
 
         def change(fields: dict[str, str], lists: dict[str, list[str]]) -> None:
             fields["max_connections"] = str(max_connections)
-            fields["bouquets_selected"] = _json_ints(bouquets)
+            fields["bouquets_selected"] = json_ints(bouquets)
             lists["access_output[]"] = [str(n) for n in outputs]
             if new_expiry is not None:
                 fields.pop("exp_date", None)
@@ -361,10 +374,10 @@ class XuiOneAdapter(PanelAdapter):
 
         def applied(row: dict[str, Any]) -> bool:
             return (
-                _int(row.get("max_connections"), -1) == max_connections
-                and sorted(_int_list(row.get("bouquet"))) == sorted(bouquets)
-                and sorted(_int_list(row.get("allowed_outputs"))) == outputs
-                and (new_expiry is None or _seconds_or_none(row.get("exp_date")) == seconds)
+                int_or(row.get("max_connections"), -1) == max_connections
+                and sorted(int_list(row.get("bouquet"))) == sorted(bouquets)
+                and sorted(int_list(row.get("allowed_outputs"))) == outputs
+                and (new_expiry is None or seconds_or_none(row.get("exp_date")) == seconds)
             )
 
         return self._edit(
@@ -408,7 +421,7 @@ class XuiOneAdapter(PanelAdapter):
         for row in rows:
             if not isinstance(row, dict):
                 continue
-            number = _int(row.get("id"), None)
+            number = int_or(row.get("id"), None)
             if number is None:
                 continue
             name = str(row.get("bouquet_name") or row.get("name") or f"Bouquet {number}")
@@ -420,11 +433,11 @@ class XuiOneAdapter(PanelAdapter):
         try:
             body = self.client.call("user_info")
         except PanelError as exc:
-            return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
+            return HealthReport(ok=False, detail=str(exc), latency_ms=since(started))
         user = body.get("data") if isinstance(body, dict) else None
         who = user.get("username") if isinstance(user, dict) else None
         detail = f"Admin API answers as {who}" if who else "Admin API answers"
-        return HealthReport(ok=True, detail=detail, latency_ms=_since(started))
+        return HealthReport(ok=True, detail=detail, latency_ms=since(started))
 
     def list_lines(self, cursor: str | None = None, limit: int = 500) -> LinePage:
         """Every line, `limit` at a time: the app lines of get_lines, then the device lines of
@@ -446,15 +459,15 @@ class XuiOneAdapter(PanelAdapter):
         while True:
             ask = max(start - 1, 0)
             rows, total = self._table_page(table, ask, limit + (1 if start else 0))
-            first = _int(rows[0].get("id"), 0) if rows else None
+            first = int_or(rows[0].get("id"), 0) if rows else None
             if start and ask > 0 and first is not None and first > last_id:
                 start = max(start - limit, 0)  # lines were deleted before our offset
                 continue
             break
-        fresh = [row for row in rows if _int(row.get("id"), 0) > last_id]
+        fresh = [row for row in rows if int_or(row.get("id"), 0) > last_id]
         lines = tuple(line for row in fresh if (line := self._listed_line(table, row)))
         if fresh:
-            last_id = _int(fresh[-1].get("id"), last_id)
+            last_id = int_or(fresh[-1].get("id"), last_id)
         end = ask + len(rows)
         more = bool(rows) and (end < total if total is not None else len(rows) >= limit)
         if more:
@@ -486,7 +499,9 @@ class XuiOneAdapter(PanelAdapter):
                 f"XUI One answered get_{table} without a list of rows.", code="bad_response"
             )
         # recordsTotal is a string from MySQL ("12"), or 0 when the table is empty.
-        return [row for row in rows if isinstance(row, dict)], _int(body.get("recordsTotal"), None)
+        return [row for row in rows if isinstance(row, dict)], int_or(
+            body.get("recordsTotal"), None
+        )
 
     def _listed_line(self, table: str, row: dict[str, Any]) -> PanelLine | None:
         line_id = row.get("user_id") if table == "mags" else row.get("id")
@@ -498,7 +513,7 @@ class XuiOneAdapter(PanelAdapter):
         mac = str(row.get("mac") or "")
         if table == "mags" and mac:
             try:
-                mac = _normalized_mac(mac)
+                mac = normalized_mac(mac, code="STATUS_INVALID_MAC")
             except PermanentPanelError:
                 pass  # keep what the panel stored; the comparison shows it as it is
             return replace(line, mac=mac)
@@ -537,7 +552,7 @@ class XuiOneAdapter(PanelAdapter):
             seen |= ids
             yield from (row for row in rows if isinstance(row, dict))
             start += len(rows)
-            total = _int(body.get("recordsTotal"), None)
+            total = int_or(body.get("recordsTotal"), None)
             if len(rows) < PAGE_SIZE or (total is not None and start >= total):
                 return
 
@@ -590,7 +605,7 @@ class XuiOneAdapter(PanelAdapter):
             raise
         # These actions answer without the row, so read it back to confirm and to return it.
         row = self._get_row(line_id)
-        if _int(row.get("enabled"), -1) != int(enabled):
+        if int_or(row.get("enabled"), -1) != int(enabled):
             raise PermanentPanelError(
                 f"XUI One accepted {'enable' if enabled else 'disable'}_line for line {line_id} "
                 "but the line did not change; check it on the panel.",
@@ -616,28 +631,28 @@ def _edit_payload(row: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[s
     fields: dict[str, str] = {
         "username": str(row["username"]),
         "password": str(row["password"]),
-        "max_connections": str(_int(row.get("max_connections"), 1)),
-        "enabled": str(_int(row.get("enabled"), 1)),
-        "admin_enabled": str(_int(row.get("admin_enabled"), 1)),
+        "max_connections": str(int_or(row.get("max_connections"), 1)),
+        "enabled": str(int_or(row.get("enabled"), 1)),
+        "admin_enabled": str(int_or(row.get("admin_enabled"), 1)),
     }
-    fields.update(_expiry_fields(_seconds_or_none(row.get("exp_date"))))
-    fields["bouquets_selected"] = _json_ints(_int_list(row.get("bouquet")))
+    fields.update(_expiry_fields(seconds_or_none(row.get("exp_date"))))
+    fields["bouquets_selected"] = json_ints(int_list(row.get("bouquet")))
     for name in KEPT_COLUMNS:
         kept = row.get(name)
         if kept is not None:
             fields[name] = str(kept)
     for flag in PRESENCE_FLAGS:
-        if _int(row.get(flag), 0) == 1:
+        if int_or(row.get(flag), 0) == 1:
             fields[flag] = "1"
     # A device's hidden line must stay one: is_mag/is_e2 are plain columns (not processLine
     # flags), so re-send them as stored.
     for column in ("is_mag", "is_e2"):
-        if _int(row.get(column), 0) == 1:
+        if int_or(row.get(column), 0) == 1:
             fields[column] = "1"
     lists = {
-        "access_output[]": [str(n) for n in _int_list(row.get("allowed_outputs"))],
-        "allowed_ips[]": _str_list(row.get("allowed_ips")),
-        "allowed_ua[]": _str_list(row.get("allowed_ua")),
+        "access_output[]": [str(n) for n in int_list(row.get("allowed_outputs"))],
+        "allowed_ips[]": str_list(row.get("allowed_ips")),
+        "allowed_ua[]": str_list(row.get("allowed_ua")),
     }
     return fields, lists
 
@@ -648,24 +663,12 @@ def _expiry_fields(seconds: int | None) -> list[tuple[str, str]]:
     return [("exp_date", f"@{seconds}")]
 
 
-def _unix_seconds(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware (XUI gets absolute UTC seconds)")
-    return math.floor(moment.timestamp())
-
-
 def _spec_bouquets(spec: LineSpec) -> tuple[int, ...]:
     return tuple(spec.mapping["bouquets"]) if "bouquets" in spec.mapping else spec.bouquets
 
 
 def _spec_outputs(spec: LineSpec) -> tuple[str, ...]:
     return tuple(spec.mapping["outputs"]) if spec.mapping.get("outputs") else spec.outputs
-
-
-def _json_ints(numbers: Any) -> str:
-    return json.dumps([int(n) for n in numbers], separators=(",", ":"))
 
 
 def _output_ids(outputs: tuple[str, ...]) -> list[int]:
@@ -675,20 +678,6 @@ def _output_ids(outputs: tuple[str, ...]) -> list[int]:
     if not outputs:
         raise ValueError("a line needs at least one output, or XUI refuses every live stream")
     return sorted({OUTPUT_IDS[name] for name in outputs})
-
-
-_MAC = re.compile(r"^[0-9A-F]{2}([:-]?)[0-9A-F]{2}(\1[0-9A-F]{2}){4}$")
-
-
-def _normalized_mac(value: str) -> str:
-    """00:1A:79:12:34:56, the form the panel stores and boxes report."""
-    text = (value or "").strip().upper()
-    if not _MAC.match(text):
-        raise PermanentPanelError(
-            f"{value!r} is not a MAC address (like 00:1A:79:12:34:56).", code="STATUS_INVALID_MAC"
-        )
-    digits = re.sub(r"[^0-9A-F]", "", text)
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def _check_new_credential(name: str, value: str) -> None:
@@ -742,83 +731,21 @@ def _with_activity(row: dict[str, Any], listed: dict[str, Any]) -> dict[str, Any
 
 
 def _to_panel_line(row: dict[str, Any]) -> PanelLine:
-    last_active = _seconds_or_none(row.get("last_active"))
+    last_active = seconds_or_none(row.get("last_active"))
     return PanelLine(
         panel_line_id=str(row.get("id")),
         username=str(row.get("username") or ""),
         password=str(row.get("password") or ""),
-        max_connections=_int(row.get("max_connections"), 1),
-        expires_at=_datetime(_seconds_or_none(row.get("exp_date"))),
-        bouquets=tuple(_int_list(row.get("bouquet"))),
+        max_connections=int_or(row.get("max_connections"), 1),
+        expires_at=utc_datetime(seconds_or_none(row.get("exp_date"))),
+        bouquets=tuple(int_list(row.get("bouquet"))),
         outputs=tuple(
-            OUTPUT_NAMES[n] for n in _int_list(row.get("allowed_outputs")) if n in OUTPUT_NAMES
+            OUTPUT_NAMES[n] for n in int_list(row.get("allowed_outputs")) if n in OUTPUT_NAMES
         ),
         # A banned line (admin_enabled=0) cannot play either.
-        enabled=_int(row.get("enabled"), 1) == 1 and _int(row.get("admin_enabled"), 1) == 1,
+        enabled=int_or(row.get("enabled"), 1) == 1 and int_or(row.get("admin_enabled"), 1) == 1,
         notes=str(row.get("admin_notes") or ""),
-        is_trial=_int(row.get("is_trial"), 0) == 1,
-        active_connections=max(_int(row.get("active_connections"), 0), 0),
-        last_active_at=_datetime(last_active),
+        is_trial=int_or(row.get("is_trial"), 0) == 1,
+        active_connections=max(int_or(row.get("active_connections"), 0), 0),
+        last_active_at=utc_datetime(last_active),
     )
-
-
-def _int(value: Any, default: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return default
-            return int(number) if math.isfinite(number) else default
-    return default
-
-
-def _seconds_or_none(value: Any) -> int | None:
-    # null means "never expires"; "" and "0" are what hand-edited or imported rows hold, and the
-    # panel's own tables show them as unlimited too.
-    seconds = _int(value, None)
-    return seconds if seconds is not None and seconds > 0 else None
-
-
-def _datetime(seconds: int | None) -> datetime | None:
-    if seconds is None:
-        return None
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _json_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return [part for part in value.strip("[]").split(",") if part.strip()]
-        if isinstance(decoded, list):
-            return decoded
-    return []
-
-
-def _int_list(value: Any) -> list[int]:
-    numbers = (_int(item, None) for item in _json_list(value))
-    return [n for n in numbers if n is not None]
-
-
-def _str_list(value: Any) -> list[str]:
-    return [str(item) for item in _json_list(value) if item is not None and str(item) != ""]
-
-
-def _since(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)

@@ -15,32 +15,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
-from boxoffice.lib.http import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ResponseTooLarge,
-    http_client,
-    http_deadline,
-    http_read_capped,
-)
 from boxoffice.panels.adapters.base import (
     InsufficientCredits,
-    PanelConfig,
     PermanentPanelError,
     TransientPanelError,
     UsernameTaken,
 )
-
-logger = logging.getLogger(__name__)
-
-# How much of an unexpected answer we keep for the operator.
-RAW_PREFIX = 500
+from boxoffice.panels.adapters.transport import (
+    RAW_PREFIX,
+    PanelHttpClient,
+    panel_exchange,
+    redact,
+)
 
 FormData = Sequence[tuple[str, str]]
 
@@ -66,17 +56,8 @@ if not any(isinstance(f, _RedactApiKey) for f in _httpx_logger.filters):
     _httpx_logger.addFilter(_RedactApiKey())
 
 
-class XuiOneClient:
+class XuiOneClient(PanelHttpClient):
     """Sends Admin API actions to one XUI One panel; every value goes form-encoded in a POST."""
-
-    def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self._http = http_client(
-            timeout=config.timeout, verify=config.verify_tls, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
 
     @property
     def endpoint(self) -> str:
@@ -98,58 +79,28 @@ class XuiOneClient:
             )
         hide = [s for s in (self.config.api_key, *secrets) if s]
         body = urlencode(list(data))
-        started = time.monotonic()
-        max_bytes = int(self.config.options.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES)
-        try:
-            # `timeout` is the whole call's budget, not each read's: a panel that drips bytes
-            # cannot hold the worker longer (an operation's own deadline may cut it shorter).
-            with (
-                http_deadline(self.config.timeout),
-                self._http.stream(
-                    "POST",
-                    self.endpoint,
-                    params={"api_key": self.config.api_key, "action": action},
-                    content=body.encode(),
-                    headers={"Content-Type": "application/x-www-form-urlencoded"},
-                ) as response,
-            ):
-                content = http_read_capped(response, max_bytes=max_bytes)
-        except ResponseTooLarge:
-            raise TransientPanelError(
-                f"XUI One answered {action} with more than {max_bytes} bytes; not read further "
-                "(a proxy or a broken panel page?).",
-                code="too_large",
-            ) from None
-        except httpx.TimeoutException:
-            # `from None`: the httpx exception holds the request URL, and with it the api_key.
-            raise TransientPanelError(
-                f"XUI One did not answer {action} within {self.config.timeout:g}s; "
-                "the action may still have been applied.",
-                code="timeout",
-            ) from None
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise TransientPanelError(
-                f"Could not reach XUI One for {action} ({type(exc).__name__}: "
-                f"{_redact(str(exc), hide)}); check the panel is up and the API URL and port.",
-                code="connect",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise TransientPanelError(
-                f"HTTP trouble talking to XUI One for {action} ({type(exc).__name__}).",
-                code="connect",
-            ) from None
-        elapsed_ms = (time.monotonic() - started) * 1000
-        logger.debug("xui_one %s -> HTTP %s in %.0f ms", action, response.status_code, elapsed_ms)
-        text = content.decode(response.encoding or "utf-8", "replace")
-        return _decode(action, response.status_code, text, hide)
+        answer = panel_exchange(
+            self._http,
+            self.config,
+            label="XUI One",
+            what=action,
+            method="POST",
+            url=self.endpoint,
+            log_name="xui_one",
+            connect_hint="check the panel is up and the API URL and port.",
+            too_large_note=" (a proxy or a broken panel page?)",
+            applied="action",
+            # The network error's text may hold the request URL, and with it the api_key.
+            error_text=lambda text: _redact(text, hide),
+            params={"api_key": self.config.api_key, "action": action},
+            content=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        return _decode(action, answer.status, answer.text, hide)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    text = _API_KEY_IN_URL.sub(r"\1***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return redact(_API_KEY_IN_URL.sub(r"\1***", text), secrets)
 
 
 def _decode(action: str, status: int, text: str, hide: list[str]) -> Any:

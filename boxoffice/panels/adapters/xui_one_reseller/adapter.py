@@ -33,18 +33,14 @@ from boxoffice.panels.adapters.base import (
     PermanentPanelError,
     TransientPanelError,
 )
+from boxoffice.panels.adapters.values import int_or, seconds_or_none, since, str_list, unix_seconds
 from boxoffice.panels.adapters.xui_one.access import URL_STYLES
 from boxoffice.panels.adapters.xui_one.adapter import (
     XuiOneAdapter,
     _check_new_credential,
-    _int,
     _is_row,
     _line_id,
-    _seconds_or_none,
-    _since,
-    _str_list,
     _to_panel_line,
-    _unix_seconds,
 )
 
 # Packages state their length as a number and a unit; PHP's strtotime adds calendar months.
@@ -81,7 +77,7 @@ RESELLER_OPERATIONS = frozenset(
 def package_seconds(row: dict[str, Any], *, trial: bool = False) -> int | None:
     """How long one purchase of the package lasts (months counted as 30 days)."""
     prefix = "trial" if trial else "official"
-    amount = _int(row.get(f"{prefix}_duration"), None)
+    amount = int_or(row.get(f"{prefix}_duration"), None)
     unit = str(row.get(f"{prefix}_duration_in") or "").strip().lower()
     unit = unit if unit.endswith("s") else unit + "s"
     if amount is None or amount <= 0 or unit not in UNIT_SECONDS:
@@ -158,26 +154,7 @@ class XuiOneResellerAdapter(XuiOneAdapter):
         ]
         if spec.is_trial:
             data.append(("trial", "1"))
-        body = self.client.call("create_line", data, secrets=[spec.password])
-        row = body.get("data")
-        if not _is_row(row):
-            if isinstance(row, dict) and _int(row.get("insert_id"), 0) > 0:
-                return self.get_line(str(row["insert_id"]))
-            found = self.find_line(spec.username)
-            if found is None:
-                raise TransientPanelError(
-                    "XUI One reported the line created but returned no row and it cannot be "
-                    "found; retry (the username makes the retry safe).",
-                    code="bad_response",
-                )
-            return found
-        if str(row.get("username")) != spec.username or str(row.get("password")) != spec.password:
-            raise PermanentPanelError(
-                f"XUI One created line {row.get('id')} but stored different credentials than "
-                "requested; fix the line on the panel.",
-                code="credentials_altered",
-            )
-        return self._line_from_row(row)
+        return self._send_create(spec, data)
 
     def extend(self, panel_line_id: str, expires_at: datetime | None) -> PanelLine:
         """Renew by the line's package until the line runs to `expires_at` (within half a
@@ -193,12 +170,12 @@ class XuiOneResellerAdapter(XuiOneAdapter):
                 "A reseller line cannot be made to never expire; it is renewed by package.",
                 code="unsupported_expiry",
             )
-        target = _unix_seconds(expires_at) or 0
+        target = unix_seconds(expires_at) or 0
         package_id = str(row.get("package_id") or "").strip()
         period = self._package_period(package_id, line_id)
         half = period // 2
         for bought in range(MAX_RENEWALS + 1):
-            current = _seconds_or_none(row.get("exp_date"))
+            current = seconds_or_none(row.get("exp_date"))
             if current is None or current >= target - half:
                 if current is not None and bought == 0 and current > target + half:
                     raise PermanentPanelError(
@@ -243,12 +220,12 @@ class XuiOneResellerAdapter(XuiOneAdapter):
         try:
             user = self._user_info()
         except PanelError as exc:
-            return HealthReport(ok=False, detail=str(exc), latency_ms=_since(started))
+            return HealthReport(ok=False, detail=str(exc), latency_ms=since(started))
         who = user.get("username") or "the reseller"
         return HealthReport(
             ok=True,
             detail=f"Reseller API answers as {who} ({user.get('credits', '?')} credits)",
-            latency_ms=_since(started),
+            latency_ms=since(started),
         )
 
     # Internals --------------------------------------------------------------------------------
@@ -279,8 +256,8 @@ class XuiOneResellerAdapter(XuiOneAdapter):
             name=str(row.get("package_name") or f"Package {row.get('id')}"),
             credits=_credits(row.get("official_credits")),
             duration_days=math.ceil(seconds / 86400) if seconds else None,
-            max_connections=_int(row.get("max_connections"), None),
-            is_trial=_int(row.get("is_trial"), 0) == 1,
+            max_connections=int_or(row.get("max_connections"), None),
+            is_trial=int_or(row.get("is_trial"), 0) == 1,
         )
 
     def _package_period(self, package_id: str, line_id: str) -> int:
@@ -309,8 +286,8 @@ class XuiOneResellerAdapter(XuiOneAdapter):
         after = body.get("data")
         if not _is_row(after):
             after = self._get_row(line_id)
-        before_exp = _seconds_or_none(stored.get("exp_date")) or 0
-        after_exp = _seconds_or_none(after.get("exp_date")) or 0
+        before_exp = seconds_or_none(stored.get("exp_date")) or 0
+        after_exp = seconds_or_none(after.get("exp_date")) or 0
         lost = [n for n in ("username", "password") if str(after.get(n)) != str(stored.get(n))]
         if after_exp <= before_exp or lost:
             what = f"{', '.join(lost)} changed" if lost else "the expiry did not move"
@@ -329,11 +306,11 @@ class XuiOneResellerAdapter(XuiOneAdapter):
             if row.get(name) is not None:
                 fields[name] = str(row[name])
         for flag in ("bypass_ua", "is_isplock"):
-            if _int(row.get(flag), 0) == 1:
+            if int_or(row.get(flag), 0) == 1:
                 fields[flag] = "1"
         lists = {
-            "allowed_ips[]": _str_list(row.get("allowed_ips")),
-            "allowed_ua[]": _str_list(row.get("allowed_ua")),
+            "allowed_ips[]": str_list(row.get("allowed_ips")),
+            "allowed_ua[]": str_list(row.get("allowed_ua")),
         }
         return fields, lists
 
