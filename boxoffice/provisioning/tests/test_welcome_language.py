@@ -4,13 +4,18 @@ mail that goes out."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from django.utils import translation
 
 from boxoffice.messaging.emails import mail_template_save
 from boxoffice.messaging.templating import Category, mail_definition
 from boxoffice.messaging.tests.test_tracking import line  # noqa: F401 - fixture
+from boxoffice.provisioning.models import OnboardingSettings
 from boxoffice.provisioning.welcome_emails import WELCOME_KINDS, welcome_email_send
+from boxoffice.storefront.tests.test_browser import browser  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +109,56 @@ def test_an_operators_wording_in_english_leaves_the_arabic_mail_alone(line):  # 
     message = welcome_email_send(line=line, step="day3")
     assert message.subject != "Edited"
     assert 'dir="rtl"' in message.body_html
+
+
+SHOTS = Path(
+    os.environ.get(
+        "BOXOFFICE_WELCOME_SCREENSHOTS",
+        Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots" / "welcome",
+    )
+)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_each_welcome_mail_lays_out_in_english_and_arabic(
+    line,  # noqa: F811
+    browser,  # noqa: F811 - the fixture imported above
+    language,
+    width,
+):
+    """Every mail with every block shown (support, community, films, add-on), as a mail client
+    shows it: nothing wider than the screen, and in Arabic the text runs right to left while
+    addresses and prices keep their own left-to-right order."""
+    config = OnboardingSettings.objects.create(
+        pk=1,
+        community_url="https://community.example.test/",
+        knowledge_base_url="https://help.example.test/",
+        support_url="https://help.example.test/contact/",
+    )
+    config.vod_plans.add(line.plan)
+    line.customer.locale = language
+    line.customer.save(update_fields=["locale"])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for step, variant in [
+        ("day1", "watching"),
+        ("day1", "not_watching"),
+        ("day3", ""),
+        ("day7", ""),
+    ]:
+        message = welcome_email_send(line=line, step=step, variant=variant)
+        message.dedupe_key = None  # the second day-1 variant needs its own key
+        message.save(update_fields=["dedupe_key"])
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.set_content(message.body_html)
+        name = f"{step}{'-' + variant if variant else ''}"
+        page.screenshot(path=str(SHOTS / f"welcome-{name}-{language}-{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, name
+        direction = page.evaluate("getComputedStyle(document.querySelector('h1')).direction")
+        assert direction == ("rtl" if language == "ar" else "ltr"), name
+        # A link's text (an address, an app's name) is laid out by its own characters.
+        assert page.evaluate("getComputedStyle(document.querySelector('a')).unicodeBidi") == (
+            "plaintext"
+        )
+        page.close()
