@@ -11,7 +11,7 @@ import pytest
 from django.utils import translation
 
 from boxoffice.messaging.emails import mail_template_save
-from boxoffice.messaging.templating import Category, mail_definition
+from boxoffice.messaging.templating import Category, mail_definition, shipped_source
 from boxoffice.messaging.tests.test_tracking import line  # noqa: F401 - fixture
 from boxoffice.provisioning.models import OnboardingSettings
 from boxoffice.provisioning.welcome_emails import WELCOME_KINDS, welcome_email_send
@@ -162,3 +162,29 @@ def test_each_welcome_mail_lays_out_in_english_and_arabic(
             "plaintext"
         )
         page.close()
+
+
+def test_the_back_office_lists_and_previews_the_welcome_mails(admin_client):
+    listing = admin_client.get("/admin/messaging/mailtemplate/mails/")
+    assert listing.status_code == 200
+    for label in ("Welcome, day 1: tips", "Welcome, day 3", "Welcome, day 7"):
+        assert label in listing.content.decode()
+    name = "provisioning/email/welcome_day1_start"
+    with translation.override("ar"):
+        subject = str(mail_definition(name).subject)  # the editor's starting point in Arabic
+    answer = admin_client.post(
+        "/admin/messaging/mailtemplate/preview/",
+        {
+            "name": name,
+            "language": "ar",
+            "subject": subject,
+            "html": shipped_source(name, "html"),
+            "text": shipped_source(name, "txt"),
+        },
+    )
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["subject"] == "لنبدأ المشاهدة على Demo TV"
+    assert 'dir="rtl"' in data["html"]
+    assert "TiviMate" in data["html"]  # the sample's device guides
+    assert data["text"].startswith("مرحبًا Alex")
