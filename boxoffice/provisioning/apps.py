@@ -10,6 +10,10 @@ class ProvisioningConfig(AppConfig):
         # models registry is ready, and reconcile imports models.
         from boxoffice.panels.adapters.registry import line_password_lookup_register
         from boxoffice.panels.signals import panel_back_up
+
+        # The welcome mails register for the back office's editor where they are written
+        # (welcome_emails.py; the registry's discovery imports only emails.py).
+        from boxoffice.provisioning import welcome_emails  # noqa: F401
         from boxoffice.provisioning.reconcile import operations_drain
         from boxoffice.provisioning.selectors import line_password_on_panel
 

@@ -11,16 +11,20 @@ customer's details are one click away in the portal and in the credentials mail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from boxoffice.customers.services import ONBOARDING, unsubscribe_token
 from boxoffice.messaging.emails import email_render, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
+from boxoffice.messaging.templating import Category, mail_register
 from boxoffice.messaging.tracking import tracked_email_send
 from boxoffice.provisioning.emails import extra_connections_offer_url, portal_url
 from boxoffice.provisioning.models import Line, OnboardingSettings, OnboardingStep
@@ -143,14 +147,20 @@ def _day7_context(line: Line, config: OnboardingSettings) -> dict[str, Any]:
     }
 
 
-def _subject(kind: str) -> str:
-    site = settings.SITE_NAME
-    return {
-        KIND_DAY1_TIPS: _("Get more out of %(site)s: apps, settings and the TV guide"),
-        KIND_DAY1_START: _("Let's get you watching %(site)s"),
-        KIND_DAY3: _("Your %(site)s account: the portal and what is in your plan"),
-        KIND_DAY7: _("One week with %(site)s: how is it going?"),
-    }[kind] % {"site": site}
+# The subjects are templates like every registered mail's (the back office shows and edits them),
+# translated when the mail is rendered in its reader's language.
+_SUBJECTS = {
+    KIND_DAY1_TIPS: gettext_lazy(
+        "Get more out of {{ SITE_NAME }}: apps, settings and the TV guide"
+    ),
+    KIND_DAY1_START: gettext_lazy("Let's get you watching {{ SITE_NAME }}"),
+    KIND_DAY3: gettext_lazy("Your {{ SITE_NAME }} account: the portal and what is in your plan"),
+    KIND_DAY7: gettext_lazy("One week with {{ SITE_NAME }}: how is it going?"),
+}
+
+
+def _subject(kind: str):
+    return _SUBJECTS[kind]
 
 
 def welcome_kind(step: str, variant: str) -> str:
@@ -229,3 +239,73 @@ def welcome_skip_reason(line: Line) -> str:
     if order is not None and order.status in ("refunded", "cancelled", "disputed"):
         return f"the order is {order.status}"
     return ""
+
+
+# --- the back office's editable templates (messaging/templating.py) ----------------------------
+
+_COMMON_VARIABLES = (
+    "name",
+    "plan.name",
+    "is_mag",
+    "portal_url",
+    "knowledge_base_url",
+    "support_url",
+)
+_GUIDE_VARIABLES = ("guides.device", "guides.apps.name", "guides.apps.url", "guides.how")
+
+
+def _sample(**extra: Any) -> dict[str, Any]:
+    """Made-up data for the preview and the editor's check: nobody's real line."""
+    site = settings.SITE_URL
+    return {
+        "name": "Alex",
+        "plan": SimpleNamespace(name="Premium 12 months"),
+        "is_mag": False,
+        "portal_url": f"{site}/portal/",
+        "knowledge_base_url": f"{site}/help/",
+        "support_url": f"{site}/support/",
+        **extra,
+    }
+
+
+def _day1_sample() -> dict[str, Any]:
+    return _sample(guides=device_guides(is_mag=False))
+
+
+_LABELS = {
+    KIND_DAY1_TIPS: gettext_lazy("Welcome, day 1: tips (already watching)"),
+    KIND_DAY1_START: gettext_lazy("Welcome, day 1: let's get you watching (not watching yet)"),
+    KIND_DAY3: gettext_lazy("Welcome, day 3: the portal and the plan"),
+    KIND_DAY7: gettext_lazy("Welcome, day 7: how is it going?"),
+}
+_REGISTRATIONS: dict[str, tuple[tuple[str, ...], Any]] = {
+    KIND_DAY1_TIPS: (_GUIDE_VARIABLES, _day1_sample),
+    KIND_DAY1_START: (_GUIDE_VARIABLES, _day1_sample),
+    KIND_DAY3: (
+        ("has_vod", "connections", "more_devices", "addon_url"),
+        lambda: _sample(
+            has_vod=True,
+            connections=2,
+            more_devices=True,
+            addon_url=f"{settings.SITE_URL}/portal/add-connection/sample/",
+        ),
+    ),
+    KIND_DAY7: (
+        ("community_url", "addon_url", "addon_price", "addon_currency"),
+        lambda: _sample(
+            community_url="https://community.example.net/",
+            addon_url=f"{settings.SITE_URL}/portal/add-connection/sample/",
+            addon_price=Decimal("3.00"),
+            addon_currency="EUR",
+        ),
+    ),
+}
+for _kind, (_variables, _sample_builder) in _REGISTRATIONS.items():
+    mail_register(
+        name=f"provisioning/email/{_kind}",
+        label=_LABELS[_kind],
+        category=Category.ONBOARDING,
+        subject=_SUBJECTS[_kind],
+        variables=(*_COMMON_VARIABLES, *_variables),
+        sample=_sample_builder,
+    )

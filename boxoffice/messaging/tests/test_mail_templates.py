@@ -54,8 +54,12 @@ def test_it_registers_every_mail_the_apps_send():
         "billing/email/payment_receipt",
         "portal/email/password_reset",
         "portal/email/magic_link",
+        "provisioning/email/welcome_day1",
+        "provisioning/email/welcome_day1_start",
+        "provisioning/email/welcome_day3",
+        "provisioning/email/welcome_day7",
     } <= names
-    assert len(names) == 18
+    assert len(names) == 22
 
 
 @pytest.mark.parametrize("name", sorted(d.name for d in mail_definitions()))

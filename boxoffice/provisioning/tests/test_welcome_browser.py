@@ -96,7 +96,8 @@ def test_each_welcome_mail_renders_and_its_links_work(
     assert url.startswith(f"{site}/portal/unsubscribe/")
     page.goto(url)
     page.screenshot(path=str(SHOTS / f"unsubscribe-{width}.png"), full_page=True)
-    page.click("main button[type=submit]")
+    # The page's own form (the header's language switcher is a form with a button too).
+    page.click("form.card button[type=submit]")
     page.wait_for_selector("text=You are unsubscribed")
     page.screenshot(path=str(SHOTS / f"unsubscribed-{width}.png"), full_page=True)
     line.customer.refresh_from_db()
