@@ -609,7 +609,7 @@ class GatewayAccount(models.Model):
         verbose_name = "payment gateway"
 
     def __str__(self) -> str:
-        return self.label or dict(kind_choices()).get(self.kind, self.kind)
+        return self.label or str(dict(kind_choices()).get(self.kind, self.kind))
 
     @property
     def config_class(self) -> type[GatewayConfig] | None:

@@ -7,6 +7,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from boxoffice.billing.models import Order
 from boxoffice.billing.services import (
@@ -49,8 +52,8 @@ def order_progress(order: Order) -> OrderProgress:
     if order.status == S.AWAITING_PAYMENT:
         return OrderProgress(
             "awaiting_payment",
-            "Waiting for your payment",
-            "As soon as your payment is confirmed we set up your line and show your login here.",
+            _("Waiting for your payment"),
+            _("As soon as your payment is confirmed we set up your line and show your login here."),
             bank_instructions=bank,
         )
     if order.status == S.PAYMENT_PENDING:
@@ -58,45 +61,54 @@ def order_progress(order: Order) -> OrderProgress:
         if partial is not None:  # underpaid crypto: a person decides, the customer is told
             return OrderProgress(
                 "payment_pending",
-                "Part of your payment arrived",
-                f"We received {partial.amount} {partial.currency} of {order.amount} "
-                f"{order.currency}. We will e-mail you how to complete your order; there is "
-                "nothing to pay again until then.",
+                _("Part of your payment arrived"),
+                _(
+                    "We received %(received)s of %(total)s. We will e-mail you how to "
+                    "complete your order; there is nothing to pay again until then."
+                )
+                % {
+                    "received": f"{partial.amount} {partial.currency}",
+                    "total": f"{order.amount} {order.currency}",
+                },
             )
         adapter = order_gateway(order) if bank else None
         if adapter is not None:
             return OrderProgress(
                 "payment_pending",
-                adapter.instructions_headline or "Waiting for your payment",
+                adapter.instructions_headline or _("Waiting for your payment"),
                 adapter.instructions_detail
-                or "We e-mail you the moment your payment arrives; this page updates by itself.",
+                or _("We e-mail you the moment your payment arrives; this page updates by itself."),
                 bank_instructions=bank,
             )
         return OrderProgress(
             "payment_pending",
-            "We are processing your payment",
-            "Your payment method needs a little longer to confirm. Nothing more to do: this page "
-            "updates by itself, and we e-mail you as soon as it is confirmed.",
+            _("We are processing your payment"),
+            _(
+                "Your payment method needs a little longer to confirm. Nothing more to do: this page "
+                "updates by itself, and we e-mail you as soon as it is confirmed."
+            ),
         )
     if order.status == S.CANCELLED:
         return OrderProgress(
             "failed",
-            "This order is cancelled",
-            "Nothing was charged. You are welcome to choose a plan again whenever you like.",
+            _("This order is cancelled"),
+            _("Nothing was charged. You are welcome to choose a plan again whenever you like."),
             finished=True,
         )
     if order.status in (S.FAILED, S.EXPIRED):
         return OrderProgress(
             "failed",
-            "The payment did not go through",
-            "You have not been charged for this order. You can choose a plan and try again.",
+            _("The payment did not go through"),
+            _("You have not been charged for this order. You can choose a plan and try again."),
             finished=True,
         )
     if order.status in (S.REFUNDED, S.DISPUTED):
         return OrderProgress(
             "failed",
-            "This order was refunded" if order.status == S.REFUNDED else "This payment is disputed",
-            f"Questions? Write to {settings.SUPPORT_EMAIL}.",
+            _("This order was refunded")
+            if order.status == S.REFUNDED
+            else _("This payment is disputed"),
+            _("Questions? Write to %(email)s.") % {"email": settings.SUPPORT_EMAIL},
             finished=True,
         )
     if order.kind == Order.Kind.CONVERSION:
@@ -110,8 +122,8 @@ def order_progress(order: Order) -> OrderProgress:
         if line.status == Line.Status.ACTIVE and status_page_shows_login(order=order, line=line):
             return OrderProgress(
                 "active",
-                "Your line is ready",
-                "We have also e-mailed these details to you.",
+                _("Your line is ready"),
+                _("We have also e-mailed these details to you."),
                 line=line,
                 access=line_access_for(line),
                 finished=True,
@@ -120,16 +132,24 @@ def order_progress(order: Order) -> OrderProgress:
         headline, detail = {
             Line.Status.ACTIVE: (
                 "Your line is ready",
-                f"For your safety this page shows the login details only for {hours} hours. "
-                "Sign in to My account to see them; they are also in the e-mail we sent you.",
+                ngettext(
+                    "For your safety this page shows the login details only for %(hours)d "
+                    "hour. Sign in to My account to see them; they are also in the e-mail we "
+                    "sent you.",
+                    "For your safety this page shows the login details only for %(hours)d "
+                    "hours. Sign in to My account to see them; they are also in the e-mail we "
+                    "sent you.",
+                    hours,
+                )
+                % {"hours": hours},
             ),
             Line.Status.SUSPENDED: (
-                "This line is suspended",
-                "Sign in to My account to see why, or write to us.",
+                _("This line is suspended"),
+                _("Sign in to My account to see why, or write to us."),
             ),
             Line.Status.EXPIRED: (
-                "This subscription has expired",
-                "Sign in to My account to renew it.",
+                _("This subscription has expired"),
+                _("Sign in to My account to renew it."),
             ),
         }[line.status]
         return OrderProgress(
@@ -142,30 +162,36 @@ def order_progress(order: Order) -> OrderProgress:
     if order.needs_review or stuck:
         return OrderProgress(
             "review",
-            "Your payment is safe; we are setting up your line by hand",
-            "Something needs a person's attention. We will e-mail your login as soon as it is ready.",
+            _("Your payment is safe; we are setting up your line by hand"),
+            _(
+                "Something needs a person's attention. We will e-mail your login as soon as it is ready."
+            ),
         )
     if line is not None and line.panel.is_down:
         # Known at once (the circuit is open), so said at once rather than after the delay notice.
         return OrderProgress(
             "delayed",
-            "Your payment is safe; your line is on its way",
-            "Our TV server is not answering right now. We keep trying, and your line is set up "
-            "automatically as soon as it is back: your login will appear here and arrive by "
-            "e-mail. There is nothing you need to do.",
+            _("Your payment is safe; your line is on its way"),
+            _(
+                "Our TV server is not answering right now. We keep trying, and your line is set up "
+                "automatically as soon as it is back: your login will appear here and arrive by "
+                "e-mail. There is nothing you need to do."
+            ),
         )
     waited = timezone.now() - (order.paid_at or order.created_at)
     if waited > timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"]):
         return OrderProgress(
             "delayed",
-            "Your payment is safe; your line is on its way",
-            "Our TV server is taking longer than usual. Your login will appear here and arrive by "
-            "e-mail by itself; there is nothing you need to do.",
+            _("Your payment is safe; your line is on its way"),
+            _(
+                "Our TV server is taking longer than usual. Your login will appear here and arrive by "
+                "e-mail by itself; there is nothing you need to do."
+            ),
         )
     return OrderProgress(
         "provisioning",
-        "Payment received: setting up your line",
-        "This usually takes a few seconds.",
+        _("Payment received: setting up your line"),
+        _("This usually takes a few seconds."),
     )
 
 
@@ -175,23 +201,27 @@ def _renewal_progress(order: Order) -> OrderProgress:
     op = order.operations.filter(kind=PanelOperation.Kind.EXTEND).order_by("pk").first()
     if op is not None and op.status == PanelOperation.Status.SUCCEEDED:
         expiry = timezone.localtime(op.line.expires_at) if op.line.expires_at else None
-        until = f" It now runs until {expiry:%d %B %Y, %H:%M}." if expiry else ""
+        until = (
+            " " + _("It now runs until %(date)s.") % {"date": date_format(expiry, "d F Y, H:i")}
+            if expiry
+            else ""
+        )
         return OrderProgress(
             "active",
-            "Your subscription is renewed",
-            f"Thank you: the same login keeps working.{until}",
+            _("Your subscription is renewed"),
+            _("Thank you: the same login keeps working.") + until,
             finished=True,
         )
     if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
         return OrderProgress(
             "review",
-            "Your payment is safe; we are renewing your line by hand",
-            "Something needs a person's attention. We e-mail you as soon as it is done.",
+            _("Your payment is safe; we are renewing your line by hand"),
+            _("Something needs a person's attention. We e-mail you as soon as it is done."),
         )
     return OrderProgress(
         "provisioning",
-        "Payment received: renewing your line",
-        "This usually takes a few seconds. Your line keeps its login.",
+        _("Payment received: renewing your line"),
+        _("This usually takes a few seconds. Your line keeps its login."),
     )
 
 
@@ -208,21 +238,27 @@ def _plan_change_progress(order: Order) -> OrderProgress:
         line = op.line
         return OrderProgress(
             "active",
-            "Your subscription is upgraded",
-            f"Your line is now on {line.plan.name} with {line.connections} connection"
-            f"{'s' if line.connections != 1 else ''}, the same login and the same expiry.",
+            _("Your subscription is upgraded"),
+            ngettext(
+                "Your line is now on %(plan)s with %(count)d connection, the same login and the "
+                "same expiry.",
+                "Your line is now on %(plan)s with %(count)d connections, the same login and "
+                "the same expiry.",
+                line.connections,
+            )
+            % {"plan": line.plan.name, "count": line.connections},
             finished=True,
         )
     if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
         return OrderProgress(
             "review",
-            "Your payment is safe; we are changing your line by hand",
-            "Something needs a person's attention. We e-mail you as soon as it is done.",
+            _("Your payment is safe; we are changing your line by hand"),
+            _("Something needs a person's attention. We e-mail you as soon as it is done."),
         )
     return OrderProgress(
         "provisioning",
-        "Payment received: upgrading your line",
-        "This usually takes a few seconds. Your line keeps its login and expiry.",
+        _("Payment received: upgrading your line"),
+        _("This usually takes a few seconds. Your line keeps its login and expiry."),
     )
 
 
@@ -232,19 +268,19 @@ def _conversion_progress(order: Order) -> OrderProgress:
     if op is not None and op.status == PanelOperation.Status.SUCCEEDED:
         return OrderProgress(
             "active",
-            "Your subscription is active",
-            "Your trial line is now a paid one, with the same username and password.",
+            _("Your subscription is active"),
+            _("Your trial line is now a paid one, with the same username and password."),
             finished=True,
             sign_in_for_login=True,
         )
     if order.needs_review or (op is not None and op.status == PanelOperation.Status.NEEDS_REVIEW):
         return OrderProgress(
             "review",
-            "Your payment is safe; we are switching your line by hand",
-            "Something needs a person's attention. We will e-mail you as soon as it is done.",
+            _("Your payment is safe; we are switching your line by hand"),
+            _("Something needs a person's attention. We will e-mail you as soon as it is done."),
         )
     return OrderProgress(
         "provisioning",
-        "Payment received: switching your trial to the paid plan",
-        "This usually takes a few seconds; your player keeps working meanwhile.",
+        _("Payment received: switching your trial to the paid plan"),
+        _("This usually takes a few seconds; your player keeps working meanwhile."),
     )

@@ -373,7 +373,7 @@ def subscription_payment_method_help(sub: Subscription) -> str:
     """What the customer is told before the card link sends them to the gateway ("" when it is
     a one-time page for replacing the card)."""
     try:
-        return gateway_for(sub.gateway).payment_method_help
+        return str(gateway_for(sub.gateway).payment_method_help)  # in the request's language
     except ValueError:
         return ""
 

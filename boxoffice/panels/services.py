@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.audit.services import audit_record
 from boxoffice.messaging.services import operator_alert_send
@@ -50,16 +51,18 @@ def line_access(
         # their login (the operator sees the panel's problem in the back office and the logs).
         logger.error("panel %s: no access details for its lines: %s", panel.name, exc)
         login = AccessSection(
-            title="Your login",
+            title=_("Your login"),
             items=(
-                AccessItem(key="username", label="Username", value=username),
-                AccessItem(key="password", label="Password", value=password, secret=True),
+                AccessItem(key="username", label=_("Username"), value=username),
+                AccessItem(key="password", label=_("Password"), value=password, secret=True),
             ),
         )
         return LineAccess(
             sections=(login,),
-            hint="The server details follow from your provider; write to support if they "
-            "have not arrived.",
+            hint=_(
+                "The server details follow from your provider; write to support if they "
+                "have not arrived."
+            ),
         )
 
 

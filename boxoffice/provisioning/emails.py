@@ -385,6 +385,7 @@ _LINE_VARIABLES = (
 )
 _ACCESS_VARIABLES = (
     "is_mag",
+    "access.asks_login",
     "access.sections.title",
     "access.sections.intro",
     "access.sections.items.label",

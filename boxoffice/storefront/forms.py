@@ -7,6 +7,7 @@ import re
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -85,33 +86,36 @@ def mac_address_normalise(value: str) -> str:
     text = (value or "").strip().upper()
     if not (_MAC_SEPARATED.match(text) or _MAC_BARE.match(text) or _MAC_DOTTED.match(text)):
         raise ValidationError(
-            f"Enter the 12-character MAC address printed on the label of your box, like {MAC_EXAMPLE}.",
+            _(
+                "Enter the 12-character MAC address printed on the label of your box, like "
+                "%(example)s."
+            ),
             code="invalid",
+            params={"example": MAC_EXAMPLE},
         )
     digits = re.sub(r"[^0-9A-F]", "", text)
     if int(digits, 16) == 0:
         raise ValidationError(
-            "00:00:00:00:00:00 is not a real address: copy the MAC from the label on your box.",
+            _("00:00:00:00:00:00 is not a real address: copy the MAC from the label on your box."),
             code="zero",
         )
     # The lowest bit of the first byte marks a group (multicast/broadcast) address, which no
     # single box has; it is almost always a typo.
     if int(digits[:2], 16) & 1:
         raise ValidationError(
-            "That is a group (multicast) address, not a box's own. Please check it against "
-            "the label on your box.",
+            _(
+                "That is a group (multicast) address, not a box's own. Please check it against "
+                "the label on your box."
+            ),
             code="multicast",
         )
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
-def _letters_and_digits(value: str, *, what: str, low: int, high: int) -> str:
+def _letters_and_digits(value: str, *, message: str, low: int, high: int) -> str:
+    """`message` names the field and takes %(low)s and %(high)s."""
     if not (low <= len(value) <= high) or not _LETTERS_AND_DIGITS.match(value):
-        raise ValidationError(
-            f"Use {low} to {high} characters, only letters (A–Z, a–z) and digits (0–9), "
-            f"for the {what}.",
-            code="invalid",
-        )
+        raise ValidationError(message, code="invalid", params={"low": low, "high": high})
     return value
 
 
@@ -161,9 +165,9 @@ class CheckoutForm(forms.Form):
         choices=[
             (
                 Order.Device.APP,
-                "An app (Smart TV, Fire TV, phone, computer) with M3U or Xtream codes",
+                _("An app (Smart TV, Fire TV, phone, computer) with M3U or Xtream codes"),
             ),
-            (Order.Device.MAG, "A MAG or Formuler box"),
+            (Order.Device.MAG, _("A MAG or Formuler box")),
         ],
         initial=Order.Device.APP,
         widget=forms.RadioSelect,
@@ -172,7 +176,10 @@ class CheckoutForm(forms.Form):
         label=_("MAC address of your box"),
         required=False,
         max_length=32,
-        help_text=f"Only for MAG/Formuler boxes: on the label of your box, like {MAC_EXAMPLE}.",
+        help_text=format_lazy(
+            _("Only for MAG/Formuler boxes: on the label of your box, like {example}."),
+            example=MAC_EXAMPLE,
+        ),
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
         ),
@@ -269,8 +276,10 @@ class CheckoutForm(forms.Form):
     @staticmethod
     def known_address_error() -> ValidationError:
         return ValidationError(
-            "You have ordered with this address before. Sign in to add this order to your "
-            "account, or have a sign-in link e-mailed to you.",
+            _(
+                "You have ordered with this address before. Sign in to add this order to your "
+                "account, or have a sign-in link e-mailed to you."
+            ),
             code=KNOWN_ADDRESS,
         )
 
@@ -281,13 +290,29 @@ class CheckoutForm(forms.Form):
         value = self.cleaned_data["preferred_username"].strip()
         if not value:
             return ""
-        return _letters_and_digits(value, what="username", low=4, high=32)
+        return _letters_and_digits(
+            value,
+            message=_(
+                "Use %(low)s to %(high)s characters, only letters (A–Z, a–z) and digits (0–9), "
+                "for the username."
+            ),
+            low=4,
+            high=32,
+        )
 
     def clean_preferred_password(self) -> str:
         value = self.cleaned_data["preferred_password"]
         if not value:
             return ""
-        return _letters_and_digits(value, what="line password", low=8, high=32)
+        return _letters_and_digits(
+            value,
+            message=_(
+                "Use %(low)s to %(high)s characters, only letters (A–Z, a–z) and digits (0–9), "
+                "for the line password."
+            ),
+            low=8,
+            high=32,
+        )
 
     def clean_mac_address(self) -> str:
         value = self.cleaned_data["mac_address"]
@@ -306,9 +331,12 @@ class CheckoutForm(forms.Form):
                 self.add_error(
                     "mac_address",
                     ValidationError(
-                        "A MAG or Formuler box needs its MAC address: it is on the label "
-                        f"of the box, like {MAC_EXAMPLE}.",
+                        _(
+                            "A MAG or Formuler box needs its MAC address: it is on the label "
+                            "of the box, like %(example)s."
+                        ),
                         code="required",
+                        params={"example": MAC_EXAMPLE},
                     ),
                 )
         elif "mac_address" in self.fields:

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -148,7 +149,7 @@ def _coupon_shown(request: HttpRequest, *, plan: Plan, offer, customer, kind=Ord
         scope="coupon:ip", value=client_ip(request), window=settings.COUPON_TRIES_WINDOW_SECONDS
     )
     if tries.over(settings.COUPON_TRIES_PER_IP):
-        return {"error": "Too many codes tried. Please try again later.", "code": ""}
+        return {"error": gettext("Too many codes tried. Please try again later."), "code": ""}
     try:
         quote = coupon_quote(
             code=code,
@@ -199,9 +200,11 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
         if coupon and coupon.get("error"):
             error = coupon["error"]
         elif gateway not in {kind for kind, _ in gateways}:
-            error = "Choose how you want to pay."
+            error = gettext("Choose how you want to pay.")
         elif not _checkout_allowed(request):
-            error = "Too many orders from your network in a short time. Please try again later."
+            error = gettext(
+                "Too many orders from your network in a short time. Please try again later."
+            )
         else:
             try:
                 result = renewal_checkout_begin(
@@ -316,7 +319,9 @@ def order_pay_again(request: HttpRequest, token: str) -> HttpResponse:
     order = _order_for_token(token)
     status_url = _status_url(request, order)
     if not _checkout_allowed(request):
-        error = "Too many payment attempts from your connection. Please try again in a few minutes."
+        error = gettext(
+            "Too many payment attempts from your connection. Please try again in a few minutes."
+        )
         return _status_with_error(request, order, error)
     try:
         target = order_checkout_restart(

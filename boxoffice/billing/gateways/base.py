@@ -19,9 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
+
+if TYPE_CHECKING:  # the customer's words may be lazy translations (gettext_lazy)
+    from django_stubs_ext import StrOrPromise
 
 # The field declaration panel kinds use: the back-office form, the TOML keys of `boxoffice
 # apply`/`export` and the validation of a GatewayAccount all come from `config_fields`.
@@ -194,7 +197,7 @@ class GatewayConfig:
 
 class GatewayAdapter(abc.ABC):
     kind: ClassVar[str]
-    label: ClassVar[str]  # shown to the customer at checkout
+    label: ClassVar[StrOrPromise]  # shown to the customer at checkout
     config_class: ClassVar[type[GatewayConfig]] = GatewayConfig
 
     # Capabilities: what this kind does, read by billing (never `if kind == ...`).
@@ -220,10 +223,10 @@ class GatewayAdapter(abc.ABC):
     recurring: ClassVar[bool] = False
     # Where `payment_method_update_url` leads when it is not a one-time page for replacing the
     # subscription's card (PayPal: the buyer's own account), said to the customer before it; "".
-    payment_method_help: ClassVar[str] = ""
+    payment_method_help: ClassVar[StrOrPromise] = ""
     # The status page's words while the customer follows `instructions` (bank transfer).
-    instructions_headline: ClassVar[str] = ""
-    instructions_detail: ClassVar[str] = ""
+    instructions_headline: ClassVar[StrOrPromise] = ""
+    instructions_detail: ClassVar[StrOrPromise] = ""
 
     def __init__(self, config: GatewayConfig | None = None):
         if config is None:

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:  # gateway labels are lazy translations
+    from django_stubs_ext import StrOrPromise
 
 from boxoffice.billing.gateways.base import GatewayAdapter, GatewayConfig
 from boxoffice.billing.gateways.btcpay.adapter import BTCPayGateway
@@ -34,7 +38,7 @@ GATEWAYS: dict[str, type[GatewayAdapter]] = {
 }
 
 
-def kind_choices() -> list[tuple[str, str]]:
+def kind_choices() -> list[tuple[str, StrOrPromise]]:
     """[(kind, label)] of every known kind, for model fields and admin filters."""
     return [(kind, cls.label) for kind, cls in GATEWAYS.items()]
 
@@ -100,7 +104,7 @@ def enabled_kinds(settings=settings, found: dict[str, Account] | None = None) ->
     return [a.kind for a in ordered if a.enabled]
 
 
-def enabled_gateways() -> list[tuple[str, str]]:
+def enabled_gateways() -> list[tuple[str, StrOrPromise]]:
     """[(kind, label)] the checkout offers, in the configured order."""
     found = accounts()
     return [

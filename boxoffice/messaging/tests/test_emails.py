@@ -191,6 +191,38 @@ def test_it_gives_mag_lines_the_portal_url_and_the_mac(make_line, smtp_inbox):
         assert "MAG" in part and "Formuler" in part
 
 
+def test_a_ministra_box_gets_no_login_to_type_in_its_credentials_mail(
+    direct_order, make_line, smtp_inbox
+):
+    Panel.objects.filter(pk=direct_order.panel.pk).update(kind="ministra")
+    direct_order.panel.refresh_from_db()
+    line = make_line(device="mag", mac_address="00:1A:79:12:34:56")
+
+    credentials_email_send(line=line)
+
+    text, body = parts(smtp_inbox.wait_for(1)[0])
+    for part in (text, html.unescape(body)):
+        assert "http://tv.example.test:8080/stalker_portal/c/" in part
+        assert "00:1A:79:12:34:56" in part
+        assert "no username or password" in part
+        # The account has a login on the portal, but the box never types it.
+        assert "ann_tv" not in part and "s3cret&pw" not in part
+        assert "Username" not in part and "Password" not in part
+
+
+def test_a_ministra_login_account_keeps_its_login_in_the_credentials_mail(
+    direct_order, make_line, smtp_inbox
+):
+    Panel.objects.filter(pk=direct_order.panel.pk).update(kind="ministra")
+    direct_order.panel.refresh_from_db()
+
+    credentials_email_send(line=make_line())
+
+    text, body = parts(smtp_inbox.wait_for(1)[0])
+    for part in (text, html.unescape(body)):
+        assert "ann_tv" in part and "s3cret&pw" in part
+
+
 def test_it_leaves_the_mag_portal_out_for_app_lines(make_line, smtp_inbox):
     credentials_email_send(line=make_line())
 

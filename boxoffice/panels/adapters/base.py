@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # the customer's words may be lazy translations (gettext_lazy)
+    from django_stubs_ext import StrOrPromise
 
 OPERATIONS = frozenset(
     {
@@ -271,7 +274,7 @@ class AccessItem:
     """One thing a customer types into a player (a URL, a port, a portal address)."""
 
     key: str  # stable name (templates may ask for one: access.server_url)
-    label: str
+    label: StrOrPromise
     value: str
     secret: bool = False  # holds the password: show with care
 
@@ -280,9 +283,9 @@ class AccessItem:
 class AccessSection:
     """A group of access items with a title and a sentence saying what it is for."""
 
-    title: str
+    title: StrOrPromise
     items: tuple[AccessItem, ...]
-    intro: str = ""
+    intro: StrOrPromise = ""
 
 
 @dataclass(frozen=True)
@@ -291,9 +294,13 @@ class LineAccess:
     steps. Templates may iterate `sections`/`items`, or name an item: `access.server_url`."""
 
     sections: tuple[AccessSection, ...]
-    steps: tuple[str, ...] = ()  # how to set up a player, one sentence each
-    hint: str = ""  # the one-sentence version, for short pages and mails
+    steps: tuple[StrOrPromise, ...] = ()  # how to set up a player, one sentence each
+    hint: StrOrPromise = ""  # the one-sentence version, for short pages and mails
     extras: tuple[AccessItem, ...] = ()  # named items pages may pick, not listed in mails
+    # The customer types the line's username and password somewhere (an app, a portal's login
+    # page). False for a box that signs in by its MAC alone: pages and mails then leave the
+    # login rows out, since there is nothing to type.
+    asks_login: bool = True
 
     @property
     def items(self) -> tuple[AccessItem, ...]:

@@ -170,6 +170,25 @@ def test_it_keeps_every_value_and_marks_fields_when_the_form_has_errors(client, 
 
 
 @pytest.mark.django_db
+def test_its_errors_and_gateway_names_come_in_the_pages_language(client, gateways):
+    plan = _plan(username_strategy="hybrid")
+    Customer.objects.create(email="jane.doe@example.test", name="Jane")
+
+    response = client.post(
+        reverse("storefront:checkout", args=[plan.slug]),
+        _valid(preferred_username="ab!", device="mag", mac_address="00:00:00:00:00:00"),
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+
+    html = response.content.decode()
+    assert "Du hast mit dieser Adresse schon bestellt." in html  # the known address
+    assert "Verwende für den Benutzernamen 4 bis 32 Zeichen" in html  # its numbers filled in
+    assert "00:00:00:00:00:00 ist keine echte Adresse" in html
+    assert "Banküberweisung" in html and "Bank transfer" not in html
+    assert "You have ordered with this address before" not in html
+
+
+@pytest.mark.django_db
 def test_it_needs_a_mac_address_for_a_box_but_not_for_an_app(client, gateways):
     plan = _plan()
     url = reverse("storefront:checkout", args=[plan.slug])

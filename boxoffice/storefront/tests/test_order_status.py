@@ -24,10 +24,10 @@ def order(db):
     )
 
 
-def _activate(order: Order, *, device: str = "app") -> Line:
+def _activate(order: Order, *, device: str = "app", kind: str = "xui_one") -> Line:
     panel = Panel.objects.create(
         name="Panel",
-        kind="xui_one",
+        kind=kind,
         api_url="http://panel.example.test:25500",
         public_url="http://tv.example.test:8080",
     )
@@ -209,3 +209,37 @@ def test_it_keeps_status_links_working_through_a_secret_key_rotation(client, ord
 
     assert _urls(order)[0] == old_url
     assert client.get(old_url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_ministra_box_gets_no_login_rows_since_it_signs_in_by_its_mac(client, order):
+    _activate(order, device="mag", kind="ministra")
+
+    html = client.get(_urls(order)[1]).content.decode()
+
+    assert "http://tv.example.test:8080/stalker_portal/c/" in html
+    assert "00:1A:79:AB:CD:EF" in html
+    assert "no username or password" in html
+    assert "janedoe1" not in html and "Sunny2024Day" not in html
+    assert 'id="cred-username"' not in html and 'id="cred-password"' not in html
+
+
+@pytest.mark.django_db
+def test_a_ministra_login_account_keeps_its_login_rows(client, order):
+    _activate(order, kind="ministra")
+
+    html = client.get(_urls(order)[1]).content.decode()
+
+    assert 'id="cred-username"' in html and 'id="cred-password"' in html
+    assert "janedoe1" in html and "Sunny2024Day" in html
+
+
+@pytest.mark.django_db
+def test_the_status_page_speaks_the_customers_language(client, order):
+    _activate(order, device="mag", kind="ministra")
+
+    html = client.get(_urls(order)[1], HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    assert "Tu línea está lista" in html  # the headline
+    assert "URL del portal" in html and "Dirección MAC" in html  # the access items
+    assert "Your line is ready" not in html and "Portal URL" not in html

@@ -37,6 +37,8 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
     CheckoutRef,
@@ -203,7 +205,7 @@ def fiat_received(invoice: Mapping[str, Any]) -> Decimal:
 
 class BTCPayGateway(GatewayAdapter):
     kind = "btcpay"
-    label = "Bitcoin (BTCPay)"
+    label = _("Bitcoin (BTCPay)")
     config_class = BTCPayConfig
     config: BTCPayConfig
 

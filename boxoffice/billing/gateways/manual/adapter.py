@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.billing.gateways.base import (
     CheckoutRequest,
     CheckoutStart,
@@ -57,13 +59,13 @@ class ManualConfig(GatewayConfig):
 
 class ManualGateway(GatewayAdapter):
     kind = "manual"
-    label = "Bank transfer"
+    label = _("Bank transfer")
     config_class = ManualConfig
     config: ManualConfig
 
     confirmed_by_operator = True
-    instructions_headline = "Waiting for your bank transfer"
-    instructions_detail = (
+    instructions_headline = _("Waiting for your bank transfer")
+    instructions_detail = _(
         "Transfers take one to three working days. We e-mail you the moment it arrives."
     )
 

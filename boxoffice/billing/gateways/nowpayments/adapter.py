@@ -38,6 +38,8 @@ from dataclasses import field as dc_field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
     CheckoutRequest,
@@ -222,7 +224,7 @@ class NOWPaymentsConfig(GatewayConfig):
 
 class NOWPaymentsGateway(GatewayAdapter):
     kind = "nowpayments"
-    label = "Crypto (NOWPayments)"
+    label = _("Crypto (NOWPayments)")
     config_class = NOWPaymentsConfig
     config: NOWPaymentsConfig
 

@@ -14,6 +14,8 @@ from dataclasses import field as dc_field
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.billing.gateways import base
 from boxoffice.billing.gateways.base import (
     CheckoutRef,
@@ -143,7 +145,7 @@ def _is_subscription(gateway_reference: str) -> bool:
 
 class PayPalGateway(PayPalSubscriptions, GatewayAdapter):
     kind = "paypal"
-    label = "PayPal"
+    label = _("PayPal")
     config_class = PayPalConfig
     config: PayPalConfig
 
@@ -153,7 +155,7 @@ class PayPalGateway(PayPalSubscriptions, GatewayAdapter):
     reports_refunds = True  # PAYMENT.CAPTURE.REFUNDED, CUSTOMER.DISPUTE.CREATED
     refunds = True  # POST /v2/payments/captures/{id}/refund, full or partial
     recurring = True  # PayPal Subscriptions (subscriptions.py): a DAY-cycle plan per price
-    payment_method_help = (
+    payment_method_help = _(
         "PayPal has no page for changing the card of one subscription: we send you to Automatic "
         "payments in your PayPal account, where you choose the card or bank account PayPal "
         "charges for it."

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import stripe
+from django.utils.translation import gettext_lazy as _
 from stripe.params.checkout import SessionCreateParams
 
 from boxoffice.billing.gateways import base
@@ -203,7 +204,7 @@ class StripeConfig(GatewayConfig):
 
 class StripeGateway(GatewayAdapter):
     kind = "stripe"
-    label = "Card (Stripe)"
+    label = _("Card (Stripe)")
     config_class = StripeConfig
     config: StripeConfig
 

@@ -8,6 +8,8 @@ in with the login and password.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.panels.adapters.base import (
     AccessItem,
     AccessSection,
@@ -19,21 +21,27 @@ from boxoffice.panels.adapters.base import (
 DEFAULT_PORTAL_PATH = "/stalker_portal/c/"
 
 MAG_STEPS = (
-    'MAG box: Settings > Servers > Portals, set "Portal 1 URL" to the portal URL above, save '
-    "and restart the box. It signs in with its MAC address: there is no username or password "
-    "to type.",
-    'Formuler (MyTVOnline): Edit service > enter a name and the portal URL above as "Portal '
-    'URL", then connect. The box must be the one with the MAC address above.',
+    _(
+        'MAG box: Settings > Servers > Portals, set "Portal 1 URL" to the portal URL above, save '
+        "and restart the box. It signs in with its MAC address: there is no username or password "
+        "to type."
+    ),
+    _(
+        'Formuler (MyTVOnline): Edit service > enter a name and the portal URL above as "Portal '
+        'URL", then connect. The box must be the one with the MAC address above.'
+    ),
 )
 LOGIN_STEPS = (
-    "In a Stalker/Ministra portal player (Smart STB, STB Emulator), enter the portal URL above, "
-    "then the login and password when the portal asks for them.",
+    _(
+        "In a Stalker/Ministra portal player (Smart STB, STB Emulator), enter the portal URL "
+        "above, then the login and password when the portal asks for them."
+    ),
 )
-MAG_HINT = (
+MAG_HINT = _(
     "On your box, enter the portal URL under Settings → Servers → Portals; the box signs in "
     "with its MAC address, no username or password needed."
 )
-LOGIN_HINT = "Enter the portal URL in your portal player, then your login and password."
+LOGIN_HINT = _("Enter the portal URL in your portal player, then your login and password.")
 
 
 def portal_url(config: PanelConfig) -> str:
@@ -45,27 +53,30 @@ def ministra_line_access(config: PanelConfig, facts: LineFacts) -> LineAccess:
     portal = portal_url(config)
     if facts.mac:
         section = AccessSection(
-            title="MAG / Formuler box",
-            intro="Your box signs in with its MAC address: enter this portal address on the "
-            "box, nothing else.",
+            title=_("MAG / Formuler box"),
+            intro=_(
+                "Your box signs in with its MAC address: enter this portal address on the "
+                "box, nothing else."
+            ),
             items=(
-                AccessItem("mag_portal_url", "Portal URL", portal),
-                AccessItem("mac_address", "MAC address", facts.mac),
+                AccessItem("mag_portal_url", _("Portal URL"), portal),
+                AccessItem("mac_address", _("MAC address"), facts.mac),
             ),
         )
-        return LineAccess(sections=(section,), steps=MAG_STEPS, hint=MAG_HINT)
+        # The box signs in by its MAC: no login to type (the account has one all the same).
+        return LineAccess(sections=(section,), steps=MAG_STEPS, hint=MAG_HINT, asks_login=False)
     section = AccessSection(
-        title="Ministra portal",
-        intro="Enter the portal address in your portal player; it asks for your login.",
+        title=_("Ministra portal"),
+        intro=_("Enter the portal address in your portal player; it asks for your login."),
         items=(
-            AccessItem("portal_url", "Portal URL", portal),
-            AccessItem("username", "Login", facts.username),
-            AccessItem("password", "Password", facts.password, secret=True),
+            AccessItem("portal_url", _("Portal URL"), portal),
+            AccessItem("username", _("Login"), facts.username),
+            AccessItem("password", _("Password"), facts.password, secret=True),
         ),
     )
     return LineAccess(
         sections=(section,),
         steps=LOGIN_STEPS,
         hint=LOGIN_HINT,
-        extras=(AccessItem("mag_portal_url", "Portal URL", portal),),
+        extras=(AccessItem("mag_portal_url", _("Portal URL"), portal),),
     )

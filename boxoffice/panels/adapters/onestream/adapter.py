@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext_lazy as _
 
 from boxoffice.panels.adapters.base import (
     AccessItem,
@@ -130,30 +131,32 @@ class OneStreamAdapter(MacAccountAdapter):
             portal = base + "/" + (config.settings.get("portal_path") or "/c/").strip("/") + "/"
             sections.append(
                 AccessSection(
-                    title="MAG / Formuler box",
-                    intro="Your box signs in with its MAC address; enter this portal address "
-                    "on the box.",
+                    title=_("MAG / Formuler box"),
+                    intro=_(
+                        "Your box signs in with its MAC address; enter this portal address "
+                        "on the box."
+                    ),
                     items=(
-                        AccessItem("mag_portal_url", "Portal URL", portal),
-                        AccessItem("mac_address", "MAC address", facts.mac),
+                        AccessItem("mag_portal_url", _("Portal URL"), portal),
+                        AccessItem("mac_address", _("MAC address"), facts.mac),
                     ),
                 )
             )
         sections.append(
             AccessSection(
-                title="Xtream Codes API (IPTV apps)",
+                title=_("Xtream Codes API (IPTV apps)"),
                 items=(
-                    AccessItem("server_url", "Server URL", base),
-                    AccessItem("username", "Username", facts.username),
-                    AccessItem("password", "Password", facts.password, secret=True),
+                    AccessItem("server_url", _("Server URL"), base),
+                    AccessItem("username", _("Username"), facts.username),
+                    AccessItem("password", _("Password"), facts.password, secret=True),
                 ),
             )
         )
         return LineAccess(
             sections=tuple(sections),
-            hint="In an Xtream-codes app enter the username, password and server URL."
+            hint=_("In an Xtream-codes app enter the username, password and server URL.")
             if not facts.mac
-            else "On your box, enter the portal URL; the box signs in with its MAC address.",
+            else _("On your box, enter the portal URL; the box signs in with its MAC address."),
         )
 
     def __init__(self, config: PanelConfig, *, transport: httpx.BaseTransport | None = None):
@@ -356,7 +359,7 @@ class OneStreamAdapter(MacAccountAdapter):
 
     def _all_lines(self) -> Iterator[PanelLine]:
         cursor: str | None = None
-        for _ in range(MAX_PAGES):
+        for _page in range(MAX_PAGES):
             page = self.list_lines(cursor, PAGE_SIZE)
             yield from page.lines
             if page.next_cursor is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode, urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from boxoffice.panels.adapters.base import (
     AccessItem,
     AccessSection,
@@ -23,23 +25,29 @@ URL_STYLES = (
 )
 
 APP_STEPS = (
-    'IPTV Smarters: choose "Login with Xtream Codes API" and enter the username, password and '
-    "server URL above.",
-    'TiviMate: Add playlist > "Xtream Codes", then enter the server URL, username and password.',
-    "VLC: Media > Open Network Stream, paste the M3U playlist URL.",
+    _(
+        'IPTV Smarters: choose "Login with Xtream Codes API" and enter the username, password '
+        "and server URL above."
+    ),
+    _('TiviMate: Add playlist > "Xtream Codes", then enter the server URL, username and password.'),
+    _("VLC: Media > Open Network Stream, paste the M3U playlist URL."),
 )
 MAG_STEPS = (
-    'MAG box: Settings > Servers > Portals, set "Portal 1 URL" to the portal URL above, save '
-    "and restart the box.",
-    "Formuler (MyTVOnline): Edit service > enter a name and the portal URL above as "
-    '"Portal URL", then connect.',
+    _(
+        'MAG box: Settings > Servers > Portals, set "Portal 1 URL" to the portal URL above, save '
+        "and restart the box."
+    ),
+    _(
+        "Formuler (MyTVOnline): Edit service > enter a name and the portal URL above as "
+        '"Portal URL", then connect.'
+    ),
 )
 
-MAG_HINT = (
+MAG_HINT = _(
     "On your box, enter the portal URL under Settings → Servers → Portals; the box signs in "
     "with its MAC address."
 )
-APP_HINT = (
+APP_HINT = _(
     "In an Xtream-codes app enter the username, password and server URL; other apps take the "
     "M3U playlist link."
 )
@@ -65,36 +73,40 @@ def xui_line_access(config: PanelConfig, facts: LineFacts) -> LineAccess:
     if is_mag:
         sections.append(
             AccessSection(
-                title="MAG / Formuler box",
-                intro="Your box signs in with its MAC address; enter this portal address on the box.",
+                title=_("MAG / Formuler box"),
+                intro=_(
+                    "Your box signs in with its MAC address; enter this portal address on the box."
+                ),
                 items=(
-                    AccessItem("mag_portal_url", "Portal URL", f"{base}/c/"),
-                    AccessItem("mac_address", "MAC address", facts.mac),
+                    AccessItem("mag_portal_url", _("Portal URL"), f"{base}/c/"),
+                    AccessItem("mac_address", _("MAC address"), facts.mac),
                 ),
             )
         )
     sections += [
         AccessSection(
-            title="Xtream Codes API (IPTV apps)",
+            title=_("Xtream Codes API (IPTV apps)"),
             items=(
-                AccessItem("server_url", "Server URL", base),
-                AccessItem("port", "Port", str(port)),
-                AccessItem("username", "Username", u),
-                AccessItem("password", "Password", p, secret=True),
+                AccessItem("server_url", _("Server URL"), base),
+                AccessItem("port", _("Port"), str(port)),
+                AccessItem("username", _("Username"), u),
+                AccessItem("password", _("Password"), p, secret=True),
             ),
         ),
         AccessSection(
-            title="Playlist and TV guide",
+            title=_("Playlist and TV guide"),
             items=(
-                AccessItem("m3u_url", "M3U playlist", m3u, secret=True),
-                AccessItem("epg_url", "EPG (TV guide)", epg, secret=True),
+                AccessItem("m3u_url", _("M3U playlist"), m3u, secret=True),
+                AccessItem("epg_url", _("EPG (TV guide)"), epg, secret=True),
             ),
         ),
     ]
     extras = (
-        AccessItem("player_api_url", "Player API", f"{base}/player_api.php?{creds}", secret=True),
-        AccessItem("host", "Host", parts.hostname or ""),
-        *(() if is_mag else (AccessItem("mag_portal_url", "MAG portal URL", f"{base}/c/"),)),
+        AccessItem(
+            "player_api_url", _("Player API"), f"{base}/player_api.php?{creds}", secret=True
+        ),
+        AccessItem("host", _("Host"), parts.hostname or ""),
+        *(() if is_mag else (AccessItem("mag_portal_url", _("MAG portal URL"), f"{base}/c/"),)),
     )
     return LineAccess(
         sections=tuple(sections),
