@@ -6,6 +6,7 @@ Standard library only (no Django), like the Stripe emulator: it plays the gatewa
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import queue
@@ -28,44 +29,34 @@ def checked_url(url: str | None) -> str | None:
     return url
 
 
-class HookServer:
-    """Lifecycle, state lock and notification delivery; subclasses route requests."""
+class ThreadedEmulator(abc.ABC):
+    """The lifecycle every gateway emulator shares: an HTTP server in threads (its
+    `handler_class` finds the emulator as `server.emulator`) and one delivery thread draining
+    `_queue`; `configure` and `wait_for_deliveries` for tests. A subclass calls
+    `_threads_init()` in its constructor and implements `_delivery_loop`."""
 
     name = "emulator"
+    handler_class: type[BaseHTTPRequestHandler]
+    host: str
+    port: int
+    webhook_url: str | None
+    _lock: Any
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        webhook_url: str | None = None,
-        *,
-        retry_delays: tuple[float, ...] = (0.05, 0.2, 0.5),
-        delivery_timeout: float = 5.0,
-        log_requests: bool = False,
-    ):
-        self.host = host
-        self.port = port
-        self.webhook_url = checked_url(webhook_url)
-        self.retry_delays = tuple(retry_delays)
-        self.delivery_timeout = delivery_timeout
-        self.log_requests = log_requests
-        self._lock = threading.RLock()
-        self._queue: queue.Queue[tuple[str, bytes, dict[str, str]] | None] = queue.Queue()
+    def _threads_init(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
-        # Every notification sent (or held back when no URL is set): url, body, headers, status.
-        self.deliveries: list[dict[str, Any]] = []
 
-    # --- lifecycle ------------------------------------------------------------------------------
     def start(self):
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        self._httpd = ThreadingHTTPServer((self.host, self.port), self.handler_class)
         self._httpd.emulator = self  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
         self._stopping.clear()
         self._threads = [
+            # A short poll interval makes stop() quick (at most 10 ms); tests start one each.
             threading.Thread(
                 target=self._httpd.serve_forever, args=(0.01,), name=f"{self.name}-http"
             ),
@@ -103,9 +94,41 @@ class HookServer:
             self.webhook_url = checked_url(webhook_url)
 
     def wait_for_deliveries(self, timeout: float = 5) -> None:
+        """Block until every queued delivery (retries included) has finished."""
         with self._idle:
             if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
                 raise TimeoutError(f"{self._pending} deliveries still queued after {timeout} s")
+
+    @abc.abstractmethod
+    def _delivery_loop(self) -> None:
+        """Deliver what `_queue` holds until it yields None."""
+
+
+class HookServer(ThreadedEmulator):
+    """Lifecycle, state lock and notification delivery; subclasses route requests."""
+
+    handler_class: type[BaseHTTPRequestHandler]  # set below, once _Handler exists
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        *,
+        retry_delays: tuple[float, ...] = (0.05, 0.2, 0.5),
+        delivery_timeout: float = 5.0,
+        log_requests: bool = False,
+    ):
+        self.host = host
+        self.port = port
+        self.webhook_url = checked_url(webhook_url)
+        self.retry_delays = tuple(retry_delays)
+        self.delivery_timeout = delivery_timeout
+        self.log_requests = log_requests
+        self._lock = threading.RLock()
+        self._threads_init()
+        # Every notification sent (or held back when no URL is set): url, body, headers, status.
+        self.deliveries: list[dict[str, Any]] = []
 
     # --- delivery -------------------------------------------------------------------------------
     def send(self, body: bytes, headers: dict[str, str], url: str | None = None) -> None:
@@ -216,3 +239,6 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.emulator.log_requests:  # type: ignore[attr-defined]
             logger.info("%s %s", self.server.emulator.name, format % args)  # type: ignore[attr-defined]
+
+
+HookServer.handler_class = _Handler

@@ -13,18 +13,17 @@ import base64
 import hmac
 import json
 import logging
-import queue
 import re
 import secrets
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from boxoffice_dev.hook_server import ThreadedEmulator, checked_url
 from boxoffice_dev.paypal.page import approval_page, page_message, subscription_page
 from boxoffice_dev.paypal.state import PayPalState
 from boxoffice_dev.paypal.wire import EmulatorError, new_id, now_iso, transmission_signature
@@ -33,7 +32,9 @@ logger = logging.getLogger(__name__)
 AUTH_ALGO = "SHA256withRSA"
 
 
-class PayPalEmulator(PayPalState):
+class PayPalEmulator(ThreadedEmulator, PayPalState):
+    name = "paypal-emulator"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -53,7 +54,7 @@ class PayPalEmulator(PayPalState):
         self.client_id = client_id
         self.client_secret = client_secret
         self.webhook_id = webhook_id
-        self.webhook_url = _checked_webhook_url(webhook_url)
+        self.webhook_url = checked_url(webhook_url)
         self.token_ttl = token_ttl
         self.retry_delays = tuple(retry_delays)
         self.delivery_timeout = delivery_timeout
@@ -65,60 +66,7 @@ class PayPalEmulator(PayPalState):
         # transmission id -> what was sent under it (verify-webhook-signature compares).
         self._transmissions: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[tuple[str, str], tuple[int, bytes]] = {}
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-
-    # --- lifecycle --------------------------------------------------------------------------
-    def start(self) -> PayPalEmulator:
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._httpd.emulator = self  # type: ignore[attr-defined]
-        self.port = self._httpd.server_address[1]
-        self._stopping.clear()
-        self._threads = [
-            threading.Thread(
-                target=self._httpd.serve_forever, args=(0.01,), name="paypal-emulator-http"
-            ),
-            threading.Thread(target=self._delivery_loop, name="paypal-emulator-webhooks"),
-        ]
-        for thread in self._threads:
-            thread.daemon = True
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._queue.put(None)
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        for thread in self._threads:
-            thread.join(timeout=2)
-        self._threads = []
-
-    def __enter__(self) -> PayPalEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
-
-    def configure(self, *, webhook_url: str | None) -> None:
-        with self._lock:
-            self.webhook_url = _checked_webhook_url(webhook_url)
-
-    def wait_for_deliveries(self, timeout: float = 5) -> None:
-        with self._idle:
-            if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
-                raise TimeoutError(f"{self._pending} webhook deliveries still queued")
+        self._threads_init()
 
     # --- tokens -----------------------------------------------------------------------------
     def issue_token(self, client_id: str, secret: str) -> dict[str, Any]:
@@ -290,12 +238,6 @@ class PayPalEmulator(PayPalState):
             if (status is not None and 200 <= status < 300) or attempt == attempts:
                 return
             self._stopping.wait(self.retry_delays[attempt - 1])
-
-
-def _checked_webhook_url(url: str | None) -> str | None:
-    if url and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise EmulatorError("INVALID_REQUEST", f"webhook_url must be http(s), not {url!r}")
-    return url or None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -589,3 +531,6 @@ class _Handler(BaseHTTPRequestHandler):
         except TimeoutError as exc:
             raise EmulatorError("TIMEOUT", str(exc), status=504) from None
         self._json(200, {"idle": True})
+
+
+PayPalEmulator.handler_class = _Handler

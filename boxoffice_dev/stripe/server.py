@@ -18,16 +18,15 @@ import base64
 import hmac
 import json
 import logging
-import queue
 import re
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from boxoffice_dev.hook_server import ThreadedEmulator, checked_url
 from boxoffice_dev.stripe.page import (
     checkout_page,
     page_message,
@@ -46,8 +45,10 @@ from boxoffice_dev.stripe.wire import (
 logger = logging.getLogger(__name__)
 
 
-class StripeEmulator(StripeState):
+class StripeEmulator(ThreadedEmulator, StripeState):
     """The emulator: state, webhook delivery and the HTTP server, started with `.start()`."""
+
+    name = "stripe-emulator"
 
     def __init__(
         self,
@@ -65,71 +66,14 @@ class StripeEmulator(StripeState):
         self.port = port
         self.api_key = api_key
         self.webhook_secret = webhook_secret
-        self.webhook_url = _checked_webhook_url(webhook_url)
+        self.webhook_url = checked_url(webhook_url)
         # One first attempt, then one retry per delay: short, because tests wait for them.
         self.retry_delays = tuple(retry_delays)
         self.delivery_timeout = delivery_timeout
         self.log_requests = log_requests
         super().__init__()
         self._idempotent: dict[tuple[str, str], tuple[int, bytes]] = {}
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-
-    # --- lifecycle --------------------------------------------------------------------------
-    def start(self) -> StripeEmulator:
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._httpd.emulator = self  # type: ignore[attr-defined]
-        self.port = self._httpd.server_address[1]
-        self._stopping.clear()
-        self._threads = [
-            # A short poll interval makes stop() quick (at most 10 ms); tests start one each.
-            threading.Thread(
-                target=self._httpd.serve_forever, args=(0.01,), name="stripe-emulator-http"
-            ),
-            threading.Thread(target=self._delivery_loop, name="stripe-emulator-webhooks"),
-        ]
-        for thread in self._threads:
-            thread.daemon = True
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._queue.put(None)
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        for thread in self._threads:
-            thread.join(timeout=2)
-        self._threads = []
-
-    def __enter__(self) -> StripeEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
-
-    def configure(self, *, webhook_url: str | None) -> None:
-        with self._lock:
-            self.webhook_url = _checked_webhook_url(webhook_url)
-
-    def wait_for_deliveries(self, timeout: float = 5) -> None:
-        """Block until every queued webhook delivery (retries included) has finished."""
-        with self._idle:
-            if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
-                raise TimeoutError(
-                    f"{self._pending} webhook deliveries still queued after {timeout} s"
-                )
+        self._threads_init()
 
     # --- webhook delivery -------------------------------------------------------------------
     def _enqueue(self, event_id: str) -> None:
@@ -164,7 +108,7 @@ class StripeEmulator(StripeState):
             if self._stopping.is_set():
                 return
             timestamp = int(time.time())
-            request = urllib.request.Request(  # noqa: S310 - http(s) only, see _checked_webhook_url
+            request = urllib.request.Request(  # noqa: S310 - http(s) only, see checked_url
                 url,
                 data=body,
                 method="POST",
@@ -197,12 +141,6 @@ class StripeEmulator(StripeState):
             if ok or attempt == attempts:
                 return
             self._stopping.wait(self.retry_delays[attempt - 1])
-
-
-def _checked_webhook_url(url: str | None) -> str | None:
-    if url and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise EmulatorError(f"webhook_url must be an http(s) URL, not {url!r}", param="webhook_url")
-    return url or None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -506,3 +444,6 @@ class _Handler(BaseHTTPRequestHandler):
         except TimeoutError as exc:
             raise EmulatorError(str(exc), status=504) from None
         self._json(200, {"idle": True})
+
+
+StripeEmulator.handler_class = _Handler
