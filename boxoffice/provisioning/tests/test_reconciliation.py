@@ -85,10 +85,13 @@ def pass_run(run_tasks, *, limit: int = 50) -> int:
     pages = 0
     for _ in range(limit):
         schedule()
-        task = DBTaskResult.objects.ready().filter(task_path__endswith="reconcile_panel_page")
-        if task.exists():
+        # One read: another runner (a live test server's worker) may take the row meanwhile.
+        task = (
+            DBTaskResult.objects.ready().filter(task_path__endswith="reconcile_panel_page").first()
+        )
+        if task is not None:
             pages += 1
-            _run_one(task.first())
+            _run_one(task)
         sweep = PanelSweep.objects.first()
         if sweep is not None and sweep.pass_started_at is None and sweep.last_pass_finished_at:
             return pages
