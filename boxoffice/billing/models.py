@@ -129,7 +129,17 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "pending_since"])]
+        indexes = [
+            models.Index(fields=["status", "pending_since"]),
+            # The scheduler's looks: pending payments past their timeout (partial: a few), and
+            # recently paid orders without a line.
+            models.Index(
+                fields=["pending_since"],
+                condition=models.Q(status="payment_pending"),
+                name="order_payment_pending",
+            ),
+            models.Index(fields=["status", "paid_at"], name="order_status_paid"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "gateway_reference"],
@@ -223,7 +233,16 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The re-drive reads only events still to process: partial, so it stays empty
+            # whatever the number processed.
+            models.Index(
+                fields=["next_attempt_at", "received_at"],
+                condition=models.Q(status="received"),
+                name="webhookevent_received",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="unique_gateway_event")
         ]

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
@@ -401,21 +401,31 @@ def _order_review_alert(*, dedupe_key: str, reference: str, reason: str) -> None
     )
 
 
-def orders_provision_paid(*, older_than_seconds: float = 30) -> int:
-    """The reconciler's look at orders by their state: paid, no line, not in review (a lost
-    event or a crash between two commits) get their line reserved now."""
+# The scheduler's look at paid orders without a line covers the orders paid this long ago at
+# most; the hourly housekeeping looks at all of them (`within_seconds=None`).
+PAID_LOOKBACK_SECONDS = 3600.0
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+
+def orders_provision_paid(
+    *, older_than_seconds: float = 30, within_seconds: float | None = PAID_LOOKBACK_SECONDS
+) -> int:
+    """The reconciler's look at orders by their state: paid, no line, not in review (a lost
+    event or a crash between two commits) get their line reserved now.
+
+    Every paid order has its line once provisioned, so "paid without a line" cannot be read
+    from an index; the per-second pass looks only at the last hour's payments (an index range),
+    and the hourly housekeeping at all of them (a scan, once an hour)."""
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    paid = Order.objects.filter(status=Order.Status.PAID, paid_at__lt=cutoff)
+    if within_seconds is not None:
+        paid = paid.filter(paid_at__gte=now - timedelta(seconds=within_seconds))
     pks = list(
-        Order.objects.filter(
-            status=Order.Status.PAID,
-            needs_review=False,
-            target_line__isnull=True,
-            lines__isnull=True,
-            paid_at__lt=cutoff,
-        )
+        paid.filter(needs_review=False, target_line__isnull=True, lines__isnull=True)
         # A balance order has no line of its own: its payment paid the order it completes.
         .exclude(kind=Order.Kind.BALANCE)
+        .order_by()
         .values_list("pk", flat=True)[:200]
     )
     done = 0
@@ -447,19 +457,24 @@ def orders_flag_stale_pending() -> int:
     now = timezone.now()
     flagged = 0
     timeouts = settings.PAYMENT_PENDING_TIMEOUT_HOURS
+    if not timeouts:
+        return 0
+    # One look for every gateway, through the partial index of pending orders.
+    past_timeout = Q()
     for gateway, hours in timeouts.items():
-        stale = Order.objects.filter(
-            gateway=gateway,
-            status=Order.Status.PAYMENT_PENDING,
-            needs_review=False,
-            pending_since__lt=now - timedelta(hours=hours),
-        )
-        for order in stale:
-            # Through the one way into the queue, so the operator is alerted as for any other.
-            if order_flag_for_review(
-                order=order, reason=f"payment pending for more than {hours} h ({gateway})"
-            ):
-                flagged += 1
+        past_timeout |= Q(gateway=gateway, pending_since__lt=now - timedelta(hours=hours))
+    stale = (
+        Order.objects.filter(status=Order.Status.PAYMENT_PENDING)
+        .filter(past_timeout, needs_review=False)
+        .order_by("pending_since")
+    )
+    for order in stale:
+        hours = timeouts[order.gateway]
+        # Through the one way into the queue, so the operator is alerted as for any other.
+        if order_flag_for_review(
+            order=order, reason=f"payment pending for more than {hours} h ({order.gateway})"
+        ):
+            flagged += 1
     return flagged
 
 

@@ -256,8 +256,14 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
     )
     redriven = 0
     pks = list(due.order_by().values_list("pk", flat=True)[:200])
-    # An event still waiting in the queue behind a burst is not lost: no second task for it.
+    # An event still waiting in the queue behind a burst is not lost: no second task for it,
+    # and it is not a candidate again for a while (one UPDATE), so the next passes look past
+    # the backlog for an event that is really lost instead of re-reading the same oldest ones.
     waiting = tasks_waiting_for(process_webhook_event, pks)
+    if waiting:
+        WebhookEvent.objects.filter(pk__in=waiting, status=WebhookEvent.Status.RECEIVED).update(
+            next_attempt_at=now + timedelta(seconds=older_than_seconds)
+        )
     for pk in pks:
         if pk in waiting:
             continue

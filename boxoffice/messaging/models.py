@@ -6,6 +6,10 @@ from django.utils import timezone
 
 from boxoffice.lib.crypto import EncryptedTextField
 
+# A message still owed (not sent, dropped or stopped): the outbox's look filters on exactly this
+# list, so the partial index `message_owed` serves it.
+OWED_STATUSES = ["queued", "failed", "sending"]
+
 
 class Message(models.Model):
     """One e-mail we owe (the outbox row): what, to whom, and how delivery went.
@@ -67,7 +71,15 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The outbox: only rows still owed (queued, failed, sending), a few among all sent.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=OWED_STATUSES),
+                name="message_owed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email}"

@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.backoff import backoff_delay
-from boxoffice.messaging.models import DeliveryIncident, Message
+from boxoffice.lib.tasks import tasks_waiting_for
+from boxoffice.messaging.models import OWED_STATUSES, DeliveryIncident, Message
 from boxoffice.messaging.provider_events import address_suppression
 from boxoffice.messaging.tasks import send_message
 
@@ -325,7 +326,10 @@ def messages_due() -> list[int]:
     now = timezone.now()
     grace = now - timedelta(seconds=_policy()["FAST_PATH_GRACE_SECONDS"])
     return list(
-        Message.objects.filter(
+        # The statuses first, as the partial index `message_owed` names them: only the rows
+        # still owed are read, however many were sent.
+        Message.objects.filter(status__in=OWED_STATUSES)
+        .filter(
             Q(status=S.QUEUED, next_attempt_at__lte=grace)
             | Q(status=S.FAILED, next_attempt_at__lte=now)
             | Q(status=S.SENDING, lease_expires_at__lt=now)
@@ -339,6 +343,10 @@ def messages_deliver_due() -> dict[str, int]:
     """Send what is due over one SMTP connection; called by the worker's scheduler."""
     counts: dict[str, int] = {}
     pks = messages_due()
+    # A message whose send task is still queued (a web request's fast path behind a burst) is
+    # not lost: that task sends it, and sending it here would leave the task nothing to do.
+    queued = tasks_waiting_for(send_message, pks)
+    pks = [pk for pk in pks if pk not in queued]
     if pks:
         connection = get_connection(fail_silently=False)
         try:

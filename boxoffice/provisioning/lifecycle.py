@@ -27,7 +27,7 @@ from django.utils import timezone
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import Plan
 from boxoffice.provisioning import emails
-from boxoffice.provisioning.models import Line, PanelOperation
+from boxoffice.provisioning.models import LATE_STAGES, Line, PanelOperation
 from boxoffice.provisioning.paylinks import renewal_pay_line, renewal_pay_token
 from boxoffice.provisioning.services import line_delete, line_suspend, operation_create
 
@@ -222,25 +222,36 @@ def lines_lifecycle_run() -> dict[str, int]:
     Each line in its own transaction: one that fails is logged and the others still run."""
     counts = {"reminded": 0, "grace": 0, "suspended": 0, "terminated": 0, "winback": 0}
     now = timezone.now()
-    # Only lines near their expiry (the longest reminder offset of any plan) or past it.
-    furthest = max(
-        (max(days or [0]) for days in Plan.objects.values_list("reminder_days", flat=True)),
-        default=0,
-    )
+    # Only lines near their expiry (the longest reminder offset of any plan) or past it, and
+    # of those past it only the ones the lifecycle can still move: expired for less than the
+    # longest `terminate_after_days` (older ones in stage active or reminded are left alone by
+    # `_line_step`), or in grace or suspended (on their way to termination, at any age).
+    # Three indexed looks instead of one OR, each served by its own index whatever the number
+    # of lines long expired or active far from expiry.
+    furthest, longest = 0, 0
+    for days, terminate in Plan.objects.order_by().values_list(
+        "reminder_days", "terminate_after_days"
+    ):
+        furthest, longest = max(furthest, max(days or [0])), max(longest, terminate or 0)
     near = Line.objects.filter(
         is_trial=False,
         expires_at__isnull=False,
         expires_at__lte=now + timedelta(days=furthest + 1),
         status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED],
     ).exclude(panel_line_id="")
-    terminated = Line.objects.filter(
+    recent = near.filter(expires_at__gte=now - timedelta(days=longest + 1))
+    late = Line.objects.filter(stage__in=LATE_STAGES)  # the partial index line_lifecycle_late
+    on_the_way = near & late.filter(stage__in=[Stage.GRACE, Stage.SUSPENDED])
+    terminated = late.filter(
         is_trial=False,
         stage=Stage.TERMINATED,
         suspension_reason=OVERDUE,
         expires_at__gte=now - timedelta(days=400),
     )
-    lines = near | terminated
-    for pk in lines.values_list("pk", flat=True):
+    pks = set()
+    for lines in (recent, on_the_way, terminated):
+        pks.update(lines.order_by().values_list("pk", flat=True))
+    for pk in sorted(pks):
         try:
             with transaction.atomic():
                 line = Line.objects.select_related("plan", "customer").get(pk=pk)

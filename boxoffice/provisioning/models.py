@@ -10,6 +10,10 @@ from django.utils import timezone
 
 from boxoffice.lib.crypto import EncryptedTextField
 
+# The renewal lifecycle's late stages (provisioning/lifecycle.py): a look at lines in them
+# filters on exactly this list, so the partial index `line_lifecycle_late` serves it.
+LATE_STAGES = ["grace", "suspended", "terminated"]
+
 
 class Line(models.Model):
     """A subscriber line on a panel. Username and password are decided before any panel call."""
@@ -86,6 +90,13 @@ class Line(models.Model):
             models.Index(F("panel"), Lower("username"), name="line_panel_username_ci"),
             # The scheduler's expiry pass reads only the active lines already past expiry.
             models.Index(fields=["status", "expires_at"], name="line_status_expires"),
+            # The renewal lifecycle's lines in grace, suspended or terminated (a few of all):
+            # partial, so the planner sees how few they are (lifecycle.py names the stages).
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(stage__in=LATE_STAGES),
+                name="line_lifecycle_late",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,6 +107,11 @@ class Line(models.Model):
         """What goes into the panel's admin notes: lets a retry recognise a line as ours."""
         ref = self.order.reference if self.order_id else f"line-{self.pk}"
         return f"boxoffice order {ref}"
+
+
+# The statuses of an operation not finished; the scheduler's looks filter on exactly these (the
+# partial index `paneloperation_open` serves a query only when its WHERE names the same list).
+OPEN_STATUSES = ["pending", "running", "needs_review"]
 
 
 class PanelOperation(models.Model):
@@ -150,6 +166,13 @@ class PanelOperation(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["panel", "status", "created_at"]),
+            # The scheduler's passes read only open operations (a few among millions done):
+            # partial, so an idle pass reads an empty index whatever the history.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="paneloperation_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -28,7 +28,7 @@ from boxoffice.panels.services import (
 )
 from boxoffice.provisioning.emails import provisioning_delayed_email_send
 from boxoffice.provisioning.engine import operation_stop
-from boxoffice.provisioning.models import Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import OPEN_STATUSES, Line, PanelOperation, WorkerHeartbeat
 from boxoffice.provisioning.reassignment import reassignment_jobs_redrive
 from boxoffice.provisioning.tasks import probe_panel, run_panel_operation
 
@@ -74,14 +74,18 @@ def operations_reconcile() -> dict[str, int]:
     max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
     # Pending too long, or re-claimed lease after lease without ever recording an outcome (a
     # worker that dies mid-call every time): both stop for an operator.
-    for op in PanelOperation.objects.filter(
-        Q(status=Op.Status.PENDING, created_at__lt=now - max_age)
-        | Q(
-            status=Op.Status.RUNNING,
-            lease_expires_at__lt=now,
-            attempts__gte=settings.PROVISIONING["MAX_ATTEMPTS"],
+    for op in (
+        PanelOperation.objects.filter(status__in=OPEN_STATUSES)
+        .filter(
+            Q(status=Op.Status.PENDING, created_at__lt=now - max_age)
+            | Q(
+                status=Op.Status.RUNNING,
+                lease_expires_at__lt=now,
+                attempts__gte=settings.PROVISIONING["MAX_ATTEMPTS"],
+            )
         )
-    ).select_related("panel", "line"):
+        .select_related("panel", "line")
+    ):
         counts["expired"] += 1
         operation_stop(
             op, error=op.last_error or "waited longer than the time limit", code="too_old"
@@ -91,10 +95,18 @@ def operations_reconcile() -> dict[str, int]:
     counts["reassignments"] = reassignment_jobs_redrive()
     counts["lines_recounted"] = lines_held_recount_when_due()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
-    stuck = PanelOperation.objects.filter(
-        Q(status=Op.Status.PENDING, next_attempt_at__lte=grace, panel__health__in=["up", "unknown"])
-        | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
-    ).values_list("pk", flat=True)[:500]
+    stuck = (
+        PanelOperation.objects.filter(status__in=OPEN_STATUSES)
+        .filter(
+            Q(
+                status=Op.Status.PENDING,
+                next_attempt_at__lte=grace,
+                panel__health__in=["up", "unknown"],
+            )
+            | Q(status=Op.Status.RUNNING, lease_expires_at__lt=now)
+        )
+        .values_list("pk", flat=True)[:500]
+    )
     stuck = list(stuck)
     # Only what has no task queued or running already: a worker behind on a burst must not
     # find its queue filled with copies (each would claim nothing and cost a pickup).
@@ -143,7 +155,7 @@ def orders_notify_delays() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"])
     late = PanelOperation.objects.filter(
         kind=Op.Kind.CREATE,
-        status__in=[Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW],
+        status__in=OPEN_STATUSES,
         delay_notified_at__isnull=True,
         order__isnull=False,
         order__paid_at__lt=cutoff,

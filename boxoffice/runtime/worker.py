@@ -170,6 +170,8 @@ def _scheduler_loop(
         rate_counters_purge()
         sign_in_links_purge()
         worker_heartbeats_purge()
+        # Paid orders without a line of any age (each pass looks at the last hour's only).
+        orders_provision_paid(within_seconds=None)
 
     def reconcile() -> None:
         counts = operations_reconcile()

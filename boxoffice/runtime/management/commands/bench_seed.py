@@ -70,7 +70,9 @@ def _uuid(prefix: str) -> str:
     PostgreSQL's uuid type, SQLite's 32 hex characters."""
     if connection.vendor == "postgresql":
         p = prefix
-        return f"CAST('{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-' || lpad(to_hex(n), 12, '0') AS uuid)"
+        return (
+            f"CAST('{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-' || lpad(to_hex(n), 12, '0') AS uuid)"
+        )
     return f"'{prefix}' || printf('%012x', n)"
 
 
@@ -299,7 +301,9 @@ def _seed_batch(*, panel: Panel, plan: Plan, now: datetime, count: int, tag: str
             rows,
             {
                 "id": _uuid(secrets.token_hex(10)),
-                "args_kwargs": _json(_concat("'{\"args\": ['", "CAST(n AS TEXT)", "'], \"kwargs\": {}}'")),
+                "args_kwargs": _json(
+                    _concat("'{\"args\": ['", "CAST(n AS TEXT)", "'], \"kwargs\": {}}'")
+                ),
                 "enqueued_at": _at(now, f"{finished} - 1"),
                 "started_at": _at(now, f"{finished} - 1"),
                 "finished_at": _at(now, finished),
