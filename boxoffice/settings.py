@@ -202,9 +202,10 @@ TASKS = {
 # How often an idle worker looks for new tasks (seconds). Short: a paid order must not wait.
 WORKER_POLL_INTERVAL = env_float("WORKER_POLL_INTERVAL", 0.05)
 WORKER_THREADS = env_int("WORKER_THREADS", 4)
-# Workers are woken when a task is queued (runtime/wakeup.py); this slow poll is the fallback
-# (a wake-up lost, a task queued to run later) and all an idle worker does.
-WORKER_IDLE_POLL_SECONDS = env_float("WORKER_IDLE_POLL_SECONDS", 1.0)
+# Workers are woken when a task is queued (runtime/wakeup.py), and the scheduler wakes a thread
+# each pass while any task is queued (one queued to run later comes due without a wake-up); this
+# slow poll is the last fallback (a worker without a scheduler) and all an idle thread does.
+WORKER_IDLE_POLL_SECONDS = env_float("WORKER_IDLE_POLL_SECONDS", 5.0)
 # How often the worker's scheduler re-drives due/stuck operations and probes down panels.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
 # Each worker's scheduler writes its heartbeat row this often; a row older than the stale limit

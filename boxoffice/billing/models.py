@@ -135,7 +135,7 @@ class Order(models.Model):
             # recently paid orders without a line.
             models.Index(
                 fields=["pending_since"],
-                condition=models.Q(status="payment_pending"),
+                condition=models.Q(status__in=["payment_pending"]),
                 name="order_payment_pending",
             ),
             models.Index(fields=["status", "paid_at"], name="order_status_paid"),
@@ -239,7 +239,7 @@ class WebhookEvent(models.Model):
             # whatever the number processed.
             models.Index(
                 fields=["next_attempt_at", "received_at"],
-                condition=models.Q(status="received"),
+                condition=models.Q(status__in=["received"]),
                 name="webhookevent_received",
             ),
         ]

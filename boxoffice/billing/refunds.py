@@ -30,6 +30,7 @@ from boxoffice.billing.services import (
     order_gateway,
     payment_update_apply,
 )
+from boxoffice.lib.exists import rows_exist
 from boxoffice.provisioning.models import Line
 from boxoffice.provisioning.services import line_suspend
 
@@ -181,9 +182,15 @@ def _refund_failed(request: RefundRequest, error: str) -> str:
     return "failed"
 
 
+def _refunds_requested():
+    return RefundRequest.objects.filter(status=R.REQUESTED)
+
+
 def refund_requests_redrive(*, older_than_seconds: float = 60) -> int:
     """Ask again about refunds whose answer was lost (same idempotency key); the scheduler runs
     this. Gives up after 20 attempts: failed, for a person to look at the gateway."""
+    if not rows_exist(_refunds_requested):
+        return 0  # the idle case: one precompiled EXISTS (lib/exists.py)
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     count = 0
     for request in RefundRequest.objects.filter(status=R.REQUESTED, created_at__lte=cutoff):

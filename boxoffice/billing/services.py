@@ -464,7 +464,7 @@ def orders_flag_stale_pending() -> int:
     for gateway, hours in timeouts.items():
         past_timeout |= Q(gateway=gateway, pending_since__lt=now - timedelta(hours=hours))
     stale = (
-        Order.objects.filter(status=Order.Status.PAYMENT_PENDING)
+        Order.objects.filter(status__literal_in=[Order.Status.PAYMENT_PENDING])
         .filter(past_timeout, needs_review=False)
         .order_by("pending_since")
     )

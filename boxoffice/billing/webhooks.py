@@ -28,6 +28,7 @@ from boxoffice.billing.subscriptions import (
 )
 from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.lib.backoff import backoff_delay
+from boxoffice.lib.exists import rows_exist
 from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.messaging.services import operator_alert_send
 
@@ -244,14 +245,22 @@ def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdat
     return ""
 
 
+def _events_to_process():
+    return WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED)
+
+
 def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
     """Queue processing again for stored events whose task was lost (e.g. a crash) and for
     events whose retry is due. Each is claimed for a grace period first, so passes of the
-    scheduler do not queue it over and over while a worker is busy."""
+    scheduler do not queue it over and over while a worker is busy. With no event to process
+    at all (the idle case) the pass is one precompiled EXISTS (`lib/exists.py`)."""
 
+    if not rows_exist(_events_to_process):
+        return 0
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    due = WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED).filter(
+    # The status as the partial index `webhookevent_received` names it (lib/lookups.py).
+    due = WebhookEvent.objects.filter(status__literal_in=[WebhookEvent.Status.RECEIVED]).filter(
         Q(next_attempt_at__isnull=True, received_at__lt=cutoff) | Q(next_attempt_at__lte=now)
     )
     redriven = 0

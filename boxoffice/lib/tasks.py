@@ -38,7 +38,7 @@ def tasks_waiting_for(task, candidates) -> set:
 
     alive_since = timezone.now() - timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"])
     return set(
-        DBTaskResult.objects.filter(task_path=task.module_path, status__in=_LIVE)
+        DBTaskResult.objects.filter(task_path=task.module_path, status__literal_in=_LIVE)
         .filter(
             Q(status=TaskResultStatus.READY)
             | Q(status=TaskResultStatus.RUNNING, started_at__gte=alive_since)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.backoff import backoff_delay
+from boxoffice.lib.exists import rows_exist
 from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.messaging.models import OWED_STATUSES, DeliveryIncident, Message
 from boxoffice.messaging.provider_events import address_suppression
@@ -328,7 +329,7 @@ def messages_due() -> list[int]:
     return list(
         # The statuses first, as the partial index `message_owed` names them: only the rows
         # still owed are read, however many were sent.
-        Message.objects.filter(status__in=OWED_STATUSES)
+        Message.objects.filter(status__literal_in=OWED_STATUSES)
         .filter(
             Q(status=S.QUEUED, next_attempt_at__lte=grace)
             | Q(status=S.FAILED, next_attempt_at__lte=now)
@@ -339,9 +340,19 @@ def messages_due() -> list[int]:
     )
 
 
+def _messages_owed():
+    return Message.objects.filter(status__literal_in=OWED_STATUSES)
+
+
+def _delivery_incidents_open():
+    return DeliveryIncident.objects.filter(resolved_at__isnull=True)
+
+
 def messages_deliver_due() -> dict[str, int]:
     """Send what is due over one SMTP connection; called by the worker's scheduler."""
     counts: dict[str, int] = {}
+    if not rows_exist(_messages_owed) and not rows_exist(_delivery_incidents_open):
+        return counts  # the idle case: two precompiled EXISTS (lib/exists.py)
     pks = messages_due()
     # A message whose send task is still queued (a web request's fast path behind a burst) is
     # not lost: that task sends it, and sending it here would leave the task nothing to do.

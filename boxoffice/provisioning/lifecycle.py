@@ -38,6 +38,7 @@ Stage = Line.Stage
 # The suspension reason the lifecycle writes; only lines suspended for it are resumed on payment.
 OVERDUE = "payment overdue"
 _OPEN = OPEN_STATUSES = (Op.Status.PENDING, Op.Status.RUNNING, Op.Status.NEEDS_REVIEW)
+_LIFECYCLE_STATUSES = (Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED)
 # Open operations that change what the lifecycle decides (a stuck password change does not).
 _WAIT_FOR = (Op.Kind.EXTEND, Op.Kind.SUSPEND, Op.Kind.RESUME, Op.Kind.DELETE, Op.Kind.MOVE)
 __all__ = ["renewal_pay_line", "renewal_pay_token"]  # the pay link, for billing and pages
@@ -233,15 +234,22 @@ def lines_lifecycle_run() -> dict[str, int]:
         "reminder_days", "terminate_after_days"
     ):
         furthest, longest = max(furthest, max(days or [0])), max(longest, terminate or 0)
-    near = Line.objects.filter(
+    horizon = now + timedelta(days=furthest + 1)
+    lifecycle_lines = Line.objects.filter(
         is_trial=False,
         expires_at__isnull=False,
-        expires_at__lte=now + timedelta(days=furthest + 1),
-        status__in=[Line.Status.ACTIVE, Line.Status.EXPIRED, Line.Status.SUSPENDED],
+        status__in=_LIFECYCLE_STATUSES,
     ).exclude(panel_line_id="")
-    recent = near.filter(expires_at__gte=now - timedelta(days=longest + 1))
-    late = Line.objects.filter(stage__in=LATE_STAGES)  # the partial index line_lifecycle_late
-    on_the_way = near & late.filter(stage__in=[Stage.GRACE, Stage.SUSPENDED])
+    recent = lifecycle_lines.filter(
+        expires_at__gte=now - timedelta(days=longest + 1), expires_at__lte=horizon
+    )
+    # The late stages as the partial index `line_lifecycle_late` names them (lib/lookups.py).
+    late = Line.objects.filter(stage__literal_in=LATE_STAGES)
+    # Neither status nor expiry filtered here (both below, in Python, on these few rows): with
+    # either, the planner prefers the index of every line by status and expiry.
+    on_the_way = late.filter(stage__in=[Stage.GRACE, Stage.SUSPENDED], is_trial=False).exclude(
+        panel_line_id=""
+    )
     terminated = late.filter(
         is_trial=False,
         stage=Stage.TERMINATED,
@@ -249,8 +257,15 @@ def lines_lifecycle_run() -> dict[str, int]:
         expires_at__gte=now - timedelta(days=400),
     )
     pks = set()
-    for lines in (recent, on_the_way, terminated):
+    for lines in (recent, terminated):
         pks.update(lines.order_by().values_list("pk", flat=True))
+    pks.update(
+        pk
+        for pk, status, expires_at in on_the_way.order_by().values_list(
+            "pk", "status", "expires_at"
+        )
+        if status in _LIFECYCLE_STATUSES and expires_at is not None and expires_at <= horizon
+    )
     for pk in sorted(pks):
         try:
             with transaction.atomic():

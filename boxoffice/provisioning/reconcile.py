@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
+from boxoffice.lib.exists import rows_exist
 from boxoffice.lib.http import http_deadline
 from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.panels.models import Incident, Panel
@@ -28,7 +29,13 @@ from boxoffice.panels.services import (
 )
 from boxoffice.provisioning.emails import provisioning_delayed_email_send
 from boxoffice.provisioning.engine import operation_stop
-from boxoffice.provisioning.models import OPEN_STATUSES, Line, PanelOperation, WorkerHeartbeat
+from boxoffice.provisioning.models import (
+    OPEN_STATUSES,
+    Line,
+    PanelOperation,
+    ReassignmentJob,
+    WorkerHeartbeat,
+)
 from boxoffice.provisioning.reassignment import reassignment_jobs_redrive
 from boxoffice.provisioning.tasks import probe_panel, run_panel_operation
 
@@ -47,8 +54,25 @@ REDRIVE_GRACE_SECONDS = 5.0
 PANEL_RECOUNT_SECONDS = 3600.0
 
 
+def _open_operations():
+    # Open, except those in review whose delay notice went out (nothing left to do for them).
+    return PanelOperation.objects.filter(status__literal_in=OPEN_STATUSES).exclude(
+        status=Op.Status.NEEDS_REVIEW, delay_notified_at__isnull=False
+    )
+
+
+def _open_incidents():
+    return Incident.objects.filter(resolved_at__isnull=True)
+
+
+def _running_reassignments():
+    return ReassignmentJob.objects.filter(status=ReassignmentJob.Status.RUNNING)
+
+
 def operations_reconcile() -> dict[str, int]:
-    """Re-drive what is due or stuck, stop what waited too long, probe panels that are down."""
+    """Re-drive what is due or stuck, stop what waited too long, probe panels that are down.
+    The looks at operations, incidents and reassignments run only when one is open (a cheap
+    EXISTS, `lib/exists.py`): an idle pass costs a few round trips, not a dozen queries."""
     now = timezone.now()
     counts = {"probed": 0, "redriven": 0, "expired": 0}
     # Probes are network calls to panels that may hang or drip: they run as tasks on the worker
@@ -70,12 +94,20 @@ def operations_reconcile() -> dict[str, int]:
         if panel_probe_claim(panel_id=panel_id):
             counts["probed"] += 1
             transaction.on_commit(lambda panel_id=panel_id: _enqueue_probe(panel_id))
-    counts["incidents_closed"] = incidents_reconcile()
+    counts["incidents_closed"] = incidents_reconcile() if rows_exist(_open_incidents) else 0
+    counts["expired_lines"] = lines_mark_expired()
+    counts["reassignments"] = (
+        reassignment_jobs_redrive() if rows_exist(_running_reassignments) else 0
+    )
+    counts["lines_recounted"] = lines_held_recount_when_due()
+    if not rows_exist(_open_operations):
+        counts["delay_notices"] = 0
+        return counts
     max_age = timedelta(seconds=settings.PROVISIONING["MAX_AGE_SECONDS"])
     # Pending too long, or re-claimed lease after lease without ever recording an outcome (a
     # worker that dies mid-call every time): both stop for an operator.
     for op in (
-        PanelOperation.objects.filter(status__in=OPEN_STATUSES)
+        PanelOperation.objects.filter(status__literal_in=OPEN_STATUSES)
         .filter(
             Q(status=Op.Status.PENDING, created_at__lt=now - max_age)
             | Q(
@@ -91,12 +123,9 @@ def operations_reconcile() -> dict[str, int]:
             op, error=op.last_error or "waited longer than the time limit", code="too_old"
         )
     counts["delay_notices"] = orders_notify_delays()
-    counts["expired_lines"] = lines_mark_expired()
-    counts["reassignments"] = reassignment_jobs_redrive()
-    counts["lines_recounted"] = lines_held_recount_when_due()
     grace = now - timedelta(seconds=REDRIVE_GRACE_SECONDS)
     stuck = (
-        PanelOperation.objects.filter(status__in=OPEN_STATUSES)
+        PanelOperation.objects.filter(status__literal_in=OPEN_STATUSES)
         .filter(
             Q(
                 status=Op.Status.PENDING,
@@ -155,7 +184,7 @@ def orders_notify_delays() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING["DELAY_NOTICE_SECONDS"])
     late = PanelOperation.objects.filter(
         kind=Op.Kind.CREATE,
-        status__in=OPEN_STATUSES,
+        status__literal_in=OPEN_STATUSES,
         delay_notified_at__isnull=True,
         order__isnull=False,
         order__paid_at__lt=cutoff,

@@ -26,6 +26,7 @@ from django.db import (
     connection,
     connections,
 )
+from django_tasks.base import TaskResultStatus
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
@@ -35,6 +36,7 @@ from boxoffice.billing.refunds import refund_requests_redrive
 from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
 from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
+from boxoffice.lib.exists import rows_exist
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.lib.tasks import tasks_finished_purge
 from boxoffice.messaging.services import messages_deliver_due
@@ -157,6 +159,31 @@ def task_worker(
     return _ThreadWorker(stop=stop, **options) if stop is not None else Worker(**options)
 
 
+# Steps whose work is measured in hours (pending-payment timeouts, the panels' 6-hourly
+# catalogue) look once a minute; the line sweep's pages, ten seconds apart, every few seconds.
+SLOW_STEP_SECONDS = 60.0
+SWEEP_STEP_SECONDS = 5.0
+
+
+def _every(seconds: float, step: Callable[[], object]) -> Callable[[], object]:
+    """`step` at most once per `seconds` (the first call runs it)."""
+    due = 0.0
+
+    def run() -> object:
+        nonlocal due
+        now = time.monotonic()
+        if now < due:
+            return None
+        due = now + seconds
+        return step()
+
+    return run
+
+
+def _tasks_waiting():
+    return DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+
+
 def _scheduler_loop(
     stop: threading.Event,
     interval: float,
@@ -218,21 +245,33 @@ def _scheduler_loop(
         if sent:
             logger.info("scheduler: mail %s", sent)
 
+    def queued_tasks() -> None:
+        # A task queued to run later (a retry's backoff) wakes nobody when it comes due: while
+        # any task waits, one thread looks each pass, so the threads' idle poll can be slow.
+        if rows_exist(_tasks_waiting):
+            local_wakeup.set()
+
     # Each step on its own: one that fails (a bad row, a database hiccup) is logged and the
-    # others still run, the paid-order safety net and the mail above all.
+    # others still run, the paid-order safety net and the mail above all. Steps whose work
+    # moves by the minute or the hour run at their own cadence; the per-second ones cost one
+    # cheap indexed look each when nothing is due.
     steps = [
         ("operations", reconcile),
         ("paid orders", orders_provision_paid),
-        ("stale pending payments", orders_flag_stale_pending),
+        ("stale pending payments", _every(SLOW_STEP_SECONDS, orders_flag_stale_pending)),
         ("webhook events", webhook_events_redrive),
         ("refunds whose answer was lost", refund_requests_redrive),
         ("renewal lifecycle", lifecycle),
         ("welcome sequence", onboarding),
-        ("line reconciliation", line_sweeps_schedule),
+        ("line reconciliation", _every(SWEEP_STEP_SECONDS, line_sweeps_schedule)),
         ("mail", mail),
         ("finished task rows", task_rows),
         # One stale panel's bouquets/packages (and credits) per pass, by a task.
-        ("panel bouquets and packages", panels_catalog_refresh_due),
+        (
+            "panel bouquets and packages",
+            _every(SLOW_STEP_SECONDS, panels_catalog_refresh_due),
+        ),
+        ("delayed tasks", queued_tasks),
     ]
 
     def run(name: str, step: Callable[[], object]) -> bool:
