@@ -166,6 +166,10 @@ class PanelOperation(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["panel", "status", "created_at"]),
+            # An incident's affected count (reconcile.operations_in_incident, each pass while a
+            # panel is down): the panel's unfinished operations and those finished since it
+            # began, not every operation the panel ever had.
+            models.Index(fields=["panel", "finished_at"], name="paneloperation_panel_finished"),
             # The scheduler's passes read only open operations (a few among millions done):
             # partial, so an idle pass reads an empty index whatever the history.
             models.Index(

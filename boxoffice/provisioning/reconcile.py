@@ -237,6 +237,18 @@ def operations_in_incident(*, incident: Incident):
     )
 
 
+def _incident_affected_count(incident: Incident) -> int:
+    """`operations_in_incident(...).count()` as two ranges of the (panel, finished_at) index,
+    unfinished and finished since it began (an OR of the two reads every operation the panel
+    ever had, each pass while it is down)."""
+    end = incident.recovered_at or incident.resolved_at or timezone.now()
+    ops = PanelOperation.objects.filter(panel_id=incident.panel_id, created_at__lte=end)
+    return (
+        ops.filter(finished_at__isnull=True).count()
+        + ops.filter(finished_at__gte=incident.opened_at).count()
+    )
+
+
 def incidents_reconcile() -> int:
     """Close panel-down incidents whose panel stayed up for the hold-down (one "back up" alert)
     and review incidents with nothing left in review; keep the affected count current."""
@@ -250,7 +262,7 @@ def incidents_reconcile() -> int:
             ).exists():
                 closed += incident_resolve(incident=incident)
             continue
-        affected = operations_in_incident(incident=incident).count()
+        affected = _incident_affected_count(incident)
         recovered = incident.recovered_at
         if recovered and recovered <= now - hold_down and not incident.panel.is_down:
             closed += incident_resolve(incident=incident, affected_operations=affected)

@@ -25,7 +25,7 @@ from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.lib.tasks import tasks_finished_purge
 from boxoffice.messaging.services import messages_deliver_due
-from boxoffice.panels.models import Panel
+from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.panel_catalog import panels_catalog_refresh_due
 from boxoffice.provisioning import reconcile
 from boxoffice.provisioning.drift import line_sweeps_schedule
@@ -239,3 +239,17 @@ def test_it_asks_the_queue_about_the_candidates_only(seeded_shop):
     ]
     assert len(task_reads) == 1
     assert _full_scans(*task_reads[0]) == []
+
+
+@pytest.mark.django_db
+def test_it_counts_a_down_panels_incident_without_reading_its_history(seeded_shop, panel):
+    Incident.objects.create(panel=panel, kind=Incident.Kind.PANEL_DOWN)
+
+    statements = _statements(reconcile.incidents_reconcile)
+
+    assert len(statements) == 3  # the open incidents, then two counts
+    assert {sql: _full_scans(sql, params) for sql, params in statements} == {
+        sql: [] for sql, _ in statements
+    }
+    plans = "\n".join(_plans(sql, params) for sql, params in statements)
+    assert "paneloperation_panel_finished" in plans
