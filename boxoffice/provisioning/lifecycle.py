@@ -256,7 +256,7 @@ def lines_lifecycle_run() -> dict[str, int]:
         suspension_reason=OVERDUE,
         expires_at__gte=now - timedelta(days=400),
     )
-    pks = set()
+    pks: set[int] = set()
     for lines in (recent, terminated):
         pks.update(lines.order_by().values_list("pk", flat=True))
     pks.update(
