@@ -44,6 +44,11 @@ def django_db_setup(django_db_setup):
     post_migrate.disconnect(dispatch_uid=uid)
     yield
     post_migrate.connect(create_permissions, dispatch_uid=uid)
+    # The panel call slots' own PostgreSQL session would keep the test database from being
+    # dropped.
+    from boxoffice.panels.slots import panel_slots_close
+
+    panel_slots_close()
 
 
 @pytest.fixture(autouse=True)

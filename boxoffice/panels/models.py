@@ -43,7 +43,7 @@ class Panel(models.Model):
     )
     regions = models.JSONField(default=list, blank=True, help_text="Region codes this panel serves")
     max_concurrency = models.PositiveSmallIntegerField(
-        default=4, help_text="Most calls in flight to this panel from one worker"
+        default=4, help_text="Most calls in flight to this panel from all workers together"
     )
     enabled = models.BooleanField(default=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher wins when routing ties")

@@ -34,6 +34,7 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
+from boxoffice.panels.slots import PanelBusy
 from boxoffice.provisioning.capabilities import operation_adapted_run
 from boxoffice.provisioning.handlers import HANDLERS, panel_line_id_of
 from boxoffice.provisioning.models import PanelOperation
@@ -46,7 +47,8 @@ Op = PanelOperation
 _SALES = frozenset({Op.Kind.CREATE, Op.Kind.EXTEND, Op.Kind.MOVE})
 
 # The bound of calls in flight to one panel (XUI rate-limits at ~20 req/s) is panels' own, shared
-# with every other caller of a panel (the welcome sequence's activity checks).
+# with every other caller of a panel (the welcome sequence's activity checks) and every process;
+# waiting for a slot spends the call's deadline (entered first).
 _panel_slot = panel_call_slot
 
 
@@ -94,7 +96,7 @@ def operation_execute(*, operation_id: int) -> str:
         )
         return "parked"
     try:
-        with _panel_slot(panel), http_deadline(panel_call_deadline_seconds()):
+        with http_deadline(panel_call_deadline_seconds()), _panel_slot(panel):
             result = _run(op, panel.adapter())
     except PanelError as exc:
         return _operation_failed(op, exc)
@@ -178,7 +180,7 @@ def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
     policy = settings.PROVISIONING
     error = str(exc)[:1000]
     logger.warning("operation %s (%s) attempt %s failed: %s", op.pk, op.kind, op.attempts, error)
-    if exc.transient:
+    if exc.transient and not isinstance(exc, PanelBusy):  # busy: the slots, not the panel
         panel_record_failure(panel=op.panel, error=error)
     if isinstance(exc, InsufficientCredits):
         # The panel refused the sale for lack of credits: the operation waits in review (the

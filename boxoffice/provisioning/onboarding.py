@@ -40,6 +40,7 @@ from boxoffice.panels.services import (
     panel_call_slot,
     panel_record_failure,
 )
+from boxoffice.panels.slots import PanelBusy
 from boxoffice.provisioning.models import Line, LineActivity, OnboardingSettings, OnboardingStep
 from boxoffice.provisioning.welcome_emails import (
     onboarding_settings,
@@ -131,10 +132,10 @@ def line_activity_check(*, activity: LineActivity) -> str:
         return "panel_down"  # the circuit is open: the row stays due, the probe sees it back
     adapter = panel.adapter()
     try:
-        with panel_call_slot(panel), http_deadline(panel_call_deadline_seconds()):
+        with http_deadline(panel_call_deadline_seconds()), panel_call_slot(panel):
             seen = adapter.line_activity(line.panel_line_id)
     except PanelError as exc:
-        if exc.transient:
+        if exc.transient and not isinstance(exc, PanelBusy):
             panel_record_failure(panel=panel, error=f"activity check: {exc}"[:1000])
         LineActivity.objects.filter(pk=activity.pk).update(last_error=str(exc)[:300])
         return "error"
