@@ -123,8 +123,9 @@ def _print_table(results: dict) -> None:
     row("floor burst throughput", lambda r: f"{r['floor_burst_rate']:.1f} orders/s")
     row(
         "burst throughput",
-        lambda r: f"{r['burst_rate']:.1f} orders/s"
-        + f" ({r['burst_rate'] / r['floor_burst_rate']:.2f}x)",
+        lambda r: (
+            f"{r['burst_rate']:.1f} orders/s" + f" ({r['burst_rate'] / r['floor_burst_rate']:.2f}x)"
+        ),
     )
     row("burst: one order p50 / p99", lambda r: f"{_ms(r['burst_p50'])} / {_ms(r['burst_p99'])}")
     row("burst: task rows run / left", lambda r: f"{r['burst_tasks']} / {r['tasks_left']}")
@@ -137,16 +138,20 @@ def _print_table(results: dict) -> None:
     row("seeding", lambda r: "—" if r.get("seed_seconds") is None else f"{r['seed_seconds']:.0f} s")
     row(
         "growth: p50 at 0 -> at N",
-        lambda r: "—"
-        if r.get("growth_p50") is None
-        else f"{_ms(r['growth_base_p50'])} -> {_ms(r['growth_p50'])}"
-        + f" ({r['growth_p50'] / r['growth_base_p50']:.2f}x)",
+        lambda r: (
+            "—"
+            if r.get("growth_p50") is None
+            else f"{_ms(r['growth_base_p50'])} -> {_ms(r['growth_p50'])}"
+            + f" ({r['growth_p50'] / r['growth_base_p50']:.2f}x)"
+        ),
     )
     row(
         "growth: worker CPU/order at N",
-        lambda r: "—"
-        if r.get("growth_cpu") is None
-        else _ms(r["growth_cpu"]) + _ratio(r["growth_cpu"], r["cpu_per_order"]),
+        lambda r: (
+            "—"
+            if r.get("growth_cpu") is None
+            else _ms(r["growth_cpu"]) + _ratio(r["growth_cpu"], r["cpu_per_order"])
+        ),
     )
     row(
         "idle worker CPU (N)",
@@ -591,7 +596,9 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
     every = seq_orders + burst_orders + outage_orders
     res["lost"] = sum(1 for o in every if o[0] not in sink.arrived)
     lines = control.get("/_emulator/lines").json()
-    names = [line.get("username") for line in lines if not str(line.get("username")).startswith("floor")]
+    names = [
+        line.get("username") for line in lines if not str(line.get("username")).startswith("floor")
+    ]
     res["dup_lines"] = len(names) - len(set(names))
     res["dup_mails"] = sink.duplicates()
     res["worker_cpu_total"] = _cpu_seconds(worker.pid) - worker_cpu0
