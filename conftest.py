@@ -52,6 +52,16 @@ def django_db_setup(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
+def _panel_adapters_fresh():
+    """Each test starts without the panel adapters an earlier one kept (`Panel.adapter`):
+    ids repeat from test to test, and an emulator may be another one on the same address."""
+    yield
+    from boxoffice.panels.models import panel_adapters_forget
+
+    panel_adapters_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fast_policies(settings):
     settings.PROVISIONING = {
         **settings.PROVISIONING,

@@ -349,6 +349,9 @@ MESSAGING = {
     "FAST_PATH_GRACE_SECONDS": env_float("MAIL_FAST_PATH_GRACE_SECONDS", 5.0),
     # Most messages one scheduler pass sends, so it never starves the other re-drives.
     "BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 200),
+    # A sending thread keeps its session to the relay open between mails, up to this idle time
+    # (below the relay's own idle timeout: Postfix's smtpd_timeout is 300 s).
+    "CONNECTION_IDLE_SECONDS": env_float("MAIL_CONNECTION_IDLE_SECONDS", 30.0),
 }
 # The welcome sequence (provisioning/onboarding.py); offsets and switches are the operator's
 # (back office: Welcome sequence settings). The activity poll is gentle: a new line is asked

@@ -196,7 +196,13 @@ def order_mark_paid(
     `renewal_expires_at`: the end of the period a subscription's renewal paid for (its line's
     new expiry, billing/subscriptions.py); without it a renewal adds the plan's duration."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        # The plan and customer come along (the reservation needs both); only the order's row
+        # is locked.
+        locked = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("plan", "customer")
+            .get(pk=order.pk)
+        )
         if locked.status not in from_states:
             return False
         now = timezone.now()

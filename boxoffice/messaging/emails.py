@@ -146,13 +146,15 @@ def email_send(
     in_worker: bool = False,
     unsubscribe_url: str = "",
     attachments: list[dict[str, str]] | None = None,
+    prepare: Callable[[Message], object] | None = None,
 ) -> Message:
     """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
     is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
     recorded is left to the outbox. `context` is called only when a new message is rendered.
     `customer`, `order` and `line` are the rows the message is about (for the back office).
     A non-transactional mail passes its `unsubscribe_url`: a link at its foot and the
-    `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail."""
+    `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail.
+    `prepare(message)` changes a newly recorded message before it is handed over (tracking)."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
@@ -181,8 +183,12 @@ def email_send(
         order=order,
         line=line,
         attachments=attachments,
+        looked_up=True,
+        sender_claims=not in_worker,
     )
     if created:
+        if prepare is not None:
+            prepare(message)
         message_send_after_commit(message=message, in_worker=in_worker)
     return message
 
