@@ -34,7 +34,7 @@ from boxoffice.messaging.templating import (
     MailDefinition,
     mail_definition,
     sample_values,
-    sandbox_compile,
+    sandbox_compiled,
     sandbox_context,
     sandbox_render,
 )
@@ -101,13 +101,13 @@ def email_render_override(
     sandboxed["LANGUAGE_CODE"] = values.get("LANGUAGE_CODE", settings.LANGUAGE_CODE)
     sandboxed["LANGUAGE_BIDI"] = bool(values.get("LANGUAGE_BIDI"))
     sandboxed["subject"] = _render_subject(definition, subject, sandboxed)
-    rendered_text = sandbox_render(sandbox_compile("text", text), "text", sandboxed)
-    rendered_html = sandbox_render(sandbox_compile("html", html), "html", sandboxed)
+    rendered_text = sandbox_render(sandbox_compiled("text", text), "text", sandboxed)
+    rendered_html = sandbox_render(sandbox_compiled("html", html), "html", sandboxed)
     return _finish(subject=sandboxed["subject"], text=rendered_text, html=rendered_html)
 
 
 def _render_subject(definition: MailDefinition, subject: str, values: dict[str, Any]) -> str:
-    compiled = sandbox_compile("subject", subject)
+    compiled = sandbox_compiled("subject", subject)
     rendered = sandbox_render(compiled, "text", sandbox_context(definition, values))
     return " ".join(rendered.split())  # a header is one line
 
