@@ -207,6 +207,9 @@ WORKER_THREADS = env_int("WORKER_THREADS", 4)
 WORKER_IDLE_POLL_SECONDS = env_float("WORKER_IDLE_POLL_SECONDS", 1.0)
 # How often the worker's scheduler re-drives due/stuck operations and probes down panels.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
+# The worker's GIL switch interval (sys.setswitchinterval): how long a thread woken for new work
+# may wait while another thread runs Python.
+WORKER_SWITCH_INTERVAL_SECONDS = env_float("WORKER_SWITCH_INTERVAL_SECONDS", 0.001)
 # Each worker's scheduler writes its heartbeat row this often; a row older than the stale limit
 # means the worker (or its scheduler) is gone, and the back office says so.
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
