@@ -44,6 +44,21 @@ def django_db_setup(django_db_setup):
     post_migrate.disconnect(dispatch_uid=uid)
     yield
     post_migrate.connect(create_permissions, dispatch_uid=uid)
+    # The panel call slots' own PostgreSQL session would keep the test database from being
+    # dropped.
+    from boxoffice.panels.slots import panel_slots_close
+
+    panel_slots_close()
+
+
+@pytest.fixture(autouse=True)
+def _panel_adapters_fresh():
+    """Each test starts without the panel adapters an earlier one kept (`Panel.adapter`):
+    ids repeat from test to test, and an emulator may be another one on the same address."""
+    yield
+    from boxoffice.panels.models import panel_adapters_forget
+
+    panel_adapters_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -8,16 +8,25 @@ posts signed Stripe webhooks over real HTTP. The floor is measured by the same d
 time with the same stand-ins: one `create_line` at 50 ms, one credentials-sized mail handed to
 the sink, two synced commits (SQLite synchronous=FULL; PostgreSQL's default synchronous_commit).
 
+After the outage and idle phases the burst is measured again with 1, 2 and 4 `boxoffice worker`
+processes (each with its scheduler; the panel's `max_concurrency` holds across them), then one
+worker is started again for the growth run. Each database's driver runs BENCH_REPEATS times;
+every figure is then the median of the repeats with their (min–max).
+
 Prints figures and ratios, no verdicts.
 
     make bench
     BENCH_ORDERS=30 BENCH_BURST=200 BENCH_OUTAGE=50 BENCH_GROWTH=100000 make bench   # quick
+    BENCH_WORKERS= BENCH_REPEATS=1 ...                                               # no scale-out
 
 Environment: BENCH_ORDERS (sequential orders, 200), BENCH_BURST (2000), BENCH_SENDERS (16),
 BENCH_OUTAGE (500), BENCH_GROWTH (existing customers for the growth run, 1000000; 0 skips it),
 BENCH_GROWTH_ORDERS (100), BENCH_DATABASES (sqlite,postgresql), BENCH_PG_URL
 (postgres://postgres@127.0.0.1:5432/wt_perf: its public schema is dropped and re-created),
-BENCH_PORT_BASE (9800: web, panel, SMTP use the next three), BENCH_IDLE_SECONDS (10).
+BENCH_PORT_BASE (9800: web, panel, SMTP use the next three), BENCH_IDLE_SECONDS (10),
+BENCH_WORKERS (worker processes of the scale-out bursts, "1,2,4"; empty skips them),
+BENCH_SCALE_BURST (orders in each scale-out burst, 600), BENCH_REPEATS (runs of each database's
+driver, 1).
 """
 
 from __future__ import annotations
@@ -54,21 +63,23 @@ def env_int(name: str, default: int) -> int:
 def main() -> None:
     databases = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
     pg_url = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/wt_perf")
-    results = {}
+    repeats = max(env_int("BENCH_REPEATS", 1), 1)
+    results: dict[str, list[dict]] = {}
     for db in databases:
         db = db.strip()
         if db == "postgresql" and not _pg_answers(pg_url):
             print(f"== PostgreSQL at {pg_url} does not answer: skipped", flush=True)
             continue
-        print(f"== {db}: running (progress below)", flush=True)
-        out = Path(tempfile.mkstemp(prefix=f"bench-{db}-", suffix=".json")[1])
-        status = subprocess.call(
-            [PY, __file__, "--driver", db, pg_url, str(out)], cwd=ROOT, env=os.environ.copy()
-        )
-        if status != 0:
-            print(f"== {db}: driver failed ({status})", flush=True)
-            continue
-        results[db] = json.loads(out.read_text())
+        for n in range(repeats):
+            print(f"== {db}: run {n + 1} of {repeats} (progress below)", flush=True)
+            out = Path(tempfile.mkstemp(prefix=f"bench-{db}-", suffix=".json")[1])
+            status = subprocess.call(
+                [PY, __file__, "--driver", db, pg_url, str(out)], cwd=ROOT, env=os.environ.copy()
+            )
+            if status != 0:
+                print(f"== {db}: driver failed ({status})", flush=True)
+                continue
+            results.setdefault(db, []).append(json.loads(out.read_text()))
     _print_table(results)
 
 
@@ -82,85 +93,157 @@ def _pg_answers(url: str) -> bool:
         return False
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value * 1000:.1f} ms"
+def _spread(values: list, unit: str = "", digits: int = 1, scale: float = 1.0) -> str:
+    """The median of the repeats' figures, with their (min–max) when there are several."""
+    vals = [v * scale for v in values if v is not None]
+    if not vals:
+        return "—"
+    mid = f"{statistics.median(vals):.{digits}f}{unit}"
+    if len(vals) == 1:
+        return mid
+    return f"{mid} ({min(vals):.{digits}f}–{max(vals):.{digits}f})"
 
 
-def _ratio(value: float | None, floor: float | None) -> str:
-    if value is None or not floor:
+def _ms(values: list) -> str:
+    return _spread(values, " ms", scale=1000)
+
+
+def _ratio(values: list, floors: list) -> str:
+    """Each repeat's own ratio: " (1.89x)" for one repeat, " (1.89x; 1.71–2.58)" for several."""
+    ratios = [v / f for v, f in zip(values, floors, strict=True) if v is not None and f]
+    if not ratios:
         return ""
-    return f" ({value / floor:.2f}x)"
+    mid = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f" ({mid:.2f}x)"
+    return f" ({mid:.2f}x; {min(ratios):.2f}–{max(ratios):.2f})"
 
 
-def _print_table(results: dict) -> None:
+def _print_table(results: dict[str, list[dict]]) -> None:
     if not results:
         return
     dbs = list(results)
     rows: list[tuple[str, list[str]]] = []
 
     def row(label: str, fn) -> None:
-        rows.append((label, [fn(results[db]) for db in dbs]))
+        """`fn` takes the figure's getter (key or function) and renders the repeats' cell."""
+        rows.append((label, [fn(_Repeats(results[db])) for db in dbs]))
 
-    first = results[dbs[0]]
+    first = results[dbs[0]][0]
     print()
     print(
         f"orders: sequential {first['orders']}, burst {first['burst']} from {first['senders']} "
-        f"senders, outage {first['outage']}, growth {first['growth']} existing customers"
+        f"senders, outage {first['outage']}, growth {first['growth']} existing customers; "
+        f"{len(results[dbs[0]])} repeat(s) per database"
+        + (" (median, min–max)" if len(results[dbs[0]]) > 1 else "")
     )
-    row("floor: create_line (50 ms) p50", lambda r: _ms(r["floor_parts"]["panel"]))
-    row("floor: credentials mail p50", lambda r: _ms(r["floor_parts"]["smtp"]))
-    row("floor: 2 synced commits p50", lambda r: _ms(r["floor_parts"]["commits"]))
-    row("floor: one order p50 / p99", lambda r: f"{_ms(r['floor_p50'])} / {_ms(r['floor_p99'])}")
+    row("floor: create_line (50 ms) p50", lambda r: _ms(r.get(lambda x: x["floor_parts"]["panel"])))
+    row("floor: credentials mail p50", lambda r: _ms(r.get(lambda x: x["floor_parts"]["smtp"])))
+    row("floor: 2 synced commits p50", lambda r: _ms(r.get(lambda x: x["floor_parts"]["commits"])))
+    row(
+        "floor: one order p50 / p99",
+        lambda r: f"{_ms(r.get('floor_p50'))} / {_ms(r.get('floor_p99'))}",
+    )
     row(
         "webhook -> mail p50",
-        lambda r: _ms(r["seq_p50"]) + _ratio(r["seq_p50"], r["floor_p50"]),
+        lambda r: _ms(r.get("seq_p50")) + _ratio(r.get("seq_p50"), r.get("floor_p50")),
     )
     row(
         "webhook -> mail p99",
-        lambda r: _ms(r["seq_p99"]) + _ratio(r["seq_p99"], r["floor_p99"]),
+        lambda r: _ms(r.get("seq_p99")) + _ratio(r.get("seq_p99"), r.get("floor_p99")),
     )
-    row("webhook ack p50 / p99", lambda r: f"{_ms(r['ack_p50'])} / {_ms(r['ack_p99'])}")
-    row("floor burst throughput", lambda r: f"{r['floor_burst_rate']:.1f} orders/s")
+    row("webhook ack p50 / p99", lambda r: f"{_ms(r.get('ack_p50'))} / {_ms(r.get('ack_p99'))}")
+    row("floor burst throughput", lambda r: _spread(r.get("floor_burst_rate"), " orders/s"))
     row(
         "burst throughput",
-        lambda r: f"{r['burst_rate']:.1f} orders/s"
-        + f" ({r['burst_rate'] / r['floor_burst_rate']:.2f}x)",
+        lambda r: (
+            _spread(r.get("burst_rate"), " orders/s")
+            + _ratio(r.get("burst_rate"), r.get("floor_burst_rate"))
+        ),
     )
-    row("burst: one order p50 / p99", lambda r: f"{_ms(r['burst_p50'])} / {_ms(r['burst_p99'])}")
-    row("burst: task rows run / left", lambda r: f"{r['burst_tasks']} / {r['tasks_left']}")
+    row(
+        "burst: one order p50 / p99",
+        lambda r: f"{_ms(r.get('burst_p50'))} / {_ms(r.get('burst_p99'))}",
+    )
+    row(
+        "burst: task rows run / left",
+        lambda r: (
+            f"{_spread(r.get('burst_tasks'), digits=0)} / {_spread(r.get('tasks_left'), digits=0)}"
+        ),
+    )
     row(
         "outage: back -> first / all",
-        lambda r: f"{_ms(r['outage_first'])} / {_ms(r['outage_all'])}",
+        lambda r: f"{_ms(r.get('outage_first'))} / {_ms(r.get('outage_all'))}",
     )
-    row("worker CPU per order (0)", lambda r: _ms(r["cpu_per_order"]))
-    row("idle worker CPU (0)", lambda r: f"{r['idle_cpu'] * 100:.2f} % of a core")
-    row("seeding", lambda r: "—" if r.get("seed_seconds") is None else f"{r['seed_seconds']:.0f} s")
+    row("worker CPU per order (0)", lambda r: _ms(r.get("cpu_per_order")))
+    row("idle worker CPU (0)", lambda r: _spread(r.get("idle_cpu"), " % of a core", 2, 100))
+    for workers in first.get("scale_workers", []):
+        key = str(workers)
+        row(
+            f"burst of {first['scale_burst']}, {workers} worker(s)",
+            lambda r, key=key: (
+                _spread(r.get(lambda x: x["scale"][key]["rate"]), " orders/s")
+                + _ratio(r.get(lambda x: x["scale"][key]["rate"]), r.get("floor_burst_rate"))
+            ),
+        )
+    if first.get("scale_workers"):
+        row(
+            "  most panel calls in flight (limit)",
+            lambda r: (
+                " / ".join(
+                    _spread(r.get(lambda x, k=str(w): x["scale"][k]["in_flight"]), digits=0)
+                    for w in first["scale_workers"]
+                )
+                + f" ({r.get('max_concurrency')[0]})"
+            ),
+        )
+    row("seeding", lambda r: _spread(r.get("seed_seconds"), " s", digits=0))
     row(
         "growth: p50 at 0 -> at N",
-        lambda r: "—"
-        if r.get("growth_p50") is None
-        else f"{_ms(r['growth_base_p50'])} -> {_ms(r['growth_p50'])}"
-        + f" ({r['growth_p50'] / r['growth_base_p50']:.2f}x)",
+        lambda r: (
+            "—"
+            if not any(v is not None for v in r.get("growth_p50"))
+            else f"{_ms(r.get('growth_base_p50'))} -> {_ms(r.get('growth_p50'))}"
+            + _ratio(r.get("growth_p50"), r.get("growth_base_p50"))
+        ),
     )
     row(
         "growth: worker CPU/order at N",
-        lambda r: "—"
-        if r.get("growth_cpu") is None
-        else _ms(r["growth_cpu"]) + _ratio(r["growth_cpu"], r["cpu_per_order"]),
+        lambda r: (
+            "—"
+            if not any(v is not None for v in r.get("growth_cpu"))
+            else _ms(r.get("growth_cpu")) + _ratio(r.get("growth_cpu"), r.get("cpu_per_order"))
+        ),
     )
+    row("idle worker CPU (N)", lambda r: _spread(r.get("growth_idle"), " %", 2, 100))
     row(
-        "idle worker CPU (N)",
-        lambda r: "—" if r.get("growth_idle") is None else f"{r['growth_idle'] * 100:.2f} %",
-    )
-    row(
-        "lost / duplicate lines / duplicate mails",
-        lambda r: f"{r['lost']} / {r['dup_lines']} / {r['dup_mails']}",
+        "lost / duplicate lines / duplicate mails"
+        + (" (all repeats)" if len(results[dbs[0]]) > 1 else ""),
+        lambda r: " / ".join(
+            str(sum(v or 0 for v in r.get(k))) for k in ("lost", "dup_lines", "dup_mails")
+        ),
     )
     width = max(len(label) for label, _ in rows) + 2
     cols = [max(len(db), *(len(v[i]) for _, v in rows)) + 2 for i, db in enumerate(dbs)]
     print("".ljust(width) + "".join(db.ljust(c) for db, c in zip(dbs, cols, strict=True)))
     for label, values in rows:
         print(label.ljust(width) + "".join(v.ljust(c) for v, c in zip(values, cols, strict=True)))
+
+
+class _Repeats:
+    """One database's repeats: `get(key or function)` is that figure in each (None if absent)."""
+
+    def __init__(self, runs: list[dict]):
+        self.runs = runs
+
+    def get(self, what) -> list:
+        values = []
+        for run in self.runs:
+            try:
+                values.append(what(run) if callable(what) else run.get(what))
+            except (KeyError, TypeError):
+                values.append(None)
+        return values
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -247,6 +330,10 @@ def driver(db: str, pg_url: str, out: Path) -> None:
     growth = env_int("BENCH_GROWTH", 1_000_000)
     n_growth = env_int("BENCH_GROWTH_ORDERS", 100)
     idle_seconds = env_int("BENCH_IDLE_SECONDS", 10)
+    scale_workers = [
+        int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(",") if n.strip()
+    ]
+    n_scale = env_int("BENCH_SCALE_BURST", 600)
 
     from cryptography.fernet import Fernet  # noqa: PLC0415 - the driver's dependency
 
@@ -303,6 +390,7 @@ def driver(db: str, pg_url: str, out: Path) -> None:
             spawn=spawn,
             ports=(web_port, panel_port, smtp_port),
             sizes=(n_seq, n_burst, senders, n_outage, growth, n_growth, idle_seconds),
+            scale=(scale_workers, n_scale),
             var=var,
         )
     finally:
@@ -316,7 +404,7 @@ def driver(db: str, pg_url: str, out: Path) -> None:
                 p.kill()
 
 
-def _drive(db, out, *, spawn, ports, sizes, var) -> None:
+def _drive(db, out, *, spawn, ports, sizes, scale, var) -> None:
     from decimal import Decimal  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
@@ -333,12 +421,16 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
 
     web_port, panel_port, smtp_port = ports
     n_seq, n_burst, senders, n_outage, growth, n_growth, idle_seconds = sizes
+    scale_workers, n_scale = scale
     res: dict = {
         "orders": n_seq,
         "burst": n_burst,
         "senders": senders,
         "outage": n_outage,
         "growth": growth,
+        "scale_workers": scale_workers,
+        "scale_burst": n_scale,
+        "scale": {},
     }
 
     spawn(
@@ -367,6 +459,7 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
         timeout_seconds=5,
         capacity=100_000_000,  # the growth run's seeded lines must not fill it
     )
+    res["max_concurrency"] = panel.max_concurrency
     plan = Plan.objects.create(
         slug="m", name="Monthly", duration_days=30, connections=1, price=Decimal("9.99")
     )
@@ -562,6 +655,51 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
     time.sleep(3)
     res["tasks_left"] = _tasks_count(waiting=True)
     res["idle_cpu"] = _idle(worker.pid, idle_seconds)
+    res["worker_cpu_total"] = _cpu_seconds(worker.pid) - worker_cpu0
+
+    # --- scale-out: the burst again with 1, 2, 4 worker processes --------------------------
+    def workers_start(n: int) -> list[subprocess.Popen]:
+        started = [
+            spawn([PY, "-m", "boxoffice.cli", "worker"], stdout=subprocess.PIPE, text=True)
+            for _ in range(n)
+        ]
+        for p in started:  # each prints one line once its threads are up
+            if not p.stdout.readline().startswith("boxoffice worker"):
+                raise SystemExit("a worker did not start")
+        return started
+
+    def workers_stop(stopping: list[subprocess.Popen]) -> None:
+        for p in stopping:
+            p.send_signal(signal.SIGTERM)
+        for p in stopping:
+            p.wait(timeout=60)
+
+    scale_orders: list[tuple[str, str]] = []
+    if scale_workers:
+        workers_stop([worker])
+        for n in scale_workers:
+            batch = orders_make(n_scale, f"scale{n}w")
+            scale_orders += batch
+            running = workers_start(n)
+            time.sleep(2)
+            control.post("/_emulator/in_flight")  # the most at once, from here
+            start = time.perf_counter()
+            with ThreadPoolExecutor(senders) as pool:
+                list(pool.map(lambda o: post(o, 0), batch))
+            arrived = sink.wait([o[0] for o in batch], 600)
+            rate = n_scale / (max(arrived.values()) - start)
+            most = control.get("/_emulator/in_flight").json()["max_in_flight"]
+            res["scale"][str(n)] = {"rate": rate, "in_flight": most}
+            workers_stop(running)
+            _progress(
+                db,
+                f"{n} worker(s): {rate:.1f} orders/s "
+                f"({rate / res['floor_burst_rate']:.2f}x the floor's burst), "
+                f"{most} panel calls in flight at most",
+            )
+        worker = spawn([PY, "-m", "boxoffice.cli", "worker"], stdout=subprocess.PIPE, text=True)
+        if not worker.stdout.readline().startswith("boxoffice worker"):
+            raise SystemExit("the worker did not start again")
 
     # --- growth ----------------------------------------------------------------------------
     if growth:
@@ -588,13 +726,14 @@ def _drive(db, out, *, spawn, ports, sizes, var) -> None:
         _progress(db, f"growth p50 {res['growth_p50'] * 1000:.1f} ms")
 
     # --- what was lost or doubled ----------------------------------------------------------
-    every = seq_orders + burst_orders + outage_orders
+    every = seq_orders + burst_orders + outage_orders + scale_orders
     res["lost"] = sum(1 for o in every if o[0] not in sink.arrived)
     lines = control.get("/_emulator/lines").json()
-    names = [line.get("username") for line in lines if not str(line.get("username")).startswith("floor")]
+    names = [
+        line.get("username") for line in lines if not str(line.get("username")).startswith("floor")
+    ]
     res["dup_lines"] = len(names) - len(set(names))
     res["dup_mails"] = sink.duplicates()
-    res["worker_cpu_total"] = _cpu_seconds(worker.pid) - worker_cpu0
     out.write_text(json.dumps(res))
 
 

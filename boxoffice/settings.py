@@ -208,6 +208,9 @@ WORKER_THREADS = env_int("WORKER_THREADS", 4)
 WORKER_IDLE_POLL_SECONDS = env_float("WORKER_IDLE_POLL_SECONDS", 5.0)
 # How often the worker's scheduler re-drives due/stuck operations and probes down panels.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1.0)
+# The worker's GIL switch interval (sys.setswitchinterval): how long a thread woken for new work
+# may wait while another thread runs Python.
+WORKER_SWITCH_INTERVAL_SECONDS = env_float("WORKER_SWITCH_INTERVAL_SECONDS", 0.001)
 # Each worker's scheduler writes its heartbeat row this often; a row older than the stale limit
 # means the worker (or its scheduler) is gone, and the back office says so.
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
@@ -350,6 +353,9 @@ MESSAGING = {
     "FAST_PATH_GRACE_SECONDS": env_float("MAIL_FAST_PATH_GRACE_SECONDS", 5.0),
     # Most messages one scheduler pass sends, so it never starves the other re-drives.
     "BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 200),
+    # A sending thread keeps its session to the relay open between mails, up to this idle time
+    # (below the relay's own idle timeout: Postfix's smtpd_timeout is 300 s).
+    "CONNECTION_IDLE_SECONDS": env_float("MAIL_CONNECTION_IDLE_SECONDS", 30.0),
 }
 # The welcome sequence (provisioning/onboarding.py); offsets and switches are the operator's
 # (back office: Welcome sequence settings). The activity poll is gentle: a new line is asked

@@ -138,12 +138,13 @@ def _items(order: Order, net: Decimal, rate: Decimal) -> list[dict]:
     ]
 
 
-def invoice_issue(*, order: Order, payment: Payment) -> Invoice | None:
+def invoice_issue(*, order: Order, payment: Payment, new_payment: bool = False) -> Invoice | None:
     """The invoice of a confirmed payment, in the caller's transaction (the one that records
-    the payment); None for a free order. One per payment; its receipt mail is queued with it."""
+    the payment); None for a free order. One per payment; its receipt mail is queued with it.
+    `new_payment`: the caller has just recorded it, so no invoice can exist yet."""
     if payment.amount <= 0:
         return None
-    existing = Invoice.objects.filter(payment=payment).first()
+    existing = None if new_payment else Invoice.objects.filter(payment=payment).first()
     if existing is not None:
         return existing
     details = BusinessDetails.current()

@@ -196,7 +196,13 @@ def order_mark_paid(
     `renewal_expires_at`: the end of the period a subscription's renewal paid for (its line's
     new expiry, billing/subscriptions.py); without it a renewal adds the plan's duration."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        # The plan and customer (with the customer's account, for the credentials mail) come
+        # along: the reservation and the mail need them. Only the order's row is locked.
+        locked = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("plan", "customer", "customer__user")
+            .get(pk=order.pk)
+        )
         if locked.status not in from_states:
             return False
         now = timezone.now()
@@ -219,7 +225,7 @@ def order_mark_paid(
             payment.received_on = received_on
             payment.bank_reference = bank_reference
             payment.save(update_fields=["received_on", "bank_reference"])
-        invoice_issue(order=locked, payment=payment)
+        invoice_issue(order=locked, payment=payment, new_payment=True)
         audit_record(
             subject=locked,
             action="order.paid",

@@ -7,16 +7,17 @@ from django_tasks import task
 @task()
 def process_webhook_event(event_pk: int) -> str:
     from boxoffice.billing.webhooks import webhook_event_process
-    from boxoffice.provisioning.engine import operation_execute
+    from boxoffice.provisioning.engine import operation_run
     from boxoffice.provisioning.services import operations_run_inline
 
     # Carry the order on to its line and credentials mail in this same task instead of queueing
     # a task per operation for another pickup: one execution per unit of work. Should this task
-    # die first, the operation rows are still due and the scheduler re-drives them.
+    # die first, the operation rows are still due (or their lease runs out) and the scheduler
+    # re-drives them.
     with operations_run_inline() as queued:
         result = webhook_event_process(event_pk=event_pk)
-    for operation_id in queued:
-        operation_execute(operation_id=operation_id)
+    for operation in queued:
+        operation_run(operation=operation)
     return result
 
 

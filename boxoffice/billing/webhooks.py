@@ -48,10 +48,11 @@ def webhook_event_store(*, gateway: str, event: VerifiedEvent) -> tuple[WebhookE
                 event_type=event.event_type,
                 payload=event.payload,
             )
+            # The task row commits with the event (one write transaction for the gateway's
+            # request, not two); the worker is woken once it is visible (runtime/wakeup.py).
+            process_webhook_event.enqueue(stored.pk)
     except IntegrityError:
         return WebhookEvent.objects.get(gateway=gateway, event_id=event.event_id), False
-
-    transaction.on_commit(lambda: process_webhook_event.enqueue(stored.pk))
     return stored, True
 
 

@@ -34,7 +34,7 @@ from boxoffice.messaging.templating import (
     MailDefinition,
     mail_definition,
     sample_values,
-    sandbox_compile,
+    sandbox_compiled,
     sandbox_context,
     sandbox_render,
 )
@@ -101,13 +101,13 @@ def email_render_override(
     sandboxed["LANGUAGE_CODE"] = values.get("LANGUAGE_CODE", settings.LANGUAGE_CODE)
     sandboxed["LANGUAGE_BIDI"] = bool(values.get("LANGUAGE_BIDI"))
     sandboxed["subject"] = _render_subject(definition, subject, sandboxed)
-    rendered_text = sandbox_render(sandbox_compile("text", text), "text", sandboxed)
-    rendered_html = sandbox_render(sandbox_compile("html", html), "html", sandboxed)
+    rendered_text = sandbox_render(sandbox_compiled("text", text), "text", sandboxed)
+    rendered_html = sandbox_render(sandbox_compiled("html", html), "html", sandboxed)
     return _finish(subject=sandboxed["subject"], text=rendered_text, html=rendered_html)
 
 
 def _render_subject(definition: MailDefinition, subject: str, values: dict[str, Any]) -> str:
-    compiled = sandbox_compile("subject", subject)
+    compiled = sandbox_compiled("subject", subject)
     rendered = sandbox_render(compiled, "text", sandbox_context(definition, values))
     return " ".join(rendered.split())  # a header is one line
 
@@ -146,13 +146,15 @@ def email_send(
     in_worker: bool = False,
     unsubscribe_url: str = "",
     attachments: list[dict[str, str]] | None = None,
+    prepare: Callable[[Message], object] | None = None,
 ) -> Message:
     """Record the mail once per dedupe key (rendered now, in the caller's transaction if there
     is one) and hand it to SMTP after commit (in a task with `in_worker`); a message already
     recorded is left to the outbox. `context` is called only when a new message is rendered.
     `customer`, `order` and `line` are the rows the message is about (for the back office).
     A non-transactional mail passes its `unsubscribe_url`: a link at its foot and the
-    `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail."""
+    `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail.
+    `prepare(message)` changes a newly recorded message before it is handed over (tracking)."""
     if dedupe_key:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
@@ -181,8 +183,12 @@ def email_send(
         order=order,
         line=line,
         attachments=attachments,
+        looked_up=True,
+        sender_claims=not in_worker,
     )
     if created:
+        if prepare is not None:
+            prepare(message)
         message_send_after_commit(message=message, in_worker=in_worker)
     return message
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -55,14 +57,30 @@ def message_create(
     order=None,
     line=None,
     attachments: list[dict[str, str]] | None = None,
+    looked_up: bool = False,
+    sender_claims: bool = False,
 ) -> tuple[Message, bool]:
     """Record a message to send (no I/O). Returns (message, created); with a dedupe key seen
     before, the existing row comes back and nothing new is queued. Call it inside the
-    transaction that creates the obligation, then `message_send_after_commit`."""
-    if dedupe_key:
+    transaction that creates the obligation, then `message_send_after_commit`.
+
+    `looked_up`: the caller has just looked for the dedupe key (the unique index still decides).
+    `sender_claims`: the caller hands it to SMTP in this thread right after commit
+    (`message_send_after_commit` without `in_worker`), so it is written claimed by that sender
+    (sending, leased, its first attempt counted) instead of claimed by a second write. Should
+    the sender die first, the lease runs out and the outbox sends it."""
+    if dedupe_key and not looked_up:
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing:
             return existing, False
+    claimed = {}
+    if sender_claims:
+        now = timezone.now()
+        claimed = {
+            "status": S.SENDING,
+            "attempts": 1,
+            "lease_expires_at": now + timedelta(seconds=_policy()["LEASE_SECONDS"]),
+        }
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -77,6 +95,7 @@ def message_create(
                 order=order,
                 line=line,
                 attachments=attachments or [],
+                **claimed,
             )
     except IntegrityError:
         return Message.objects.get(dedupe_key=dedupe_key), False
@@ -86,20 +105,25 @@ def message_create(
 def message_send_after_commit(*, message: Message, in_worker: bool = False) -> None:
     """The fast path: hand the message to SMTP once the current transaction commits (at once
     outside a transaction), in this thread, or with `in_worker` in a task (for web requests, so
-    a slow relay never holds a page). If this never runs (a crash), the scheduler sends the row."""
+    a slow relay never holds a page). If this never runs (a crash), the scheduler sends the row.
+    A message written claimed by this sender (`message_create(sender_claims=True)`) is sent
+    from the object in memory, without a claim; the caller's object shows how it went."""
     pk = message.pk
     if in_worker:
         transaction.on_commit(lambda: send_message.enqueue(pk))
         return
+    preclaimed = message.status == S.SENDING and message.attempts == 1
 
     def send() -> None:
         try:
-            message_send(message_id=pk)
+            if preclaimed:
+                _message_deliver(message)
+            else:
+                message_send(message_id=pk)
+                # The caller's object shows how delivery went (tasks return its status).
+                message.refresh_from_db(fields=["status", "attempts", "last_error", "sent_at"])
         except Exception:  # the row is the truth: the scheduler finishes it
             logger.exception("fast-path delivery of message %s failed", pk)
-        finally:
-            # The caller's object shows how delivery went (tasks return its status).
-            message.refresh_from_db(fields=["status", "attempts", "last_error", "sent_at"])
 
     transaction.on_commit(send)
 
@@ -208,6 +232,13 @@ def message_send(*, message_id: int, connection=None) -> str:
     message = message_claim(message_id=message_id)
     if message is None:
         return "not_due"
+    return _message_deliver(message, connection=connection)
+
+
+def _message_deliver(message: Message, *, connection=None) -> str:
+    """One delivery attempt of a message this sender holds the claim of. Without a
+    `connection`, this thread's kept session to the relay (`_relay_session`). The object's
+    status, attempts, last_error and sent_at follow the row."""
     check = _STALE_CHECKS.get(message.kind)
     try:
         reason = check(message) if check else ""
@@ -226,8 +257,9 @@ def message_send(*, message_id: int, connection=None) -> str:
                 f"({suppressed.suppressed_at:%Y-%m-%d}); only transactional mail goes to it"
             )
     if reason:
+        message.status, message.last_error = S.DROPPED, f"not sent: {reason}"[:1000]
         Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-            status=S.DROPPED, lease_expires_at=None, last_error=f"not sent: {reason}"[:1000]
+            status=S.DROPPED, lease_expires_at=None, last_error=message.last_error
         )
         logger.info("message %s (%s) dropped: %s", message.pk, message.kind, reason)
         return "dropped"
@@ -247,29 +279,92 @@ def message_send(*, message_id: int, connection=None) -> str:
         email.attach_alternative(message.body_html, "text/html")
     for filename, content, mimetype in files:
         email.attach(filename, content, mimetype)
-    own_connection = connection is None
-    if own_connection:
-        connection = get_connection(fail_silently=False)
+    kept = connection is None
+    try:
+        if kept:
+            _relay_send(email)
+        else:
+            connection.open()
+            connection.send_messages([email])
+    except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
+        result = _message_failed(message, exc)
+        if result == "retry" and not isinstance(exc, _RELAY_REPLIES):
+            return "relay_unreachable"  # no answer at all: the next ones would wait too
+        return result
+    # The at-most-one-duplicate window: a sender killed after the relay accepted the mail
+    # and before this UPDATE commits leaves the row `sending`; once its lease runs out it is
+    # sent again. The UPDATE comes straight after the relay's "250", so the window is one
+    # UPDATE long.
+    message.status, message.sent_at, message.last_error = S.SENT, timezone.now(), ""
+    Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+        status=S.SENT, sent_at=message.sent_at, lease_expires_at=None, last_error=""
+    )
+    return "sent"
+
+
+# Each thread keeps its session to the relay between mails: a new one per mail costs a
+# connect, the greeting, EHLO (and STARTTLS with its handshake, and AUTH) before the mail itself.
+_relay = threading.local()
+
+
+def _relay_send(email: EmailMultiAlternatives) -> None:
+    """Send over this thread's kept session, opened when there is none or it has been idle
+    longer than MESSAGING CONNECTION_IDLE_SECONDS (relays drop idle sessions). A kept session
+    the relay has dropped meanwhile fails at its first command, before any mail went: that one
+    is reopened and sent once more. Any other failure closes the session (the next mail starts
+    a fresh one); the relay's own refusal of this mail leaves it open (smtplib reset it)."""
+    now = time.monotonic()
+    held = getattr(_relay, "held", None)
+    relay = _relay_settings()
+    if held is not None and (
+        now - held[1] > _policy()["CONNECTION_IDLE_SECONDS"] or held[2] != relay
+    ):
+        _close_quietly(held[0])
+        held = None
+    reused = held is not None
+    connection = held[0] if reused else get_connection(fail_silently=False)
+    _relay.held = None
     try:
         try:
             connection.open()
             connection.send_messages([email])
-        except Exception as exc:  # SMTP errors come in many classes; all mean "not accepted"
-            result = _message_failed(message, exc)
-            if result == "retry" and not isinstance(exc, _RELAY_REPLIES):
-                return "relay_unreachable"  # no answer at all: the next ones would wait too
-            return result
-        # The at-most-one-duplicate window: a sender killed after the relay accepted the mail
-        # and before this UPDATE commits leaves the row `sending`; once its lease runs out it is
-        # sent again. The UPDATE comes straight after the relay's "250" (the session is closed
-        # only afterwards), so the window is one UPDATE long.
-        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-            status=S.SENT, sent_at=timezone.now(), lease_expires_at=None, last_error=""
-        )
-        return "sent"
-    finally:
-        if own_connection:
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
             _close_quietly(connection)
+            connection = get_connection(fail_silently=False)
+            connection.open()
+            connection.send_messages([email])
+    except _RELAY_REPLIES:
+        _relay.held = (connection, time.monotonic(), relay)
+        raise
+    except BaseException:
+        _close_quietly(connection)
+        raise
+    _relay.held = (connection, time.monotonic(), relay)
+
+
+def _relay_settings() -> tuple:
+    # A kept session serves only the relay it was opened for (settings change in tests).
+    return tuple(
+        getattr(settings, name, None)
+        for name in (
+            "EMAIL_BACKEND",
+            "EMAIL_HOST",
+            "EMAIL_PORT",
+            "EMAIL_HOST_USER",
+            "EMAIL_USE_TLS",
+            "EMAIL_USE_SSL",
+        )
+    )
+
+
+def relay_session_close() -> None:
+    """Close this thread's kept session to the relay (a worker thread that stops; tests)."""
+    held = getattr(_relay, "held", None)
+    _relay.held = None
+    if held is not None:
+        _close_quietly(held[0])
 
 
 def _close_quietly(connection) -> None:
@@ -300,7 +395,9 @@ def _message_failed(message: Message, exc: Exception) -> str:
     )
     too_many = message.attempts >= policy["MAX_ATTEMPTS"]
     too_old = now - message.queued_at > timedelta(seconds=policy["MAX_AGE_SECONDS"])
+    message.last_error = error
     if _is_permanent(exc) or too_many or too_old:
+        message.status = S.NEEDS_REVIEW
         # The stop and the incident's alert commit together: nothing waits in review unannounced.
         with transaction.atomic():
             Message.objects.filter(pk=message.pk, status=S.SENDING).update(
@@ -309,6 +406,7 @@ def _message_failed(message: Message, exc: Exception) -> str:
             if message.kind != "operator_alert":  # an alert about alerts would only loop
                 delivery_incident_record(error=error)
         return "needs_review"
+    message.status = S.FAILED
     Message.objects.filter(pk=message.pk, status=S.SENDING).update(
         status=S.FAILED,
         lease_expires_at=None,

@@ -75,14 +75,12 @@ def tracked_email_send(**kwargs: Any) -> Message:
     transaction that records the message, so the fast path and the outbox (both after commit)
     send the tracked body; a message recorded before (its dedupe key) is left as it is."""
     with transaction.atomic():
-        message = email_send(**kwargs)
-        if (
-            message.status == Message.Status.QUEUED
-            and message.body_html
-            and not MessageTracking.objects.filter(message=message).exists()
-        ):
-            message_track(message=message)
-    return message
+        return email_send(**kwargs, prepare=_track_if_html)
+
+
+def _track_if_html(message: Message) -> None:
+    if message.body_html:
+        message_track(message=message)
 
 
 def message_track(*, message: Message) -> Message:

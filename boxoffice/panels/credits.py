@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.panels.adapters.base import CreditBalance, PanelError
-from boxoffice.panels.models import Incident, Panel
+from boxoffice.panels.models import Incident, Panel, panel_adapter_release
 from boxoffice.panels.panel_catalog import panel_catalog_sync, panel_package
 from boxoffice.panels.services import incident_open, incident_resolve
 
@@ -64,9 +64,7 @@ def panel_credits_refresh(*, panel: Panel) -> CreditBalance | None:
         logger.warning("panel %s: credits not read: %s", panel.name, exc)
         return None
     finally:
-        close = getattr(adapter, "close", None)
-        if close is not None:
-            close()
+        panel_adapter_release(adapter)
     now = timezone.now()
     Panel.objects.filter(pk=panel.pk).update(
         credits_balance=balance.credits, credits_checked_at=now

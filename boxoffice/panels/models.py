@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import threading
+
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -14,6 +17,31 @@ from boxoffice.panels.adapters.registry import (
     kind_choices,
     line_password,
 )
+
+# This thread's kept adapters, by panel id (`Panel.adapter`).
+_kept_adapters = threading.local()
+
+
+def panel_adapters_forget() -> None:
+    """Close and forget this thread's kept adapters (tests; a thread that stops)."""
+    for _key, adapter in _kept_adapters.__dict__.pop("by_panel", {}).values():
+        _close_quietly(adapter)
+
+
+def panel_adapter_release(adapter: PanelAdapter) -> None:
+    """A caller is done with an adapter from `Panel.adapter`: a kept one stays open for the
+    thread's next call, any other is closed (its HTTP client and connections)."""
+    if not getattr(adapter, "_kept", False):
+        _close_quietly(adapter)
+
+
+def _close_quietly(adapter: PanelAdapter) -> None:
+    close = getattr(adapter, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: S110 - a client that cannot close cleanly is dropped anyway
+            pass
 
 
 class Panel(models.Model):
@@ -43,7 +71,7 @@ class Panel(models.Model):
     )
     regions = models.JSONField(default=list, blank=True, help_text="Region codes this panel serves")
     max_concurrency = models.PositiveSmallIntegerField(
-        default=4, help_text="Most calls in flight to this panel from one worker"
+        default=4, help_text="Most calls in flight to this panel from all workers together"
     )
     enabled = models.BooleanField(default=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher wins when routing ties")
@@ -166,7 +194,31 @@ class Panel(models.Model):
         )
 
     def adapter(self) -> PanelAdapter:
-        return adapter_for(self.kind, self.adapter_config())
+        """The panel's adapter. A kind that holds no session (`keep_between_calls`) is kept per
+        thread while the panel's settings stay the same, so its HTTP client keeps connections
+        to the panel open between calls (no TCP and TLS handshake per call, nor a new client)."""
+        cls = adapter_class(self.kind)
+        if self.pk is None or not cls.keep_between_calls:
+            return adapter_for(self.kind, self.adapter_config())
+        key = (
+            adapter_for,  # a test that swaps the factory gets a new adapter
+            self.kind,
+            self.api_url,
+            self.public_url,
+            self.timeout_seconds,
+            self.verify_tls,
+            json.dumps(self.kind_settings(), sort_keys=True, default=str),
+        )
+        kept = _kept_adapters.__dict__.setdefault("by_panel", {})
+        held = kept.get(self.pk)
+        if held is not None and held[0] == key:
+            return held[1]
+        adapter = adapter_for(self.kind, self.adapter_config())
+        adapter._kept = True  # type: ignore[attr-defined] - see panel_adapter_release
+        kept[self.pk] = (key, adapter)
+        if held is not None:
+            _close_quietly(held[1])
+        return adapter
 
 
 class Incident(models.Model):

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.panels.adapters.base import PanelError
-from boxoffice.panels.models import Panel
+from boxoffice.panels.models import Panel, panel_adapter_release
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,7 @@ def panel_catalog_fetch(*, panel: Panel) -> dict[str, Any]:
         errors.append(str(exc))
         logger.warning("panel %s: bouquets/packages not listed: %s", panel.name, exc)
     finally:
-        close = getattr(adapter, "close", None)
-        if close is not None:
-            close()
+        panel_adapter_release(adapter)
     catalog["error"] = "; ".join(errors)
     return catalog
 

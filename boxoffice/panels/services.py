@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from boxoffice.audit.services import audit_record
+from boxoffice.lib.http import http_deadline_remaining
 from boxoffice.messaging.services import operator_alert_send
 from boxoffice.panels.adapters.base import (
     AccessItem,
@@ -30,6 +31,7 @@ from boxoffice.panels.adapters.registry import adapter_class
 from boxoffice.panels.models import Incident, Panel
 from boxoffice.panels.panel_catalog import panel_package
 from boxoffice.panels.signals import panel_back_up
+from boxoffice.panels.slots import panel_slots
 
 logger = logging.getLogger(__name__)
 
@@ -387,20 +389,20 @@ def panel_mark_up(*, panel: Panel) -> bool:
     return bool(was_down)
 
 
-_panel_slots: dict[int, threading.BoundedSemaphore] = {}
-_panel_slots_lock = threading.Lock()
+def panel_call_slot(panel: Panel) -> AbstractContextManager[int]:
+    """Hold one of the panel's `max_concurrency` call slots, shared by every process that calls
+    it (XUI rate-limits at ~20 req/s): operations and every other caller (activity checks).
 
-
-def panel_call_slot(panel: Panel) -> threading.BoundedSemaphore:
-    """Bound the calls in flight to one panel from this process (XUI rate-limits at ~20 req/s):
-    operations and every other caller (activity checks) share it."""
-    with _panel_slots_lock:
-        slot = _panel_slots.get(panel.pk)
-        if slot is None:
-            slot = _panel_slots[panel.pk] = threading.BoundedSemaphore(
-                max(panel.max_concurrency, 1)
-            )
-        return slot
+    Waits until the call's deadline (`http_deadline`, entered first; else the operation
+    deadline) and raises `PanelBusy` then: transient, and not the panel's fault (callers do not
+    count it with `panel_record_failure`). See `panels/slots.py`."""
+    remaining = http_deadline_remaining()
+    return panel_slots().hold(
+        panel_id=panel.pk,
+        limit=panel.max_concurrency,
+        timeout=panel_call_deadline_seconds() if remaining is None else remaining,
+        name=panel.name,
+    )
 
 
 def panel_call_deadline_seconds() -> float:

@@ -5,7 +5,7 @@ persisted before the next call."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -124,13 +124,18 @@ def line_take_next_name(line: Line) -> None:
     audit_record(subject=line, action="line.username_adjusted", data={"from": old, "to": candidate})
 
 
-def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
-    if op.params.get("duration_hours"):  # a period shorter than a day (a 24 h trial)
-        duration = timedelta(hours=int(op.params["duration_hours"]))
+def line_first_expiry(params: dict, plan) -> datetime:
+    """The expiry of a new line whose first attempt starts now (a create operation's params)."""
+    if params.get("duration_hours"):  # a period shorter than a day (a 24 h trial)
+        duration = timedelta(hours=int(params["duration_hours"]))
     else:
-        duration = timedelta(days=int(op.params.get("duration_days") or line.plan.duration_days))
+        duration = timedelta(days=int(params.get("duration_days") or plan.duration_days))
+    return (timezone.now() + duration).replace(microsecond=0)
+
+
+def _line_spec(op: PanelOperation, line: Line) -> LineSpec:
     # Expiry counts from when the line really starts, so waiting for a panel costs no paid days.
-    expires_at = line.expires_at or (timezone.now() + duration).replace(microsecond=0)
+    expires_at = line.expires_at or line_first_expiry(op.params, line.plan)
     return LineSpec(
         username=line.username,
         password=line.password,

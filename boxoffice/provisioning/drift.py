@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.panels.adapters.base import LinePage, PanelLine
-from boxoffice.panels.models import Panel
+from boxoffice.panels.models import Panel, panel_adapter_release
 from boxoffice.provisioning.models import Line, LineDrift, PanelOperation, PanelSweep
 from boxoffice.provisioning.services import (
     line_extend,
@@ -141,9 +141,7 @@ def _page_read(panel: Panel, cursor: str, limit: int) -> LinePage:
     try:
         return adapter.list_lines(cursor or None, limit=limit)
     finally:
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        panel_adapter_release(adapter)
 
 
 def _page_record(sweep: PanelSweep, cursor: str, page: LinePage) -> str:

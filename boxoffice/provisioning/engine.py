@@ -34,9 +34,10 @@ from boxoffice.panels.services import (
     panel_record_failure,
     panel_record_success,
 )
+from boxoffice.panels.slots import PanelBusy
 from boxoffice.provisioning.capabilities import operation_adapted_run
 from boxoffice.provisioning.handlers import HANDLERS, panel_line_id_of
-from boxoffice.provisioning.models import PanelOperation
+from boxoffice.provisioning.models import Line, PanelOperation
 from boxoffice.provisioning.services import operation_enqueue
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ Op = PanelOperation
 _SALES = frozenset({Op.Kind.CREATE, Op.Kind.EXTEND, Op.Kind.MOVE})
 
 # The bound of calls in flight to one panel (XUI rate-limits at ~20 req/s) is panels' own, shared
-# with every other caller of a panel (the welcome sequence's activity checks).
+# with every other caller of a panel (the welcome sequence's activity checks) and every process;
+# waiting for a slot spends the call's deadline (entered first).
 _panel_slot = panel_call_slot
 
 
@@ -82,6 +84,21 @@ def operation_execute(*, operation_id: int) -> str:
     op = operation_claim(operation_id=operation_id)
     if op is None:
         return "not_due"
+    return _operation_attempt(op)
+
+
+def operation_run(*, operation: PanelOperation) -> str:
+    """Run an operation the caller collected with `operations_run_inline`: one written claimed
+    by the caller (`services._claimed_by_caller`) runs at once from the objects in memory (no
+    claim, no reload); any other is claimed first, like a task's."""
+    op = operation
+    if op.status == Op.Status.RUNNING and op.attempts == 1 and op.lease_expires_at:
+        return _operation_attempt(op)
+    return operation_execute(operation_id=op.pk)
+
+
+def _operation_attempt(op: PanelOperation) -> str:
+    """One attempt of an operation this thread holds the claim of."""
     panel = op.panel
     if panel.is_down:
         # The circuit is open: do not hammer the panel. Park the operation (the attempt does
@@ -92,9 +109,13 @@ def operation_execute(*, operation_id: int) -> str:
             lease_expires_at=None,
             next_attempt_at=panel.next_probe_at or timezone.now(),
         )
+        if op.kind == Op.Kind.CREATE and op.attempts == 1 and not op.line.panel_line_id:
+            # No attempt was made after all: the expiry fixed for it (at reservation, when the
+            # panel was up) is fixed again by the real first attempt, so waiting costs no days.
+            Line.objects.filter(pk=op.line_id, panel_line_id="").update(expires_at=None)
         return "parked"
     try:
-        with _panel_slot(panel), http_deadline(panel_call_deadline_seconds()):
+        with http_deadline(panel_call_deadline_seconds()), _panel_slot(panel):
             result = _run(op, panel.adapter())
     except PanelError as exc:
         return _operation_failed(op, exc)
@@ -178,7 +199,7 @@ def _operation_failed(op: PanelOperation, exc: PanelError) -> str:
     policy = settings.PROVISIONING
     error = str(exc)[:1000]
     logger.warning("operation %s (%s) attempt %s failed: %s", op.pk, op.kind, op.attempts, error)
-    if exc.transient:
+    if exc.transient and not isinstance(exc, PanelBusy):  # busy: the slots, not the panel
         panel_record_failure(panel=op.panel, error=error)
     if isinstance(exc, InsufficientCredits):
         # The panel refused the sale for lack of credits: the operation waits in review (the
@@ -227,12 +248,15 @@ def operation_stop(op: PanelOperation, *, error: str, code: str) -> None:
 
 def incidents_resolve_reviewed(*, panel: Panel) -> int:
     """An "operations need review" incident closes once none of its panel's operations is left
-    in review (retried with success, or dealt with by the operator)."""
+    in review (retried with success, or dealt with by the operator). Called after every
+    success: the usual answer (no such incident open) is one indexed read."""
+    open_incidents = list(
+        Incident.objects.filter(
+            panel=panel, kind=Incident.Kind.OPERATIONS_FAILING, resolved_at__isnull=True
+        )
+    )
+    if not open_incidents:
+        return 0
     if PanelOperation.objects.filter(panel=panel, status=Op.Status.NEEDS_REVIEW).exists():
         return 0
-    closed = 0
-    for incident in Incident.objects.filter(
-        panel=panel, kind=Incident.Kind.OPERATIONS_FAILING, resolved_at__isnull=True
-    ):
-        closed += incident_resolve(incident=incident)
-    return closed
+    return sum(incident_resolve(incident=incident) for incident in open_incidents)

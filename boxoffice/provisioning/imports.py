@@ -27,7 +27,7 @@ from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import Plan, PlanPanel
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import PanelLine
-from boxoffice.panels.models import Panel
+from boxoffice.panels.models import Panel, panel_adapter_release
 from boxoffice.provisioning.models import ImportedLine, Line, LineDrift
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -163,9 +163,7 @@ def lines_import(
             if cursor is None:
                 break
     finally:
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        panel_adapter_release(adapter)
     if not dry_run:
         audit_record(
             subject=panel,
@@ -341,9 +339,7 @@ def line_import_one(*, panel: Panel, panel_line_id: str, plan: Plan | None = Non
     try:
         panel_line = adapter.get_line(panel_line_id)  # network: no transaction open
     finally:
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        panel_adapter_release(adapter)
     _page_import(
         panel=panel,
         lines=(panel_line,),

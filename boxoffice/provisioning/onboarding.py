@@ -35,11 +35,13 @@ from django.utils import timezone
 
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import PanelError
+from boxoffice.panels.models import panel_adapter_release
 from boxoffice.panels.services import (
     panel_call_deadline_seconds,
     panel_call_slot,
     panel_record_failure,
 )
+from boxoffice.panels.slots import PanelBusy
 from boxoffice.provisioning.models import Line, LineActivity, OnboardingSettings, OnboardingStep
 from boxoffice.provisioning.welcome_emails import (
     onboarding_settings,
@@ -74,20 +76,28 @@ def onboarding_schedule(*, line: Line, activated_at: datetime | None = None) -> 
     makes the line active). Idempotent: a step that exists is left as it is."""
     start = activated_at or line.activated_at or timezone.now()
     config = onboarding_settings()
-    created = 0
-    for step in STEP_ORDER:
-        _, made = OnboardingStep.objects.get_or_create(
-            line=line, step=step, defaults={"due_at": start + step_offset(config, step)}
-        )
-        created += made
-    LineActivity.objects.get_or_create(
-        line=line,
-        defaults={
-            "watch_until": start + FIRST_WEEK,
-            "next_check_at": start + timedelta(seconds=_policy()["FIRST_CHECK_SECONDS"]),
-        },
+    existing = set(OnboardingStep.objects.filter(line=line).values_list("step", flat=True))
+    missing = [step for step in STEP_ORDER if step not in existing]
+    # One INSERT for the steps and one for the activity row (on the first activation, the
+    # usual case, nothing exists yet); a concurrent scheduling's rows are left as they are.
+    OnboardingStep.objects.bulk_create(
+        [
+            OnboardingStep(line=line, step=step, due_at=start + step_offset(config, step))
+            for step in missing
+        ],
+        ignore_conflicts=True,
     )
-    return created
+    LineActivity.objects.bulk_create(
+        [
+            LineActivity(
+                line=line,
+                watch_until=start + FIRST_WEEK,
+                next_check_at=start + timedelta(seconds=_policy()["FIRST_CHECK_SECONDS"]),
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return len(missing)
 
 
 def onboarding_settings_apply(*, config: OnboardingSettings) -> int:
@@ -131,10 +141,10 @@ def line_activity_check(*, activity: LineActivity) -> str:
         return "panel_down"  # the circuit is open: the row stays due, the probe sees it back
     adapter = panel.adapter()
     try:
-        with panel_call_slot(panel), http_deadline(panel_call_deadline_seconds()):
+        with http_deadline(panel_call_deadline_seconds()), panel_call_slot(panel):
             seen = adapter.line_activity(line.panel_line_id)
     except PanelError as exc:
-        if exc.transient:
+        if exc.transient and not isinstance(exc, PanelBusy):
             panel_record_failure(panel=panel, error=f"activity check: {exc}"[:1000])
         LineActivity.objects.filter(pk=activity.pk).update(last_error=str(exc)[:300])
         return "error"
@@ -145,9 +155,7 @@ def line_activity_check(*, activity: LineActivity) -> str:
         )
         return "error"
     finally:
-        close = getattr(adapter, "close", None)  # kinds with an HTTP client of their own
-        if close is not None:
-            close()
+        panel_adapter_release(adapter)
     now = timezone.now()
     watching = seen.active_connections > 0 or (
         seen.last_active_at is not None

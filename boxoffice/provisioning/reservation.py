@@ -10,8 +10,9 @@ from boxoffice.audit.models import AuditEvent
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
 from boxoffice.panels.services import panel_lines_held_add, panel_route
+from boxoffice.provisioning.creation import line_first_expiry
 from boxoffice.provisioning.models import Line, PanelOperation
-from boxoffice.provisioning.services import operation_create
+from boxoffice.provisioning.services import operation_create, operation_runs_inline
 from boxoffice.provisioning.usernames import password_generate, username_allocate, username_generate
 
 Op = PanelOperation
@@ -34,15 +35,22 @@ def line_reserve_for_order(*, order) -> Line:
         device=order.device,
     )
     panel = route.panel
-    mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first()
+    mapping = PlanPanel.objects.filter(plan=plan, panel=panel).first() or PlanPanel(plan=plan)
+    mapping.panel = panel  # the routed object, not a second read of it
     # The kind's plan fields as the line keeps them, defaults filled in.
-    plan_mapping = (mapping or PlanPanel(plan=plan, panel=panel)).for_line()
+    plan_mapping = mapping.for_line()
     strategy = plan.username_strategy
     if order.preferred_username and strategy in ("customer", "hybrid"):
         requested = order.preferred_username
     else:
         requested = username_generate(email=order.customer.email)
     password = order.preferred_password or password_generate()
+    params = {"duration_days": plan.duration_days}
+    if plan.duration_hours:
+        params["duration_hours"] = plan.duration_hours
+    # Expiry counts from the first attempt: when that is now (the caller runs the creation right
+    # after commit), it is fixed here instead of by a separate write before the call.
+    expires_at = line_first_expiry(params, plan) if operation_runs_inline(panel) else None
     clashed: set[str] = set()
     while True:
         username, adjusted = username_allocate(
@@ -68,6 +76,7 @@ def line_reserve_for_order(*, order) -> Line:
                     device=order.device,
                     mac_address=order.mac_address,
                     routing_reason=route.reason,
+                    expires_at=expires_at,
                 )
         except IntegrityError:
             if len(clashed) >= MAX_RESERVATION_CLASHES:
@@ -87,9 +96,6 @@ def line_reserve_for_order(*, order) -> Line:
         },
     )
     panel_lines_held_add(panel_id=panel.pk, delta=1)
-    params = {"duration_days": plan.duration_days}
-    if plan.duration_hours:
-        params["duration_hours"] = plan.duration_hours
     operation_create(line=line, kind=Op.Kind.CREATE, order=order, params=params)
     return line
 

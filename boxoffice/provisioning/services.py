@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ def operation_create(
     idempotency_key: str | None = None,
 ) -> PanelOperation:
     extra = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    extra.update(_claimed_by_caller(line.panel))
     op = PanelOperation.objects.create(
         line=line,
         panel=line.panel,
@@ -50,17 +52,43 @@ def operation_create(
     return op
 
 
+def operation_runs_inline(panel: Panel) -> bool:
+    """Whether an operation queued now for `panel` is run by the caller right after commit
+    (inside `operations_run_inline`, the panel not down): its first attempt starts now."""
+    return _run_inline.get() is not None and not panel.is_down
+
+
+def _claimed_by_caller(panel: Panel) -> dict:
+    """Inside `operations_run_inline`, an operation for a panel that is not down is written
+    already claimed by the caller (running, leased, its first attempt counted): the caller runs
+    it right after commit, so a separate claim (an UPDATE and a reload) would only cost a write
+    transaction. Should the caller die first, the lease runs out and the scheduler re-drives it
+    as a second attempt (which first looks for what the first one may have made)."""
+    if not operation_runs_inline(panel):
+        return {}
+    now = timezone.now()
+    return {
+        "status": Op.Status.RUNNING,
+        "attempts": 1,
+        "started_at": now,
+        "lease_expires_at": now + timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"]),
+    }
+
+
 # Set by `operations_run_inline`: the operations queued inside it, for the caller to run.
-_run_inline: ContextVar[list[int] | None] = ContextVar("operations_run_inline", default=None)
+_run_inline: ContextVar[list[PanelOperation] | None] = ContextVar(
+    "operations_run_inline", default=None
+)
 
 
 @contextmanager
-def operations_run_inline() -> Iterator[list[int]]:
-    """Operations queued (and committed) inside this block get no task of their own: their ids
-    are collected in the list yielded, and the caller runs them itself after the block (the
-    webhook task carries a paid order on to its line). One execution per operation instead of
-    two racing for the claim; if the caller dies first, the row is still due and the
-    scheduler's re-drive queues it."""
+def operations_run_inline() -> Iterator[list[PanelOperation]]:
+    """Operations queued (and committed) inside this block get no task of their own: they are
+    collected in the list yielded, and the caller runs them itself after the block
+    (`engine.operation_run`; the webhook task carries a paid order on to its line). One
+    execution per operation instead of two racing for the claim; those for a panel that is up
+    are written claimed by the caller (`_claimed_by_caller`). If the caller dies first, the row
+    is still due (or its lease runs out) and the scheduler's re-drive queues it."""
     token = _run_inline.set([])
     try:
         yield _run_inline.get()  # type: ignore[misc]
@@ -72,7 +100,7 @@ def operation_enqueue(*, operation: PanelOperation, run_after: datetime | None =
     """Queue the task once the current transaction commits (the row must exist for the worker)."""
     inline = _run_inline.get()
     if inline is not None and (run_after is None or run_after <= timezone.now()):
-        transaction.on_commit(lambda: inline.append(operation.pk))
+        transaction.on_commit(lambda: inline.append(operation))
         return
 
     def enqueue() -> None:

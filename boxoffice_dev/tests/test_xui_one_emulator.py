@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 
 import httpx
@@ -326,6 +327,31 @@ def test_it_delays_admin_requests_and_recovers_after_count(xui_emulator):
 
     assert slow >= 0.2 > fast
     assert xui_emulator.faults == {"mode": "ok", "latency_ms": 0, "count": None, "rate": 1.0}
+
+
+def test_it_reports_the_most_api_requests_it_answered_at_once(xui_emulator):
+    xui_emulator.set_faults(mode="ok", latency_ms=600)
+    base = xui_emulator.base_url
+    # Three requests while each waits out its latency; each client its own connection.
+    threads = [
+        threading.Thread(
+            target=lambda: httpx.post(
+                xui_emulator.admin_url,
+                data={"api_key": XUI_TEST_API_KEY, "action": "user_info"},
+                timeout=5,
+            )
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert httpx.get(f"{base}/_emulator/in_flight").json() == {"in_flight": 0, "max_in_flight": 3}
+    assert httpx.post(f"{base}/_emulator/in_flight").json() == {"in_flight": 0, "max_in_flight": 0}
+    admin(xui_emulator, "user_info")
+    assert xui_emulator.in_flight == {"in_flight": 0, "max_in_flight": 1}
 
 
 def test_it_takes_faults_over_http_and_never_faults_control_endpoints(xui_emulator):

@@ -7,7 +7,8 @@ One port serves what a real XUI install serves on its broadcast port:
   deducted per sale, renewal by package (``/_emulator/credits`` reads or sets the balance);
 * the customer side: ``player_api.php``, ``get.php``, ``/playlist/U/P/m3u_plus``, ``xmltv.php``,
   ``/epg/U/P``, ``/live/U/P/<id>.ts``, and a ``/c/`` MAG portal placeholder;
-* ``/_emulator/...`` control endpoints (never faulted) to inject faults and inspect state.
+* ``/_emulator/...`` control endpoints (never faulted) to inject faults and inspect state
+  (``/_emulator/in_flight``: the API requests being answered now and the most at once).
 
 Fault modes (admin and reseller API requests only): ``ok``, ``down`` (connection closed without an answer),
 ``503`` (nginx limit_req page), ``html`` (nginx 403 page), ``empty`` (HTTP 200, empty body),
@@ -166,6 +167,12 @@ class _Handler(EmulatorHandler):
                 self._json(400, {"error": str(exc)})
                 return
             self._json(200, {"seeded": len(ids), "first_id": ids[0] if ids else None})
+        elif path == "/_emulator/in_flight":
+            # {"in_flight": n, "max_in_flight": m}: API requests being answered now, and the
+            # most at once since the start, a reset or a POST here (which zeroes the maximum).
+            if self.command == "POST":
+                emulator.in_flight_reset()
+            self._json(200, emulator.in_flight)
         elif path == "/_emulator/requests":
             self._json(200, [{"action": a, "params": p} for a, p in emulator.request_log])
         elif path == "/_emulator/activity" and self.command == "POST":
@@ -200,6 +207,14 @@ class _Handler(EmulatorHandler):
     def _admin(self, request: dict, *, reseller: bool = False) -> None:
         emulator = self.server.emulator
         emulator._log_request(request)
+        emulator._in_flight_change(+1)
+        try:
+            self._admin_answer(request, reseller=reseller)
+        finally:
+            emulator._in_flight_change(-1)
+
+    def _admin_answer(self, request: dict, *, reseller: bool) -> None:
+        emulator = self.server.emulator
         mode, latency_ms = emulator._take_fault()
         if mode == "down":
             self._drop()
@@ -446,6 +461,7 @@ class XuiOneEmulator:
         self._rate = 1.0
         self._random = random.Random()
         self._request_log: list[tuple[Any, dict]] = []
+        self._in_flight = self._max_in_flight = 0
         self._stopping = threading.Event()
         self.huge_bytes_sent = 0
 
@@ -568,6 +584,22 @@ class XuiOneEmulator:
             self._mode, self._latency_ms, self._count = mode, latency_ms, count
             self._rate, self._random = float(rate), random.Random(seed)
 
+    @property
+    def in_flight(self) -> dict:
+        """Admin and reseller API requests being answered now, and the most at once (since the
+        start, a reset or `in_flight_reset`): what a panel's rate limit sees."""
+        with self._lock:
+            return {"in_flight": self._in_flight, "max_in_flight": self._max_in_flight}
+
+    def in_flight_reset(self) -> None:
+        with self._lock:
+            self._max_in_flight = self._in_flight
+
+    def _in_flight_change(self, delta: int) -> None:
+        with self._lock:
+            self._in_flight += delta
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
     def simulate_watching(
         self, username: str, *, connections: int = 1, at: datetime | None = None
     ) -> dict:
@@ -585,6 +617,7 @@ class XuiOneEmulator:
             self._mode, self._latency_ms, self._count = "ok", 0, None
             self._rate, self._random = 1.0, random.Random()
             self._request_log.clear()
+            self._max_in_flight = self._in_flight
             self.huge_bytes_sent = 0
 
     def _take_fault(self) -> tuple[str, int]:

@@ -445,6 +445,10 @@ class PanelAdapter(abc.ABC):
     config_fields: ClassVar[tuple[ConfigField, ...]] = ()
     plan_fields: ClassVar[tuple[ConfigField, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # An adapter that holds nothing but its config and HTTP client between calls may be kept
+    # (per thread, while its panel's settings stay the same: `Panel.adapter`), so its client's
+    # connections to the panel stay open; one that holds a session (a login) says False.
+    keep_between_calls: ClassVar[bool] = False
 
     def __init__(self, config: PanelConfig):
         self.config = config

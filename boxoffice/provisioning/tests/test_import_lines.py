@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from boxoffice.customers.models import Customer
 from boxoffice.panels.adapters.base import LineSpec
+from boxoffice.panels.models import panel_adapter_release
 from boxoffice.provisioning.imports import is_placeholder_email, lines_import
 from boxoffice.provisioning.models import ImportedLine, Line
 
@@ -77,7 +78,7 @@ def test_it_imports_lines_with_their_customers_and_keeps_what_the_panel_has(
             bouquets=(5,),
         )
     )
-    adapter.close()
+    panel_adapter_release(adapter)
     before = len(xui_emulator.request_log)
 
     out, err = run_import("--panel", panel.name)
@@ -121,7 +122,7 @@ def test_it_imports_device_lines_with_their_mac(xui_emulator, panel, plan):
             mac="00:1a:79:aa:bb:cc",
         )
     )
-    adapter.close()
+    panel_adapter_release(adapter)
 
     run_import("--panel", panel.name, "--no-progress")
 

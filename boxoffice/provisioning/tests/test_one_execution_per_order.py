@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -54,22 +55,32 @@ def test_it_leaves_an_operation_to_the_scheduler_when_its_webhook_task_died(
 
     order = make_order(gateway="stripe")
     stored, _ = webhook_event_store(gateway="stripe", event=_completed_event(order, event_id="e"))
-    monkeypatch.setattr(engine, "operation_execute", lambda **kw: (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr(engine, "operation_run", lambda **kw: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         process_webhook_event.call(stored.pk)
     monkeypatch.undo()
+    # Written claimed by the task that died (its first attempt counted), under a lease.
     op = PanelOperation.objects.get()
-    assert op.status == PanelOperation.Status.PENDING
+    assert op.status == PanelOperation.Status.RUNNING and op.attempts == 1
+    assert Line.objects.get().expires_at is not None  # fixed for that first attempt
 
     with time_machine.travel(timezone.now() + timedelta(seconds=10)):
+        assert operations_reconcile()["redriven"] == 0  # the lease still holds
+    lease_over = timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"] + 1)
+    with time_machine.travel(timezone.now() + lease_over):
         counts = operations_reconcile()
         counts_again = operations_reconcile()  # its task is queued now: not a second one
 
     assert counts["redriven"] == 1 and counts_again["redriven"] == 0
     DBTaskResult.objects.filter(task_path__endswith="process_webhook_event").delete()
-    run_tasks()
+    with time_machine.travel(timezone.now() + lease_over):
+        run_tasks()
     assert _task_rows()["run_panel_operation"] == 1
+    op.refresh_from_db()
+    # The second attempt looked for what the first may have made, then created the line.
+    assert op.status == PanelOperation.Status.SUCCEEDED and op.attempts == 2
     assert Line.objects.get().status == Line.Status.ACTIVE
+    assert len(xui_emulator.lines()) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from boxoffice.panels.adapters.base import LineSpec
+from boxoffice.panels.models import panel_adapter_release
 from boxoffice.provisioning import drift
 from boxoffice.provisioning.drift import drift_ignore, drift_repair, line_sweeps_schedule
 from boxoffice.provisioning.models import Line, LineDrift, PanelOperation, PanelSweep
@@ -35,7 +36,7 @@ def _small_pages(settings):
 def adapter(panel, xui_emulator):
     adapter = panel.adapter()
     yield adapter
-    adapter.close()
+    panel_adapter_release(adapter)
 
 
 @pytest.fixture

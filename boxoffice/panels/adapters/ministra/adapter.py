@@ -83,6 +83,7 @@ OPERATIONS = frozenset(
 class MinistraAdapter(MacAccountAdapter):
     kind = "ministra"
     label = "Ministra / Stalker"
+    keep_between_calls = True  # a key or basic auth per request, no session
     # No set_connections (no such limit), no list_bouquets (channels come with the tariff).
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
     config_fields = (

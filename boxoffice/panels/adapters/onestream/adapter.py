@@ -82,6 +82,7 @@ _LINE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 class OneStreamAdapter(MacAccountAdapter):
     kind = "onestream"
     label = "OneStream"
+    keep_between_calls = True  # a key or basic auth per request, no session
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
     config_fields = (
         ConfigField(

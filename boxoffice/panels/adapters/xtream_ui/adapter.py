@@ -76,6 +76,7 @@ OPERATIONS = CORE_OPERATIONS - {"delete", "list_bouquets", "line_activity"}
 class XtreamUiAdapter(PanelAdapter):
     kind = "xtream_ui"
     label = "Xtream UI / Xtream Codes 2.x"
+    keep_between_calls = True  # a key or basic auth per request, no session
     capabilities = Capabilities(operations=OPERATIONS, devices=True)
     config_fields = (
         ConfigField(

@@ -86,6 +86,7 @@ SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._@-]+$")
 class XuiOneAdapter(PanelAdapter):
     kind = "xui_one"
     label = "XUI One"
+    keep_between_calls = True  # a key or basic auth per request, no session
     # Devices: create_mag makes a hidden line (is_mag=1) plus a mag_devices row (reference §1.5,
     # recorded probe 13). get_lines does not list MAG lines, so a device is found by its MAC
     # (get_mags); the line's id is what extend/suspend/resume act on, because disable_mag and
