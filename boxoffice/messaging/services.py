@@ -116,7 +116,16 @@ def message_send_after_commit(*, message: Message, in_worker: bool = False) -> N
 
     def send() -> None:
         try:
-            if preclaimed:
+            if preclaimed and (
+                message.kind in _STALE_CHECKS or not message_is_transactional(message)
+            ):
+                # Its checks must see the rows as they are now, not as the objects in memory
+                # were when it was written (a customer may have unsubscribed meanwhile).
+                fresh = Message.objects.select_related("order", "line").get(pk=pk)
+                _message_deliver(fresh)
+                for name in ("status", "attempts", "last_error", "sent_at"):
+                    setattr(message, name, getattr(fresh, name))
+            elif preclaimed:
                 _message_deliver(message)
             else:
                 message_send(message_id=pk)
@@ -322,7 +331,7 @@ def _relay_send(email: EmailMultiAlternatives) -> None:
         _close_quietly(held[0])
         held = None
     reused = held is not None
-    connection = held[0] if reused else get_connection(fail_silently=False)
+    connection = held[0] if held is not None else get_connection(fail_silently=False)
     _relay.held = None
     try:
         try:
