@@ -53,12 +53,15 @@ def django_db_setup(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def _panel_adapters_fresh():
-    """Each test starts without the panel adapters an earlier one kept (`Panel.adapter`):
-    ids repeat from test to test, and an emulator may be another one on the same address."""
+    """Each test starts without the panel adapters and SMTP session an earlier one kept
+    (`Panel.adapter`, `messaging.services._relay_send`): ids repeat from test to test, and an
+    emulator may be another one on the same address."""
     yield
+    from boxoffice.messaging.services import relay_session_close
     from boxoffice.panels.models import panel_adapters_forget
 
     panel_adapters_forget()
+    relay_session_close()  # and the SMTP session to this test's relay
 
 
 @pytest.fixture(autouse=True)

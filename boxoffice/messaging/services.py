@@ -116,12 +116,16 @@ def message_send_after_commit(*, message: Message, in_worker: bool = False) -> N
 
     def send() -> None:
         try:
+            if preclaimed and not _lease_still_ours(message):
+                return  # the outbox gave it to another sender meanwhile
             if preclaimed and (
                 message.kind in _STALE_CHECKS or not message_is_transactional(message)
             ):
                 # Its checks must see the rows as they are now, not as the objects in memory
                 # were when it was written (a customer may have unsubscribed meanwhile).
                 fresh = Message.objects.select_related("order", "line").get(pk=pk)
+                if fresh.status != S.SENDING or fresh.attempts != 1:
+                    return
                 _message_deliver(fresh)
                 for name in ("status", "attempts", "last_error", "sent_at"):
                     setattr(message, name, getattr(fresh, name))
@@ -135,6 +139,21 @@ def message_send_after_commit(*, message: Message, in_worker: bool = False) -> N
             logger.exception("fast-path delivery of message %s failed", pk)
 
     transaction.on_commit(send)
+
+
+def _lease_still_ours(message: Message) -> bool:
+    """A message written claimed by its sender: its lease counts from when it was written. With
+    little of it left (slow after-commit steps before this one), it is renewed conditionally,
+    so a row the outbox has meanwhile given to another sender is not sent twice."""
+    lease = timedelta(seconds=_policy()["LEASE_SECONDS"])
+    if message.lease_expires_at is None or message.lease_expires_at - timezone.now() >= lease / 2:
+        return True
+    renewed = timezone.now() + lease
+    kept = Message.objects.filter(
+        pk=message.pk, status=S.SENDING, attempts=1, lease_expires_at=message.lease_expires_at
+    ).update(lease_expires_at=renewed)
+    message.lease_expires_at = renewed
+    return bool(kept)
 
 
 # --- Claiming and sending ----------------------------------------------------------------------
@@ -318,32 +337,26 @@ _relay = threading.local()
 
 def _relay_send(email: EmailMultiAlternatives) -> None:
     """Send over this thread's kept session, opened when there is none or it has been idle
-    longer than MESSAGING CONNECTION_IDLE_SECONDS (relays drop idle sessions). A kept session
-    the relay has dropped meanwhile fails at its first command, before any mail went: that one
-    is reopened and sent once more. Any other failure closes the session (the next mail starts
-    a fresh one); the relay's own refusal of this mail leaves it open (smtplib reset it)."""
+    longer than MESSAGING CONNECTION_IDLE_SECONDS (relays drop idle sessions); one idle for a
+    few seconds is asked first (NOOP) and reopened if the relay dropped it. A failure closes the
+    session (the next mail starts a fresh one; this one is retried by the outbox, never resent
+    here: a drop during DATA may come after the relay kept the mail); the relay's own refusal
+    of this mail leaves it open (smtplib reset it)."""
     now = time.monotonic()
     held = getattr(_relay, "held", None)
     relay = _relay_settings()
     if held is not None and (
-        now - held[1] > _policy()["CONNECTION_IDLE_SECONDS"] or held[2] != relay
+        now - held[1] > _policy()["CONNECTION_IDLE_SECONDS"]
+        or held[2] != relay
+        or (now - held[1] > _RELAY_CHECK_AFTER_SECONDS and not _relay_answers(held[0]))
     ):
         _close_quietly(held[0])
         held = None
-    reused = held is not None
     connection = held[0] if held is not None else get_connection(fail_silently=False)
     _relay.held = None
     try:
-        try:
-            connection.open()
-            connection.send_messages([email])
-        except smtplib.SMTPServerDisconnected:
-            if not reused:
-                raise
-            _close_quietly(connection)
-            connection = get_connection(fail_silently=False)
-            connection.open()
-            connection.send_messages([email])
+        connection.open()
+        connection.send_messages([email])
     except _RELAY_REPLIES:
         _relay.held = (connection, time.monotonic(), relay)
         raise
@@ -351,6 +364,20 @@ def _relay_send(email: EmailMultiAlternatives) -> None:
         _close_quietly(connection)
         raise
     _relay.held = (connection, time.monotonic(), relay)
+
+
+# A session idle longer than this is asked (NOOP) before a mail goes over it.
+_RELAY_CHECK_AFTER_SECONDS = 5.0
+
+
+def _relay_answers(connection) -> bool:
+    session = getattr(connection, "connection", None)
+    if session is None:
+        return True  # not an SMTP backend (the console, an ESP's API): nothing to ask
+    try:
+        return session.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
 
 
 def _relay_settings() -> tuple:

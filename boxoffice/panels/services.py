@@ -397,10 +397,14 @@ def panel_call_slot(panel: Panel) -> AbstractContextManager[int]:
     deadline) and raises `PanelBusy` then: transient, and not the panel's fault (callers do not
     count it with `panel_record_failure`). See `panels/slots.py`."""
     remaining = http_deadline_remaining()
+    budget = panel_call_deadline_seconds() if remaining is None else remaining
+    # Wait only while a whole call still fits: a slot granted with nothing left would end in a
+    # timeout counted against the panel (and could open its circuit) for mere congestion.
+    reserve = min(panel.timeout_seconds, budget / 2)
     return panel_slots().hold(
         panel_id=panel.pk,
         limit=panel.max_concurrency,
-        timeout=panel_call_deadline_seconds() if remaining is None else remaining,
+        timeout=max(budget - reserve, 0.0),
         name=panel.name,
     )
 

@@ -94,7 +94,17 @@ class PostgresSlots:
         if self._conn is None or self._conn.closed:
             import psycopg  # noqa: PLC0415 - only on PostgreSQL
 
-            self._conn = psycopg.connect(**self._params, autocommit=True)
+            # Never a hang under the slot locks: a dead peer (a NAT that dropped the idle
+            # session) is noticed by keepalives, and no statement waits more than 5 s.
+            options = " ".join(
+                filter(None, [self._params.get("options"), "-c statement_timeout=5000"])
+            )
+            params = {**self._params, "options": options}
+            params.setdefault("connect_timeout", 5)
+            params.update(
+                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3
+            )
+            self._conn = psycopg.connect(**params, autocommit=True)
             self._generation += 1
         return self._conn
 

@@ -93,7 +93,22 @@ def operation_run(*, operation: PanelOperation) -> str:
     claim, no reload); any other is claimed first, like a task's."""
     op = operation
     if op.status == Op.Status.RUNNING and op.attempts == 1 and op.lease_expires_at:
-        return _operation_attempt(op)
+        # The lease counts from when the row was written. Should little of it be left (a slow
+        # after-commit step before this), renew it, conditionally: if the scheduler has already
+        # given the operation to another runner, this one does not run it too.
+        lease = timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"])
+        if op.lease_expires_at - timezone.now() < lease / 2:
+            renewed = timezone.now() + lease
+            if not PanelOperation.objects.filter(
+                pk=op.pk, status=Op.Status.RUNNING, attempts=1, lease_expires_at=op.lease_expires_at
+            ).update(lease_expires_at=renewed):
+                op.lease_expires_at = None
+                return "not_due"
+            op.lease_expires_at = renewed
+        try:
+            return _operation_attempt(op)
+        finally:
+            op.lease_expires_at = None  # run once: the same object passed again is claimed first
     return operation_execute(operation_id=op.pk)
 
 
