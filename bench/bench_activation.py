@@ -249,6 +249,27 @@ class _Repeats:
 # --- helpers --------------------------------------------------------------------------------
 
 
+def paid_event(reference: str, event_id: str) -> dict:
+    """A Stripe `checkout.session.completed` event paying order `reference` (9.99 EUR)."""
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"cs_{reference}",
+                "object": "checkout.session",
+                "client_reference_id": reference,
+                "payment_status": "paid",
+                "payment_intent": f"pi_{reference}",
+                "amount_total": 999,
+                "currency": "eur",
+            }
+        },
+    }
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -563,23 +584,7 @@ def _drive(db, out, *, spawn, ports, sizes, scale, var) -> None:
 
     def post(email_ref: tuple[str, str], n: int) -> tuple[float, int]:
         reference = email_ref[1]
-        event = {
-            "id": f"evt_{reference}_{n}",
-            "object": "event",
-            "type": "checkout.session.completed",
-            "created": int(time.time()),
-            "data": {
-                "object": {
-                    "id": f"cs_{reference}",
-                    "object": "checkout.session",
-                    "client_reference_id": reference,
-                    "payment_status": "paid",
-                    "payment_intent": f"pi_{reference}",
-                    "amount_total": 999,
-                    "currency": "eur",
-                }
-            },
-        }
+        event = paid_event(reference, f"evt_{reference}_{n}")
         body = json.dumps(event)
         header = stripe.WebhookSignature.generate_signature_header(body, settings_secret)
         if not hasattr(local, "http"):

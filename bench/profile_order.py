@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_activation import HOST, PY, ROOT, Sink, _free, _wait_for  # noqa: E402
+from bench_activation import HOST, PY, ROOT, Sink, _free, _wait_for, paid_event  # noqa: E402
 
 
 def main() -> None:
@@ -133,7 +133,7 @@ def main() -> None:
         started = time.perf_counter()
         for i, order in enumerate(orders):
             warm = i < 5  # imports, first template compiles, first connections
-            body = json.dumps(_event(order.reference))
+            body = json.dumps(paid_event(order.reference, f"evt_{order.reference}"))
             header = stripe.WebhookSignature.generate_signature_header(body, secret)
             connection._commit = counting_commit("web")
             connection.queries_log.clear()  # a full log (9000) would miscount the captures
@@ -204,26 +204,6 @@ def main() -> None:
     finally:
         emulator.terminate()
         sink.controller.stop()
-
-
-def _event(reference: str) -> dict:
-    return {
-        "id": f"evt_{reference}",
-        "object": "event",
-        "type": "checkout.session.completed",
-        "created": int(time.time()),
-        "data": {
-            "object": {
-                "id": f"cs_{reference}",
-                "object": "checkout.session",
-                "client_reference_id": reference,
-                "payment_status": "paid",
-                "payment_intent": f"pi_{reference}",
-                "amount_total": 999,
-                "currency": "eur",
-            }
-        },
-    }
 
 
 if __name__ == "__main__":
