@@ -226,23 +226,26 @@ def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdat
     if ref:
         if order.gateway_reference and order.gateway_reference != ref:
             return f"session {ref} is not order {order.reference}'s ({order.gateway_reference})"
+        # Any other order will do, so no ordering: ordered by creation (the model's default),
+        # SQLite walked every order's creation index instead of this one's checkout id.
         other = (
             Order.objects.filter(gateway=gateway, gateway_reference=ref)
             .exclude(pk=order.pk)
-            .first()
+            .order_by()
+            .values_list("reference", flat=True)[:1]
         )
         if other:
-            return f"session {ref} belongs to order {other.reference}, not {order.reference}"
+            return f"session {ref} belongs to order {other[0]}, not {order.reference}"
     pid = update.gateway_payment_id
     if pid:
-        other = (
+        paid = (
             Payment.objects.filter(gateway=gateway, gateway_payment_id=pid)
             .exclude(order=order)
-            .select_related("order")
-            .first()
+            .order_by()
+            .values_list("order__reference", flat=True)[:1]
         )
-        if other:
-            return f"payment {pid} belongs to order {other.order.reference}, not {order.reference}"
+        if paid:
+            return f"payment {pid} belongs to order {paid[0]}, not {order.reference}"
     return ""
 
 
