@@ -162,6 +162,9 @@ def _seed_batch(*, panel: Panel, plan: Plan, now: datetime, count: int, tag: str
             "customer_id": f"{c0} + n",
             "reference": _concat(f"'S{tag}'", "CAST(n AS TEXT)"),
             "status_token_hash": "NULL",
+            # Each paid Stripe order carries its own checkout session id, as in a real shop
+            # (one shared value would tell the planner the column's index is useless).
+            "gateway_reference": _concat(f"'cs_{tag}'", "CAST(n AS TEXT)"),
         },
     )
     _clone(
