@@ -53,7 +53,10 @@ def test_it_pays_with_paypal_and_shows_the_active_line(
     page.screenshot(path=str(SHOTS / "paypal-1-approve.png"), full_page=True)
     page.click("button.pay")
     page.wait_for_url("**/order/**")
-    assert page.inner_text(".progress-headline").startswith("Payment received")
+    # The first screen acknowledges the payment; with the webhook delivered the line may even
+    # be ready by the time the page renders (the worker takes well under a second).
+    headline = page.inner_text(".progress-headline")
+    assert headline.startswith(("Payment received", "Your line is ready")), headline
     page.wait_for_selector("#cred-username", timeout=20_000)
     page.screenshot(path=str(SHOTS / "paypal-2-line.png"), full_page=True)
     order = Order.objects.get(customer__email=email)
