@@ -77,9 +77,14 @@ def _full_scans(sql: str, params) -> list[str]:
         if connection.vendor == "postgresql":
             # On tables this small the planner prefers a scan where an index serves: forbid
             # it, so a scan left in the plan means no index can answer.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
+            # (Session-wide and reset after: SET LOCAL is void outside a transaction, as in
+            # the transactional test of the per-order path.)
+            cursor.execute("SET enable_seqscan = off")
+            try:
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            finally:
+                cursor.execute("RESET enable_seqscan")
             return [t for t in BIG_TABLES if re.search(rf"Seq Scan on {t}\b", plan)]
         cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         rows = [row[-1] for row in cursor.fetchall()]
