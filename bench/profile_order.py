@@ -30,35 +30,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_activation import HOST, PY, ROOT, Sink, _free, _wait_for, paid_event  # noqa: E402
+from bench_support import (  # noqa: E402 - beside this file
+    HOST,
+    PY,
+    ROOT,
+    Sink,
+    _free,
+    _wait_for,
+    paid_event,
+    production_env,
+)
 
 
 def main() -> None:
     n = int(os.environ.get("PROFILE_ORDERS", 200))
     base = int(os.environ.get("PROFILE_PORT_BASE", 9820))
     panel_port, smtp_port = _free(base + 1), _free(base + 2)
-    from cryptography.fernet import Fernet  # noqa: PLC0415
-
     var = Path(tempfile.mkdtemp(prefix="boxoffice-profile-"))
     secret = "whsec_" + secrets.token_hex(16)
-    os.environ.update(
-        {
-            "BOXOFFICE_ENV": "production",
-            "BOXOFFICE_VAR_DIR": str(var),
-            "DJANGO_SETTINGS_MODULE": "boxoffice.settings",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "SITE_URL": f"https://{HOST}",
-            "ALLOWED_HOSTS": f"{HOST},127.0.0.1,testserver",
-            "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
-            "STRIPE_SECRET_KEY": "sk_test_profile" + secrets.token_hex(8),
-            "STRIPE_WEBHOOK_SECRET": secret,
-            "PAYMENT_GATEWAYS": "stripe",
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(smtp_port),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    os.environ.update(production_env(var=var, smtp_port=smtp_port, webhook_secret=secret))
     pg = os.environ.get("DATABASE_URL", "").startswith("postgres")
     if pg:
         import psycopg  # noqa: PLC0415
