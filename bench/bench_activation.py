@@ -91,10 +91,25 @@ def main() -> None:
 
 
 def _pg_answers(url: str) -> bool:
-    try:
-        import psycopg  # noqa: PLC0415 - only the orchestrator's PostgreSQL check needs it
+    """Whether the bench's PostgreSQL database answers; a server that answers without it gets
+    it created (a fresh machine has the server, not the bench's database)."""
+    import psycopg  # noqa: PLC0415 - only the orchestrator's PostgreSQL check needs it
+    from psycopg import sql  # noqa: PLC0415
 
+    try:
         psycopg.connect(url, connect_timeout=3).close()
+        return True
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            return False
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.pop("dbname", None)
+    if not name:
+        return False
+    try:
+        with psycopg.connect(**info, dbname="postgres", connect_timeout=3, autocommit=True) as c:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        print(f"== created the bench's PostgreSQL database {name}", flush=True)
         return True
     except Exception:
         return False
