@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
-from boxoffice.lib.exists import rows_exist
+from boxoffice.lib.exists import rows_exist, rows_exist_at
 from boxoffice.lib.http import http_deadline
 from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.panels.models import Incident, Panel
@@ -69,6 +69,23 @@ def _running_reassignments():
     return ReassignmentJob.objects.filter(status=ReassignmentJob.Status.RUNNING)
 
 
+def _panels_due(now, check_every: timedelta):
+    """Enabled panels whose probe is due: down ones at their next probe, the others at their
+    regular health check."""
+    return Panel.objects.filter(enabled=True).filter(
+        Q(health=Panel.Health.DOWN, next_probe_at__isnull=True)
+        | Q(health=Panel.Health.DOWN, next_probe_at__lte=now)
+        | (
+            ~Q(health=Panel.Health.DOWN)
+            & (Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
+        )
+    )
+
+
+def _lines_past_expiry(now):
+    return Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now)
+
+
 def operations_reconcile() -> dict[str, int]:
     """Re-drive what is due or stuck, stop what waited too long, probe panels that are down.
     The looks at operations, incidents and reassignments run only when one is open (a cheap
@@ -82,18 +99,11 @@ def operations_reconcile() -> dict[str, int]:
     # Panels that are up (or never seen) get a regular health check too, so the back office shows
     # the truth and a dead panel is noticed before an order needs it.
     check_every = timedelta(seconds=settings.PROVISIONING["HEALTH_CHECK_SECONDS"])
-    due = Panel.objects.filter(enabled=True).filter(
-        Q(health=Panel.Health.DOWN, next_probe_at__isnull=True)
-        | Q(health=Panel.Health.DOWN, next_probe_at__lte=now)
-        | (
-            ~Q(health=Panel.Health.DOWN)
-            & (Q(last_probe_at__isnull=True) | Q(last_probe_at__lte=now - check_every))
-        )
-    )
-    for panel_id in due.values_list("pk", flat=True):
-        if panel_probe_claim(panel_id=panel_id):
-            counts["probed"] += 1
-            transaction.on_commit(lambda panel_id=panel_id: _enqueue_probe(panel_id))
+    if rows_exist_at(_panels_due, now, check_every):
+        for panel_id in _panels_due(now, check_every).values_list("pk", flat=True):
+            if panel_probe_claim(panel_id=panel_id):
+                counts["probed"] += 1
+                transaction.on_commit(lambda panel_id=panel_id: _enqueue_probe(panel_id))
     counts["incidents_closed"] = incidents_reconcile() if rows_exist(_open_incidents) else 0
     counts["expired_lines"] = lines_mark_expired()
     counts["reassignments"] = (
@@ -165,8 +175,9 @@ def lines_mark_expired() -> int:
     """Active lines past their expiry are expired here too (the panel stops them by itself)."""
     now = timezone.now()
     marked = 0
-    due = Line.objects.filter(status=Line.Status.ACTIVE, expires_at__lt=now).order_by("expires_at")
-    for line in due[:500]:
+    if not rows_exist_at(_lines_past_expiry, now):  # the usual answer, one precompiled EXISTS
+        return 0
+    for line in _lines_past_expiry(now).order_by("expires_at")[:500]:
         if Line.objects.filter(pk=line.pk, status=Line.Status.ACTIVE).update(
             status=Line.Status.EXPIRED
         ):

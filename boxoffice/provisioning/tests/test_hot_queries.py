@@ -96,7 +96,22 @@ def test_it_marks_expired_lines_reading_only_the_lines_due(panel, plan, customer
         ("past0001", "expired"),
         ("future01", "active"),
     }
+    # The precompiled EXISTS that says there is work, then the read of the lines due: both
+    # through an index.
+    assert len(selects) == 2
+    assert [_full_scans(sql) for sql in selects] == [[], []]
+
+
+@pytest.mark.django_db
+def test_an_idle_expiry_pass_is_one_indexed_exists(panel, plan, customer):
+    now = timezone.now()
+    _line(panel, plan, customer, "future01", status="active", expires_at=now + timedelta(days=3))
+
+    selects = _selects(lines_mark_expired)
+
+    assert Line.objects.get().status == "active"
     assert len(selects) == 1
+    assert selects[0].upper().startswith("SELECT 1")
     assert _full_scans(selects[0]) == []
 
 

@@ -1,0 +1,84 @@
+"""`rows_exist_at`: a question with the time in it, compiled once, must answer exactly what the
+ORM answers for every instant, and fall back to the ORM where the substitution is not proven."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from boxoffice.lib import exists
+from boxoffice.lib.exists import rows_exist_at
+from boxoffice.provisioning.models import Line
+
+
+def _expiring_within(now, span: timedelta):
+    """Active lines whose expiry falls in (now, now + span]: two times, one fixed status."""
+    return Line.objects.filter(
+        status=Line.Status.ACTIVE, expires_at__gt=now, expires_at__lte=now + span
+    )
+
+
+def _by_username_at(now):
+    # Not a time that moves with the instant: a string built from it.
+    return Line.objects.filter(username=f"u{now:%Y%m%d%H%M%S%f}")
+
+
+@pytest.mark.django_db
+def test_it_answers_as_the_orm_for_every_instant(panel, plan, customer):
+    base = timezone.now().replace(microsecond=123456)
+    for n, hours in enumerate((1, 5, 48)):
+        Line.objects.create(
+            customer=customer,
+            plan=plan,
+            panel=panel,
+            username=f"line{n:04d}",
+            password="pw12345678",
+            status="active",
+            expires_at=base + timedelta(hours=hours),
+        )
+    span = timedelta(hours=2)
+    # Around each expiry, to the microsecond, on both sides of both bounds.
+    instants = [
+        base + timedelta(hours=h, microseconds=d)
+        for h in (-3, -1, 0, 3, 4, 46, 47, 48)
+        for d in (-1, 0, 1)
+    ]
+
+    answers = [(rows_exist_at(_expiring_within, now, span), now) for now in instants]
+
+    expected = [(_expiring_within(now, span).exists(), now) for now in instants]
+    assert answers == expected
+    assert {answer for answer, _ in answers} == {True, False}
+
+
+@pytest.mark.django_db
+def test_its_sql_is_compiled_once_and_only_executed_afterwards(panel, plan, customer):
+    now = timezone.now()
+    rows_exist_at(_expiring_within, now, timedelta(hours=1))
+    entry = exists._timed[(_expiring_within, (timedelta(hours=1),))]
+
+    with CaptureQueriesContext(connection) as ctx:
+        rows_exist_at(_expiring_within, now + timedelta(minutes=5), timedelta(hours=1))
+
+    assert entry is not None and len(entry.offsets) == 2
+    assert [q["sql"].split(" FROM ")[0] for q in ctx.captured_queries] == ['SELECT 1 AS "a"']
+
+
+@pytest.mark.django_db
+def test_a_builder_whose_other_parameters_move_falls_back_to_the_orm(panel, plan, customer):
+    now = timezone.now()
+    Line.objects.create(
+        customer=customer,
+        plan=plan,
+        panel=panel,
+        username=f"u{now:%Y%m%d%H%M%S%f}",
+        password="pw12345678",
+    )
+
+    assert rows_exist_at(_by_username_at, now) is True
+    assert rows_exist_at(_by_username_at, now + timedelta(seconds=1)) is False
+    assert exists._timed[(_by_username_at, ())] is None
