@@ -191,16 +191,23 @@ def order_mark_paid(
     bank_reference: str = "",
     from_states: tuple[str, ...] = _PAYABLE,
     renewal_expires_at=None,
+    order_locked: bool = False,
 ) -> bool:
     """Confirm payment: order paid, line reserved, creation queued. Idempotent: True only the
     first time (a duplicate or late confirmation changes nothing), and only from `from_states`.
     `renewal_expires_at`: the end of the period a subscription's renewal paid for (its line's
-    new expiry, billing/subscriptions.py); without it a renewal adds the plan's duration."""
+    new expiry, billing/subscriptions.py); without it a renewal adds the plan's duration.
+    `order_locked`: `order` was read under its row lock in the caller's open transaction, with its
+    plan, customer and account (a webhook being applied); it is confirmed as it is."""
+    if order_locked and not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_mark_paid(order_locked=True) outside the locking transaction")
     with transaction.atomic():
         # The plan and customer (with the customer's account, for the credentials mail) come
         # along: the reservation and the mail need them. Only the order's row is locked.
         locked = (
-            Order.objects.select_for_update(of=("self",))
+            order
+            if order_locked
+            else Order.objects.select_for_update(of=("self",))
             .select_related("plan", "customer", "customer__user")
             .get(pk=order.pk)
         )
@@ -237,7 +244,8 @@ def order_mark_paid(
             },
         )
         _order_reserve_line(order=locked, renewal_expires_at=renewal_expires_at)
-    order.refresh_from_db()
+    if locked is not order:
+        order.refresh_from_db()
     return True
 
 
@@ -499,9 +507,12 @@ _UPDATE_STATES = {
 }
 
 
-def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=None) -> str:
+def payment_update_apply(
+    *, order: Order, update: PaymentUpdate, source_event=None, order_locked: bool = False
+) -> str:
     """Move an order's payment state. Events arrive twice and out of order: each branch checks
-    the order's current state, never the arrival order."""
+    the order's current state, never the arrival order. `order_locked`: the caller holds the order's
+    row lock in its transaction and read it with its plan, customer and account."""
 
     if update.status == gw.PARTIAL:
         return _payment_partial(order=order, update=update, source_event=source_event)
@@ -528,7 +539,10 @@ def payment_update_apply(*, order: Order, update: PaymentUpdate, source_event=No
             )
             return "amount_mismatch"
         done = order_mark_paid(
-            order=order, gateway_payment_id=update.gateway_payment_id, source_event=source_event
+            order=order,
+            gateway_payment_id=update.gateway_payment_id,
+            source_event=source_event,
+            order_locked=order_locked,
         )
         return "confirmed" if done else "ignored"
 

@@ -28,7 +28,7 @@ from boxoffice.billing.subscriptions import (
 )
 from boxoffice.billing.tasks import process_webhook_event
 from boxoffice.lib.backoff import backoff_delay
-from boxoffice.lib.exists import rows_exist
+from boxoffice.lib.exists import rows_exist, rows_exist_with
 from boxoffice.lib.tasks import tasks_waiting_for
 from boxoffice.messaging.services import operator_alert_send
 
@@ -200,7 +200,7 @@ def _webhook_event_apply(
         return subscription_event_apply(
             gateway=stored.gateway, update=update, fetched=fetched, source_event=stored
         )
-    order = _order_for_update(stored.gateway, update)
+    order = _order_for_update(stored.gateway, update, lock=True)
     if order is None:
         logger.warning("%s event %s names no known order", stored.gateway, stored.event_id)
         return "no_order"
@@ -212,7 +212,20 @@ def _webhook_event_apply(
             action="order.reference_mismatch",
         )
         return "reference_mismatch"
-    return payment_update_apply(order=order, update=update, source_event=stored)
+    return payment_update_apply(order=order, update=update, source_event=stored, order_locked=True)
+
+
+# The usual answer of both (no other order) is one precompiled EXISTS each (lib/exists.py).
+def _other_orders_of_checkout(gateway: str, gateway_reference: str, order_id: int):
+    return Order.objects.filter(gateway=gateway, gateway_reference=gateway_reference).exclude(
+        pk=order_id
+    )
+
+
+def _other_orders_payments(gateway: str, gateway_payment_id: str, order_id: int):
+    return Payment.objects.filter(gateway=gateway, gateway_payment_id=gateway_payment_id).exclude(
+        order_id=order_id
+    )
 
 
 def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdate) -> str:
@@ -229,20 +242,22 @@ def _update_names_another_order(gateway: str, order: Order, update: PaymentUpdat
         # Any other order will do, so no ordering: ordered by creation (the model's default),
         # SQLite walked every order's creation index instead of this one's checkout id.
         other = (
-            Order.objects.filter(gateway=gateway, gateway_reference=ref)
-            .exclude(pk=order.pk)
+            _other_orders_of_checkout(gateway, ref, order.pk)
             .order_by()
             .values_list("reference", flat=True)[:1]
+            if rows_exist_with(_other_orders_of_checkout, (gateway, ref, order.pk))
+            else []
         )
         if other:
             return f"session {ref} belongs to order {other[0]}, not {order.reference}"
     pid = update.gateway_payment_id
     if pid:
         paid = (
-            Payment.objects.filter(gateway=gateway, gateway_payment_id=pid)
-            .exclude(order=order)
+            _other_orders_payments(gateway, pid, order.pk)
             .order_by()
             .values_list("order__reference", flat=True)[:1]
+            if rows_exist_with(_other_orders_payments, (gateway, pid, order.pk))
+            else []
         )
         if paid:
             return f"payment {pid} belongs to order {paid[0]}, not {order.reference}"
@@ -291,23 +306,31 @@ def webhook_events_redrive(*, older_than_seconds: float = 30) -> int:
     return redriven
 
 
-def _order_for_update(gateway: str, update: PaymentUpdate) -> Order | None:
+def _order_for_update(gateway: str, update: PaymentUpdate, *, lock: bool = False) -> Order | None:
+    """The order an event names. With `lock` (inside the transaction that applies the event),
+    its row is locked and read with what confirming it needs (plan, customer and account), so
+    the confirmation works on this object instead of reading and locking the order again."""
+    orders = Order.objects.all()
+    if lock:
+        orders = orders.select_for_update(of=("self",)).select_related(
+            "plan", "customer", "customer__user"
+        )
     if update.order_reference:
-        order = Order.objects.filter(reference=update.order_reference).first()
+        # The reference is unique: no ordering for a single row.
+        order = orders.filter(reference=update.order_reference).order_by().first()
         if order:
             return order
     if update.gateway_reference:
-        order = Order.objects.filter(
-            gateway=gateway, gateway_reference=update.gateway_reference
-        ).first()
+        order = orders.filter(gateway=gateway, gateway_reference=update.gateway_reference).first()
         if order:
             return order
     if update.gateway_payment_id:
-        payment = (
+        order_id = (
             Payment.objects.filter(gateway=gateway, gateway_payment_id=update.gateway_payment_id)
-            .select_related("order")
+            .order_by("created_at", "pk")
+            .values_list("order_id", flat=True)
             .first()
         )
-        if payment:
-            return payment.order
+        if order_id is not None:
+            return orders.get(pk=order_id)
     return None

@@ -97,7 +97,9 @@ def customer_portal_user(*, customer: Customer) -> User:
     if customer.user is not None:
         return customer.user
     user_model = get_user_model()
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (nothing here is expected to fail and be
+    # carried on from): a failure fails the caller's whole transaction, as it should.
+    with transaction.atomic(savepoint=False):
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         if locked.user_id is None:
             user = user_model(
@@ -192,7 +194,7 @@ def sign_in_link_issue(*, customer: Customer, purpose: str, next_path: str = "")
     user = customer_portal_user(customer=customer)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as above: no savepoint in a caller's transaction
         SignInLink.objects.filter(customer=customer, used_at=None, revoked_at=None).update(
             revoked_at=now
         )

@@ -40,40 +40,68 @@ def rows_exist(queryset: Callable[[], QuerySet]) -> bool:
         return cursor.fetchone() is not None
 
 
-# Two instants far from any real one and from each other, so no fixed parameter equals either.
+# Probe values: far from any real one and from each other, so no fixed parameter equals any.
 _PROBE_A = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 _PROBE_B = datetime(2011, 12, 13, 14, 15, 16, 171819, tzinfo=UTC)
 
 
+def _probes(kinds: tuple[type, ...], which: int) -> tuple | None:
+    """Distinct stand-ins for the moving values (None: a kind that cannot be probed)."""
+    values: list = []
+    for n, kind in enumerate(kinds):
+        if kind is datetime:
+            base = _PROBE_A if which == 0 else _PROBE_B
+            values.append(base + timedelta(days=n))
+        elif kind is int:
+            values.append((7_300_000_001 if which == 0 else 8_600_000_001) + n)
+        elif kind is str:
+            values.append(f"~probe{which}:{n}~")
+        else:
+            return None  # None, booleans, instances: asked through the ORM
+    return tuple(values)
+
+
 class _Timed:
-    """One question's SQL with, for each parameter that is a time, its offset from `now`."""
+    """One question's SQL and, for each parameter that stands for a moving value, where it
+    comes from: (the value's position, its offset when it is a time; None otherwise)."""
 
-    __slots__ = ("alias", "sql", "params", "offsets")
+    __slots__ = ("alias", "sql", "params", "slots")
 
-    def __init__(self, alias: str, sql: str, params: tuple, offsets: dict[int, timedelta]):
-        self.alias, self.sql, self.params, self.offsets = alias, sql, params, offsets
+    def __init__(self, alias: str, sql: str, params: tuple, slots: dict[int, tuple]):
+        self.alias, self.sql, self.params, self.slots = alias, sql, params, slots
 
 
 _timed: dict[tuple, _Timed | None] = {}
 
 
-def rows_exist_at(queryset: Callable[..., QuerySet], now: datetime, *args: Hashable) -> bool:
-    """Whether `queryset(now, *args)` has a row, for a builder whose only changing input is
-    `now` (times in it are `now` plus or minus a span that `args` fix). Keyed by the builder
-    and `args`: pass a module-level function and the settings it depends on as `args`."""
-    key = (queryset, args)
+def rows_exist_with(
+    queryset: Callable[..., QuerySet], moving: tuple, fixed: tuple[Hashable, ...] = ()
+) -> bool:
+    """Whether `queryset(*moving, *fixed)` has a row, its SQL compiled once per kind of call.
+    `moving` are the values that change from call to call (ids, keys, `now`: ints, strings
+    and datetimes, used as they are or, for a time, plus or minus a span); `fixed` the settings
+    it depends on (part of the cache key). Pass a module-level function."""
+    kinds = tuple(type(value) for value in moving)
+    key = (queryset, kinds, fixed)
     if key not in _timed:
-        _timed[key] = _timed_compile(queryset, args)
+        _timed[key] = _timed_compile(queryset, kinds, fixed)
     entry = _timed[key]
     if entry is None:
-        return queryset(now, *args).exists()
+        return queryset(*moving, *fixed).exists()
     ops = connections[entry.alias].ops
     params = list(entry.params)
-    for index, offset in entry.offsets.items():
-        params[index] = ops.adapt_datetimefield_value(now + offset)
+    for index, (position, offset) in entry.slots.items():
+        value = moving[position]
+        params[index] = value if offset is None else ops.adapt_datetimefield_value(value + offset)
     with connections[entry.alias].cursor() as cursor:
         cursor.execute(entry.sql, params)
         return cursor.fetchone() is not None
+
+
+def rows_exist_at(queryset: Callable[..., QuerySet], now: datetime, *args: Hashable) -> bool:
+    """`rows_exist_with` for a question whose only moving value is `now` (times in it are
+    `now` plus or minus a span that `args` fix): "an active line past its expiry"."""
+    return rows_exist_with(queryset, (now,), args)
 
 
 def _exists_sql(qs: QuerySet) -> tuple[str, list]:
@@ -94,26 +122,38 @@ def _as_datetime(value) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _timed_compile(queryset: Callable[..., QuerySet], args: tuple) -> _Timed | None:
-    qs_a, qs_b = queryset(_PROBE_A, *args), queryset(_PROBE_B, *args)
+def _slot_for(a, b, probes_a: tuple, probes_b: tuple, adapt) -> tuple | None:
+    """Which moving value a parameter that moved stands for, proven on both probes."""
+    for position, (pa, pb) in enumerate(zip(probes_a, probes_b, strict=True)):
+        if isinstance(pa, datetime):
+            moment_a, moment_b = _as_datetime(a), _as_datetime(b)
+            if moment_a is None or moment_b is None:
+                continue
+            offset = moment_a - pa
+            if moment_b - pb == offset and adapt(pa + offset) == a and adapt(pb + offset) == b:
+                return (position, offset)
+        elif type(a) is type(pa) and a == pa and b == pb:
+            return (position, None)
+    return None
+
+
+def _timed_compile(
+    queryset: Callable[..., QuerySet], kinds: tuple[type, ...], fixed: tuple
+) -> _Timed | None:
+    probes_a, probes_b = _probes(kinds, 0), _probes(kinds, 1)
+    if probes_a is None or probes_b is None:
+        return None
+    qs_a, qs_b = queryset(*probes_a, *fixed), queryset(*probes_b, *fixed)
     (sql_a, params_a), (sql_b, params_b) = _exists_sql(qs_a), _exists_sql(qs_b)
     if qs_a.db != qs_b.db or sql_a != sql_b or len(params_a) != len(params_b):
-        return None
-    ops = connections[qs_a.db].ops
-    offsets: dict[int, timedelta] = {}
+        return None  # the values change the SQL itself (a slice, an IN list): not this way
+    adapt = connections[qs_a.db].ops.adapt_datetimefield_value
+    slots: dict[int, tuple] = {}
     for index, (a, b) in enumerate(zip(params_a, params_b, strict=True)):
         if a == b:
             continue
-        moment_a, moment_b = _as_datetime(a), _as_datetime(b)
-        if moment_a is None or moment_b is None:
-            return None  # something other than a time moved with the instant
-        offset = moment_a - _PROBE_A
-        # Proven, not assumed: the offset must give back both compiled values exactly.
-        if moment_b - _PROBE_B != offset:
-            return None
-        if ops.adapt_datetimefield_value(_PROBE_A + offset) != a:
-            return None
-        if ops.adapt_datetimefield_value(_PROBE_B + offset) != b:
-            return None
-        offsets[index] = offset
-    return _Timed(qs_a.db, sql_a, tuple(params_a), offsets)
+        slot = _slot_for(a, b, probes_a, probes_b, adapt)
+        if slot is None:
+            return None  # something moved that is not a value as it was given
+        slots[index] = slot
+    return _Timed(qs_a.db, sql_a, tuple(params_a), slots)

@@ -28,6 +28,7 @@ from django.template.loader import render_to_string
 from django.utils import dateformat, translation
 from django.utils.functional import Promise, lazy
 
+from boxoffice.lib.exists import rows_exist, rows_exist_with
 from boxoffice.messaging.models import MailTemplate, Message
 from boxoffice.messaging.services import message_create, message_send_after_commit
 from boxoffice.messaging.templating import (
@@ -42,6 +43,14 @@ from boxoffice.messaging.templating import (
 # Never fetch stylesheets over the network while sending: all CSS lives in the templates.
 _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 _BLANK_LINES = re.compile(r"\n[ \t]*(\n[ \t]*)+\n")
+
+
+def _messages_by_key(dedupe_key: str):
+    return Message.objects.filter(dedupe_key=dedupe_key)
+
+
+def _any_mail_template():
+    return MailTemplate.objects.all()
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,13 @@ def email_render(
         }
         definition = mail_definition(template)
         if definition is not None:
-            override = MailTemplate.objects.filter(name=template, language=info["code"]).first()
+            # Most shops never reword a mail: with no wording saved at all (one precompiled
+            # EXISTS) the files are used without looking this one up.
+            override = (
+                MailTemplate.objects.filter(name=template, language=info["code"]).first()
+                if rows_exist(_any_mail_template)
+                else None
+            )
             if override is not None:
                 return email_render_override(
                     definition=definition,
@@ -155,7 +170,8 @@ def email_send(
     A non-transactional mail passes its `unsubscribe_url`: a link at its foot and the
     `List-Unsubscribe` headers with RFC 8058 one-click, which mailbox providers ask of bulk mail.
     `prepare(message)` changes a newly recorded message before it is handed over (tracking)."""
-    if dedupe_key:
+    # Recorded already? The usual answer (no) is one precompiled EXISTS (lib/exists.py).
+    if dedupe_key and rows_exist_with(_messages_by_key, (dedupe_key,)):
         existing = Message.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
             return existing

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from boxoffice.audit.services import audit_record
 from boxoffice.lib.backoff import backoff_delay
+from boxoffice.lib.exists import rows_exist
 from boxoffice.lib.http import http_deadline
 from boxoffice.panels.adapters.base import (
     InsufficientCredits,
@@ -261,10 +262,16 @@ def operation_stop(op: PanelOperation, *, error: str, code: str) -> None:
     Incident.objects.filter(pk=incident.pk).update(affected_operations=F("affected_operations") + 1)
 
 
+def _operations_failing_open():
+    return Incident.objects.filter(kind=Incident.Kind.OPERATIONS_FAILING, resolved_at__isnull=True)
+
+
 def incidents_resolve_reviewed(*, panel: Panel) -> int:
     """An "operations need review" incident closes once none of its panel's operations is left
     in review (retried with success, or dealt with by the operator). Called after every
-    success: the usual answer (no such incident open) is one indexed read."""
+    success: the usual answer (no such incident open anywhere) is one precompiled EXISTS."""
+    if not rows_exist(_operations_failing_open):
+        return 0
     open_incidents = list(
         Incident.objects.filter(
             panel=panel, kind=Incident.Kind.OPERATIONS_FAILING, resolved_at__isnull=True

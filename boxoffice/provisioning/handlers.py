@@ -78,7 +78,7 @@ def _create_mail(op: PanelOperation, line: Line, previous_status: str) -> None:
     if previous_status == Line.Status.RESERVED:  # the first activation, not a re-run
         emails.credentials_email_send(line=line)
         # The rest of the welcome sequence is owed from now: its rows commit with this success.
-        onboarding_schedule(line=line)
+        onboarding_schedule(line=line, first=True)
 
 
 # --- move -----------------------------------------------------------------------------------

@@ -71,12 +71,20 @@ def step_enabled(config: OnboardingSettings, step: str) -> bool:
     return bool(getattr(config, f"{step}_enabled"))
 
 
-def onboarding_schedule(*, line: Line, activated_at: datetime | None = None) -> int:
+def onboarding_schedule(
+    *, line: Line, activated_at: datetime | None = None, first: bool = False
+) -> int:
     """The line's welcome steps and activity polling, as rows (call it in the transaction that
-    makes the line active). Idempotent: a step that exists is left as it is."""
+    makes the line active). Idempotent: a step that exists is left as it is. Returns the steps
+    added; `first` (the line's first activation, which finds none) skips reading them first
+    and returns how many were owed."""
     start = activated_at or line.activated_at or timezone.now()
     config = onboarding_settings()
-    existing = set(OnboardingStep.objects.filter(line=line).values_list("step", flat=True))
+    existing = (
+        set()
+        if first
+        else set(OnboardingStep.objects.filter(line=line).values_list("step", flat=True))
+    )
     missing = [step for step in STEP_ORDER if step not in existing]
     # One INSERT for the steps and one for the activity row (on the first activation, the
     # usual case, nothing exists yet); a concurrent scheduling's rows are left as they are.

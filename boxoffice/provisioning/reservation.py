@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from boxoffice.audit.models import AuditEvent
 from boxoffice.audit.services import audit_record
 from boxoffice.catalog.models import PlanPanel
+from boxoffice.lib.exists import rows_exist_with
 from boxoffice.panels.services import panel_lines_held_add, panel_route
 from boxoffice.provisioning.creation import line_first_expiry
 from boxoffice.provisioning.models import Line, PanelOperation
@@ -20,12 +21,19 @@ Op = PanelOperation
 MAX_RESERVATION_CLASHES = 200
 
 
+def _lines_of_order(order_id: int):
+    return Line.objects.filter(order_id=order_id)
+
+
 def line_reserve_for_order(*, order) -> Line:
     """Decide everything about the order's line now, before any panel call, and queue its
     creation. Runs inside the caller's transaction (the one that marks the order paid)."""
-    existing = Line.objects.filter(order=order).first()
-    if existing:  # a second confirmation of the same order: one line per order, always
-        return existing
+    # A second confirmation of the same order: one line per order, always. The usual answer
+    # (none yet) is one precompiled EXISTS.
+    if rows_exist_with(_lines_of_order, (order.pk,)):
+        existing = Line.objects.filter(order=order).first()
+        if existing:
+            return existing
     plan = order.plan
     route = panel_route(
         plan=plan,

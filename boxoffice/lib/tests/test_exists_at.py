@@ -59,12 +59,12 @@ def test_it_answers_as_the_orm_for_every_instant(panel, plan, customer):
 def test_its_sql_is_compiled_once_and_only_executed_afterwards(panel, plan, customer):
     now = timezone.now()
     rows_exist_at(_expiring_within, now, timedelta(hours=1))
-    entry = exists._timed[(_expiring_within, (timedelta(hours=1),))]
+    entry = exists._timed[(_expiring_within, (type(now),), (timedelta(hours=1),))]
 
     with CaptureQueriesContext(connection) as ctx:
         rows_exist_at(_expiring_within, now + timedelta(minutes=5), timedelta(hours=1))
 
-    assert entry is not None and len(entry.offsets) == 2
+    assert entry is not None and len(entry.slots) == 2
     assert [q["sql"].split(" FROM ")[0] for q in ctx.captured_queries] == ['SELECT 1 AS "a"']
 
 
@@ -81,4 +81,4 @@ def test_a_builder_whose_other_parameters_move_falls_back_to_the_orm(panel, plan
 
     assert rows_exist_at(_by_username_at, now) is True
     assert rows_exist_at(_by_username_at, now + timedelta(seconds=1)) is False
-    assert exists._timed[(_by_username_at, ())] is None
+    assert exists._timed[(_by_username_at, (type(now),), ())] is None

@@ -35,6 +35,17 @@ def test_scheduling_twice_writes_each_step_once(line):
     assert LineActivity.objects.filter(line=line).count() == 1
 
 
+def test_a_first_scheduling_that_meets_existing_rows_leaves_them_as_they_are(line):
+    onboarding_schedule(line=line)
+    due = dict(OnboardingStep.objects.filter(line=line).values_list("step", "due_at"))
+
+    # The first-activation path does not read the steps first: the rows' constraint keeps one.
+    onboarding_schedule(line=line, first=True, activated_at=timezone.now() + timedelta(days=9))
+
+    assert dict(OnboardingStep.objects.filter(line=line).values_list("step", "due_at")) == due
+    assert LineActivity.objects.filter(line=line).count() == 1
+
+
 def test_a_panel_that_does_not_answer_is_recorded_and_asked_again_later(line, settings):
     onboarding_schedule(line=line)
     later = timezone.now() + timedelta(hours=1)
