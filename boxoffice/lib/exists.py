@@ -55,7 +55,10 @@ def _probes(kinds: tuple[type, ...], which: int) -> tuple | None:
         elif kind is int:
             values.append((7_300_000_001 if which == 0 else 8_600_000_001) + n)
         elif kind is str:
-            values.append(f"~probe{which}:{n}~")
+            # Mixed case, LIKE's wildcards and escape, a quote and spaces around: a lookup
+            # that changes its value in any way (escapes it for LIKE, folds its case, strips
+            # it) is seen to, and is then asked through the ORM.
+            values.append(f" Pr%_\\'{which}:{n} ")
         else:
             return None  # None, booleans, instances: asked through the ORM
     return tuple(values)

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from boxoffice.lib import exists
-from boxoffice.lib.exists import rows_exist_at
+from boxoffice.lib.exists import rows_exist_at, rows_exist_with
 from boxoffice.provisioning.models import Line
 
 
@@ -82,3 +82,53 @@ def test_a_builder_whose_other_parameters_move_falls_back_to_the_orm(panel, plan
     assert rows_exist_at(_by_username_at, now) is True
     assert rows_exist_at(_by_username_at, now + timedelta(seconds=1)) is False
     assert exists._timed[(_by_username_at, (type(now),), ())] is None
+
+
+def _lines_named_on(panel_id: int, username: str, other_than: int):
+    return Line.objects.filter(panel_id=panel_id, username=username).exclude(pk=other_than)
+
+
+def _lines_named_like(username: str):
+    return Line.objects.filter(username__iexact=username)  # the value is changed: LIKE / LOWER
+
+
+@pytest.mark.django_db
+def test_ids_and_strings_are_substituted_and_answer_as_the_orm(panel, plan, customer):
+    lines = [
+        Line.objects.create(
+            customer=customer, plan=plan, panel=panel, username=name, password="pw12345678"
+        )
+        for name in ("alpha001", "beta0001")
+    ]
+    cases = [
+        (panel.pk, "alpha001", 0),
+        (panel.pk, "alpha001", lines[0].pk),
+        (panel.pk, "beta0001", lines[0].pk),
+        (panel.pk + 1, "beta0001", 0),
+        (panel.pk, "gamma001", 0),
+        (panel.pk, "alpha001' OR '1'='1", 0),  # a value, never SQL
+    ]
+
+    answers = [rows_exist_with(_lines_named_on, case) for case in cases]
+
+    assert answers == [_lines_named_on(*case).exists() for case in cases]
+    assert answers == [True, False, True, False, False, False]
+    assert len(exists._timed[(_lines_named_on, (int, str, int), ())].slots) == 3
+
+
+@pytest.mark.django_db
+def test_a_value_the_lookup_transforms_or_a_none_is_asked_through_the_orm(panel, plan, customer):
+    Line.objects.create(
+        customer=customer, plan=plan, panel=panel, username="Delta001", password="pw12345678"
+    )
+
+    assert rows_exist_with(_lines_named_like, ("delta001",)) is True
+    assert rows_exist_with(_lines_named_like, ("delta002",)) is False
+    # LIKE's wildcard in a value is a character, not a pattern (SQLite escapes it).
+    assert rows_exist_with(_lines_named_like, ("delta_01",)) is False
+    assert rows_exist_with(_lines_named_like, ("%",)) is False
+    assert rows_exist_with(_lines_named_on, (panel.pk, None, 0)) is False
+    # Where the substitution was not proven exact, no compiled SQL is kept for it.
+    if connection.vendor == "sqlite":  # PostgreSQL's UPPER(%s) keeps the value as given
+        assert exists._timed[(_lines_named_like, (str,), ())] is None
+    assert exists._timed[(_lines_named_on, (int, type(None), int), ())] is None
