@@ -36,6 +36,7 @@ from boxoffice.billing.models import (
     Payment,
     TaxRate,
 )
+from boxoffice.lib.exists import rows_exist
 from boxoffice.messaging.emails import email_send, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import attachment_provider_register
@@ -138,6 +139,10 @@ def _items(order: Order, net: Decimal, rate: Decimal) -> list[dict]:
     ]
 
 
+def _business_details_saved():
+    return BusinessDetails.objects.filter(pk=1)
+
+
 def invoice_issue(*, order: Order, payment: Payment, new_payment: bool = False) -> Invoice | None:
     """The invoice of a confirmed payment, in the caller's transaction (the one that records
     the payment); None for a free order. One per payment; its receipt mail is queued with it.
@@ -147,6 +152,9 @@ def invoice_issue(*, order: Order, payment: Payment, new_payment: bool = False) 
     existing = None if new_payment else Invoice.objects.filter(payment=payment).first()
     if existing is not None:
         return existing
+    # A shop that never saved its business details issues no invoices: one precompiled EXISTS.
+    if not rows_exist(_business_details_saved):
+        return None
     details = BusinessDetails.current()
     if not details.issues_invoices:
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import EmptyResultSet, FullResultSet, ValidationError
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
@@ -46,14 +47,19 @@ _PROBE_B = datetime(2011, 12, 13, 14, 15, 16, 171819, tzinfo=UTC)
 
 
 def _probes(kinds: tuple[type, ...], which: int) -> tuple | None:
-    """Distinct stand-ins for the moving values (None: a kind that cannot be probed)."""
+    """Distinct stand-ins for the moving values (None: a kind that cannot be probed). The two
+    sets are spaced differently, so no argument's probes are another's plus a fixed offset;
+    ints are small enough for any integer column (a probe past a column's range would make
+    Django drop the condition)."""
     values: list = []
     for n, kind in enumerate(kinds):
         if kind is datetime:
-            base = _PROBE_A if which == 0 else _PROBE_B
-            values.append(base + timedelta(days=n))
+            if which == 0:
+                values.append(_PROBE_A + timedelta(days=n))
+            else:
+                values.append(_PROBE_B + n * timedelta(days=7, seconds=13))
         elif kind is int:
-            values.append((7_300_000_001 if which == 0 else 8_600_000_001) + n)
+            values.append(20_011 + n if which == 0 else 27_103 + 7 * n)
         elif kind is str:
             # Mixed case, LIKE's wildcards and escape, a quote and spaces around: a lookup
             # that changes its value in any way (escapes it for LIKE, folds its case, strips
@@ -62,6 +68,12 @@ def _probes(kinds: tuple[type, ...], which: int) -> tuple | None:
         else:
             return None  # None, booleans, instances: asked through the ORM
     return tuple(values)
+
+
+def _substitutable(moving: tuple) -> bool:
+    """Times only as `timezone.now()` gives them (aware, UTC): a naive time means the current
+    time zone to the ORM, and a local one carries a DST fold that arithmetic drops."""
+    return all(not isinstance(v, datetime) or v.tzinfo is UTC for v in moving)
 
 
 class _Timed:
@@ -89,7 +101,7 @@ def rows_exist_with(
     if key not in _timed:
         _timed[key] = _timed_compile(queryset, kinds, fixed)
     entry = _timed[key]
-    if entry is None:
+    if entry is None or not _substitutable(moving):
         return queryset(*moving, *fixed).exists()
     ops = connections[entry.alias].ops
     params = list(entry.params)
@@ -126,7 +138,9 @@ def _as_datetime(value) -> datetime | None:
 
 
 def _slot_for(a, b, probes_a: tuple, probes_b: tuple, adapt) -> tuple | None:
-    """Which moving value a parameter that moved stands for, proven on both probes."""
+    """Which moving value a parameter that moved stands for, proven on both probes and by
+    exactly one of them (None otherwise)."""
+    found = []
     for position, (pa, pb) in enumerate(zip(probes_a, probes_b, strict=True)):
         if isinstance(pa, datetime):
             moment_a, moment_b = _as_datetime(a), _as_datetime(b)
@@ -134,10 +148,22 @@ def _slot_for(a, b, probes_a: tuple, probes_b: tuple, adapt) -> tuple | None:
                 continue
             offset = moment_a - pa
             if moment_b - pb == offset and adapt(pa + offset) == a and adapt(pb + offset) == b:
-                return (position, offset)
+                found.append((position, offset))
         elif type(a) is type(pa) and a == pa and b == pb:
-            return (position, None)
-    return None
+            found.append((position, None))
+    return found[0] if len(found) == 1 else None
+
+
+# What a builder may raise for a probe that the real values never meet (a string for an
+# integer column, a condition Django proves empty): the question is then asked through the ORM.
+_COMPILE_ERRORS = (
+    EmptyResultSet,
+    FullResultSet,
+    ValueError,
+    ValidationError,
+    TypeError,
+    OverflowError,
+)
 
 
 def _timed_compile(
@@ -146,8 +172,11 @@ def _timed_compile(
     probes_a, probes_b = _probes(kinds, 0), _probes(kinds, 1)
     if probes_a is None or probes_b is None:
         return None
-    qs_a, qs_b = queryset(*probes_a, *fixed), queryset(*probes_b, *fixed)
-    (sql_a, params_a), (sql_b, params_b) = _exists_sql(qs_a), _exists_sql(qs_b)
+    try:
+        qs_a, qs_b = queryset(*probes_a, *fixed), queryset(*probes_b, *fixed)
+        (sql_a, params_a), (sql_b, params_b) = _exists_sql(qs_a), _exists_sql(qs_b)
+    except _COMPILE_ERRORS:
+        return None
     if qs_a.db != qs_b.db or sql_a != sql_b or len(params_a) != len(params_b):
         return None  # the values change the SQL itself (a slice, an IN list): not this way
     adapt = connections[qs_a.db].ops.adapt_datetimefield_value
@@ -159,4 +188,6 @@ def _timed_compile(
         if slot is None:
             return None  # something moved that is not a value as it was given
         slots[index] = slot
+    if {position for position, _ in slots.values()} != set(range(len(kinds))):
+        return None  # a value that left no parameter (a condition Django dropped): not proven
     return _Timed(qs_a.db, sql_a, tuple(params_a), slots)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from boxoffice.customers.services import ONBOARDING, unsubscribe_token
+from boxoffice.lib.exists import rows_exist
 from boxoffice.messaging.emails import email_render, greeting_name, site_link
 from boxoffice.messaging.models import Message
 from boxoffice.messaging.services import stale_check_register
@@ -101,8 +102,17 @@ def device_guides(*, is_mag: bool) -> list[DeviceGuide]:
     return guides
 
 
+def _onboarding_settings_saved():
+    return OnboardingSettings.objects.filter(pk=1)
+
+
 def onboarding_settings() -> OnboardingSettings:
-    found = OnboardingSettings.objects.filter(pk=1).first()
+    # Until an operator saves them, the defaults: no read of the row (one precompiled EXISTS).
+    found = (
+        OnboardingSettings.objects.filter(pk=1).first()
+        if rows_exist(_onboarding_settings_saved)
+        else None
+    )
     return found if found is not None else OnboardingSettings(pk=1)
 
 

@@ -3,13 +3,16 @@ ORM answers for every instant, and fall back to the ORM where the substitution i
 
 from __future__ import annotations
 
-from datetime import timedelta
+import warnings
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from boxoffice.catalog.models import Plan
 from boxoffice.lib import exists
 from boxoffice.lib.exists import rows_exist_at, rows_exist_with
 from boxoffice.provisioning.models import Line
@@ -132,3 +135,75 @@ def test_a_value_the_lookup_transforms_or_a_none_is_asked_through_the_orm(panel,
     if connection.vendor == "sqlite":  # PostgreSQL's UPPER(%s) keeps the value as given
         assert exists._timed[(_lines_named_like, (str,), ())] is None
     assert exists._timed[(_lines_named_on, (int, type(None), int), ())] is None
+
+
+# Found in review: each once answered differently from the ORM.
+
+
+def _window(start, end):
+    return Line.objects.filter(status="active", expires_at__gte=start, expires_at__lt=end)
+
+
+def _pk_after(cursor: int, other: int):
+    return Line.objects.filter(pk=cursor + 1).exclude(pk=other)
+
+
+def _plans_other_than(days: int):
+    return Plan.objects.exclude(duration_days=days)
+
+
+@pytest.mark.django_db
+def test_two_moving_times_or_ids_are_told_apart(panel, plan, customer):
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    line = Line.objects.create(
+        customer=customer,
+        plan=plan,
+        panel=panel,
+        username="window01",
+        password="pw12345678",
+        status="active",
+        expires_at=base + timedelta(hours=2),
+    )
+    windows = [(base, base + timedelta(hours=h)) for h in (1, 2, 3, 30)]
+    ids = [(line.pk - 1, 0), (line.pk - 1, line.pk), (line.pk, 0)]
+
+    assert [rows_exist_with(_window, w) for w in windows] == [_window(*w).exists() for w in windows]
+    assert [rows_exist_with(_pk_after, i) for i in ids] == [_pk_after(*i).exists() for i in ids]
+    assert [rows_exist_with(_window, w) for w in windows] == [False, False, True, True]
+
+
+@pytest.mark.django_db
+def test_a_time_that_is_not_utc_is_asked_through_the_orm(panel, plan, customer, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    expiry = datetime(2030, 6, 1, 10, 30, tzinfo=UTC)
+    Line.objects.create(
+        customer=customer,
+        plan=plan,
+        panel=panel,
+        username="berlin01",
+        password="pw12345678",
+        status="active",
+        expires_at=expiry,
+    )
+    rows_exist_at(_lines_active_before, expiry)  # the UTC entry compiled
+    naive = datetime(2030, 6, 1, 12, 0)  # 10:00 UTC in Berlin: before the expiry
+    local = datetime(2030, 6, 1, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the ORM's naive-datetime warning
+        assert rows_exist_at(_lines_active_before, naive) is False
+        assert _lines_active_before(naive).exists() is False
+    assert rows_exist_at(_lines_active_before, local) is False
+
+
+def _lines_active_before(now):
+    return Line.objects.filter(status="active", expires_at__lt=now)
+
+
+@pytest.mark.django_db
+def test_a_value_the_column_cannot_take_is_asked_through_the_orm(plan):
+    assert rows_exist_with(_plans_other_than, (30,)) == _plans_other_than(30).exists()
+    assert rows_exist_with(_plans_other_than, (plan.duration_days,)) is False
+    assert rows_exist_with(_lines_named_on, (plan.pk, "x", 0)) is False
+    with pytest.raises(ValueError):
+        rows_exist_with(_lines_named_on, ("not-an-id", "x", 0))
