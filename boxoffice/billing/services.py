@@ -201,7 +201,9 @@ def order_mark_paid(
     plan, customer and account (a webhook being applied); it is confirmed as it is."""
     if order_locked and not transaction.get_connection().in_atomic_block:
         raise RuntimeError("order_mark_paid(order_locked=True) outside the locking transaction")
-    with transaction.atomic():
+    # Inside the caller's locking transaction no savepoint: whatever fails here fails the whole
+    # transaction (the webhook's is retried), and nothing between catches it to carry on.
+    with transaction.atomic(savepoint=not order_locked):
         # The plan and customer (with the customer's account, for the credentials mail) come
         # along: the reservation and the mail need them. Only the order's row is locked.
         locked = (
