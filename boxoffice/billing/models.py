@@ -13,6 +13,7 @@ from django.utils.crypto import salted_hmac
 from boxoffice.billing.gateways.base import FieldError, GatewayConfig
 from boxoffice.billing.gateways.registry import GATEWAYS, Account, account_problems, kind_choices
 from boxoffice.lib.crypto import EncryptedJSONField, EncryptedTextField, UnreadableSecrets
+from boxoffice.lib.exists import rows_exist
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: references are read over the phone
 
@@ -701,6 +702,13 @@ class GatewayAccount(models.Model):
         return self.account().config(settings)
 
 
+def _gateway_accounts_all():
+    return GatewayAccount.objects.all()
+
+
 def gateway_accounts() -> dict[str, Account]:
-    """Every back-office account, kind -> Account: the registry's source (BillingConfig.ready)."""
+    """Every back-office account, kind -> Account: the registry's source (BillingConfig.ready).
+    A shop configured by its settings alone has none: one precompiled EXISTS says so."""
+    if not rows_exist(_gateway_accounts_all):
+        return {}
     return {row.kind: row.account() for row in GatewayAccount.objects.all()}

@@ -26,17 +26,19 @@ from django.db import (
     connection,
     connections,
 )
+from django.db.models import Q
+from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.management.commands.db_worker import Worker
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import is_locked_database_exception
 
 from boxoffice.billing.refunds import refund_requests_redrive
 from boxoffice.billing.services import orders_flag_stale_pending, orders_provision_paid
 from boxoffice.billing.webhooks import webhook_events_redrive
 from boxoffice.customers.services import sign_in_links_purge
-from boxoffice.lib.exists import rows_exist
+from boxoffice.lib.exists import rows_exist, rows_exist_at
 from boxoffice.lib.ratelimit import rate_counters_purge
 from boxoffice.lib.tasks import tasks_finished_purge
 from boxoffice.messaging.services import messages_deliver_due
@@ -60,6 +62,13 @@ DB_ERROR_BACKOFF_SECONDS = (0.05, 5.0)
 
 class _QueueLocked(Exception):
     """The queue's database was locked when a thread tried to claim a task."""
+
+
+def _tasks_ready(now, backend_name: str):
+    """`DBTaskResult.objects.ready()` of one backend, at `now`."""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, backend_name=backend_name
+    ).filter(Q(run_after=get_date_max()) | Q(run_after__lte=now))
 
 
 class _ThreadWorker(Worker):
@@ -115,11 +124,12 @@ class _ThreadWorker(Worker):
                 close_old_connections()
 
     def _claim(self) -> DBTaskResult | None:
-        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
         # A plain read first: the write lock (SQLite's BEGIN EXCLUSIVE, PostgreSQL's row lock)
-        # only when there is something to take.
-        if not tasks.exists():
+        # only when there is something to take. Asked before and after every task, so the
+        # question is precompiled (`lib/exists.py`), the same as `DBTaskResult.objects.ready()`.
+        if not rows_exist_at(_tasks_ready, timezone.now(), self.backend_name):
             return None
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
         with db_worker.exclusive_transaction(tasks.db):
             if connection.vendor == "postgresql":
                 # A claim lost to a database crash only makes the task ready again (every task
