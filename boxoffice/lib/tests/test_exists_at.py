@@ -18,6 +18,17 @@ from boxoffice.lib.exists import rows_exist_at, rows_exist_with
 from boxoffice.provisioning.models import Line
 
 
+def _line(panel, plan, customer, username: str, **fields) -> Line:
+    return Line.objects.create(
+        customer=customer,
+        plan=plan,
+        panel=panel,
+        username=username,
+        password="pw12345678",
+        **fields,
+    )
+
+
 def _expiring_within(now, span: timedelta):
     """Active lines whose expiry falls in (now, now + span]: two times, one fixed status."""
     return Line.objects.filter(
@@ -34,12 +45,11 @@ def _by_username_at(now):
 def test_it_answers_as_the_orm_for_every_instant(panel, plan, customer):
     base = timezone.now().replace(microsecond=123456)
     for n, hours in enumerate((1, 5, 48)):
-        Line.objects.create(
-            customer=customer,
-            plan=plan,
-            panel=panel,
-            username=f"line{n:04d}",
-            password="pw12345678",
+        _line(
+            panel,
+            plan,
+            customer,
+            f"line{n:04d}",
             status="active",
             expires_at=base + timedelta(hours=hours),
         )
@@ -74,13 +84,7 @@ def test_its_sql_is_compiled_once_and_only_executed_afterwards(panel, plan, cust
 @pytest.mark.django_db
 def test_a_builder_whose_other_parameters_move_falls_back_to_the_orm(panel, plan, customer):
     now = timezone.now()
-    Line.objects.create(
-        customer=customer,
-        plan=plan,
-        panel=panel,
-        username=f"u{now:%Y%m%d%H%M%S%f}",
-        password="pw12345678",
-    )
+    _line(panel, plan, customer, f"u{now:%Y%m%d%H%M%S%f}")
 
     assert rows_exist_at(_by_username_at, now) is True
     assert rows_exist_at(_by_username_at, now + timedelta(seconds=1)) is False
@@ -97,12 +101,7 @@ def _lines_named_like(username: str):
 
 @pytest.mark.django_db
 def test_ids_and_strings_are_substituted_and_answer_as_the_orm(panel, plan, customer):
-    lines = [
-        Line.objects.create(
-            customer=customer, plan=plan, panel=panel, username=name, password="pw12345678"
-        )
-        for name in ("alpha001", "beta0001")
-    ]
+    lines = [_line(panel, plan, customer, name) for name in ("alpha001", "beta0001")]
     cases = [
         (panel.pk, "alpha001", 0),
         (panel.pk, "alpha001", lines[0].pk),
@@ -121,9 +120,7 @@ def test_ids_and_strings_are_substituted_and_answer_as_the_orm(panel, plan, cust
 
 @pytest.mark.django_db
 def test_a_value_the_lookup_transforms_or_a_none_is_asked_through_the_orm(panel, plan, customer):
-    Line.objects.create(
-        customer=customer, plan=plan, panel=panel, username="Delta001", password="pw12345678"
-    )
+    _line(panel, plan, customer, "Delta001")
 
     assert rows_exist_with(_lines_named_like, ("delta001",)) is True
     assert rows_exist_with(_lines_named_like, ("delta002",)) is False
@@ -155,12 +152,11 @@ def _plans_other_than(days: int):
 @pytest.mark.django_db
 def test_two_moving_times_or_ids_are_told_apart(panel, plan, customer):
     base = datetime(2030, 1, 1, tzinfo=UTC)
-    line = Line.objects.create(
-        customer=customer,
-        plan=plan,
-        panel=panel,
-        username="window01",
-        password="pw12345678",
+    line = _line(
+        panel,
+        plan,
+        customer,
+        "window01",
         status="active",
         expires_at=base + timedelta(hours=2),
     )
@@ -176,15 +172,7 @@ def test_two_moving_times_or_ids_are_told_apart(panel, plan, customer):
 def test_a_time_that_is_not_utc_is_asked_through_the_orm(panel, plan, customer, settings):
     settings.TIME_ZONE = "Europe/Berlin"
     expiry = datetime(2030, 6, 1, 10, 30, tzinfo=UTC)
-    Line.objects.create(
-        customer=customer,
-        plan=plan,
-        panel=panel,
-        username="berlin01",
-        password="pw12345678",
-        status="active",
-        expires_at=expiry,
-    )
+    _line(panel, plan, customer, "berlin01", status="active", expires_at=expiry)
     rows_exist_at(_lines_active_before, expiry)  # the UTC entry compiled
     naive = datetime(2030, 6, 1, 12, 0)  # 10:00 UTC in Berlin: before the expiry
     local = datetime(2030, 6, 1, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
