@@ -33,7 +33,7 @@ def rows_exist(queryset: Callable[[], QuerySet]) -> bool:
     entry = _compiled.get(queryset)
     if entry is None:
         qs = queryset()
-        sql, params = qs.query.exists().get_compiler(qs.db).as_sql()
+        sql, params = _exists_sql(qs)
         entry = _compiled[queryset] = (qs.db, sql, tuple(params))
     alias, sql, params = entry
     with connections[alias].cursor() as cursor:
